@@ -488,8 +488,8 @@ def shadowed(x, p, gens):
     return x * (1 - m * (1 - a * (1 + tint)))
 
 # %% ../nbs/01_degradations.ipynb #b863a6fb
-def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, device):
-    "One jittered grid of elliptic drops: alpha `B×1×h×w`, sampling points `B×h×w×2` (px, x then y), rim factor and glint `B×2×h×w`."
+def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, hs: int, ws: int, device) -> torch.Tensor:
+    "One jittered grid of elliptic drops on an `h×w` image, evaluated on an `hs×ws` grid: `B×5×hs×ws` = alpha, sampling point (x, y in [−1, 1]), rim factor, glint."
     b = len(gens)
     cell = (2.6 * radius).clamp_min(1.0)  # px, one drop at most per cell, fully inside it
     gh = [math.ceil(h / float(c)) + 1 for c in cell]
@@ -502,22 +502,22 @@ def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int,
         par[i, :, :gh[i] * gw[i]] = torch.stack([(u[0] < density[i]).float(), 0.55 + 0.45 * u[1], 1 + 0.25 * u[2], u[3] - 0.5, u[4] - 0.5, 1.5 + u[5]])
         off[i] = u[6, :2] * cell[i]  # random grid offset
     c, Rm = cell.view(-1, 1, 1), radius.view(-1, 1, 1)
-    py = torch.arange(h, device=device, dtype=torch.float32).view(1, h, 1) + 0.5
-    px = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, w) + 0.5
+    py = ((torch.arange(hs, device=device, dtype=torch.float32) + 0.5) * (h / hs)).view(1, hs, 1)  # pixel centres, image px
+    px = ((torch.arange(ws, device=device, dtype=torch.float32) + 0.5) * (w / ws)).view(1, 1, ws)
     iy, ix = ((py + off[:, 0, None, None]) / c).floor(), ((px + off[:, 1, None, None]) / c).floor()
-    idx = (iy * torch.tensor(gw, device=device).view(-1, 1, 1) + ix).long().clamp(0, G - 1).expand(b, h, w).reshape(b, 1, -1)
-    present, rad, aspect, jy, jx, zoom = par.gather(2, idx.expand(b, 6, -1)).view(b, 6, h, w).unbind(1)
+    idx = (iy * torch.tensor(gw, device=device).view(-1, 1, 1) + ix).long().clamp(0, G - 1).reshape(b, 1, -1)
+    present, rad, aspect, jy, jx, zoom = par.gather(2, idx.expand(b, 6, -1)).view(b, 6, hs, ws).unbind(1)
     rx, ry = Rm * rad / aspect.sqrt(), Rm * rad * aspect.sqrt()
     cy = (iy + 0.5) * c - off[:, 0, None, None] + jy * (c - 2 * ry)
     cx = (ix + 0.5) * c - off[:, 1, None, None] + jx * (c - 2 * rx)
     qy, qx = (py - cy) / ry, (px - cx) / rx
     rho = (qx ** 2 + qy ** 2).sqrt()
     alpha = present * _smoothstep(0., 1., (1 - rho) * rx / (0.2 * rx).clamp_min(1.5))  # soft edge: 20% of the radius, ≥ 1.5 px
-    z = zoom * (1 + 0.4 * rho ** 2)
-    src = torch.stack([cx - z * (px - cx), cy - z * (py - cy)], -1)
+    z = zoom * (1 + 0.4 * rho ** 2)  # inverted, minified view, more so towards the edge
+    gx, gy = (cx - z * (px - cx)) * (2 / w) - 1, (cy - z * (py - cy)) * (2 / h) - 1
     rim = 1 - 0.35 * _smoothstep(0.55, 1.0, rho)  # darker where the surface is steep
     glint = 0.3 * torch.exp(-((qx + 0.35) ** 2 + (qy + 0.45) ** 2) / 0.02)  # specular highlight, upper left
-    return alpha[:, None], src, torch.stack([rim, glint], 1)
+    return torch.stack([alpha, gx, gy, rim, glint], 1)
 
 def _gauss_blur_fft(x: torch.Tensor, sigma: torch.Tensor, pad: int) -> torch.Tensor:
     "Gaussian blur (per-image `sigma` in px) in the Fourier domain, borders reflected by `pad` px."
@@ -536,18 +536,18 @@ def raindrop(x, p, gens):
     "Adherent raindrops: soft ellipses showing a blurred, inverted, minified view, darker rim and a highlight."
     b, _, h, w = x.shape
     s, dev = min(h, w), x.device
-    f = 2 if s >= 32 else 1  # blur and sample at half resolution
-    xs = F.avg_pool2d(x, f, ceil_mode=True) if f > 1 else x
-    blurred = _gauss_blur_fft(xs, p['blur'].to(x) * s / f, min(xs.shape[-2] - 1, xs.shape[-1] - 1, math.ceil(0.1 * s / f)))
+    f = 2 if s >= 32 else 1  # blur, sample and lay out the drops at half resolution
+    hs, ws = math.ceil(h / f), math.ceil(w / f)
+    xs = F.interpolate(x, size=(hs, ws), mode='area') if f > 1 else x
+    blurred = _gauss_blur_fft(xs, p['blur'].to(x) * s / f, min(hs - 1, ws - 1, math.ceil(0.1 * s / f)))
     R, dens = p['radius'].to(dev, torch.float32) * s, p['density'].to(dev, torch.float32)
-    a1, s1, sh1 = _drop_layer(gens, R, dens, h, w, dev)
-    a2, s2, sh2 = _drop_layer(gens, R / 2, dens, h, w, dev)
-    top = a2 > 0  # small drops over big ones
-    alpha, shade = torch.where(top, a2, a1), torch.where(top, sh2, sh1)
-    src = torch.where(top[:, 0, ..., None], s2, s1)
-    grid = torch.stack([src[..., 0] / w, src[..., 1] / h], -1) * 2 - 1
+    big = _drop_layer(gens, R, dens, h, w, hs, ws, dev)
+    small = _drop_layer(gens, R / 2, dens, h, w, hs, ws, dev)
+    field = torch.where(small[:, :1] > 0, small, big)  # small drops over big ones
+    if f > 1: field = F.interpolate(field, size=(h, w), mode='bilinear', align_corners=False)
+    alpha, grid, rim, glint = field[:, :1], field[:, 1:3].permute(0, 2, 3, 1), field[:, 3:4], field[:, 4:]
     seen = F.grid_sample(blurred, grid, mode='bilinear', padding_mode='reflection', align_corners=False)
-    drop = (0.08 + 0.85 * seen) * shade[:, :1] + shade[:, 1:]  # water lowers the contrast
+    drop = (0.08 + 0.85 * seen) * rim + glint  # water lowers the contrast
     return x + alpha * (drop - x)
 
 # %% ../nbs/01_degradations.ipynb #1cff2666
