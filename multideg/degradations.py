@@ -170,7 +170,7 @@ def noisy(x, p, gens):
     "Additive white Gaussian noise $y = x + \\sigma n$, $n \\sim N(0, I)$."
     return x + p['sigma'].to(x).view(-1, 1, 1, 1) * randn_like_per_image(x, gens)
 
-# %% ../nbs/01_degradations.ipynb #206c4df5
+# %% ../nbs/01_degradations.ipynb #57bd6621
 def _jpeg_cpu(img_u8: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(img_u8).save(buf, 'JPEG', quality=quality)
@@ -198,7 +198,7 @@ def jpeg_compressed(x, p, gens):
     "JPEG compression artefacts from a real codec at quality `quality`."
     return jpeg_roundtrip(x, p['quality'])
 
-# %% ../nbs/01_degradations.ipynb #05b76e01
+# %% ../nbs/01_degradations.ipynb #eccb1c5b
 def opencv_sigma(ksize: int) -> float:
     "The σ OpenCV uses for `GaussianBlur(ksize, sigma=0)`."
     return 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
@@ -210,7 +210,7 @@ def gaussian_blurry(x, p, gens):
     size = max(25, 2 * math.ceil(3 * float(p['sigma'].max())) + 1)
     return filter2d(x, gaussian_kernel(p['sigma'], size).to(x.device))
 
-# %% ../nbs/01_degradations.ipynb #c5928b08
+# %% ../nbs/01_degradations.ipynb #946565ba
 def motion_kernel(size: int, intensity: float, rng: np.random.Generator) -> np.ndarray:
     "A random-walk camera-shake kernel `size×size` (odd), summing to 1 (DDPG's `motionblur.py` algorithm)."
     c = 2 * size
@@ -258,7 +258,7 @@ def motion_blurry(x, p, gens):
         ks[i, o:o + s, o:o + s] = torch.from_numpy(k)
     return filter2d(x, ks.to(x.device))
 
-# %% ../nbs/01_degradations.ipynb #09b4b525
+# %% ../nbs/01_degradations.ipynb #b1922f37
 def downsample(x: torch.Tensor, scale: int, keep_small: bool = False) -> torch.Tensor:
     "Antialiased bicubic ×`scale` downsampling, then bicubic back up to the original size unless `keep_small`."
     h, w = x.shape[-2:]
@@ -275,7 +275,7 @@ def low_resolution(x, p, gens):
         out[idx] = downsample(x[idx], int(s))
     return out
 
-# %% ../nbs/01_degradations.ipynb #9e0dc154
+# %% ../nbs/01_degradations.ipynb #ff070387
 def stroke_mask(h: int, w: int, coverage: float, g: torch.Generator, device=None) -> torch.Tensor:
     "A free-form hole mask `h×w` (1 = missing) of brush strokes covering about `coverage` of the image."
     yy, xx = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32), torch.arange(w, device=device, dtype=torch.float32), indexing='ij')
@@ -303,7 +303,7 @@ def uncompleted(x, p, gens):
     m = torch.stack([stroke_mask(*x.shape[-2:], float(c), g, x.device) for c, g in zip(p['coverage'], gens)])[:, None]
     return x * (1 - m) + m
 
-# %% ../nbs/01_degradations.ipynb #a066e221
+# %% ../nbs/01_degradations.ipynb #cd7a52d3
 def _smoothstep(e0, e1, v: torch.Tensor) -> torch.Tensor:
     "Hermite step from 0 (at `e0`) to 1 (at `e1`)."
     t = ((v - e0) / (e1 - e0)).clamp(0, 1)
@@ -357,7 +357,7 @@ def _kernel_radius(extent: torch.Tensor, h: int, w: int) -> int:
     "Half-size of a kernel grid holding every `extent` (px), capped so the kernel fits in the image."
     return max(0, min(math.ceil(float(extent.max())) if extent.numel() else 0, (min(h, w) - 1) // 2))
 
-# %% ../nbs/01_degradations.ipynb #b0384daf
+# %% ../nbs/01_degradations.ipynb #518d63d5
 def haze(x: torch.Tensor, depth: torch.Tensor, beta, airlight) -> torch.Tensor:
     "Atmospheric scattering `x·t + A·(1−t)`, `t = exp(−beta·depth)`, for a given depth (`B×1×H×W` or `H×W`, ≥ 0)."
     if depth.ndim == 2: depth = depth[None, None]
@@ -384,7 +384,7 @@ def hazy(x, p, gens):
     "Haze by atmospheric scattering over a random smooth depth map (top farther)."
     return haze(x, _random_depth(gens, *x.shape[-2:], x.device), p['beta'], p['airlight'])
 
-# %% ../nbs/01_degradations.ipynb #5099b82f
+# %% ../nbs/01_degradations.ipynb #0bb96bc5
 @register('low-light', describe=lambda p: f"low light at {p['gain'] * 100:.0f}% illumination with gamma {p['gamma']:.1f} and sensor noise",
           gain=Param(0.1, 0.5, log=True, mild_is_high=True, doc='mean illumination gain'),
           gamma=Param(1.5, 3.5, doc='darkening gamma of the camera response (Lv et al. 2021)'),
@@ -397,7 +397,7 @@ def low_light(x, p, gens):
     read = torch.exp(2.18 * v('noise').log() + 1.20)
     return y + (read + v('noise') * y).sqrt() * randn_like_per_image(x, gens)
 
-# %% ../nbs/01_degradations.ipynb #5037faed
+# %% ../nbs/01_degradations.ipynb #2cdf6f7f
 _RAIN_LAYERS = ((1.0, 1.0, 1.0, 0.75), (0.65, 2.0, 0.75, 0.5), (0.4, 4.0, 0.5, 0.35))  # length, count, intensity, radius (px at 256)
 
 @register('rainy', describe=lambda p: f"{_level(p['density'], 40, 200)} rain with streaks at {p['angle']:.0f} degrees",
@@ -422,7 +422,7 @@ def rainy(x, p, gens):
     alpha = (p['intensity'].to(x).view(-1, 1, 1, 1) * streaks).clamp(0, 1)
     return x + alpha * (1 - x)
 
-# %% ../nbs/01_degradations.ipynb #48a26e10
+# %% ../nbs/01_degradations.ipynb #fe5b18c2
 _SNOW_LAYERS = ((0.4, 1.0, 0.8, 1.0), (1.0, 0.3, 1.0, 1.0), (2.2, 0.05, 0.85, 2.5))  # radius, count, intensity, edge softness
 
 @register('snowy', describe=lambda p: f"{_level(p['density'], 150, 1000)} snow with {_level(p['size'], 0.004, 0.01, ('small', 'medium', 'large'))} flakes",
@@ -450,7 +450,7 @@ def snowy(x, p, gens):
     veil = 0.12 * k * (p['density'].to(x).view(-1, 1, 1, 1) / 1000).sqrt() * (1 + 0.4 * _smooth_field(gens, 3, h, w, dev)).clamp(0, 2)
     return y + veil * (0.85 * white - y)
 
-# %% ../nbs/01_degradations.ipynb #bfb9212d
+# %% ../nbs/01_degradations.ipynb #da88c859
 def _shadow_mask(gens: list, coverage: torch.Tensor, softness: torch.Tensor, h: int, w: int, device, sides: int = 6) -> torch.Tensor:
     "Soft masks `B×1×h×w` of one or two random convex polygons covering about `coverage`, penumbra `softness` (fractions of the shorter side)."
     s = min(h, w)
@@ -487,7 +487,7 @@ def shadowed(x, p, gens):
     tint = 0.25 * (1 - a) * torch.tensor([-0.6, 0.0, 1.0], device=x.device).view(1, 3, 1, 1)
     return x * (1 - m * (1 - a * (1 + tint)))
 
-# %% ../nbs/01_degradations.ipynb #b863a6fb
+# %% ../nbs/01_degradations.ipynb #66f4edd5
 def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, hs: int, ws: int, device) -> torch.Tensor:
     "One jittered grid of elliptic drops on an `h×w` image, evaluated on an `hs×ws` grid: `B×5×hs×ws` = alpha, sampling point (x, y in [−1, 1]), rim factor, glint."
     b = len(gens)
@@ -550,7 +550,7 @@ def raindrop(x, p, gens):
     drop = (0.08 + 0.85 * seen) * rim + glint  # water lowers the contrast
     return x + alpha * (drop - x)
 
-# %% ../nbs/01_degradations.ipynb #1cff2666
+# %% ../nbs/01_degradations.ipynb #a4d3c761
 def _as_steps(item) -> list[dict]:
     "One image's degradations (names, records or a mix) as a list of dicts with a 'name', in canonical order."
     if item is None: return []
@@ -584,7 +584,7 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
         for i, r in zip(idx, recs): records[i].append(r)
     return (y[0] if squeeze else y), records
 
-# %% ../nbs/01_degradations.ipynb #dd78f669
+# %% ../nbs/01_degradations.ipynb #d32aec78
 def _names_of(item) -> list[str]:
     return [s['name'] for s in _as_steps(item)]
 
@@ -609,7 +609,7 @@ def parametric_caption(records: list[dict]) -> str:
         parts.append(d.describe(r) if d.describe else r['name'])
     return ', '.join(parts) if parts else 'no degradation'
 
-# %% ../nbs/01_degradations.ipynb #e3ad5213
+# %% ../nbs/01_degradations.ipynb #848d0f66
 @dataclass
 class DegradationSampler:
     "Draws a set of degradation names per image: count from `counts`, types by `weights`, avoiding `exclude` pairs."
@@ -649,7 +649,7 @@ class DegradationSampler:
         y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful)
         return (y[0] if squeeze else y), recs
 
-# %% ../nbs/01_degradations.ipynb #8bbf6cf1
+# %% ../nbs/01_degradations.ipynb #38948449
 SEED24_DATASET = ('motion-blurry', 'hazy', 'low-light', 'raindrop', 'rainy', 'shadowed', 'snowy', 'uncompleted')
 SEED24_SYNTHETIC = ('gaussian-blurry', 'noisy', 'jpeg-compressed')
 
