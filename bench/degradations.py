@@ -17,7 +17,8 @@ from PIL import Image
 from scipy import ndimage
 
 from multideg.core import default_device
-from multideg.degradations import (ORDER, compose, gaussian_kernel, motion_kernel, preset, stroke_mask)
+from multideg.degradations import (DEGRADATIONS, ORDER, compose, gaussian_kernel, motion_kernel, preset,
+                                   records_from, stroke_mask)
 
 
 def per_image(img: np.ndarray, steps: list[dict]) -> np.ndarray:
@@ -65,7 +66,7 @@ def main():
     plans = [[{'name': n} for n in names] for names in sampler.draw(a.batch * a.batches, g)]
     compose(x[:1].cpu(), [plans[0]], g)  # warm-up (and imports)
     # batched: draw parameters once (records), then time the replay on the device
-    recs = [compose(x[:1].cpu(), [p], g)[1][0] for p in plans]
+    recs = [[records_from(s['name'], DEGRADATIONS[s['name']].resolve(1, g))[0] for s in p] for p in plans]
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     compose(x, recs[:a.batch]); sync()
     t0 = time.perf_counter()

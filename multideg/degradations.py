@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 # %% auto #0
-__all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'Param', 'Degradation',
-           'register', 'get_degradation', 'check_batch', 'image_generators', 'records_from', 'randn_like_per_image',
-           'rand_per_image', 'filter2d', 'gaussian_kernel', 'noisy', 'jpeg_roundtrip', 'jpeg_compressed',
-           'opencv_sigma', 'gaussian_blurry', 'motion_kernel', 'motion_blurry', 'downsample', 'low_resolution',
-           'stroke_mask', 'uncompleted', 'haze', 'hazy', 'low_light', 'rainy', 'snowy', 'shadowed', 'raindrop',
-           'compose', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset']
+__all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'Param', 'default_generator',
+           'Degradation', 'register', 'get_degradation', 'check_batch', 'image_generators', 'records_from',
+           'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel', 'noisy', 'jpeg_roundtrip',
+           'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel', 'motion_blurry', 'downsample',
+           'low_resolution', 'stroke_mask', 'uncompleted', 'haze', 'hazy', 'low_light', 'rainy', 'snowy', 'shadowed',
+           'raindrop', 'compose', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -47,6 +47,12 @@ class Param:
         return v.round() if self.integer else v
 
 # %% ../nbs/01_degradations.ipynb #de28402a
+def default_generator(generator: torch.Generator | None = None) -> torch.Generator:
+    "`generator`, or a new CPU generator seeded from torch's global RNG (so `seed_everything` makes it reproducible)."
+    if generator is not None: return generator
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+
+# %% ../nbs/01_degradations.ipynb #8388afb3
 @dataclass
 class Degradation:
     "A registered degradation: `apply(x, params, gens)` with parameters drawn or given per image."
@@ -61,7 +67,7 @@ class Degradation:
         "Per-image parameter values (float64 CPU tensors of length `n`, plus `seed`): given, faithful, at `strength`, or drawn."
         unknown = set(given) - set(self.params) - {'seed'}
         if unknown: raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; it takes {sorted(self.params) + ['seed']}")
-        g = generator if generator is not None else torch.Generator().manual_seed(torch.seed() % 2**63)
+        g = default_generator(generator)
         out = {}
         for k, p in self.params.items():
             u = torch.rand(n, generator=g, device=g.device, dtype=torch.float64).cpu()  # always drawn: stream stays aligned
@@ -80,7 +86,7 @@ class Degradation:
         y = self.apply(x.float(), p, image_generators(p['seed'], x.device)).clamp(0, 1).to(x.dtype)
         return (y[0] if squeeze else y), records_from(self.name, p)
 
-# %% ../nbs/01_degradations.ipynb #8388afb3
+# %% ../nbs/01_degradations.ipynb #3ec0cf9d
 DEGRADATIONS: dict[str, Degradation] = {}
 
 def register(name: str, describe: Callable | None = None, **params: Param):
@@ -97,7 +103,7 @@ def get_degradation(name: str) -> Degradation:
     if name not in DEGRADATIONS: raise ValueError(f"unknown degradation {name!r}; valid names: {', '.join(NAMES)}")
     return DEGRADATIONS[name]
 
-# %% ../nbs/01_degradations.ipynb #f3c3ba6b
+# %% ../nbs/01_degradations.ipynb #910f005c
 def check_batch(x, who: str = 'degradation') -> tuple[torch.Tensor, bool]:
     "Validate an image batch (`B×3×H×W`, or one `3×H×W` image); returns it 4-D and whether it was 3-D."
     if not isinstance(x, torch.Tensor): raise TypeError(f"{who}: expected a torch.Tensor, got {type(x).__name__}")
@@ -138,7 +144,7 @@ def rand_per_image(gens: list[torch.Generator], shape, device) -> torch.Tensor:
     "Uniform [0, 1) values of `shape` per image, image `i` drawn from `gens[i]`."
     return torch.stack([torch.rand(tuple(shape), generator=g, device=device) for g in gens])
 
-# %% ../nbs/01_degradations.ipynb #b11dffa4
+# %% ../nbs/01_degradations.ipynb #3977721a
 def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
     mode = 'reflect' if ph < x.shape[-2] and pw < x.shape[-1] else 'replicate'
     return F.pad(x, (pw, pw, ph, ph), mode=mode)
@@ -163,14 +169,14 @@ def gaussian_kernel(sigma: torch.Tensor, size: int) -> torch.Tensor:
     g = g / g.sum(-1, keepdim=True)
     return (g[:, :, None] * g[:, None, :]).float()
 
-# %% ../nbs/01_degradations.ipynb #bfa52c06
+# %% ../nbs/01_degradations.ipynb #a5a3d5da
 @register('noisy', describe=lambda p: f"gaussian noise with sigma {p['sigma'] * 255:.0f}",
           sigma=Param(5 / 255, 50 / 255, default=50 / 255, doc='standard deviation on the [0, 1] scale'))
 def noisy(x, p, gens):
     "Additive white Gaussian noise $y = x + \\sigma n$, $n \\sim N(0, I)$."
     return x + p['sigma'].to(x).view(-1, 1, 1, 1) * randn_like_per_image(x, gens)
 
-# %% ../nbs/01_degradations.ipynb #57bd6621
+# %% ../nbs/01_degradations.ipynb #7a5329e4
 def _jpeg_cpu(img_u8: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(img_u8).save(buf, 'JPEG', quality=quality)
@@ -198,7 +204,7 @@ def jpeg_compressed(x, p, gens):
     "JPEG compression artefacts from a real codec at quality `quality`."
     return jpeg_roundtrip(x, p['quality'])
 
-# %% ../nbs/01_degradations.ipynb #eccb1c5b
+# %% ../nbs/01_degradations.ipynb #c5928b08
 def opencv_sigma(ksize: int) -> float:
     "The σ OpenCV uses for `GaussianBlur(ksize, sigma=0)`."
     return 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
@@ -210,7 +216,7 @@ def gaussian_blurry(x, p, gens):
     size = max(25, 2 * math.ceil(3 * float(p['sigma'].max())) + 1)
     return filter2d(x, gaussian_kernel(p['sigma'], size).to(x.device))
 
-# %% ../nbs/01_degradations.ipynb #946565ba
+# %% ../nbs/01_degradations.ipynb #09b4b525
 def motion_kernel(size: int, intensity: float, rng: np.random.Generator) -> np.ndarray:
     "A random-walk camera-shake kernel `size×size` (odd), summing to 1 (DDPG's `motionblur.py` algorithm)."
     c = 2 * size
@@ -258,7 +264,7 @@ def motion_blurry(x, p, gens):
         ks[i, o:o + s, o:o + s] = torch.from_numpy(k)
     return filter2d(x, ks.to(x.device))
 
-# %% ../nbs/01_degradations.ipynb #b1922f37
+# %% ../nbs/01_degradations.ipynb #9e0dc154
 def downsample(x: torch.Tensor, scale: int, keep_small: bool = False) -> torch.Tensor:
     "Antialiased bicubic ×`scale` downsampling, then bicubic back up to the original size unless `keep_small`."
     h, w = x.shape[-2:]
@@ -275,7 +281,7 @@ def low_resolution(x, p, gens):
         out[idx] = downsample(x[idx], int(s))
     return out
 
-# %% ../nbs/01_degradations.ipynb #ff070387
+# %% ../nbs/01_degradations.ipynb #ab9035ff
 def stroke_mask(h: int, w: int, coverage: float, g: torch.Generator, device=None) -> torch.Tensor:
     "A free-form hole mask `h×w` (1 = missing) of brush strokes covering about `coverage` of the image."
     yy, xx = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32), torch.arange(w, device=device, dtype=torch.float32), indexing='ij')
@@ -303,7 +309,7 @@ def uncompleted(x, p, gens):
     m = torch.stack([stroke_mask(*x.shape[-2:], float(c), g, x.device) for c, g in zip(p['coverage'], gens)])[:, None]
     return x * (1 - m) + m
 
-# %% ../nbs/01_degradations.ipynb #cd7a52d3
+# %% ../nbs/01_degradations.ipynb #d2d78882
 def _smoothstep(e0, e1, v: torch.Tensor) -> torch.Tensor:
     "Hermite step from 0 (at `e0`) to 1 (at `e1`)."
     t = ((v - e0) / (e1 - e0)).clamp(0, 1)
@@ -357,7 +363,7 @@ def _kernel_radius(extent: torch.Tensor, h: int, w: int) -> int:
     "Half-size of a kernel grid holding every `extent` (px), capped so the kernel fits in the image."
     return max(0, min(math.ceil(float(extent.max())) if extent.numel() else 0, (min(h, w) - 1) // 2))
 
-# %% ../nbs/01_degradations.ipynb #518d63d5
+# %% ../nbs/01_degradations.ipynb #29f35d29
 def haze(x: torch.Tensor, depth: torch.Tensor, beta, airlight) -> torch.Tensor:
     "Atmospheric scattering `x·t + A·(1−t)`, `t = exp(−beta·depth)`, for a given depth (`B×1×H×W` or `H×W`, ≥ 0)."
     if depth.ndim == 2: depth = depth[None, None]
@@ -384,7 +390,7 @@ def hazy(x, p, gens):
     "Haze by atmospheric scattering over a random smooth depth map (top farther)."
     return haze(x, _random_depth(gens, *x.shape[-2:], x.device), p['beta'], p['airlight'])
 
-# %% ../nbs/01_degradations.ipynb #0bb96bc5
+# %% ../nbs/01_degradations.ipynb #3246c4c9
 @register('low-light', describe=lambda p: f"low light at {p['gain'] * 100:.0f}% illumination with gamma {p['gamma']:.1f} and sensor noise",
           gain=Param(0.1, 0.5, log=True, mild_is_high=True, doc='mean illumination gain'),
           gamma=Param(1.5, 3.5, doc='darkening gamma of the camera response (Lv et al. 2021)'),
@@ -397,7 +403,7 @@ def low_light(x, p, gens):
     read = torch.exp(2.18 * v('noise').log() + 1.20)
     return y + (read + v('noise') * y).sqrt() * randn_like_per_image(x, gens)
 
-# %% ../nbs/01_degradations.ipynb #2cdf6f7f
+# %% ../nbs/01_degradations.ipynb #cad12cae
 _RAIN_LAYERS = ((1.0, 1.0, 1.0, 0.75), (0.65, 2.0, 0.75, 0.5), (0.4, 4.0, 0.5, 0.35))  # length, count, intensity, radius (px at 256)
 
 @register('rainy', describe=lambda p: f"{_level(p['density'], 40, 200)} rain with streaks at {p['angle']:.0f} degrees",
@@ -422,7 +428,7 @@ def rainy(x, p, gens):
     alpha = (p['intensity'].to(x).view(-1, 1, 1, 1) * streaks).clamp(0, 1)
     return x + alpha * (1 - x)
 
-# %% ../nbs/01_degradations.ipynb #fe5b18c2
+# %% ../nbs/01_degradations.ipynb #2486d44a
 _SNOW_LAYERS = ((0.4, 1.0, 0.8, 1.0), (1.0, 0.3, 1.0, 1.0), (2.2, 0.05, 0.85, 2.5))  # radius, count, intensity, edge softness
 
 @register('snowy', describe=lambda p: f"{_level(p['density'], 150, 1000)} snow with {_level(p['size'], 0.004, 0.01, ('small', 'medium', 'large'))} flakes",
@@ -450,7 +456,7 @@ def snowy(x, p, gens):
     veil = 0.12 * k * (p['density'].to(x).view(-1, 1, 1, 1) / 1000).sqrt() * (1 + 0.4 * _smooth_field(gens, 3, h, w, dev)).clamp(0, 2)
     return y + veil * (0.85 * white - y)
 
-# %% ../nbs/01_degradations.ipynb #da88c859
+# %% ../nbs/01_degradations.ipynb #a2151972
 def _shadow_mask(gens: list, coverage: torch.Tensor, softness: torch.Tensor, h: int, w: int, device, sides: int = 6) -> torch.Tensor:
     "Soft masks `B×1×h×w` of one or two random convex polygons covering about `coverage`, penumbra `softness` (fractions of the shorter side)."
     s = min(h, w)
@@ -487,7 +493,7 @@ def shadowed(x, p, gens):
     tint = 0.25 * (1 - a) * torch.tensor([-0.6, 0.0, 1.0], device=x.device).view(1, 3, 1, 1)
     return x * (1 - m * (1 - a * (1 + tint)))
 
-# %% ../nbs/01_degradations.ipynb #66f4edd5
+# %% ../nbs/01_degradations.ipynb #035fd505
 def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, hs: int, ws: int, device) -> torch.Tensor:
     "One jittered grid of elliptic drops on an `h×w` image, evaluated on an `hs×ws` grid: `B×5×hs×ws` = alpha, sampling point (x, y in [−1, 1]), rim factor, glint."
     b = len(gens)
@@ -550,7 +556,7 @@ def raindrop(x, p, gens):
     drop = (0.08 + 0.85 * seen) * rim + glint  # water lowers the contrast
     return x + alpha * (drop - x)
 
-# %% ../nbs/01_degradations.ipynb #a4d3c761
+# %% ../nbs/01_degradations.ipynb #59564567
 def _as_steps(item) -> list[dict]:
     "One image's degradations (names, records or a mix) as a list of dicts with a 'name', in canonical order."
     if item is None: return []
@@ -563,15 +569,14 @@ def _as_steps(item) -> list[dict]:
 
 def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = None, faithful: bool = False
             ) -> tuple[torch.Tensor, list[list[dict]]]:
-    "Degrade each image of `x` with its own list of names or records, in physical order; returns the batch and records."
+    "Degrade `x` in physical order: one list of names/records for every image, or a list of such lists, one per image."
     x, squeeze = check_batch(x, 'compose')
     b = x.shape[0]
-    if isinstance(degradations, (str, dict)) or (degradations and all(isinstance(d, (str, dict)) for d in degradations) and squeeze):
-        degradations = [degradations]
-    if len(degradations) == b or squeeze: per_image = [_as_steps(d) for d in degradations]
-    elif b and all(isinstance(d, (str, dict)) for d in degradations): per_image = [_as_steps(degradations)] * b  # same list for all
+    if isinstance(degradations, (str, dict)) or all(isinstance(d, (str, dict)) for d in degradations):
+        per_image = [_as_steps(degradations)] * b  # one set for every image
+    elif len(degradations) == b: per_image = [_as_steps(d) for d in degradations]
     else: raise ValueError(f"compose: got {len(degradations)} degradation lists for a batch of {b}")
-    g = generator if generator is not None else torch.Generator().manual_seed(torch.seed() % 2**63)
+    g = default_generator(generator)
     y, records = x.clone(), [[] for _ in range(b)]
     for name in ORDER:
         idx = [i for i, steps in enumerate(per_image) if any(s['name'] == name for s in steps)]
@@ -584,7 +589,7 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
         for i, r in zip(idx, recs): records[i].append(r)
     return (y[0] if squeeze else y), records
 
-# %% ../nbs/01_degradations.ipynb #d32aec78
+# %% ../nbs/01_degradations.ipynb #e3ad5213
 def _names_of(item) -> list[str]:
     return [s['name'] for s in _as_steps(item)]
 
@@ -609,7 +614,7 @@ def parametric_caption(records: list[dict]) -> str:
         parts.append(d.describe(r) if d.describe else r['name'])
     return ', '.join(parts) if parts else 'no degradation'
 
-# %% ../nbs/01_degradations.ipynb #848d0f66
+# %% ../nbs/01_degradations.ipynb #978161af
 @dataclass
 class DegradationSampler:
     "Draws a set of degradation names per image: count from `counts`, types by `weights`, avoiding `exclude` pairs."
@@ -644,12 +649,12 @@ class DegradationSampler:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
         "Degrade a batch with freshly drawn sets; returns the batch and per-image records."
-        g = generator if generator is not None else torch.Generator().manual_seed(torch.seed() % 2**63)
+        g = default_generator(generator)
         x, squeeze = check_batch(x, 'DegradationSampler')
         y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful)
         return (y[0] if squeeze else y), recs
 
-# %% ../nbs/01_degradations.ipynb #38948449
+# %% ../nbs/01_degradations.ipynb #742a8049
 SEED24_DATASET = ('motion-blurry', 'hazy', 'low-light', 'raindrop', 'rainy', 'shadowed', 'snowy', 'uncompleted')
 SEED24_SYNTHETIC = ('gaussian-blurry', 'noisy', 'jpeg-compressed')
 
