@@ -4,22 +4,26 @@
 
 # %% ../nbs/01_degradations.ipynb #7abd69ba
 from __future__ import annotations
-import io, math
-from dataclasses import dataclass, field
+import io, json, math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'Param', 'default_generator',
-           'Degradation', 'register', 'get_degradation', 'check_batch', 'image_generators', 'records_from',
-           'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel', 'noisy', 'jpeg_roundtrip',
-           'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel', 'motion_blurry', 'downsample',
-           'low_resolution', 'stroke_mask', 'uncompleted', 'haze', 'hazy', 'low_light', 'rainy', 'snowy', 'shadowed',
-           'raindrop', 'compose', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset']
+__all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'PRESETS', 'KERNEL_KINDS',
+           'Param', 'default_generator', 'Degradation', 'register', 'get_degradation', 'check_batch',
+           'image_generators', 'records_from', 'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel',
+           'noisy', 'jpeg_roundtrip', 'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel',
+           'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'haze', 'hazy', 'low_light',
+           'rainy', 'snowy', 'shadowed', 'raindrop', 'compose', 'multi_hot', 'caption', 'parametric_caption',
+           'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel', 'add_noise', 'SecondOrder', 'describe_op',
+           'step_kernel', 'strength_steps', 'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -562,6 +566,7 @@ def _as_steps(item) -> list[dict]:
     if item is None: return []
     if isinstance(item, (str, dict)): item = [item]
     steps = [{'name': s} if isinstance(s, str) else dict(s) for s in item]
+    if any('op' in s for s in steps): raise ValueError("these are the steps of a SecondOrder ('realistic') plan: replay them with its .apply(x, plans)")
     for s in steps: get_degradation(s.get('name'))
     names = [s['name'] for s in steps]
     if len(set(names)) != len(names): raise ValueError(f"degradation listed twice for one image: {names}")
@@ -591,7 +596,12 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
 
 # %% ../nbs/01_degradations.ipynb #e3ad5213
 def _names_of(item) -> list[str]:
-    return [s['name'] for s in _as_steps(item)]
+    "The distinct degradation names in one image's names or records, in canonical order (unnamed steps are skipped)."
+    if item is None: return []
+    if isinstance(item, (str, dict)): item = [item]
+    names = {s if isinstance(s, str) else s.get('name') for s in item} - {None}
+    for n in names: get_degradation(n)
+    return sorted(names, key=ORDER.index)
 
 def multi_hot(batch_items) -> torch.Tensor:
     "Labels `B×len(NAMES)` (float 0/1) for per-image lists of names or records."
@@ -607,6 +617,8 @@ def caption(item) -> str:
 
 def parametric_caption(records: list[dict]) -> str:
     "SRCLIP-style caption from one image's records: `'gaussian noise with sigma 25, jpeg with quality factor 30'`."
+    if any(isinstance(r, dict) and 'op' in r for r in records):  # a `SecondOrder` plan: described step by step, in order
+        return ', '.join(t for t in map(describe_op, records) if t) or 'no degradation'
     parts = []
     for r in _as_steps(records):
         d = DEGRADATIONS[r['name']]
@@ -658,10 +670,305 @@ class DegradationSampler:
 SEED24_DATASET = ('motion-blurry', 'hazy', 'low-light', 'raindrop', 'rainy', 'shadowed', 'snowy', 'uncompleted')
 SEED24_SYNTHETIC = ('gaussian-blurry', 'noisy', 'jpeg-compressed')
 
-def preset(name: str) -> DegradationSampler:
-    "A named sampler: 'seed24', 'single', 'mixed'."
+PRESETS = ('seed24', 'single', 'mixed', 'realistic')
+
+def preset(name: str):
+    "A named sampler: 'seed24', 'single', 'mixed' (`DegradationSampler`s) or 'realistic' (a `SecondOrder` pipeline)."
     if name == 'seed24':
         return DegradationSampler(combos=[(d, s) for d in SEED24_DATASET for s in SEED24_SYNTHETIC], faithful=True)
     if name == 'single': return DegradationSampler(counts={1: 1.0}, weights={n: 1.0 for n in DACLIP_NAMES})
     if name == 'mixed': return DegradationSampler(counts={1: 0.4, 2: 0.35, 3: 0.25})
-    raise ValueError(f"unknown preset {name!r}; choose from: seed24, single, mixed")
+    if name == 'realistic': return SecondOrder()
+    raise ValueError(f"unknown preset {name!r}; choose from: {', '.join(PRESETS)}")
+
+# %% ../nbs/01_degradations.ipynb #43a60822
+KERNEL_KINDS = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
+
+def _grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r = torch.arange(size, dtype=torch.float64) - size // 2
+    return torch.meshgrid(r, r, indexing='ij')
+
+def blur_kernel(kind: str, size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.,
+                beta: float = 1.) -> torch.Tensor:
+    "A `size×size` Real-ESRGAN blur kernel summing to 1: Gaussian, generalized Gaussian or plateau, iso- or anisotropic."
+    if kind not in KERNEL_KINDS: raise ValueError(f"unknown kernel kind {kind!r}; choose from {', '.join(KERNEL_KINDS)}")
+    if size < 1 or size % 2 == 0: raise ValueError(f"kernel size must be odd and positive, got {size}")
+    if sigma_y is None or not kind.endswith('aniso'): sigma_y = sigma_x  # isotropic kinds ignore sigma_y and theta
+    yy, xx = _grid(size)
+    c, s = math.cos(theta), math.sin(theta)
+    q = ((c * xx + s * yy) / sigma_x) ** 2 + ((-s * xx + c * yy) / sigma_y) ** 2  # xᵀ Σ⁻¹ x along the principal axes
+    family = kind.split('_')[0]
+    k = torch.exp(-0.5 * q ** beta) if family == 'generalized' else 1 / (1 + q ** beta) if family == 'plateau' else torch.exp(-0.5 * q)
+    return (k / k.sum()).float()
+
+def sinc_kernel(size: int, omega_c: float) -> torch.Tensor:
+    "A `size×size` circular low-pass (2-D sinc, 'jinc') kernel with cut-off `omega_c` (radians per pixel), summing to 1."
+    yy, xx = _grid(size)
+    d = (xx ** 2 + yy ** 2).sqrt()
+    k = omega_c * torch.special.bessel_j1(omega_c * d) / (2 * math.pi * d.clamp_min(1e-12))
+    k[size // 2, size // 2] = omega_c ** 2 / (4 * math.pi)  # the limit at d = 0
+    return (k / k.sum()).float()
+
+# %% ../nbs/01_degradations.ipynb #b8ed5f2c
+_LUMA = (0.299, 0.587, 0.114)
+
+def add_noise(x: torch.Tensor, step: dict) -> torch.Tensor:
+    "Add one image's Gaussian (`sigma` on the 0-255 scale) or Poisson (`scale`) noise as described by `step`, from its `seed`."
+    g = torch.Generator(device=x.device).manual_seed(int(step['seed']))
+    if step['kind'] == 'gaussian':
+        n = torch.randn((x.shape[0], 1 if step['gray'] else 3, *x.shape[-2:]), generator=g, device=x.device) * (step['sigma'] / 255)
+    elif step['kind'] == 'poisson':
+        base = (x * torch.tensor(_LUMA, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True) if step['gray'] else x
+        base = (base.clamp(0, 1) * 255).round() / 255
+        levels = 2 ** math.ceil(math.log2(max(len(torch.unique(base)), 1)))
+        n = (torch.poisson(base * levels, generator=g) / levels - base) * step['scale']
+    else: raise ValueError(f"unknown noise kind {step['kind']!r}: 'gaussian' or 'poisson'")
+    return x + n
+
+# %% ../nbs/01_degradations.ipynb #62889ea9
+def _uniform(g: torch.Generator, lo: float = 0., hi: float = 1.) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=g, device=g.device, dtype=torch.float64))
+
+def _pick(g: torch.Generator, probs) -> int:
+    return int(torch.multinomial(torch.tensor(probs, dtype=torch.float64), 1, generator=g) if g.device.type == 'cpu'
+               else torch.multinomial(torch.tensor(probs, dtype=torch.float64, device=g.device), 1, generator=g))
+
+@dataclass
+class SecondOrder:
+    "Real-ESRGAN's second-order degradation (blur → resize → noise → JPEG, twice) with its published parameters."
+    kernel_range: tuple = (7, 21)  # odd kernel sizes in this range
+    kernel_probs: tuple = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)  # over KERNEL_KINDS
+    blur_sigma: tuple = (0.2, 3.0)
+    betag_range: tuple = (0.5, 4.0)
+    betap_range: tuple = (1.0, 2.0)
+    sinc_prob: float = 0.1
+    resize_prob: tuple = (0.2, 0.7, 0.1)  # up, down, keep
+    resize_range: tuple = (0.15, 1.5)
+    gaussian_noise_prob: float = 0.5
+    noise_range: tuple = (1.0, 30.0)  # Gaussian σ on the 0-255 scale
+    poisson_scale_range: tuple = (0.05, 3.0)
+    gray_noise_prob: float = 0.4
+    jpeg_range: tuple = (30, 95)
+    second_blur_prob: float = 0.8
+    blur_sigma2: tuple = (0.2, 1.5)
+    sinc_prob2: float = 0.1
+    resize_prob2: tuple = (0.3, 0.4, 0.3)
+    resize_range2: tuple = (0.3, 1.2)
+    gaussian_noise_prob2: float = 0.5
+    noise_range2: tuple = (1.0, 25.0)
+    poisson_scale_range2: tuple = (0.05, 2.5)
+    gray_noise_prob2: float = 0.4
+    jpeg_range2: tuple = (30, 95)
+    final_sinc_prob: float = 0.8
+    scale: int = 1  # output size = input size // scale (Real-ESRGAN ×4: 4)
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, list): setattr(self, f.name, v := tuple(v))  # from JSON
+            if f.name.endswith(('_prob', '_prob2')) and not isinstance(v, tuple):
+                if not 0 <= v <= 1: raise ValueError(f"SecondOrder.{f.name} must be a probability in [0, 1], got {v}")
+            elif 'prob' in f.name:
+                if len(v) == 0 or min(v) < 0 or sum(v) <= 0: raise ValueError(f"SecondOrder.{f.name} must be non-negative weights, got {v}")
+            elif isinstance(v, tuple) and (len(v) != 2 or v[0] > v[1]):
+                raise ValueError(f"SecondOrder.{f.name} must be a (low, high) range, got {v}")
+        if len(self.kernel_probs) != len(KERNEL_KINDS): raise ValueError(f"kernel_probs needs one weight per kind {KERNEL_KINDS}")
+        if self.kernel_range[0] < 1 or self.kernel_range[0] % 2 == 0: raise ValueError(f"kernel_range must start at an odd size, got {self.kernel_range}")
+        if not isinstance(self.scale, int) or self.scale < 1: raise ValueError(f"scale must be a positive integer, got {self.scale}")
+
+    def save(self, path) -> None:
+        "Write the configuration as JSON."
+        Path(path).write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path) -> 'SecondOrder':
+        "A pipeline from a JSON configuration written by `save`."
+        return cls(**json.loads(Path(path).read_text()))
+
+# %% ../nbs/01_degradations.ipynb #5401cd71
+@patch
+def _blur_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict | None:
+    lo, hi = self.kernel_range
+    sizes = list(range(lo, hi + 1, 2))
+    size = sizes[min(int(_uniform(g) * len(sizes)), len(sizes) - 1)]
+    if _uniform(g) < (self.sinc_prob if stage == 1 else self.sinc_prob2):
+        omega = _uniform(g, math.pi / 3, math.pi) if size < 13 else _uniform(g, math.pi / 5, math.pi)
+        return {'name': 'gaussian-blurry', 'op': 'sinc', 'stage': stage, 'size': size, 'omega_c': omega}
+    kind = KERNEL_KINDS[_pick(g, self.kernel_probs)]
+    sig = self.blur_sigma if stage == 1 else self.blur_sigma2
+    sx = _uniform(g, *sig)
+    aniso = kind.endswith('aniso')
+    sy, theta = (_uniform(g, *sig), _uniform(g, -math.pi, math.pi)) if aniso else (sx, 0.)
+    beta = 1.
+    if kind.startswith('generalized') or kind.startswith('plateau'):
+        blo, bhi = self.betag_range if kind.startswith('generalized') else self.betap_range
+        beta = _uniform(g, blo, 1.) if _uniform(g) < 0.5 else _uniform(g, 1., bhi)
+    return {'name': 'gaussian-blurry', 'op': 'blur', 'stage': stage, 'kind': kind, 'size': size, 'sigma_x': sx,
+            'sigma_y': sy, 'theta': theta, 'beta': beta}
+
+@patch
+def _resize_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
+    probs, (lo, hi) = (self.resize_prob, self.resize_range) if stage == 1 else (self.resize_prob2, self.resize_range2)
+    direction = _pick(g, probs)
+    scale = _uniform(g, 1., hi) if direction == 0 else _uniform(g, lo, 1.) if direction == 1 else 1.
+    mode = ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]
+    return {'name': 'low-resolution' if scale < 1 else None, 'op': 'resize', 'stage': stage, 'scale': scale, 'mode': mode}
+
+@patch
+def _noise_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
+    p, nr, pr, gp = ((self.gaussian_noise_prob, self.noise_range, self.poisson_scale_range, self.gray_noise_prob) if stage == 1 else
+                     (self.gaussian_noise_prob2, self.noise_range2, self.poisson_scale_range2, self.gray_noise_prob2))
+    gaussian = _uniform(g) < p
+    level = {'sigma': _uniform(g, *nr)} if gaussian else {'scale': _uniform(g, *pr)}
+    gray = _uniform(g) < gp
+    seed = int(torch.randint(0, 2 ** 62, (), generator=g, device=g.device))
+    return {'name': 'noisy', 'op': 'noise', 'stage': stage, 'kind': 'gaussian' if gaussian else 'poisson', **level,
+            'gray': gray, 'seed': seed}
+
+@patch
+def _jpeg_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
+    lo, hi = self.jpeg_range if stage == 1 else self.jpeg_range2
+    return {'name': 'jpeg-compressed', 'op': 'jpeg', 'stage': stage, 'quality': int(round(_uniform(g, lo, hi)))}
+
+@patch
+def draw(self: SecondOrder, n: int, generator: torch.Generator | None = None) -> list[list[dict]]:
+    "One plan (the list of steps with all their parameters) per image, for `n` images."
+    g = default_generator(generator)
+    plans = []
+    for _ in range(n):
+        steps = [self._blur_step(g, 1), self._resize_step(g, 1), self._noise_step(g, 1), self._jpeg_step(g, 1)]
+        if _uniform(g) < self.second_blur_prob: steps.append(self._blur_step(g, 2))
+        steps += [self._resize_step(g, 2), self._noise_step(g, 2)]
+        back = [{'name': None, 'op': 'resize', 'stage': 3, 'scale': 1. / self.scale, 'mode': ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]}]
+        if _uniform(g) < self.final_sinc_prob:
+            size = list(range(self.kernel_range[0], self.kernel_range[1] + 1, 2))
+            size = size[min(int(_uniform(g) * len(size)), len(size) - 1)]
+            back.append({'name': 'gaussian-blurry', 'op': 'sinc', 'stage': 3, 'size': size, 'omega_c': _uniform(g, math.pi / 3, math.pi)})
+        jpeg = self._jpeg_step(g, 2); jpeg['stage'] = 3
+        steps += back + [jpeg] if _uniform(g) < 0.5 else [jpeg] + back
+        plans.append(steps)
+    return plans
+
+# %% ../nbs/01_degradations.ipynb #0c9a65c7
+def describe_op(step: dict) -> str | None:
+    "Words for one step of a `SecondOrder` plan (None for the steps that carry no name: upsizing, resizing back)."
+    op = step['op']
+    if op == 'sinc': return f"sinc filter with cutoff {step['omega_c'] / math.pi:.2f} pi"
+    if op == 'blur':
+        family = {'iso': 'gaussian', 'aniso': 'gaussian'}.get(step['kind'].split('_')[0], step['kind'].split('_')[0])
+        extra = f" and beta {step['beta']:.1f}" if family != 'gaussian' else ''
+        if step['kind'].endswith('aniso'): return f"anisotropic {family} blur with sigmas {step['sigma_x']:.1f} and {step['sigma_y']:.1f}{extra}"
+        return f"{family} blur with sigma {step['sigma_x']:.1f}{extra}"
+    if op == 'resize': return f"downsampling by {step['scale']:.2f}" if step.get('name') else None
+    if op == 'noise':
+        what = f"gaussian noise with sigma {step['sigma']:.0f}" if step['kind'] == 'gaussian' else f"poisson noise with scale {step['scale']:.2f}"
+        return ('gray ' if step['gray'] else '') + what
+    if op == 'jpeg': return f"jpeg with quality factor {step['quality']}"
+    raise ValueError(f"unknown step {op!r} in a SecondOrder plan")
+
+# %% ../nbs/01_degradations.ipynb #fa9289c9
+def step_kernel(step: dict) -> torch.Tensor:
+    "The kernel of a 'blur' or 'sinc' step."
+    if step['op'] == 'sinc': return sinc_kernel(step['size'], step['omega_c'])
+    return blur_kernel(step['kind'], step['size'], step['sigma_x'], step['sigma_y'], step['theta'], step['beta'])
+
+@patch
+def _target_size(self: SecondOrder, step: dict, h: int, w: int) -> tuple[int, int]:
+    base = (h, w) if step['stage'] == 1 else (h // self.scale, w // self.scale)
+    s = step['scale'] if step['stage'] < 3 else 1.
+    return max(4, int(base[0] * s)), max(4, int(base[1] * s))
+
+@patch
+def _run(self: SecondOrder, x: torch.Tensor, steps: list[dict], hw: tuple[int, int]) -> list[torch.Tensor]:
+    "Apply the same kind of step (one per image) to images of one size; returns the images, one tensor each."
+    op = steps[0]['op']
+    if op == 'resize':
+        return [F.interpolate(x[i:i + 1], size=self._target_size(s, *hw), mode=s['mode'],
+                              **({} if s['mode'] == 'area' else {'align_corners': False})).clamp(0, 1) for i, s in enumerate(steps)]
+    if op in ('blur', 'sinc'):
+        size = max(s['size'] for s in steps)
+        ks = torch.zeros(len(steps), size, size)
+        for i, s in enumerate(steps):
+            o = (size - s['size']) // 2
+            ks[i, o:o + s['size'], o:o + s['size']] = step_kernel(s)
+        y = filter2d(x, ks.to(x.device))
+    elif op == 'noise': y = torch.cat([add_noise(x[i:i + 1], s) for i, s in enumerate(steps)])
+    elif op == 'jpeg': y = jpeg_roundtrip(x, torch.tensor([s['quality'] for s in steps]))
+    else: raise ValueError(f"unknown step {op!r} in a SecondOrder plan")
+    return list(y.clamp(0, 1).split(1))
+
+@patch
+def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]]) -> torch.Tensor:
+    "Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W` image); returns the degraded batch (size H//scale)."
+    x, squeeze = check_batch(x, 'SecondOrder')
+    if len(plans) != x.shape[0]: raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
+    hw = tuple(x.shape[-2:])
+    imgs = list(x.float().split(1))
+    for j in range(max((len(p) for p in plans), default=0)):
+        groups: dict = {}
+        for i, p in enumerate(plans):
+            if j < len(p): groups.setdefault((p[j]['op'], tuple(imgs[i].shape[-2:])), []).append(i)
+        for idx in groups.values():
+            for i, y in zip(idx, self._run(torch.cat([imgs[i] for i in idx]), [plans[i][j] for i in idx], hw)): imgs[i] = y
+    shapes = {tuple(t.shape[-2:]) for t in imgs}
+    if len(shapes) > 1: raise ValueError(f"SecondOrder.apply: plans end at different sizes {sorted(shapes)} (each must end with a resize back)")
+    y = torch.cat(imgs).to(x.dtype)
+    return y[0] if squeeze else y
+
+@patch
+def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
+    "Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records)."
+    xb, _ = check_batch(x, 'SecondOrder')
+    plans = self.draw(xb.shape[0], default_generator(generator))
+    return self.apply(x, plans), plans
+
+# %% ../nbs/01_degradations.ipynb #395dd70f
+def strength_steps(strengths: dict[str, float]) -> list[dict]:
+    "Records for `compose` putting each named degradation at a strength in [0, 1] (0: the mild end of its ranges, 1: the strong end)."
+    steps = []
+    for name, s in strengths.items():
+        d = get_degradation(name)
+        if not 0 <= float(s) <= 1: raise ValueError(f"strength of {name!r} must lie in [0, 1], got {s}")
+        steps.append({'name': name, **{k: float(p.at(torch.tensor([float(s)], dtype=torch.float64))[0]) for k, p in d.params.items()}})
+    return steps
+
+# %% ../nbs/01_degradations.ipynb #bc7ff99a
+def _sample_photos(size: int) -> dict[str, torch.Tensor]:
+    "A few of scikit-image's bundled colour photos, resized to `size` on the shorter side."
+    from skimage import data
+    photos = {}
+    for name in ('astronaut', 'coffee', 'chelsea', 'rocket'):
+        a = torch.from_numpy(getattr(data, name)()).permute(2, 0, 1).float()[None] / 255
+        s = size / min(a.shape[-2:])
+        photos[name] = F.interpolate(a, scale_factor=s, mode='bilinear', antialias=True).clamp(0, 1)[0]
+    return photos
+
+def _png(x: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(x.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()).save(buf, 'PNG')
+    return buf.getvalue()
+
+def explorer(images: dict[str, torch.Tensor] | None = None, size: int = 192, seed: int = 0):
+    "An `ipywidgets` panel: pick an image, tick degradations and set their strengths; shows clean | degraded and the captions."
+    try: import ipywidgets as W
+    except ImportError as e: raise ImportError("the explorer needs ipywidgets: pip install ipywidgets") from e
+    images = _sample_photos(size) if images is None else images
+    pick = W.Dropdown(options=list(images), description='image')
+    seed_w = W.IntText(seed, description='seed')
+    rows = {n: (W.Checkbox(value=False, description=n, indent=False, layout=W.Layout(width='140px')),
+                W.FloatSlider(value=0.5, min=0, max=1, step=0.05, continuous_update=False, readout_format='.2f')) for n in ORDER}
+    view, text = W.Image(format='png'), W.HTML()
+
+    def render(*_):
+        chosen = {n: s.value for n, (c, s) in rows.items() if c.value}
+        x = images[pick.value]
+        y, recs = compose(x[None], [strength_steps(chosen)], torch.Generator().manual_seed(int(seed_w.value)))
+        view.value = _png(torch.cat([x, torch.ones(3, x.shape[1], 4), y[0]], -1))
+        text.value = f"<b>{caption(recs[0])}</b><br>{parametric_caption(recs[0])}"
+        return y[0], recs[0]
+
+    for w in [pick, seed_w] + [w for row in rows.values() for w in row]: w.observe(render, 'value')
+    render()
+    panel = W.HBox([W.VBox([W.HBox([pick, seed_w])] + [W.HBox(list(r)) for r in rows.values()]), W.VBox([view, text])])
+    panel.render, panel.rows, panel.view, panel.caption = render, rows, view, text  # handles for scripting and tests
+    return panel
