@@ -86,9 +86,14 @@ class Degradation:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, *, strength=None, faithful: bool = False,
                  **params) -> tuple[torch.Tensor, list[dict]]:
         x, squeeze = check_batch(x, self.name)
-        p = self.resolve(x.shape[0], generator, strength=strength, faithful=faithful, **params)
+        y, records = self._degrade(x, generator, strength=strength, faithful=faithful, **params)
+        return (y[0] if squeeze else y), records
+
+    def _degrade(self, x, generator, **kw) -> tuple[torch.Tensor, list[dict]]:
+        "`__call__` on a batch already checked (what `compose` uses between steps)."
+        p = self.resolve(x.shape[0], generator, **kw)
         y = self.apply(x.float(), p, image_generators(p['seed'], x.device)).clamp(0, 1).to(x.dtype)
-        return (y[0] if squeeze else y), records_from(self.name, p)
+        return y, records_from(self.name, p)
 
 # %% ../nbs/01_degradations.ipynb #3ec0cf9d
 DEGRADATIONS: dict[str, Degradation] = {}
@@ -589,7 +594,7 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
         steps = [next(s for s in per_image[i] if s['name'] == name) for i in idx]
         given = {k: [s.get(k) for s in steps] for k in set().union(*steps) - {'name'}}
         given = {k: v for k, v in given.items() if all(e is not None for e in v)}  # partial lists: draw them all
-        out, recs = DEGRADATIONS[name](y[idx], g, faithful=faithful, **given)
+        out, recs = DEGRADATIONS[name]._degrade(y[idx], g, faithful=faithful, **given)  # checked once, above
         y[idx] = out
         for i, r in zip(idx, recs): records[i].append(r)
     return (y[0] if squeeze else y), records
