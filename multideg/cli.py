@@ -16,6 +16,7 @@ __all__ = ['COMMANDS', 'command_function', 'info', 'CLIError', 'main']
 # %% ../nbs/90_cli.ipynb #a62673ef
 COMMANDS: dict[str, tuple[str, str]] = {
     'info': ('multideg.cli:info', "versions, device, threads and the weights found on this machine (no network)"),
+    'make-dataset': ('multideg.data:make_dataset_command', "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, or add a second degradation"),
 }
 
 def command_function(name: str):
