@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .core import ImageLoadError, load_image, save_image, to_uint8, _atomic_write
 from .degradations import (NAMES, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
-                                   preset, multi_hot, caption, parametric_caption)
+                                   preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'item_seed', 'item_generator', 'dead_leaves', 'power_spectrum_slope', 'ImageList',
@@ -364,7 +364,7 @@ def crop_and_flip(tensors: Sequence[torch.Tensor], size: int | None, generator: 
 # %% ../nbs/02_data.ipynb #f88736a2
 class SyntheticPairs(torch.utils.data.Dataset):
     "Degraded/clean pairs made on the fly from a clean `source`; every item is a function of `(seed, epoch, index)`."
-    def __init__(self, source=None, sampler: DegradationSampler | str = 'mixed', patch_size: int | None = 256, *,
+    def __init__(self, source=None, sampler: DegradationSampler | SecondOrder | str = 'mixed', patch_size: int | None = 256, *,
                  length: int | None = None, seed: int = 0, augment: bool = True):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
         if source is None:
@@ -584,7 +584,7 @@ def _clean_jobs(source, split: str, sampler, seed: int, per_image: int, captions
         stem = source.name(i)
         for j in range(per_image):
             name = stem if per_image == 1 else f"{stem}_{j:02d}"
-            names = sampler.draw(1, item_generator(seed, split, name))[0]
+            names = names_of(sampler.draw(1, item_generator(seed, split, name))[0])
             combo = '_'.join(names) if names else 'clean'
             jobs.append(_Job(name, f"{split}/{combo}/LQ/{name}.png", f"{split}/{combo}/GT/{name}.png", stem,
                              _caption_for(captions, stem), (lambda i=i: source.load(i))))
@@ -616,8 +616,8 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
     x = job.load()
     if job.add is None:
         x = to_uint8(x).float() / 255                       # the GT exactly as stored
-        names = sampler.draw(1, g)[0]                        # the same draw as when the job was planned
-        y, recs = compose(x, [names], g, faithful=sampler.faithful)
+        plan = sampler.draw(1, g)[0]                         # the same draw as when the job was planned
+        y, recs = sampler.apply(x, [plan], g)
         records, pcap = recs[0], parametric_caption(recs[0])
         for path, img in ((out / job.gt, x), (out / job.lq, y)):
             try: save_image(img, path)
@@ -631,7 +631,7 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
             if not gt.exists(): _write_bytes_atomic(gt, job.gt_file.read_bytes())
             save_image(y, out / job.lq)
         except OSError as e: raise _explain_os_error(e, out / job.lq) from e
-    names = [r['name'] for r in records]
+    names = names_of(records)
     return {'file': job.lq, 'gt': job.gt, 'source': job.source, 'degradations': names, 'records': records,
             'caption': caption(names), 'parametric_caption': pcap, 'content_caption': job.content}
 
@@ -679,7 +679,7 @@ def _resolve_source(source, split, count, size, seed):
     return ImageFolder(source), str(Path(source).resolve())
 
 # %% ../nbs/02_data.ipynb #89a8370f
-def make_dataset(out, source='embedded', *, sampler: DegradationSampler | str = 'mixed', seed: int = 0, split: str = 'train',
+def make_dataset(out, source='embedded', *, sampler: DegradationSampler | SecondOrder | str = 'mixed', seed: int = 0, split: str = 'train',
                  count: int = 200, size: int = 256, per_image: int = 1, max_side: int | None = None, captions=None,
                  add_second: bool = False, datasets: Sequence[str] = SEED24_DATASET, synthetic: Sequence[str] = SEED24_SYNTHETIC,
                  absolute_paths: bool = False, limit: int | None = None, progress: bool = True) -> dict:

@@ -21,9 +21,9 @@ __all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', '
            'image_generators', 'records_from', 'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel',
            'noisy', 'jpeg_roundtrip', 'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel',
            'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'haze', 'hazy', 'low_light',
-           'rainy', 'snowy', 'shadowed', 'raindrop', 'compose', 'multi_hot', 'caption', 'parametric_caption',
-           'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel', 'add_noise', 'SecondOrder', 'describe_op',
-           'step_kernel', 'strength_steps', 'explorer']
+           'rainy', 'snowy', 'shadowed', 'raindrop', 'compose', 'names_of', 'multi_hot', 'caption',
+           'parametric_caption', 'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel', 'add_noise',
+           'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps', 'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -600,7 +600,7 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
     return (y[0] if squeeze else y), records
 
 # %% ../nbs/01_degradations.ipynb #e3ad5213
-def _names_of(item) -> list[str]:
+def names_of(item) -> list[str]:
     "The distinct degradation names in one image's names or records, in canonical order (unnamed steps are skipped)."
     if item is None: return []
     if isinstance(item, (str, dict)): item = [item]
@@ -612,12 +612,12 @@ def multi_hot(batch_items) -> torch.Tensor:
     "Labels `B×len(NAMES)` (float 0/1) for per-image lists of names or records."
     out = torch.zeros(len(batch_items), len(NAMES))
     for i, item in enumerate(batch_items):
-        for n in _names_of(item): out[i, NAMES.index(n)] = 1
+        for n in names_of(item): out[i, NAMES.index(n)] = 1
     return out
 
 def caption(item) -> str:
     "DA-CLIP-style caption of one image's degradations: `'hazy, noisy'` (or `'clean'`)."
-    names = _names_of(item)
+    names = names_of(item)
     return ', '.join(names) if names else 'clean'
 
 def parametric_caption(records: list[dict]) -> str:
@@ -663,6 +663,10 @@ class DegradationSampler:
                 for m in [pick] + [b if a == pick else a for a, b in self.exclude if pick in (a, b)]: avail.pop(m, None)
             out.append(sorted(chosen, key=ORDER.index))
         return out
+
+    def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
+        "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful`."
+        return compose(x, plans, generator, faithful=self.faithful)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
         "Degrade a batch with freshly drawn sets; returns the batch and per-image records."
@@ -903,8 +907,10 @@ def _run(self: SecondOrder, x: torch.Tensor, steps: list[dict], hw: tuple[int, i
     return list(y.clamp(0, 1).split(1))
 
 @patch
-def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]]) -> torch.Tensor:
-    "Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W` image); returns the degraded batch (size H//scale)."
+def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator: torch.Generator | None = None
+          ) -> tuple[torch.Tensor, list[list[dict]]]:
+    "Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W`); returns the batch (size H//scale) and the plans."
+    # `generator` is not needed (plans carry their noise seeds); it is there so that every sampler replays alike
     x, squeeze = check_batch(x, 'SecondOrder')
     if len(plans) != x.shape[0]: raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
     hw = tuple(x.shape[-2:])
@@ -918,14 +924,14 @@ def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]]) -> torch.
     shapes = {tuple(t.shape[-2:]) for t in imgs}
     if len(shapes) > 1: raise ValueError(f"SecondOrder.apply: plans end at different sizes {sorted(shapes)} (each must end with a resize back)")
     y = torch.cat(imgs).to(x.dtype)
-    return y[0] if squeeze else y
+    return (y[0] if squeeze else y), plans
 
 @patch
 def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
     "Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records)."
     xb, _ = check_batch(x, 'SecondOrder')
     plans = self.draw(xb.shape[0], default_generator(generator))
-    return self.apply(x, plans), plans
+    return self.apply(x, plans)
 
 # %% ../nbs/01_degradations.ipynb #395dd70f
 def strength_steps(strengths: dict[str, float]) -> list[dict]:
