@@ -120,9 +120,9 @@ def check_batch(x, who: str = 'degradation') -> tuple[torch.Tensor, bool]:
     if squeeze: x = x[None]
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"{who}: expected a B×3×H×W batch (or 3×H×W), got shape {tuple(x.shape)}")
     if not x.is_floating_point(): raise TypeError(f"{who}: expected floating point values in [0, 1], got {x.dtype}")
-    if x.numel() and not torch.isfinite(x).all(): raise ValueError(f"{who}: the batch contains NaN or Inf values")
     if x.numel():
-        lo, hi = x.min().item(), x.max().item()
+        lo, hi = (v.item() for v in torch.aminmax(x))  # one pass; NaN and ±Inf show up in the extremes
+        if not (math.isfinite(lo) and math.isfinite(hi)): raise ValueError(f"{who}: the batch contains NaN or Inf values")
         if lo < -0.05 or hi > 1.05:
             raise ValueError(f"{who}: values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}] (0-255 data? divide by 255)")
         if lo < 0 or hi > 1: x = x.clamp(0, 1)  # rounding-level excursions are clamped silently
@@ -147,11 +147,15 @@ def records_from(name: str, p: dict[str, torch.Tensor]) -> list[dict]:
 def randn_like_per_image(x: torch.Tensor, gens: list[torch.Generator], shape=None) -> torch.Tensor:
     "Standard normal noise, image `i` drawn from `gens[i]` (shape `x.shape[1:]` or `shape`)."
     shape = tuple(x.shape[1:]) if shape is None else tuple(shape)
-    return torch.stack([torch.randn(shape, generator=g, device=x.device) for g in gens])
+    out = torch.empty((len(gens), *shape), device=x.device)
+    for o, g in zip(out, gens): torch.randn(shape, generator=g, out=o)  # filled in place: no stacking copy
+    return out
 
 def rand_per_image(gens: list[torch.Generator], shape, device) -> torch.Tensor:
     "Uniform [0, 1) values of `shape` per image, image `i` drawn from `gens[i]`."
-    return torch.stack([torch.rand(tuple(shape), generator=g, device=device) for g in gens])
+    out = torch.empty((len(gens), *shape), device=device)
+    for o, g in zip(out, gens): torch.rand(tuple(shape), generator=g, out=o)
+    return out
 
 # %% ../nbs/01_degradations.ipynb #3977721a
 def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
@@ -333,7 +337,8 @@ def _smooth_field(gens: list, cells: int, h: int, w: int, device) -> torch.Tenso
     "Smooth random fields `B×1×h×w`: standard normals on a coarse grid (`cells` along the shorter side), bicubic-upsampled."
     s = min(h, w)
     gh, gw = max(2, round(cells * h / s)), max(2, round(cells * w / s))
-    z = torch.stack([torch.randn(1, gh, gw, generator=g, device=device) for g in gens])
+    z = torch.empty(len(gens), 1, gh, gw, device=device)
+    for o, g in zip(z, gens): torch.randn((1, gh, gw), generator=g, out=o)
     return F.interpolate(z, size=(h, w), mode='bicubic', align_corners=False)
 
 def _capsule_kernels(length, radius, edge, angle, r: int, taper: float = 0.) -> torch.Tensor:
