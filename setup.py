@@ -22,6 +22,11 @@ py_versions = [v for v in '3.10 3.11 3.12 3.13 3.14'.split() if tuple(map(int, v
 
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
+extras = {}  # optional extras: `extra:requirement` pairs, e.g. `metrics:lpips>=0.1.4`
+for item in cfg.get('extra_requirements', '').split():
+    name, _, req = item.partition(':')
+    if not req: raise ValueError(f"settings.ini extra_requirements: expected 'extra:requirement', got {item!r}")
+    extras.setdefault(name, []).append(req)
 console_scripts = cfg.get('console_scripts', '').split()
 lib_path = cfg['lib_path']
 
@@ -47,7 +52,7 @@ setuptools.setup(
     include_package_data=True,
     python_requires='>=' + min_python,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, **extras},
     entry_points={'console_scripts': console_scripts,
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
