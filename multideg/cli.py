@@ -17,6 +17,7 @@ __all__ = ['COMMANDS', 'command_function', 'info', 'CLIError', 'main']
 COMMANDS: dict[str, tuple[str, str]] = {
     'info': ('multideg.cli:info', "versions, device, threads and the weights found on this machine (no network)"),
     'make-dataset': ('multideg.data:make_dataset_command', "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, or add a second degradation"),
+    'train-controller': ('multideg.train:train_controller_command', "train the DA-CLIP controller (config file + key=value overrides; resumes its run folder)"),
 }
 
 def command_function(name: str):
@@ -73,6 +74,7 @@ def _run(argv: list[str]) -> int:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS: top.error(f"unknown command {name!r}; choose from: {', '.join(sorted(COMMANDS))}")
     func = command_function(name)
+    if getattr(func, 'raw_argv', False): return int(func(rest, prog=f'multideg {name}') or 0)  # it parses its own options
     args = vars(anno_parser(func, prog=f'multideg {name}').parse_args(rest))
     for hidden in ('pdb', 'xtra'): args.pop(hidden, None)  # fastcore's hidden debugging options
     return int(func(**args) or 0)

@@ -25,7 +25,9 @@ __all__ = ['LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', '
            'read_state_dict', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'clip_preprocess',
            'official_to_native', 'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config',
            'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_loss',
-           'ControllerLoss', 'SceneOutput', 'SceneClassifier']
+           'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics', 'top1_accuracy',
+           'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
+           'evaluate_recognition']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 @dataclass
@@ -648,3 +650,112 @@ class SceneClassifier(nn.Module):
         probs = (scale * F.normalize(e, dim=-1) @ self.prompt_embeddings.T).softmax(-1)
         idx = probs.argmax(-1)
         return SceneOutput(idx, [self.prompts[i] for i in idx.tolist()], probs, self.prompt_embeddings[idx])
+
+# %% ../nbs/03_controller.ipynb #a5ee25b4
+def _as_sets(sets, what: str) -> list[frozenset]:
+    if isinstance(sets, (str, bytes)) or not isinstance(sets, Sequence): raise TypeError(f"{what}: expected a list of name lists, got {type(sets).__name__}")
+    return [frozenset([s] if isinstance(s, str) else s) for s in sets]
+
+def set_metrics(predicted: Sequence, true: Sequence, names: Sequence[str] = NAMES) -> dict:
+    "Per-type precision/recall/F1, micro/macro F1 and exact-set accuracy (overall and by number of true degradations)."
+    pred, tru = _as_sets(predicted, 'predicted'), _as_sets(true, 'true')
+    if len(pred) != len(tru): raise ValueError(f"set_metrics: {len(pred)} predicted sets for {len(tru)} true sets")
+    if not tru: raise ValueError("set_metrics: no images")
+    unknown = sorted({n for s in pred + tru for n in s} - set(names))
+    if unknown: raise ValueError(f"set_metrics: names {unknown} are not among the {len(names)} names")
+    per_type, tp_all, fp_all, fn_all = {}, 0, 0, 0
+    for n in names:
+        tp = sum(n in p and n in t for p, t in zip(pred, tru)); fp = sum(n in p and n not in t for p, t in zip(pred, tru))
+        fn = sum(n not in p and n in t for p, t in zip(pred, tru))
+        prec = tp / (tp + fp) if tp + fp else 0.0; rec = tp / (tp + fn) if tp + fn else 0.0
+        per_type[n] = {'precision': prec, 'recall': rec, 'f1': 2 * prec * rec / (prec + rec) if prec + rec else 0.0, 'support': tp + fn}
+        tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
+    by_count = {}
+    for p, t in zip(pred, tru): by_count.setdefault(len(t), []).append(p == t)
+    present = [v['f1'] for v in per_type.values() if v['support']]
+    return {'n': len(tru), 'exact': sum(p == t for p, t in zip(pred, tru)) / len(tru),
+            'exact_by_count': {k: (sum(v) / len(v), len(v)) for k, v in sorted(by_count.items())},
+            'micro_f1': 2 * tp_all / (2 * tp_all + fp_all + fn_all) if tp_all + fp_all + fn_all else 1.0,
+            'macro_f1': sum(present) / len(present) if present else 0.0, 'per_type': per_type}
+
+def flat_metrics(m: dict) -> dict[str, float]:
+    "The headline numbers of `set_metrics` as a flat dict: exact, exact_1, exact_2, ..., micro_f1, macro_f1."
+    return {'exact': m['exact'], **{f'exact_{k}': v[0] for k, v in m['exact_by_count'].items()},
+            'micro_f1': m['micro_f1'], 'macro_f1': m['macro_f1']}
+
+def top1_accuracy(probabilities: torch.Tensor, true: Sequence, names: Sequence[str] = NAMES) -> float:
+    "Share of images whose most probable name is one of their true degradations (DA-CLIP's accuracy for one per image)."
+    tru = _as_sets(true, 'true')
+    best = probabilities.argmax(-1).tolist()
+    return sum(names[b] in t for b, t in zip(best, tru)) / len(tru)
+
+# %% ../nbs/03_controller.ipynb #8279a5de
+def cooccurrence(predicted: Sequence, true: Sequence, names: Sequence[str] = NAMES) -> tuple[torch.Tensor, torch.Tensor]:
+    "M×(M+1) counts (row i, column j: images with true type i on which type j was predicted; last column: nothing predicted) and the M supports."
+    pred, tru = _as_sets(predicted, 'predicted'), _as_sets(true, 'true')
+    idx = {n: i for i, n in enumerate(names)}
+    C, support = torch.zeros(len(names), len(names) + 1, dtype=torch.long), torch.zeros(len(names), dtype=torch.long)
+    for p, t in zip(pred, tru):
+        for a in t:
+            support[idx[a]] += 1
+            if not p: C[idx[a], -1] += 1
+            for b in p: C[idx[a], idx[b]] += 1
+    return C, support
+
+def plot_confusion(C: torch.Tensor, support: torch.Tensor, names: Sequence[str] = NAMES, title: str = '', ax=None):
+    "Draw `cooccurrence` counts as shares of each true type's images (rows); returns the matplotlib figure."
+    import matplotlib.pyplot as plt
+    share = (C.float() / support.clamp_min(1)[:, None].float()).numpy()
+    fig, ax = (plt.subplots(figsize=(0.5 * len(names) + 3, 0.45 * len(names) + 2)) if ax is None else (ax.figure, ax))
+    im = ax.imshow(share, vmin=0, vmax=1, cmap='Blues')
+    ax.set_xticks(range(len(names) + 1), list(names) + ['(none)'], rotation=60, ha='right')
+    ax.set_yticks(range(len(names)), [f"{n} ({int(s)})" for n, s in zip(names, support.tolist())])
+    for i in range(share.shape[0]):
+        for j in range(share.shape[1]):
+            if C[i, j]: ax.text(j, i, f"{share[i, j]:.2f}".lstrip('0'), ha='center', va='center', fontsize=7,
+                                color='white' if share[i, j] > 0.5 else 'black')
+    ax.set_xlabel('predicted'); ax.set_ylabel('true (images)'); ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.04); fig.tight_layout()
+    return fig
+
+# %% ../nbs/03_controller.ipynb #73706596
+def _batches(images: torch.Tensor, batch_size: int):
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected N×3×H×W images in [0, 1], got {getattr(images, 'shape', type(images).__name__)}")
+    for i in range(0, len(images), batch_size): yield images[i:i + batch_size]
+
+@torch.no_grad()
+def predict_sets(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, list]:
+    "Per-type probabilities (N×M, on the CPU) and the predicted sets for images in [0, 1] (N×3×H×W)."
+    was = model.training; model.eval()
+    P = torch.cat([model(model.preprocess(x.to(model.device))).probabilities.float().cpu() for x in _batches(images, batch_size)])
+    model.train(was)
+    keep = (P >= model.config.threshold).tolist()
+    return P, [[n for n, k in zip(model.config.names, row) if k] for row in keep]
+
+@torch.no_grad()
+def zero_shot_probabilities(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    "Plain CLIP, no controller: softmax over the names of logit_scale · cos(image embedding, name embedding) (N×M, CPU)."
+    t, scale = model.name_embeddings(), model.clip.logit_scale.exp()
+    out = [(scale * model.encode_image(model.preprocess(x.to(model.device)), control=False, normalize=True) @ t.T).softmax(-1).float().cpu()
+           for x in _batches(images, batch_size)]
+    return torch.cat(out)
+
+def top_k_sets(probabilities: torch.Tensor, k, names: Sequence[str] = NAMES) -> list[list[str]]:
+    "The `k` most probable names per row (`k` an int or one per row)."
+    ks = [k] * len(probabilities) if isinstance(k, int) else list(k)
+    if len(ks) != len(probabilities): raise ValueError(f"top_k_sets: {len(ks)} values of k for {len(probabilities)} rows")
+    order = probabilities.argsort(-1, descending=True).tolist()
+    return [[names[j] for j in row[:kk]] for row, kk in zip(order, ks)]
+
+def evaluate_recognition(model: DAClip, images: torch.Tensor, true: Sequence, batch_size: int = 64) -> dict:
+    "The controller's predicted sets and the zero-shot CLIP baseline (told each image's number of degradations) on the same images."
+    names = model.config.names
+    tru = [sorted(t) for t in _as_sets(true, 'true')]
+    if len(tru) != len(images): raise ValueError(f"evaluate_recognition: {len(images)} images but {len(tru)} true sets")
+    P, pred = predict_sets(model, images, batch_size)
+    Z = zero_shot_probabilities(model, images, batch_size)
+    zs = top_k_sets(Z, [len(t) for t in tru], names)
+    return {'controller': set_metrics(pred, tru, names), 'controller_top1': top1_accuracy(P, tru, names),
+            'zero_shot': set_metrics(zs, tru, names), 'zero_shot_top1': top1_accuracy(Z, tru, names),
+            'predicted': pred, 'zero_shot_predicted': zs, 'true': tru, 'probabilities': P, 'zero_shot_probabilities': Z}
