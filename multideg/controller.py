@@ -6,7 +6,7 @@
 from __future__ import annotations
 import copy, itertools, json, math, os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from fastcore.basics import patch
 
-from .core import _atomic_write, local_clip_weights
+from .core import JsonConfig, local_clip_weights
 from .degradations import NAMES, caption
 
 # %% auto #0
@@ -31,7 +31,7 @@ __all__ = ['LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', '
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 @dataclass
-class ControllerConfig:
+class ControllerConfig(JsonConfig):
     "Everything that defines a DA-CLIP controller; saves to / loads from JSON."
     model: str | dict = 'ViT-B-32'       # open_clip name, 'local-dir:<folder>', path to a model-config JSON, or a config dict
     pretrained: str | None = None         # None (random CLIP), an open_clip tag, or a weights file (CLIP, DA-CLIP or ours)
@@ -55,25 +55,6 @@ class ControllerConfig:
         if not 0 < self.threshold < 1: raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if not self.prob_scale_init > 0: raise ValueError(f"prob_scale_init must be > 0, got {self.prob_scale_init}")
         if not isinstance(self.model, (str, dict)): raise TypeError(f"model must be a str or dict, got {type(self.model).__name__}")
-
-    def to_json(self) -> str: return json.dumps(asdict(self), indent=1)
-
-    def save(self, path) -> Path:
-        "Write the config as JSON to `path` (atomically)."
-        path = Path(path); data = self.to_json().encode()
-        _atomic_write(path, lambda f: f.write(data))
-        return path
-
-    @classmethod
-    def load(cls, path) -> 'ControllerConfig':
-        "Read a config saved by `save`; unknown keys are an error that names the file."
-        path = Path(path)
-        try: data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read controller config {path}: {e}") from e
-        if not isinstance(data, dict): raise ValueError(f"controller config {path}: expected a JSON object")
-        known = {f.name for f in fields(cls)}
-        if set(data) - known: raise ValueError(f"controller config {path}: unknown keys {sorted(set(data) - known)}; valid: {sorted(known)}")
-        return cls(**data)
 
 # %% ../nbs/03_controller.ipynb #501016b6
 def clip_model_config(model) -> tuple[dict, str | None]:

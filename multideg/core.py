@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #97a638e0
 from __future__ import annotations
-import io, os, random, secrets, struct, warnings, zlib
+import io, json, os, random, secrets, struct, warnings, zlib
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError',
            'apply_exif_orientation', 'load_image', 'encode_png16', 'save_image', 'to_uint8', 'tensor_to_numpy',
-           'numpy_to_tensor', 'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y',
+           'numpy_to_tensor', 'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig',
            'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints', 'local_clip_weights',
            'system_info']
 
@@ -249,6 +250,35 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     return ((x * w).sum(-3, keepdim=True) + 16.0) / 255.0
 
 # %% ../nbs/00_core.ipynb #ad01beb7
+class JsonConfig:
+    "Mixin for configuration dataclasses: `to_dict`, `to_json`, atomic `save`, and `from_dict`/`load` naming bad files and keys."
+    def to_dict(self) -> dict: return asdict(self)
+    def to_json(self) -> str: return json.dumps(self.to_dict(), indent=1) + '\n'
+
+    def save(self, path) -> Path:
+        "Write the configuration as JSON to `path` (atomically); returns the path."
+        path, data = Path(path), self.to_json().encode()
+        _atomic_write(path, lambda f: f.write(data))
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = 'config'):
+        "A configuration from a dict; unknown keys are an error naming `source` and the valid keys."
+        if not isinstance(d, dict): raise ValueError(f"{source}: expected a JSON object, got {type(d).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown: raise ValueError(f"{source}: unknown keys {unknown}; valid keys: {', '.join(known)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path):
+        "Read a configuration written by `save` (or by hand)."
+        path = Path(path)
+        try: data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read {cls.__name__} config {path}: {e}") from e
+        return cls.from_dict(data, f"{cls.__name__}: config {path}")
+
+# %% ../nbs/00_core.ipynb #3804a12c
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
     "Seed Python, NumPy and torch (all devices); `deterministic` also asks torch for deterministic kernels."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
@@ -259,7 +289,7 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     return seed
 
-# %% ../nbs/00_core.ipynb #3804a12c
+# %% ../nbs/00_core.ipynb #e9cd313e
 DEVICE_ENV = 'MULTIDEG_DEVICE'
 
 def _available(device: torch.device) -> bool:
@@ -280,7 +310,7 @@ def default_device() -> torch.device:
     if torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #e9cd313e
+# %% ../nbs/00_core.ipynb #5425a8d4
 HOME_ENV = 'MULTIDEG_HOME'
 CHECKPOINT_SUFFIXES = ('.pt', '.pth', '.safetensors', '.bin', '.ckpt')
 
@@ -294,7 +324,7 @@ def local_checkpoints(root=None) -> list[Path]:
     if not root.is_dir(): return []
     return sorted(p for p in root.rglob('*') if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES)
 
-# %% ../nbs/00_core.ipynb #5bb5ec79
+# %% ../nbs/00_core.ipynb #3320b347
 def local_clip_weights(hf_cache_dir=None, url_cache_dir=None, model: str | None = None) -> list[tuple[str, str, str]]:
     "`(model, tag, path)` for open_clip pretrained weights already on disk (no network access)."
     import open_clip
@@ -317,7 +347,7 @@ def local_clip_weights(hf_cache_dir=None, url_cache_dir=None, model: str | None 
         if path: found.append((name, tag, path))
     return found
 
-# %% ../nbs/00_core.ipynb #42fbe084
+# %% ../nbs/00_core.ipynb #aba09e25
 def system_info(weights: bool = True) -> dict:
     "Versions, device, threads and locally available weights, as a JSON-friendly dict (never touches the network)."
     import platform, importlib.metadata as md

@@ -4,8 +4,8 @@
 
 # %% ../nbs/10_ddpg.ipynb #9bd010e6
 from __future__ import annotations
-import json, math
-from dataclasses import asdict, dataclass, fields, replace
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch_to
 
-from .core import _atomic_write
+from .core import JsonConfig
 from .degradations import gaussian_kernel, motion_kernel
 
 # %% auto #0
@@ -216,7 +216,7 @@ class DDPMSchedule:
 METHODS = ('ddpg', 'idpg', 'bp', 'ls')
 
 @dataclass
-class DDPGConfig:
+class DDPGConfig(JsonConfig):
     "The hyper-parameters of DDPG / IDPG (and the BP and LS baselines); JSON with `save` / `load`."
     method: str = 'ddpg'
     gamma: float = 8.0
@@ -242,23 +242,6 @@ class DDPGConfig:
         DDPMSchedule(self.T, self.beta_start, self.beta_end).timesteps(self.steps)  # checks T, betas and steps
 
     def schedule(self) -> DDPMSchedule: return DDPMSchedule(self.T, self.beta_start, self.beta_end)
-
-    def save(self, path) -> Path:
-        "Write the configuration as JSON (atomically)."
-        path, data = Path(path), json.dumps(asdict(self), indent=1).encode()
-        _atomic_write(path, lambda f: f.write(data))
-        return path
-
-    @classmethod
-    def load(cls, path) -> 'DDPGConfig':
-        "A configuration written by `save`; the error names the file and the offending keys."
-        path = Path(path)
-        try: d = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read DDPGConfig {path}: {e}") from e
-        if not isinstance(d, dict): raise ValueError(f"DDPGConfig {path}: expected a JSON object, got {type(d).__name__}")
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"DDPGConfig {path}: unknown keys {sorted(unknown)}")
-        return cls(**d)
 
 # dataset, task, σ_y -> (method, γ, ζ, η̃, step-size mode); None: not listed (irrelevant there: at σ_y = 0, δ_t = 0 and η = 1e-4)
 PUBLISHED_SETTINGS = {

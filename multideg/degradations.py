@@ -4,9 +4,9 @@
 
 # %% ../nbs/01_degradations.ipynb #7abd69ba
 from __future__ import annotations
-import io, json, math
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+import io, math
+from dataclasses import dataclass, field, fields
+
 from typing import Callable, Sequence
 
 import numpy as np
@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from fastcore.basics import patch
+
+from .core import JsonConfig
 
 # %% auto #0
 __all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'PRESETS', 'KERNEL_KINDS',
@@ -748,7 +750,7 @@ def _pick(g: torch.Generator, probs) -> int:
                else torch.multinomial(torch.tensor(probs, dtype=torch.float64, device=g.device), 1, generator=g))
 
 @dataclass
-class SecondOrder:
+class SecondOrder(JsonConfig):
     "Real-ESRGAN's second-order degradation (blur → resize → noise → JPEG, twice) with its published parameters."
     kernel_range: tuple = (7, 21)  # odd kernel sizes in this range
     kernel_probs: tuple = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)  # over KERNEL_KINDS
@@ -789,15 +791,6 @@ class SecondOrder:
         if len(self.kernel_probs) != len(KERNEL_KINDS): raise ValueError(f"kernel_probs needs one weight per kind {KERNEL_KINDS}")
         if self.kernel_range[0] < 1 or self.kernel_range[0] % 2 == 0: raise ValueError(f"kernel_range must start at an odd size, got {self.kernel_range}")
         if not isinstance(self.scale, int) or self.scale < 1: raise ValueError(f"scale must be a positive integer, got {self.scale}")
-
-    def save(self, path) -> None:
-        "Write the configuration as JSON."
-        Path(path).write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, path) -> 'SecondOrder':
-        "A pipeline from a JSON configuration written by `save`."
-        return cls(**json.loads(Path(path).read_text()))
 
 # %% ../nbs/01_degradations.ipynb #5401cd71
 @patch

@@ -4,22 +4,22 @@
 
 # %% ../nbs/04_fusion.ipynb #38e146fe
 from __future__ import annotations
-import json, math
+import math
 from dataclasses import asdict, dataclass, fields
 from functools import partial
-from pathlib import Path
+
 from typing import Callable, ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import _atomic_write
+from .core import JsonConfig
 
 # %% auto #0
-__all__ = ['ATTENTION_IMPLS', 'FUSIONS', 'Conditioning', 'FusionDims', 'attention', 'split_heads', 'merge_heads', 'JsonConfig',
-           'FusionConfig', 'set_attention_impl', 'register_fusion', 'fusion_config', 'make_fusion', 'Fusion',
-           'NoFusion', 'ConcatConfig', 'ConcatFusion', 'PromptConfig', 'PromptFusion', 'CrossAttentionConfig',
+__all__ = ['ATTENTION_IMPLS', 'FUSIONS', 'Conditioning', 'FusionDims', 'attention', 'split_heads', 'merge_heads', 'FusionConfig',
+           'set_attention_impl', 'register_fusion', 'fusion_config', 'make_fusion', 'Fusion', 'NoFusion',
+           'ConcatConfig', 'ConcatFusion', 'PromptConfig', 'PromptFusion', 'CrossAttentionConfig',
            'CrossAttentionFusion', 'FiLMConfig', 'FiLMFusion', 'TokenConfig', 'TokenBlock', 'TokenFusion',
            'TextAttentionConfig', 'soft_coordinate', 'TextAttentionFusion']
 
@@ -88,32 +88,6 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, n, h * d)
 
 # %% ../nbs/04_fusion.ipynb #4efcdf2a
-class JsonConfig:
-    "Mixin for config dataclasses: `to_dict`, `to_json`, atomic `save`, and `load` that names the file on error."
-    def to_dict(self) -> dict: return asdict(self)
-    def to_json(self) -> str: return json.dumps(self.to_dict(), indent=1)
-
-    def save(self, path) -> Path:
-        "Write the config as JSON to `path` (atomically)."
-        path = Path(path); data = self.to_json().encode()
-        _atomic_write(path, lambda f: f.write(data))
-        return path
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = 'config'):
-        if not isinstance(d, dict): raise ValueError(f"{source}: expected a JSON object, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        if set(d) - known: raise ValueError(f"{source}: unknown keys {sorted(set(d) - known)}; valid: {sorted(known)}")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, path):
-        path = Path(path)
-        try: data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read {cls.__name__} {path}: {e}") from e
-        return cls.from_dict(data, f"{cls.__name__} {path}")
-
-# %% ../nbs/04_fusion.ipynb #4ee56784
 @dataclass
 class FusionConfig(JsonConfig):
     "Options every fusion has."
@@ -134,7 +108,7 @@ class FusionConfig(JsonConfig):
         d = dict(d); name = d.pop('name', cls.name)
         return fusion_config(name, _source=source, **d)
 
-# %% ../nbs/04_fusion.ipynb #b8548736
+# %% ../nbs/04_fusion.ipynb #4ee56784
 FUSIONS: dict[str, type] = {}
 
 def set_attention_impl(module: nn.Module, impl: str) -> nn.Module:
@@ -168,7 +142,7 @@ def make_fusion(name='none', dims: FusionDims | None = None, **options) -> 'Fusi
     cfg = fusion_config(name, **options)
     return FUSIONS[cfg.name](cfg, dims or FusionDims())
 
-# %% ../nbs/04_fusion.ipynb #9313eea3
+# %% ../nbs/04_fusion.ipynb #05432839
 _VECTOR_INPUTS = ('content', 'degradation', 'tokens', 'scene')
 
 class Fusion(nn.Module):
@@ -231,13 +205,13 @@ def _check_inputs_option(name: str, inputs: tuple, allowed=_VECTOR_INPUTS):
     if not inputs or any(i not in allowed for i in inputs) or len(set(inputs)) != len(inputs):
         raise ValueError(f"fusion {name!r}: inputs must be distinct names from {allowed}, got {inputs}")
 
-# %% ../nbs/04_fusion.ipynb #7417bfe1
+# %% ../nbs/04_fusion.ipynb #592e8abf
 @register_fusion
 class NoFusion(Fusion):
     "No conditioning at all."
     Config = FusionConfig
 
-# %% ../nbs/04_fusion.ipynb #696dd4c2
+# %% ../nbs/04_fusion.ipynb #f517ff92
 @dataclass
 class ConcatConfig(FusionConfig):
     name: ClassVar[str] = 'concat'
@@ -265,7 +239,7 @@ class ConcatFusion(Fusion):
         v = self.proj(_pooled_vector(self.cfg.inputs, got).to(self.proj.weight.dtype))
         return Conditioning(channels=torch.tanh(v)[:, :, None, None])
 
-# %% ../nbs/04_fusion.ipynb #4b10a920
+# %% ../nbs/04_fusion.ipynb #c2944abd
 @dataclass
 class PromptConfig(FusionConfig):
     name: ClassVar[str] = 'prompt'
@@ -306,7 +280,7 @@ class PromptFusion(Fusion):
         if self.cfg.n_prompts != 1: raise ValueError(f"a bank of {self.cfg.n_prompts} prompts has no official layout (DA-CLIP has 1)")
         return {k: k for k in self.state_dict()}
 
-# %% ../nbs/04_fusion.ipynb #a16df4b9
+# %% ../nbs/04_fusion.ipynb #eda0d326
 @dataclass
 class CrossAttentionConfig(FusionConfig):
     name: ClassVar[str] = 'cross_attention'
@@ -347,7 +321,7 @@ class CrossAttentionFusion(Fusion):
             parts.append(v)
         return Conditioning(context=self.proj(torch.cat(parts, 1)))
 
-# %% ../nbs/04_fusion.ipynb #08ec0837
+# %% ../nbs/04_fusion.ipynb #8a9c238d
 @dataclass
 class FiLMConfig(FusionConfig):
     name: ClassVar[str] = 'film'
@@ -390,7 +364,7 @@ class FiLMFusion(Fusion):
             film[l] = tuple(chunk.chunk(2, -1))
         return Conditioning(film=film)
 
-# %% ../nbs/04_fusion.ipynb #f85a0db7
+# %% ../nbs/04_fusion.ipynb #902711ff
 @dataclass
 class TokenConfig(FusionConfig):
     name: ClassVar[str] = 'token'
@@ -465,7 +439,7 @@ class TokenFusion(Fusion):
         block = self.blocks[str(level)] if str(level) in self.blocks else None
         return x if block is None else block(x, tok)
 
-# %% ../nbs/04_fusion.ipynb #a3b26008
+# %% ../nbs/04_fusion.ipynb #f834c792
 @dataclass
 class TextAttentionConfig(FusionConfig):
     name: ClassVar[str] = 'text_attention'

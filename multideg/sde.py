@@ -4,21 +4,23 @@
 
 # %% ../nbs/06_sde.ipynb #128222c4
 from __future__ import annotations
-import json, math
+import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
 from typing import Callable
 
 import torch
 from fastcore.basics import patch_to
 from torch import nn
 
+from .core import JsonConfig
+
 # %% auto #0
 __all__ = ['SAMPLERS', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'timesteps']
 
 # %% ../nbs/06_sde.ipynb #aa6226e5
 @dataclass
-class SDEConfig:
+class SDEConfig(JsonConfig):
     "The IR-SDE hyper-parameters (the official `sde` options)."
     max_sigma: float = 50.  # λ on the 0-255 scale: the stationary noise level
     T: int = 100  # number of steps
@@ -31,14 +33,6 @@ class SDEConfig:
         if not 0 < self.eps < 1: raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
         if not self.max_sigma > 0: raise ValueError(f"max_sigma must be positive, got {self.max_sigma}")
 
-    def save(self, path) -> None:
-        "Write the configuration as JSON."
-        Path(path).write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, path) -> 'SDEConfig':
-        "A configuration from JSON written by `save`."
-        return cls(**json.loads(Path(path).read_text()))
 
 def cosine_thetas(T: int, s: float = 0.008, dtype=torch.float32) -> torch.Tensor:
     "θ_t for t = 0…T: one minus the cosine schedule's ᾱ, shifted by one step, as in the official code (in its float32)."

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from fastcore.basics import patch
 
-from .core import _atomic_write, default_device, seed_everything
+from .core import JsonConfig, _atomic_write, default_device, seed_everything
 from .data import SyntheticPairs, collate, item_generator
 from .degradations import NAMES, DegradationSampler
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
@@ -34,7 +34,7 @@ def _check(ok: bool, msg: str):
     if not ok: raise ValueError(msg)
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JsonConfig):
     "Settings of a training loop; saves to / loads from JSON; subclass it to add a model's own settings."
     out: str = 'runs/train'              # run folder: config.json, metrics.csv, checkpoints/, tensorboard/
     steps: int = 1000                    # optimiser steps of the whole run (the cosine ends here)
@@ -81,12 +81,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
-    def save(self, path) -> Path:
-        "Write the config as JSON to `path` (atomically)."
-        path = Path(path); data = (json.dumps(self.to_dict(), indent=1) + '\n').encode()
-        _atomic_write(path, lambda f: f.write(data))
-        return path
-
     @classmethod
     def from_dict(cls, data: dict, source: str = 'config'):
         "A config from a dict; unknown keys are an error that names `source` and the valid keys."
@@ -95,14 +89,6 @@ class TrainConfig:
         unknown = sorted(set(data) - set(known))
         if unknown: raise ValueError(f"{source}: unknown keys {unknown}; valid keys: {', '.join(known)}")
         return cls(**{k: _convert(cls, k, v, source) for k, v in data.items()})
-
-    @classmethod
-    def load(cls, path):
-        "Read a config saved by `save` (or written by hand)."
-        path = Path(path)
-        try: data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read config {path}: {e}") from e
-        return cls.from_dict(data, f"config {path}")
 
 # %% ../nbs/07_train.ipynb #46be4be4
 def _field_types(cls, name: str) -> tuple:
