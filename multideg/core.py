@@ -268,7 +268,12 @@ class JsonConfig:
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(known))
         if unknown: raise ValueError(f"{source}: unknown keys {unknown}; valid keys: {', '.join(known)}")
-        return cls(**d)
+        return cls(**{k: cls._from_json(k, v, source) for k, v in d.items()})
+
+    @classmethod
+    def _from_json(cls, key: str, value, source: str):
+        "A field's value as read from JSON; subclasses convert types here (e.g. lists back to tuples)."
+        return value
 
     @classmethod
     def load(cls, path):

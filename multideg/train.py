@@ -82,13 +82,9 @@ class TrainConfig(JsonConfig):
     def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = 'config'):
-        "A config from a dict; unknown keys are an error that names `source` and the valid keys."
-        if not isinstance(data, dict): raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown: raise ValueError(f"{source}: unknown keys {unknown}; valid keys: {', '.join(known)}")
-        return cls(**{k: _convert(cls, k, v, source) for k, v in data.items()})
+    def _from_json(cls, key: str, value, source: str):
+        "Values from JSON or the command line converted to the field's type (`JsonConfig.from_dict` checks the keys)."
+        return _convert(cls, key, value, source)
 
 # %% ../nbs/07_train.ipynb #46be4be4
 def _field_types(cls, name: str) -> tuple:
