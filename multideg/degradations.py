@@ -746,8 +746,7 @@ def _uniform(g: torch.Generator, lo: float = 0., hi: float = 1.) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=g, device=g.device, dtype=torch.float64))
 
 def _pick(g: torch.Generator, probs) -> int:
-    return int(torch.multinomial(torch.tensor(probs, dtype=torch.float64), 1, generator=g) if g.device.type == 'cpu'
-               else torch.multinomial(torch.tensor(probs, dtype=torch.float64, device=g.device), 1, generator=g))
+    return int(torch.multinomial(torch.tensor(probs, dtype=torch.float64, device=g.device), 1, generator=g))
 
 @dataclass
 class SecondOrder(JsonConfig):
@@ -927,9 +926,8 @@ def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator
 @patch
 def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
     "Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records)."
-    xb, _ = check_batch(x, 'SecondOrder')
-    plans = self.draw(xb.shape[0], default_generator(generator))
-    return self.apply(x, plans)
+    n = x.shape[0] if isinstance(x, torch.Tensor) and x.ndim == 4 else 1  # `apply` checks the batch (once)
+    return self.apply(x, self.draw(n, default_generator(generator)))
 
 # %% ../nbs/01_degradations.ipynb #395dd70f
 def strength_steps(strengths: dict[str, float]) -> list[dict]:
