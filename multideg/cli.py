@@ -17,6 +17,7 @@ __all__ = ['COMMANDS', 'command_function', 'info', 'CLIError', 'main']
 COMMANDS: dict[str, tuple[str, str]] = {
     'info': ('multideg.cli:info', "versions, device, threads and the weights found on this machine (no network)"),
     'make-dataset': ('multideg.data:make_dataset_command', "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, or add a second degradation"),
+    'train': ('multideg.train:train_command', "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; --recipe, config file, key=value overrides; resumes"),
     'train-controller': ('multideg.train:train_controller_command', "train the DA-CLIP controller (config file + key=value overrides; resumes its run folder)"),
 }
 

@@ -13,19 +13,26 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import JsonConfig, _atomic_write, default_device, seed_everything
 from .data import SyntheticPairs, collate, item_generator
-from .degradations import NAMES, DegradationSampler
+from .degradations import NAMES, DegradationSampler, caption
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
                                  flat_metrics, predict_sets, set_metrics)
+from .fusion import fusion_config
+from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig, nafnet_config, unet_config
+from .sde import IRSDE, SAMPLERS, SDEConfig
+from .metrics import psnr, ssim
 
 # %% auto #0
-__all__ = ['TINY_CLIP', 'TrainConfig', 'config_parser', 'from_args', 'lr_factor', 'EMA', 'EpochSampler', 'BatchStream',
-           'rng_state', 'set_rng_state', 'save_weights', 'load_weights', 'list_checkpoints', 'NonFiniteLossError',
-           'Trainer', 'read_metrics', 'ControllerTrainConfig', 'InMemory', 'controller_data', 'load_controller',
-           'train_controller', 'train_controller_command']
+__all__ = ['TINY_CLIP', 'BACKBONES', 'RESTORATION_RECIPES', 'TrainConfig', 'config_parser', 'from_args', 'lr_factor', 'EMA',
+           'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'save_weights', 'load_weights',
+           'list_checkpoints', 'NonFiniteLossError', 'Trainer', 'read_metrics', 'ControllerTrainConfig', 'InMemory',
+           'controller_data', 'load_controller', 'train_controller', 'train_controller_command', 'RestorerConfig',
+           'build_backbone', 'build_sde', 'controller_embeddings', 'restore_tensor', 'RestorationConfig',
+           'train_restoration', 'RestorerParts', 'load_restorer', 'train_command']
 
 # %% ../nbs/07_train.ipynb #9b0ecc9e
 _MP = ('no', 'bf16', 'fp16')
@@ -310,15 +317,15 @@ def _fsync_dir(path: Path):
     except OSError: pass
 
 def save_weights(state: dict, path) -> Path:
-    "A state dict as safetensors (shared and non-contiguous tensors are copied; everything goes to the CPU)."
-    from safetensors.torch import save_file
+    "A state dict as safetensors, written atomically (shared and non-contiguous tensors are copied; everything goes to the CPU)."
+    from safetensors.torch import save
     seen, out = set(), {}
     for k, v in state.items():
         v = v.detach().cpu()
         key = (v.untyped_storage().data_ptr(), v.storage_offset()) if v.numel() else None
         if key in seen or not v.is_contiguous(): v = v.contiguous().clone()
         seen.add(key); out[k] = v
-    save_file(out, str(path)); _fsync_file(Path(path))
+    _atomic_write(Path(path), lambda f: f.write(save(out)))   # temporary file + fsync + rename
     return Path(path)
 
 def load_weights(path) -> dict:
@@ -583,6 +590,11 @@ def resume(self: Trainer, path=None) -> Path | None:
     return path
 
 # %% ../nbs/07_train.ipynb #7d5a6eca
+def _clock(seconds: float) -> str:
+    "Seconds as `h:mm:ss` or `m:ss`."
+    s = int(round(seconds)); h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
 @patch
 def fit(self: Trainer, until: int | None = None) -> dict:
     "Train to step `until` (default: all `steps`); returns the last validation metrics."
@@ -606,7 +618,7 @@ def fit(self: Trainer, until: int | None = None) -> dict:
             rate = (self.step - last_step) / max(1e-9, time.time() - last_t)
             self._log_values('train', dict(mean, steps_per_s=rate))
             self.print(f"step {self.step}/{cfg.steps}  " + '  '.join(f"{k} {v:.4g}" for k, v in mean.items() if k != 'lr')
-                       + f"  lr {mean['lr']:.3g}  {rate:.2f} steps/s")
+                       + f"  lr {mean['lr']:.3g}  {rate:.2f} steps/s" + (f"  eta {_clock((stop - self.step) / rate)}" if self.step < stop else ''))
             run, last_t, last_step = {}, time.time(), self.step
         if (cfg.val_every and self.step % cfg.val_every == 0) or self.step == cfg.steps:
             metrics = self.validate()
@@ -765,3 +777,265 @@ def train_controller_command(argv: Sequence[str] = (), prog: str = 'multideg tra
     return 0
 
 train_controller_command.raw_argv = True   # the CLI hands it the arguments unparsed
+
+# %% ../nbs/07_train.ipynb #527bd6c0
+BACKBONES = ('unet', 'nafnet')
+
+@dataclass
+class RestorerConfig(JsonConfig):
+    "What defines a trained restorer (its controller aside): the backbone and its config, the SDE, how embeddings are fed."
+    backbone: str = 'unet'                # 'unet': IR-SDE noise network (sampled); 'nafnet': direct restoration (one pass)
+    backbone_config: dict = field(default_factory=dict)   # the backbone's full config (UNetConfig / NAFNetConfig fields)
+    sde: dict | None = field(default_factory=lambda: SDEConfig().to_dict())  # IR-SDE settings (for 'unet')
+    normalize: bool = True                # L2-normalise the controller's embeddings (False: raw, as the official code)
+    sampler: str = 'posterior'            # default sampler of `restore` (for 'unet')
+    steps: int | None = None              # default number of sampling steps (None: all T)
+
+    def __post_init__(self):
+        _check(self.backbone in BACKBONES, f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        _check(self.sampler in SAMPLERS, f"RestorerConfig: sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.backbone == 'unet':
+            _check(self.sde is not None, "RestorerConfig: the 'unet' backbone needs an SDE (sde=...)")
+            self.sde = SDEConfig(**self.sde).to_dict() if not isinstance(self.sde, SDEConfig) else self.sde.to_dict()
+            _check(self.steps is None or 1 <= self.steps <= self.sde['T'], f"RestorerConfig: steps must lie in 1..T={self.sde['T']}, got {self.steps}")
+        self.backbone_config = json.loads(json.dumps(dict(self.backbone_config)))   # as it reads back from JSON
+
+    @property
+    def method(self) -> str: return 'sde' if self.backbone == 'unet' else 'direct'
+
+def build_backbone(cfg: RestorerConfig) -> nn.Module:
+    "The (untrained) backbone a `RestorerConfig` describes."
+    if cfg.backbone == 'unet': return ConditionalUNet(UNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
+    return ConditionalNAFNet(NAFNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
+
+def build_sde(cfg: RestorerConfig) -> IRSDE | None:
+    "The IR-SDE of a 'unet' restorer (None for a direct one)."
+    return IRSDE(**cfg.sde) if cfg.backbone == 'unet' else None
+
+# %% ../nbs/07_train.ipynb #94789a94
+def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: Sequence | None = None,
+                          normalize: bool = True) -> tuple[dict, object]:
+    "The fusion inputs (content, degradation, tokens) for LQ images in [0, 1], and the controller's output; oracle with `true`."
+    if controller is None: return {}, None
+    with torch.no_grad():
+        out = controller(controller.preprocess(lq.to(controller.device, torch.float32)))
+        emb = {'content': out.content, 'degradation': out.degradation, 'tokens': out.tokens}
+        if true is not None:
+            true = [list(s) for s in true]
+            if len(true) != lq.shape[0]: raise ValueError(f"controller_embeddings: {len(true)} true sets for {lq.shape[0]} images")
+            tpl = controller.config.templates
+            emb['degradation'] = controller.text_embeddings([caption(s) for s in true], tpl).to(out.degradation.dtype)
+            if out.tokens is not None:
+                k = out.tokens.shape[1]
+                emb['tokens'] = torch.stack([controller.text_embeddings((s + ['clean'] * k)[:k], tpl) for s in true]).to(out.tokens.dtype)
+        emb = {n: (F.normalize(v.float(), dim=-1) if normalize else v.float()).to(lq.device) for n, v in emb.items() if v is not None}
+    return emb, out
+
+# %% ../nbs/07_train.ipynb #93d594eb
+def restore_tensor(backbone: nn.Module, lq: torch.Tensor, emb: dict | None = None, *, sde: IRSDE | None = None,
+                   sampler: str = 'posterior', steps: int | None = None, generator: torch.Generator | None = None,
+                   x_T: torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:
+    "Restored images (B×3×H×W in [0, 1]) for LQ images `lq` in [0, 1], with the fusion inputs `emb`."
+    emb = emb or {}
+    if sde is None: return backbone(lq, **emb).float().clamp(0, 1)
+    sde = sde.to(lq.device)
+    if x_T is None: x_T = sde.noise_state(lq, generator=generator)
+    x0 = sde.sample(backbone, lq, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress, **emb)
+    return x0.float().clamp(0, 1)
+
+# %% ../nbs/07_train.ipynb #25bccc50
+def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool, loss: str):
+    lq, gt = batch['lq'], batch['gt']
+    true = [[r['name'] for r in recs] for recs in batch['records']] if oracle else None
+    emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize)
+    if sde is None: return F.l1_loss(model(lq, **emb).float(), gt)
+    sde = sde.to(lq.device)
+    t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
+    noise = torch.randn_like(gt)
+    xt = sde.q_sample(gt, lq, t, noise)
+    pred = model(xt, lq, t, **emb).float()
+    if loss == 'ml': return sde.ml_loss(pred, xt, gt, lq, t)         # IR-SDE eq. 12: L1 to the optimal x*_{t-1}
+    return (pred - noise).abs().mean()                                 # noise matching
+
+def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int, seed: int) -> dict:
+    dev = next(model.parameters()).device
+    g = torch.Generator(dev).manual_seed(seed)
+    outs = [restore_tensor(model, lq[i:i + batch_size].to(dev), {k: v[i:i + batch_size].to(dev) for k, v in emb.items()},
+                           sde=sde, sampler=sampler, steps=steps, generator=g).cpu() for i in range(0, len(lq), batch_size)]
+    out = torch.cat(outs)
+    p = psnr(out, gt)
+    return {'psnr': p.mean().item(), 'ssim': ssim(out, gt).mean().item(), 'psnr_gain': (p - psnr(lq, gt)).mean().item()}
+
+# %% ../nbs/07_train.ipynb #dc8bebde
+@dataclass
+class RestorationConfig(TrainConfig):
+    "The loop's settings (`TrainConfig`) with IR-SDE's optimiser, plus the backbone, the SDE, the controller and the data."
+    out: str = 'runs/restoration'
+    steps: int = 600
+    batch_size: int = 8
+    lr: float = 2e-4
+    min_lr: float = 1e-6
+    betas: tuple = (0.9, 0.99)
+    weight_decay: float = 0.0
+    ema_beta: float | None = 0.995
+    ema_every: int = 10
+    val_every: int = 200
+    save_every: int = 200
+    best_metric: str | None = 'psnr'
+    best_mode: str = 'max'
+    backbone: str = 'unet'               # 'unet' (IR-SDE, sampled) or 'nafnet' (direct restoration, one pass)
+    preset: str = 'tiny'                 # the backbone's preset (unet: 'tiny', 'small', 'daclip'; nafnet: 'tiny', 'small', 'base')
+    fusion: str | dict = 'prompt'        # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'cross_attention', 'film', 'token', ... or a dict
+    backbone_options: dict = field(default_factory=dict)  # overrides of the backbone preset (e.g. {"nf": 16})
+    sde: dict = field(default_factory=dict)               # IR-SDE settings (max_sigma, T, eps; defaults: the official 50, 100, 0.005)
+    loss: str = 'ml'                     # 'ml' (IR-SDE's maximum-likelihood L1) or 'noise' (L1 on the noise); nafnet: L1 on the image
+    controller: str | None = None        # a trained controller's run folder (None: train a tiny one in OUT/controller first)
+    controller_steps: int = 800          # steps of that controller
+    oracle: bool = False                 # condition on the true degradations (text embeddings) instead of the controller's prediction
+    normalize: bool = True               # L2-normalise the embeddings before the fusion
+    counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
+    names: tuple = NAMES                 # the degradation types drawn
+    source: str = 'embedded'             # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
+    count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
+    size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
+    patch_size: int = 64                 # training crop size
+    epoch_length: int = 2048             # items per epoch
+    val_count: int = 16                  # held-out validation crops
+    val_sampler: str = 'fast'            # sampler and steps used for validation (unet)
+    val_steps: int | None = 10
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.names = tuple(self.names)
+        try: self.counts = {int(k): float(v) for k, v in dict(self.counts).items()}
+        except (TypeError, ValueError): raise ValueError(f"counts must map numbers of degradations to weights, got {self.counts!r}") from None
+        _check(self.counts and all(k >= 1 for k in self.counts) and sum(self.counts.values()) > 0, f"counts must map numbers >= 1 to positive weights, got {self.counts}")
+        unknown = [n for n in self.names if n not in NAMES]
+        _check(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
+        _check(max(self.counts) <= len(self.names), f"counts asks for {max(self.counts)} degradations but names has {len(self.names)}")
+        _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        _check(self.loss in ('ml', 'noise'), f"loss must be 'ml' or 'noise', got {self.loss!r}")
+        _check(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
+        for k in ('count', 'epoch_length', 'val_count', 'patch_size', 'controller_steps'): _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+        self.restorer_config(64)   # checks the backbone preset, its options, the fusion and the SDE now
+
+    def restorer_config(self, embed_dim: int) -> RestorerConfig:
+        "The `RestorerConfig` of the model this run trains, for a controller with embeddings of width `embed_dim`."
+        fusion = dict(fusion_config(self.fusion, _source='RestorationConfig.fusion').to_dict(), embed_dim=embed_dim)
+        make = unet_config if self.backbone == 'unet' else nafnet_config
+        bcfg = make(self.preset, **{**self.backbone_options, 'fusion': fusion})
+        sde = SDEConfig(**self.sde).to_dict() if self.backbone == 'unet' else None
+        return RestorerConfig(self.backbone, bcfg.to_dict(), sde, self.normalize, sampler=self.val_sampler,
+                              steps=self.val_steps if self.backbone == 'unet' else None)
+
+RESTORATION_RECIPES = {
+    'cpu': {},                                                          # the defaults: minutes on a CPU
+    'daclip': dict(preset='daclip', fusion='prompt', patch_size=256, batch_size=16, steps=700_000, lr=2e-4, min_lr=1e-6,
+                   warmup=0, grad_clip=None, ema_beta=0.995, ema_every=10, val_every=10_000, save_every=10_000, val_count=100,
+                   val_sampler='posterior', val_steps=100, normalize=False, loss='ml', mixed_precision='bf16'),
+}
+
+# %% ../nbs/07_train.ipynb #d724aa5f
+def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | None:
+    if not needs_controller: return None
+    if cfg.controller is not None: return load_controller(cfg.controller)
+    ccfg = ControllerTrainConfig(out=str(Path(cfg.out) / 'controller'), steps=cfg.controller_steps, names=cfg.names, counts=cfg.counts,
+                                 source=cfg.source, count=cfg.count, seed=cfg.seed, device=cfg.device, val_count=min(256, 8 * cfg.val_count),
+                                 val_every=max(1, cfg.controller_steps // 4), save_every=max(1, cfg.controller_steps // 4),
+                                 log_every=max(1, min(cfg.log_every, cfg.controller_steps // 4)), tensorboard=cfg.tensorboard,
+                                 warmup=min(100, cfg.controller_steps // 10))
+    print(f"no controller given: training one for {cfg.controller_steps} steps in {ccfg.out}")
+    train_controller(ccfg)
+    return load_controller(ccfg.out)
+
+def _final_weights(trainer: Trainer) -> Path:
+    "The weights file to publish: EMA (else model) weights of the best validated checkpoint (else the last)."
+    best = trainer.best and trainer.out / 'checkpoints' / f"step-{trainer.best['step']:08d}"
+    src = best if best and best.is_dir() else trainer.last_checkpoint
+    return src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
+
+def _publish(path: Path, dest: Path):
+    data = path.read_bytes()
+    _atomic_write(dest, lambda fh: fh.write(data))
+
+def train_restoration(config: RestorationConfig | None = None, *, resume: bool = True, **overrides) -> Trainer:
+    "Train a restorer (resuming the run in `config.out`); writes `restorer.json`, `restorer.safetensors` and `controller/` there."
+    cfg = replace(config or RestorationConfig(), **overrides)
+    needs_controller = fusion_config(cfg.fusion).name != 'none'
+    controller = _controller_for(cfg, needs_controller)
+    dim = controller.name_embeddings().shape[-1] if controller is not None else fusion_config(cfg.fusion).embed_dim
+    rcfg = cfg.restorer_config(dim)
+    model, sde = build_backbone(rcfg), build_sde(rcfg)
+    if 'scene' in model.fusion.needs(): raise ValueError("train_restoration: the fusion needs scene embeddings, which this loop does not provide")
+    train_ds, val_ds = controller_data(cfg, 'train', cfg.patch_size), controller_data(cfg, 'val', cfg.patch_size)
+    val_items = [val_ds[i] for i in range(len(val_ds))]
+    val_lq, val_gt = torch.stack([it['lq'] for it in val_items]), torch.stack([it['gt'] for it in val_items])
+    val_true = [[r['name'] for r in it['records']] for it in val_items] if cfg.oracle else None
+    val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
+    loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize, loss=cfg.loss)
+    val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler, steps=cfg.val_steps,
+                     batch_size=2 * cfg.batch_size, seed=cfg.seed)
+    trainer = Trainer(cfg, model, loss_fn, train_ds, val_fn=val_fn, model_config=json.loads(rcfg.to_json()))
+    if controller is not None: controller.to(trainer.device)
+    if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
+    trainer.fit()
+    if trainer.is_main and trainer.step >= cfg.steps:
+        f = _final_weights(trainer)
+        _publish(f, trainer.out / 'restorer.safetensors')
+        if controller is not None and cfg.controller is not None:   # a copy, so the run folder is self-contained
+            save_weights(controller.state_dict(), trainer.out / 'controller' / 'controller.safetensors')
+            controller.config.save(trainer.out / 'controller' / 'controller.json')
+        rcfg.save(trainer.out / 'restorer.json')
+        trainer.print(f"restorer written to {trainer.out} (weights from {f.parent.name}/{f.name})")
+    trainer.acc.wait_for_everyone()
+    return trainer
+
+# %% ../nbs/07_train.ipynb #c032bf1a
+@dataclass
+class RestorerParts:
+    "A trained restorer's pieces: its config, backbone (eval mode), SDE (None for a direct backbone) and controller (None if unconditioned)."
+    config: RestorerConfig
+    backbone: nn.Module
+    sde: IRSDE | None
+    controller: DAClip | None
+
+def load_restorer(path, device='cpu') -> RestorerParts:
+    "A restorer written by `train_restoration`: `restorer.json`, `restorer.safetensors` and, if conditioned, `controller/`."
+    path = Path(path)
+    if not (path / 'restorer.json').is_file():
+        hint = ' (its training has not finished: resume it)' if (path / 'checkpoints').is_dir() else ''
+        raise FileNotFoundError(f"{path}: not a restorer folder, no restorer.json{hint}")
+    rcfg = RestorerConfig.load(path / 'restorer.json')
+    backbone = build_backbone(rcfg)
+    sd = load_weights(path / 'restorer.safetensors')
+    own = backbone.state_dict()
+    bad = sorted(set(own) ^ set(sd))
+    if bad: raise ValueError(f"{path / 'restorer.safetensors'} does not fit restorer.json: keys {bad[:4]} ({len(bad)} differ)")
+    backbone.load_state_dict(sd)
+    needs = fusion_config(rcfg.backbone_config['fusion']).name != 'none'
+    if needs and not (path / 'controller' / 'controller.json').is_file():
+        raise FileNotFoundError(f"{path}: the restorer is conditioned but {path / 'controller'} holds no controller.json")
+    controller = load_controller(path / 'controller', device=device).eval() if needs else None
+    sde = build_sde(rcfg)
+    return RestorerParts(rcfg, backbone.to(device).eval(), sde.to(device) if sde is not None else None, controller)
+
+# %% ../nbs/07_train.ipynb #81b31ac6
+def train_command(argv: Sequence[str] = (), prog: str = 'multideg train') -> int:
+    "Command line of `train_restoration`: `--recipe NAME`, `--config FILE`, `key=value` overrides; `--fresh` ignores old checkpoints."
+    argv = list(argv)
+    recipe = 'cpu'
+    for i, a in enumerate(argv):
+        if a == '--recipe' or a.startswith('--recipe='):
+            recipe = a.partition('=')[2] if '=' in a else (argv[i + 1] if i + 1 < len(argv) else '')
+            del argv[i:i + (1 if '=' in a else 2)]
+            break
+    if recipe not in RESTORATION_RECIPES: raise ValueError(f"--recipe: unknown recipe {recipe!r}; recipes: {', '.join(RESTORATION_RECIPES)}")
+    cfg, flags = from_args(RestorationConfig, argv, base=RestorationConfig(**RESTORATION_RECIPES[recipe]), prog=prog,
+                           flags=[('fresh', 'store_true', 'start from scratch even if the run folder has checkpoints'),
+                                  ('recipe', 'store', f"starting settings: {', '.join(RESTORATION_RECIPES)} (default cpu)")])
+    t = train_restoration(cfg, resume=not flags['fresh'])
+    if t.is_main and t.step >= cfg.steps:
+        print(f"done: {t.step} steps; " + '  '.join(f"{k} {v:.4g}" for k, v in t.metrics.items()) + f"; restorer in {t.out}")
+    return 0
+
+train_command.raw_argv = True   # the CLI hands it the arguments unparsed
