@@ -1,18 +1,22 @@
 """Degradation recognition of a trained controller: exact-set accuracy on held-out images with 1-2 degradations drawn
 from the 12 types, beside the zero-shot CLIP baseline (no controller, told each image's number of degradations).
+After training, the decision thresholds are calibrated on validation images (never the test images) and both the
+default threshold (0.5) and the calibrated ones are reported: per-type thresholds, and set decoding (the best set of
+the trained sizes, by the head's likelihood plus a weighted caption similarity); the decoder that does better on the
+validation images is the headline and is written into the run folder's controller.json.
 
 CPU, tiny CLIP trained from scratch (about --minutes of training; the step count is set from a short timing run):
     OMP_NUM_THREADS=2 python bench/controller.py
 Full scale, pretrained CLIP weights on disk, on a GPU (DA-CLIP's lr and a large batch):
     python bench/controller.py --model ViT-B-32 --pretrained laion2b_s34b_b79k --device cuda --lr 3e-5 --batch_size 256
 """
-import argparse, json, shutil, time
+import argparse, copy, json, shutil, time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from multideg.controller import controller_from_config, evaluate_recognition, cooccurrence, plot_confusion
-from multideg.train import ControllerTrainConfig, controller_data, load_controller, read_metrics, train_controller
+from multideg.controller import calibrate_set_decoding, calibrate_thresholds, controller_from_config, evaluate_recognition, cooccurrence, plot_confusion
+from multideg.train import TINY_CLIP, ControllerTrainConfig, controller_data, load_controller, read_metrics, train_controller
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--model', default='tiny', help="'tiny' (a small CLIP built from scratch) or an open_clip model name")
@@ -23,6 +27,12 @@ p.add_argument('--steps', type=int, default=None, help='training steps (override
 p.add_argument('--batch_size', type=int, default=32)
 p.add_argument('--lr', type=float, default=None, help='peak lr (default: ControllerTrainConfig, 1e-3 for the tiny CLIP)')
 p.add_argument('--n_test', type=int, default=400, help='held-out test images')
+p.add_argument('--n_val', type=int, default=512, help='validation images for calibrating the thresholds (0: no calibration)')
+p.add_argument('--per_type', type=int, default=0, help='0: one global threshold (default; per-type thresholds overfit 512 validation images); 1: one per type')
+p.add_argument('--vision', default=None, help="JSON merged into the tiny CLIP's vision_cfg, e.g. '{\"width\": 128}'")
+p.add_argument('--eval_only', action='store_true', help='evaluate the trained run in --out/run instead of training')
+p.add_argument('--set', action='append', default=[], metavar='KEY=JSON',
+               help='any other ControllerTrainConfig field, e.g. --set degradation_weight=0 (repeatable)')
 p.add_argument('--out', default='/tmp/multideg-bench-controller')
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--threads', type=int, default=None)
@@ -30,14 +40,24 @@ a = p.parse_args()
 if a.threads: torch.set_num_threads(a.threads)
 t_start = time.time()
 
-base = ControllerTrainConfig(out=str(Path(a.out) / 'run'), model=a.model, pretrained=a.pretrained, device=a.device,
+extra = {}
+for kv in a.set:
+    k, _, v = kv.partition('=')
+    try: extra[k] = json.loads(v)
+    except json.JSONDecodeError: extra[k] = v
+clip_model = a.model
+if a.vision:
+    if a.model != 'tiny': p.error('--vision changes the tiny CLIP only')
+    clip_model = copy.deepcopy(TINY_CLIP); clip_model['vision_cfg'].update(json.loads(a.vision))
+base = ControllerTrainConfig(out=str(Path(a.out) / 'run'), model=clip_model, pretrained=a.pretrained, device=a.device,
                              batch_size=a.batch_size, seed=a.seed, log_every=50, tensorboard=False,
-                             **({'lr': a.lr} if a.lr is not None else {}))
+                             **({'lr': a.lr} if a.lr is not None else {}), **extra)
 controller_from_config(base.controller_config())      # fails at once when the CLIP weights are not on disk
 print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {a.device}, model {a.model}"
-      + (f" / {a.pretrained}" if a.pretrained else ' (random CLIP)'))
+      + (f" / {a.pretrained}" if a.pretrained else ' (random CLIP)') + (f", vision {a.vision}" if a.vision else '')
+      + (f", {extra}" if extra else ''))
 
-steps = a.steps
+steps = a.steps or (base.steps if a.eval_only else None)
 if steps is None:   # a short run of the same configuration gives the step rate
     probe = replace(base, out=str(Path(a.out) / 'probe'), steps=16, warmup=0, val_every=0, save_every=0, log_every=8, val_count=8)
     shutil.rmtree(probe.out, ignore_errors=True)
@@ -47,37 +67,68 @@ if steps is None:   # a short run of the same configuration gives the step rate
     print(f"timing run: {rate:.2f} steps/s -> {steps} steps for {a.minutes} min")
 cfg = replace(base, steps=steps, warmup=min(100, steps // 10), val_every=max(50, steps // 5), save_every=max(50, steps // 5),
               time_limit=1.5 * a.minutes if a.steps is None else None)
-shutil.rmtree(cfg.out, ignore_errors=True)
 t0 = time.time()
-trainer = train_controller(cfg)
+if a.eval_only: trainer = None
+else:
+    shutil.rmtree(cfg.out, ignore_errors=True)
+    trainer = train_controller(cfg)
 train_s = time.time() - t0
+steps_done = trainer.step if trainer else int(read_metrics(cfg.out, 'train')['loss'][-1][0])
 
 model = load_controller(cfg.out, device=a.device) if (Path(cfg.out) / 'controller.json').is_file() else trainer.raw_model
+model.config.thresholds, model.config.set_sizes, model.config.caption_weight = None, None, 0.0   # as trained (eval_only: again)
 size = model.clip.visual.image_size
 size = size if isinstance(size, int) else size[0]
-test = controller_data(replace(cfg, seed=cfg.seed + 1000, val_count=a.n_test), 'val', cfg.patch_size or size)  # unseen crops, seeds
-items = [test[i] for i in range(len(test))]
-images, true = torch.stack([it['lq'] for it in items]), [[r['name'] for r in it['records']] for it in items]
-r = evaluate_recognition(model, images, true, batch_size=64)
+def load(split_cfg):
+    ds = controller_data(split_cfg, 'val', cfg.patch_size or size)
+    items = [ds[i] for i in range(len(ds))]
+    return torch.stack([it['lq'] for it in items]), [[r['name'] for r in it['records']] for it in items]
+
+images, true = load(replace(cfg, seed=cfg.seed + 1000, val_count=a.n_test))   # test: unseen crops, seeds, dead leaves
+results = {f'threshold {model.config.threshold}': evaluate_recognition(model, images, true, batch_size=64)}
+decoder = {}
+if a.n_val:   # calibrate on the validation split (the images the training validated on, and more), never on the test images
+    t0 = time.time()
+    val = load(replace(cfg, val_count=a.n_val))
+    thresholds = calibrate_thresholds(model, *val, per_type=bool(a.per_type))
+    model.config.thresholds = thresholds
+    val_thr = evaluate_recognition(model, *val)['controller']['exact']
+    results['thresholds'] = evaluate_recognition(model, images, true, batch_size=64)
+    sizes = tuple(sorted(cfg.counts))
+    weight, val_set = calibrate_set_decoding(model, *val, sizes=sizes)
+    model.config.set_sizes, model.config.caption_weight = sizes, weight
+    results['set decoding'] = evaluate_recognition(model, images, true, batch_size=64)
+    print(f"calibrated on {a.n_val} validation images in {time.time() - t0:.0f} s: thresholds " + ', '.join(f"{k} {v:.2f}" for k, v in thresholds.items())
+          + f" (val exact {val_thr:.3f}); set decoding of sizes {sizes} with caption weight {weight} (val exact {val_set:.3f})")
+    if val_thr > val_set: model.config.set_sizes, model.config.caption_weight = None, 0.0
+    decoder = {'thresholds': thresholds, 'set_sizes': model.config.set_sizes, 'caption_weight': model.config.caption_weight,
+               'val_exact_thresholds': val_thr, 'val_exact_set_decoding': val_set}
+    results = {'calibrated (best on val)': results['set decoding' if model.config.set_sizes else 'thresholds'], **results}
+    if (Path(cfg.out) / 'controller.safetensors').is_file(): model.config.save(Path(cfg.out) / 'controller.json')
+r = next(iter(results.values()))
 
 c, z = r['controller'], r['zero_shot']
-print(f"\ntrained {trainer.step} steps in {train_s / 60:.1f} min (batch {cfg.batch_size}); {len(items)} held-out images, "
+print(f"\n{'trained' if trainer else 'evaluated a run of'} {steps_done} steps" + (f" in {train_s / 60:.1f} min" if trainer else '')
+      + f" (batch {cfg.batch_size}); {len(images)} held-out images, "
       f"{sum(len(t) == 1 for t in true)} with 1 and {sum(len(t) == 2 for t in true)} with 2 degradations")
-print(f"{'':24s}{'controller':>12s}{'zero-shot CLIP':>16s}")
-rows = [('exact-set accuracy', c['exact'], z['exact'])]
-rows += [(f"  with {k} degradation(s)", c['exact_by_count'][k][0], z['exact_by_count'][k][0]) for k in sorted(c['exact_by_count'])]
-rows += [('top-1 in true set', r['controller_top1'], r['zero_shot_top1']), ('micro F1', c['micro_f1'], z['micro_f1']),
-         ('macro F1', c['macro_f1'], z['macro_f1'])]
-for name, x, y in rows: print(f"{name:24s}{x:12.3f}{y:16.3f}")
-print('(the zero-shot baseline is told how many degradations each image has and predicts that many)')
+print(f"{'':24s}" + ''.join(f"{k:>26s}" for k in results) + f"{'zero-shot CLIP':>16s}")
+rows = [('exact-set accuracy', 'exact', None)] + [(f"  with {k} degradation(s)", 'exact_by_count', k) for k in sorted(c['exact_by_count'])]
+for name, key, k in rows + [('micro F1', 'micro_f1', None), ('macro F1', 'macro_f1', None)]:
+    get = lambda m: m[key][k][0] if k else m[key]
+    print(f"{name:24s}" + ''.join(f"{get(v['controller']):26.3f}" for v in results.values()) + f"{get(z):16.3f}")
+print(f"{'top-1 in true set':24s}" + ''.join(f"{v['controller_top1']:26.3f}" for v in results.values()) + f"{r['zero_shot_top1']:16.3f}")
+print('(controller columns: the decoder chosen on validation images, per-type thresholds and set decoding calibrated on them, '
+      'and the fixed default threshold; the zero-shot baseline is told how many degradations each image has and predicts that many)')
 print(f"\n{'type':18s}{'precision':>10s}{'recall':>8s}{'F1':>7s}{'zero-shot F1':>14s}{'images':>8s}")
 for n, v in c['per_type'].items():
     print(f"{n:18s}{v['precision']:10.3f}{v['recall']:8.3f}{v['f1']:7.3f}{z['per_type'][n]['f1']:14.3f}{v['support']:8d}")
 C, sup = cooccurrence(r['predicted'], true, model.config.names)
-fig = plot_confusion(C, sup, model.config.names, f"controller, {trainer.step} steps: predicted per true type")
+fig = plot_confusion(C, sup, model.config.names, f"controller, {steps_done} steps: predicted per true type")
 fig.savefig(Path(a.out) / 'confusion.png', dpi=120)
-summary = {'steps': trainer.step, 'train_minutes': train_s / 60, 'n_test': len(items), 'model': a.model, 'pretrained': a.pretrained,
+summary = {'steps': steps_done, 'train_minutes': train_s / 60 if trainer else None, 'n_test': len(images), 'model': a.model, 'pretrained': a.pretrained,
+           'vision': a.vision, 'overrides': extra, 'decoder': decoder,
            'controller': {k: c[k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1', 'per_type')}, 'controller_top1': r['controller_top1'],
+           'decoders': {name: {k: v['controller'][k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1')} for name, v in results.items()},
            'zero_shot': {k: z[k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1', 'per_type')}, 'zero_shot_top1': r['zero_shot_top1'],
            'total_minutes': (time.time() - t_start) / 60}
 (Path(a.out) / 'results.json').write_text(json.dumps(summary, indent=1))

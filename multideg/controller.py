@@ -22,12 +22,12 @@ from .degradations import NAMES, caption
 
 # %% auto #0
 __all__ = ['LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config', 'resolve_clip_weights',
-           'read_state_dict', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'clip_preprocess',
-           'official_to_native', 'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config',
-           'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_loss',
-           'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics', 'top1_accuracy',
-           'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
-           'evaluate_recognition']
+           'read_state_dict', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'orthonormalize',
+           'clip_preprocess', 'official_to_native', 'native_to_official', 'LoadReport', 'build_controller',
+           'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens',
+           'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics',
+           'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
+           'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 @dataclass
@@ -40,9 +40,14 @@ class ControllerConfig(JsonConfig):
     n_tokens: int = 2                     # K degradation tokens (learned queries); 0 disables them
     token_heads: int = 8                  # attention heads of the token pooler (must divide the embedding size)
     threshold: float = 0.5                # probability above which a degradation is in the predicted set
+    thresholds: dict | None = None        # per-name thresholds (`calibrate_thresholds`); names not in it use `threshold`
+    set_sizes: tuple | None = None        # None: predict the names above their thresholds; else the most likely set of these sizes
+    caption_weight: float = 0.0           # set decoding: weight of the caption similarity beside the head's likelihood
     prob_scale_init: float = 10.0         # s in p = sigmoid(s·cos + b) (SigLIP's initial values)
     prob_bias_init: float = -10.0         # b
     grad_checkpointing: bool = False      # recompute block activations in backward (less memory)
+    per_type_bias: bool = True            # one bias b_k per name instead of one shared b
+    orthogonal_names: bool = True         # score against the symmetrically orthonormalised name embeddings (needs M <= D)
 
     def __post_init__(self):
         self.names, self.templates = tuple(self.names), tuple(self.templates)
@@ -53,7 +58,17 @@ class ControllerConfig(JsonConfig):
             raise ValueError(f"templates must be strings containing '{{}}', got {self.templates}")
         if not isinstance(self.n_tokens, int) or self.n_tokens < 0: raise ValueError(f"n_tokens must be an integer >= 0, got {self.n_tokens}")
         if not 0 < self.threshold < 1: raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.thresholds is not None:
+            self.thresholds = {str(k): float(v) for k, v in dict(self.thresholds).items()}
+            bad = [k for k in self.thresholds if k not in self.names]
+            if bad: raise ValueError(f"thresholds: names {bad} are not among {list(self.names)}")
+            if not all(0 < v < 1 for v in self.thresholds.values()): raise ValueError(f"thresholds must be in (0, 1), got {self.thresholds}")
         if not self.prob_scale_init > 0: raise ValueError(f"prob_scale_init must be > 0, got {self.prob_scale_init}")
+        if self.set_sizes is not None:
+            self.set_sizes = tuple(sorted({int(k) for k in self.set_sizes}))
+            if not self.set_sizes or self.set_sizes[0] < 0 or self.set_sizes[-1] > len(self.names):
+                raise ValueError(f"set_sizes must be numbers of degradations between 0 and {len(self.names)}, got {self.set_sizes}")
+        if self.caption_weight < 0: raise ValueError(f"caption_weight must be >= 0, got {self.caption_weight}")
         if not isinstance(self.model, (str, dict)): raise TypeError(f"model must be a str or dict, got {type(self.model).__name__}")
 
 # %% ../nbs/03_controller.ipynb #501016b6
@@ -208,11 +223,13 @@ class ControllerOutput:
 
 class DegradationHead(nn.Module):
     "Learnable s, b of the per-type probabilities and the K degradation-token queries."
-    def __init__(self, embed_dim: int, width: int, n_tokens: int = 2, heads: int = 8, scale_init: float = 10.0, bias_init: float = -10.0):
+    def __init__(self, embed_dim: int, width: int, n_tokens: int = 2, heads: int = 8, scale_init: float = 10.0, bias_init: float = -10.0,
+                 n_classes: int | None = None):
         super().__init__()
         from open_clip.transformer import AttentionalPooler
         self.log_scale = nn.Parameter(torch.tensor(math.log(scale_init)))
-        self.bias = nn.Parameter(torch.tensor(float(bias_init)))
+        self.bias = nn.Parameter(torch.full((n_classes,) if n_classes else (), float(bias_init)))
+        self._register_load_state_dict_pre_hook(self._expand_bias)
         if n_tokens and embed_dim % heads: raise ValueError(f"token_heads={heads} must divide the embedding size {embed_dim}")
         self.pooler = AttentionalPooler(embed_dim, width, n_head=heads, n_queries=n_tokens) if n_tokens else None
 
@@ -221,6 +238,11 @@ class DegradationHead(nn.Module):
 
     def tokens(self, final_tokens: torch.Tensor) -> torch.Tensor | None:
         return None if self.pooler is None else self.pooler(final_tokens)
+
+    def _expand_bias(self, state, prefix, *args, **kwargs):
+        "A shared bias (a scalar, as saved by a head without per-type biases) loads into per-type biases."
+        b = state.get(prefix + 'bias')
+        if b is not None and b.ndim == 0 and self.bias.ndim == 1: state[prefix + 'bias'] = b.expand_as(self.bias).clone()
 
 # %% ../nbs/03_controller.ipynb #b08d0fb8
 LOGIT_SCALE_MAX = math.log(100)  # CLIP clamps its learnable temperature to [0, ln 100]
@@ -240,7 +262,8 @@ class DAClip(nn.Module):
         self.connections = nn.ModuleList(nn.Linear(width, width) for _ in clip.visual.transformer.resblocks)
         self.logit_scale = nn.Parameter(clip.logit_scale.detach().clone())
         c = self.config
-        self.head = DegradationHead(embed_dim, width, c.n_tokens, c.token_heads, c.prob_scale_init, c.prob_bias_init)
+        self.head = DegradationHead(embed_dim, width, c.n_tokens, c.token_heads, c.prob_scale_init, c.prob_bias_init,
+                                    len(c.names) if c.per_type_bias else None)
         self.reset_controller()
         self.tokenizer = tokenizer
         self._text_cache = {}
@@ -352,6 +375,27 @@ def name_embeddings(self: DAClip) -> torch.Tensor:
     "The normalised text embeddings t_k of the config's names (M×D)."
     return self.text_embeddings(self.config.names, self.config.templates)
 
+def orthonormalize(t: torch.Tensor) -> torch.Tensor:
+    "Symmetric (Löwdin) orthonormalisation of the rows of `t`: (t tᵀ)^(-1/2) t, the orthonormal rows closest to `t`."
+    if t.ndim != 2 or t.shape[0] > t.shape[1]: raise ValueError(f"orthonormalize: need M×D rows with M <= D, got shape {tuple(t.shape)}")
+    g = t.double() @ t.double().T
+    lam, v = torch.linalg.eigh(g)
+    if lam.min() <= 1e-9 * lam.max(): raise ValueError("orthonormalize: the rows are linearly dependent (two names with the same embedding?)")
+    return ((v * lam.rsqrt()) @ v.T @ t.double()).to(t.dtype)
+
+@patch
+@torch.no_grad()
+def head_embeddings(self: DAClip) -> torch.Tensor:
+    "The directions the probability head scores against: the name embeddings, orthonormalised if the config says so."
+    t = self.name_embeddings()
+    return orthonormalize(t) if self.config.orthogonal_names else t
+
+@patch
+def threshold_vector(self: DAClip) -> torch.Tensor:
+    "The per-name thresholds of the predicted sets (M): `config.thresholds` where given, else `config.threshold`."
+    c = self.config
+    return torch.tensor([(c.thresholds or {}).get(n, c.threshold) for n in c.names], device=self.device)
+
 # %% ../nbs/03_controller.ipynb #8e9a3498
 @patch
 def forward(self: DAClip, image: torch.Tensor) -> ControllerOutput:
@@ -360,12 +404,41 @@ def forward(self: DAClip, image: torch.Tensor) -> ControllerOutput:
         raise ValueError(f"expected a B×3×H×W CLIP-normalised batch, got {getattr(image, 'shape', type(image).__name__)}")
     content, degradation, final = _controlled(self, image)
     names = self.config.names
-    logits = self.head.logits(degradation, self.name_embeddings().to(degradation.dtype))
+    logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
     probs = logits.sigmoid()
-    keep = (probs >= self.config.threshold).cpu()
-    predicted = [[n for n, k in zip(names, row) if k] for row in keep.tolist()]
+    predicted = self.decode(degradation, probs)
     return ControllerOutput(content, degradation, self.head.tokens(final), logits, probs, predicted, names,
                             self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp())
+
+@patch
+def candidate_sets(self: DAClip, sizes: Sequence[int]) -> tuple[list, torch.Tensor]:
+    "Every set of names with one of these `sizes` (in name order) and their multi-hot rows (S×M)."
+    names = self.config.names
+    sets = [list(c) for k in sorted(sizes) for c in itertools.combinations(names, k)]
+    return sets, torch.tensor([[n in c for n in names] for c in sets], dtype=torch.float, device=self.device).reshape(len(sets), len(names))
+
+@patch
+@torch.no_grad()
+def set_scores(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor, sizes: Sequence[int], caption_weight: float = 0.0):
+    "Candidate sets and their scores (B×S): the head's log-likelihood of the set plus `caption_weight` × the caption logit."
+    sets, Y = self.candidate_sets(sizes)
+    P = probabilities.float().clamp(1e-6, 1 - 1e-6)
+    score = P.log() @ Y.T + torch.log1p(-P) @ (1 - Y).T
+    if caption_weight:
+        caps = self.text_embeddings([caption(c) for c in sets], self.config.templates).float()
+        scale = self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp().float()
+        score = score + caption_weight * scale * F.normalize(degradation.float(), dim=-1) @ caps.T
+    return sets, score
+
+@patch
+def decode(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor) -> list[list[str]]:
+    "The predicted sets: names above their thresholds, or (with `config.set_sizes`) the best-scoring candidate set."
+    c = self.config
+    if c.set_sizes is None:
+        keep = (probabilities >= self.threshold_vector().to(probabilities)).cpu()
+        return [[n for n, k in zip(c.names, row) if k] for row in keep.tolist()]
+    sets, score = self.set_scores(degradation, probabilities, c.set_sizes, c.caption_weight)
+    return [sets[i] for i in score.argmax(-1).tolist()]
 
 @patch
 def preprocess(self: DAClip, x: torch.Tensor) -> torch.Tensor:
@@ -476,7 +549,7 @@ def controller_from_config(cfg: ControllerConfig, *, tokenizer=None, cache_dir=N
     elif kind == 'ours': _load_strict(m, sd, path)
     return m.to(device)
 
-# %% ../nbs/03_controller.ipynb #7809af5c
+# %% ../nbs/03_controller.ipynb #43f519bd
 def info_nce(x: torch.Tensor, y: torch.Tensor, scale, same: torch.Tensor | None = None) -> torch.Tensor:
     "CLIP's symmetric InfoNCE of paired rows of `x`, `y`; pairs with `same[i, j]` (i != j) are not negatives."
     x, y = F.normalize(x, dim=-1), F.normalize(y, dim=-1)
@@ -496,7 +569,7 @@ def same_embeddings(e: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
     e = F.normalize(e.float(), dim=-1)
     return e @ e.T > 1 - tol
 
-# %% ../nbs/03_controller.ipynb #5ed063cb
+# %% ../nbs/03_controller.ipynb #5ebe7904
 @dataclass
 class ControllerTargets:
     "Targets for `ControllerLoss`, from the frozen CLIP (no gradients)."
@@ -533,7 +606,7 @@ def targets(self: DAClip, degradations: Sequence, clean: torch.Tensor | None = N
     classes = torch.cat([self.name_embeddings(), self.text_embeddings(['clean'], self.config.templates)])
     return ControllerTargets(content, degradation, labels, classes)
 
-# %% ../nbs/03_controller.ipynb #8b89b576
+# %% ../nbs/03_controller.ipynb #b7336a2c
 def match_tokens(cost: torch.Tensor, max_exact: int = 720) -> list[tuple[int, int]]:
     "Cheapest one-to-one (token, degradation) pairs for a K×n cost matrix (exhaustive for small K, n; greedy beyond)."
     K, n = cost.shape
@@ -562,7 +635,7 @@ def token_loss(tokens: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor
         for k, j in match_tokens(-lp[i][:, present]): target[i, k] = present[j]
     return F.nll_loss(logp.reshape(B * K, -1), target.flatten())
 
-# %% ../nbs/03_controller.ipynb #b7336a2c
+# %% ../nbs/03_controller.ipynb #ded2ab83
 class ControllerLoss(nn.Module):
     "Content and degradation InfoNCE, multi-label BCE and the token loss; returns a dict with the weighted 'loss'."
     def __init__(self, content: float = 1.0, degradation: float = 1.0, bce: float = 1.0, tokens: float = 1.0,
@@ -585,7 +658,7 @@ class ControllerLoss(nn.Module):
         parts['loss'] = sum(self.weights[k] * v for k, v in parts.items())
         return parts
 
-# %% ../nbs/03_controller.ipynb #a9dac95b
+# %% ../nbs/03_controller.ipynb #5f6271d7
 @patch
 def param_groups(self: DAClip, lr: float, weight_decay: float = 0.05, head_lr: float | None = 1e-2) -> list[dict]:
     "AdamW groups: decayed weights; biases, norms, embeddings and temperature without decay; s and b at `head_lr`."
@@ -598,7 +671,7 @@ def param_groups(self: DAClip, lr: float, weight_decay: float = 0.05, head_lr: f
     return [{'params': decay, 'lr': lr, 'weight_decay': weight_decay}, {'params': no_decay, 'lr': lr, 'weight_decay': 0.0},
             {'params': [self.head.log_scale, self.head.bias], 'lr': head_lr if head_lr is not None else lr, 'weight_decay': 0.0}]
 
-# %% ../nbs/03_controller.ipynb #bfe3a4bb
+# %% ../nbs/03_controller.ipynb #bdbcbc49
 @dataclass
 class SceneOutput:
     index: torch.Tensor            # B: the winning prompt per image
@@ -632,7 +705,7 @@ class SceneClassifier(nn.Module):
         idx = probs.argmax(-1)
         return SceneOutput(idx, [self.prompts[i] for i in idx.tolist()], probs, self.prompt_embeddings[idx])
 
-# %% ../nbs/03_controller.ipynb #a5ee25b4
+# %% ../nbs/03_controller.ipynb #724a3685
 def _as_sets(sets, what: str) -> list[frozenset]:
     if isinstance(sets, (str, bytes)) or not isinstance(sets, Sequence): raise TypeError(f"{what}: expected a list of name lists, got {type(sets).__name__}")
     return [frozenset([s] if isinstance(s, str) else s) for s in sets]
@@ -670,7 +743,7 @@ def top1_accuracy(probabilities: torch.Tensor, true: Sequence, names: Sequence[s
     best = probabilities.argmax(-1).tolist()
     return sum(names[b] in t for b, t in zip(best, tru)) / len(tru)
 
-# %% ../nbs/03_controller.ipynb #8279a5de
+# %% ../nbs/03_controller.ipynb #dddf960f
 def cooccurrence(predicted: Sequence, true: Sequence, names: Sequence[str] = NAMES) -> tuple[torch.Tensor, torch.Tensor]:
     "M×(M+1) counts (row i, column j: images with true type i on which type j was predicted; last column: nothing predicted) and the M supports."
     pred, tru = _as_sets(predicted, 'predicted'), _as_sets(true, 'true')
@@ -699,7 +772,7 @@ def plot_confusion(C: torch.Tensor, support: torch.Tensor, names: Sequence[str] 
     fig.colorbar(im, ax=ax, fraction=0.04); fig.tight_layout()
     return fig
 
-# %% ../nbs/03_controller.ipynb #73706596
+# %% ../nbs/03_controller.ipynb #37bf8fcf
 def _batches(images: torch.Tensor, batch_size: int):
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected N×3×H×W images in [0, 1], got {getattr(images, 'shape', type(images).__name__)}")
@@ -709,10 +782,9 @@ def _batches(images: torch.Tensor, batch_size: int):
 def predict_sets(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, list]:
     "Per-type probabilities (N×M, on the CPU) and the predicted sets for images in [0, 1] (N×3×H×W)."
     was = model.training; model.eval()
-    P = torch.cat([model(model.preprocess(x.to(model.device))).probabilities.float().cpu() for x in _batches(images, batch_size)])
+    outs = [model(model.preprocess(x.to(model.device))) for x in _batches(images, batch_size)]
     model.train(was)
-    keep = (P >= model.config.threshold).tolist()
-    return P, [[n for n, k in zip(model.config.names, row) if k] for row in keep]
+    return torch.cat([o.probabilities.float().cpu() for o in outs]), [s for o in outs for s in o.predicted]
 
 @torch.no_grad()
 def zero_shot_probabilities(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
@@ -740,3 +812,67 @@ def evaluate_recognition(model: DAClip, images: torch.Tensor, true: Sequence, ba
     return {'controller': set_metrics(pred, tru, names), 'controller_top1': top1_accuracy(P, tru, names),
             'zero_shot': set_metrics(zs, tru, names), 'zero_shot_top1': top1_accuracy(Z, tru, names),
             'predicted': pred, 'zero_shot_predicted': zs, 'true': tru, 'probabilities': P, 'zero_shot_probabilities': Z}
+
+# %% ../nbs/03_controller.ipynb #cb9f1c86
+def _set_score(keep: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
+    "(exact-set accuracy, micro F1) of boolean predictions `keep` against multi-hot `Y` (both N×M)."
+    tp, fp, fn = (keep & Y).sum().item(), (keep & ~Y).sum().item(), (~keep & Y).sum().item()
+    return (keep == Y).all(1).float().mean().item(), 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+def fit_thresholds(probabilities: torch.Tensor, true: Sequence, names: Sequence[str] = NAMES, per_type: bool = True,
+                   grid: Sequence[float] | None = None, rounds: int = 3) -> dict[str, float]:
+    "Thresholds per name that maximise exact-set accuracy (then micro F1) of `probabilities` (N×M) against the `true` sets."
+    tru = _as_sets(true, 'true')
+    P = torch.as_tensor(probabilities).float().cpu()
+    if P.ndim != 2 or P.shape != (len(tru), len(names)): raise ValueError(f"fit_thresholds: probabilities of shape {tuple(P.shape)} for {len(tru)} images and {len(names)} names")
+    unknown = sorted({n for t in tru for n in t} - set(names))
+    if unknown: raise ValueError(f"fit_thresholds: names {unknown} are not among the {len(names)} names")
+    Y = torch.tensor([[n in t for n in names] for t in tru], dtype=torch.bool).reshape(len(tru), len(names))
+    grid = torch.tensor(list(grid) if grid is not None else [i / 100 for i in range(2, 99)])
+    if not ((grid > 0) & (grid < 1)).all(): raise ValueError("fit_thresholds: grid values must lie in (0, 1)")
+    def best(trials):   # the best score and, of the longest run of grid values that reach it, the middle one
+        scores = [_set_score(P >= t, Y) for t in trials]
+        top = max(scores)
+        runs, cur = [], []
+        for i, v in enumerate(scores):
+            if v == top: cur.append(i)
+            elif cur: runs.append(cur); cur = []
+        runs.append(cur) if cur else None
+        run = max(runs, key=len)
+        return top, trials[run[len(run) // 2]]
+    score, th = best([torch.full((len(names),), g) for g in grid.tolist()])
+    for _ in range(rounds if per_type else 0):
+        changed = False
+        for k in range(len(names)):
+            trials = [th.clone() for _ in grid]
+            for t, g in zip(trials, grid.tolist()): t[k] = g
+            s, t = best(trials)
+            if s >= score and not torch.equal(t, th): score, th, changed = s, t, True
+        if not changed: break
+    return {n: round(float(t), 4) for n, t in zip(names, th)}
+
+def calibrate_thresholds(model: DAClip, images: torch.Tensor, true: Sequence, per_type: bool = True, batch_size: int = 64, **kwargs) -> dict[str, float]:
+    "`fit_thresholds` on the controller's probabilities for validation `images` in [0, 1] and their `true` sets."
+    if len(true) != len(images): raise ValueError(f"calibrate_thresholds: {len(images)} images but {len(true)} true sets")
+    P, _ = predict_sets(model, images, batch_size)
+    return fit_thresholds(P, true, model.config.names, per_type=per_type, **kwargs)
+
+@torch.no_grad()
+def calibrate_set_decoding(model: DAClip, images: torch.Tensor, true: Sequence, sizes: Sequence[int] = (1, 2),
+                           weights: Sequence[float] = (0, 0.1, 0.3, 1, 3, 10), batch_size: int = 64) -> tuple[float, float]:
+    "The `caption_weight` of set decoding (sets of `sizes`) with the best exact-set accuracy (then micro F1) on validation images; and that accuracy."
+    if len(true) != len(images): raise ValueError(f"calibrate_set_decoding: {len(images)} images but {len(true)} true sets")
+    names, tru = model.config.names, _as_sets(true, 'true')
+    if any(len(t) not in sizes for t in tru): raise ValueError(f"calibrate_set_decoding: some true sets have sizes outside {tuple(sizes)}")
+    was = model.training; model.eval()
+    outs = [model(model.preprocess(x.to(model.device))) for x in _batches(images, batch_size)]
+    model.train(was)
+    D, P = torch.cat([o.degradation for o in outs]), torch.cat([o.probabilities for o in outs])
+    Y = torch.tensor([[n in t for n in names] for t in tru], dtype=torch.bool)
+    def score(w):
+        sets, sc = model.set_scores(D, P, sizes, w)
+        keep = torch.tensor([[n in sets[i] for n in names] for i in sc.argmax(-1).tolist()], dtype=torch.bool)
+        return _set_score(keep, Y)
+    res = {w: score(w) for w in weights}
+    best = max(weights, key=lambda w: res[w])
+    return float(best), res[best][0]
