@@ -4,13 +4,27 @@
 
 # %% ../nbs/08_restore.ipynb #d5d3809f
 from __future__ import annotations
-import math
-from typing import Callable
+import argparse, contextlib, glob, math, os, sys, time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from fastcore.basics import patch
+from PIL import Image
+
+from .core import ImageLoadError, _available, default_device, load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS
+from .degradations import DACLIP_NAMES
+from .sde import SAMPLERS, SDEConfig, timesteps
+from .unet import ConditionalUNet, UNetConfig, load_official, unet_config
+from .controller import build_controller, clip_preprocess
+from .train import RestorerConfig, RestorerParts, build_sde, controller_embeddings, load_restorer, restore_tensor
 
 # %% auto #0
-__all__ = ['tile_starts', 'blend_window', 'tiled']
+__all__ = ['DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'blend_window', 'tiled', 'TiledBackbone', 'tile_edges', 'seam_ratio',
+           'as_image', 'RestoreResult', 'Restorer', 'find_inputs', 'plan_outputs', 'restore_command']
 
 # %% ../nbs/08_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -62,3 +76,335 @@ def tiled(fn: Callable, *images: torch.Tensor, tile: int = 512, overlap: int = 3
             acc[..., y0:y0 + th, x0:x0 + tw] += outs[j * b:(j + 1) * b].float() * win
             wsum[..., y0:y0 + th, x0:x0 + tw] += win
     return (acc / wsum).to(images[0].dtype)
+
+# %% ../nbs/08_restore.ipynb #e6567ae2
+def _repeat(v: torch.Tensor, n: int) -> torch.Tensor:
+    "`n` copies of a per-image batch, tile-major (the order in which `tiled` stacks the tiles of a batch)."
+    return v.repeat(n, *([1] * (v.ndim - 1)))
+
+class TiledBackbone:
+    "Call `backbone` tile by tile on full-size inputs (which may live on another device) and blend its outputs."
+    def __init__(self, backbone: torch.nn.Module, tile: int | None = 512, overlap: int = 32, batch: int = 1,
+                 device=None, half: bool = False):
+        if tile is not None: tile_starts(tile + 1, tile, overlap)          # checks tile > 0 and 0 <= overlap < tile
+        if batch < 1: raise ValueError(f"tile batch must be >= 1, got {batch}")
+        self.backbone, self.tile, self.overlap, self.batch, self.half = backbone, tile, overlap, batch, half
+        self.device = torch.device(device) if device is not None else next(backbone.parameters()).device
+        if half and self.device.type != 'cuda': raise ValueError(f"half precision runs on CUDA only; the backbone's device is {self.device}")
+        self.calls = 0                                                     # backbone calls (tile batches) so far
+
+    def __call__(self, *inputs: torch.Tensor, **emb: torch.Tensor) -> torch.Tensor:
+        "`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W, with per-image embeddings (B×D, B×K×D)."
+        if len(inputs) == 3: *images, t = inputs
+        elif len(inputs) == 1: images, t = list(inputs), None
+        else: raise TypeError(f"TiledBackbone: expected (x_t, mu, t) or (lq,), got {len(inputs)} inputs")
+        b, (h, w), dev = images[0].shape[0], images[0].shape[-2:], self.device
+        if t is not None: t = torch.as_tensor(t).reshape(-1).expand(b)
+        def fn(*crops):
+            n = crops[0].shape[0] // b
+            args = [c.to(dev) for c in crops] + ([_repeat(t.to(dev), n)] if t is not None else [])
+            e = {k: _repeat(v.to(dev), n) for k, v in emb.items()}
+            self.calls += 1
+            ctx = torch.autocast('cuda', dtype=torch.float16) if self.half else contextlib.nullcontext()
+            with ctx: return self.backbone(*args, **e).float()
+        return tiled(fn, *images, tile=self.tile or max(h, w), overlap=self.overlap, batch=self.batch, out_device=images[0].device)
+
+# %% ../nbs/08_restore.ipynb #07386394
+def tile_edges(size: int, tile: int, overlap: int) -> list[int]:
+    "Indices `i` (along one axis) where a tile of `tiled` starts or ends between pixels `i-1` and `i`."
+    t = min(tile, size)
+    s = tile_starts(size, t, min(overlap, t - 1))
+    return sorted({y for y in s if y > 0} | {y + t for y in s if y + t < size})
+
+def seam_ratio(x: torch.Tensor, reference: torch.Tensor, tile: int, overlap: int) -> float:
+    "Largest ratio, over tile borders, of the step across the border in `x` to the same step in `reference` (…×H×W)."
+    h, w = x.shape[-2:]
+    step = lambda a, i, d: (a.narrow(d, i, 1) - a.narrow(d, i - 1, 1)).abs().mean().item()
+    r = [step(x, i, d) / max(step(reference, i, d), 1e-12)
+         for d, size in ((x.ndim - 2, h), (x.ndim - 1, w)) for i in tile_edges(size, tile, overlap)]
+    return max(r, default=1.0)
+
+# %% ../nbs/08_restore.ipynb #55be26e2
+def as_image(image) -> torch.Tensor:
+    "`image` (tensor in [0, 1], path, PIL image or NumPy array; grey or RGB) as a float32 `1×3×H×W` CPU tensor."
+    if isinstance(image, (str, os.PathLike, bytes, bytearray)): x = load_image(image)
+    elif isinstance(image, Image.Image): x = pil_to_tensor(image)
+    elif isinstance(image, np.ndarray):
+        if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+            raise ValueError(f"image array: expected uint8, uint16 or float values, got {image.dtype}")
+        if image.ndim not in (2, 3): raise ValueError(f"image array: expected H×W or H×W×C, got shape {image.shape}")
+        x = numpy_to_tensor(image)
+    elif isinstance(image, torch.Tensor):
+        x = image.detach().cpu()
+        if x.ndim == 4:
+            if x.shape[0] != 1: raise ValueError(f"image tensor: restore one image at a time (1×3×H×W), got a batch of {x.shape[0]}")
+            x = x[0]
+        if x.ndim == 2: x = x[None]
+        if x.dtype == torch.uint8: x = x.float() / 255
+        if not x.is_floating_point(): raise ValueError(f"image tensor: expected float values in [0, 1] (or uint8), got {x.dtype}")
+    else: raise TypeError(f"cannot restore a {type(image).__name__}: give a tensor, a path, a PIL image or a NumPy array")
+    if x.ndim != 3 or x.shape[0] not in (1, 3): raise ValueError(f"image: expected 3 (or 1) channels, C×H×W, got shape {tuple(x.shape)}")
+    if min(x.shape[-2:]) < 1: raise ValueError(f"image: empty, shape {tuple(x.shape)}")
+    x = x.float().expand(3, -1, -1)
+    if not torch.isfinite(x).all(): raise ValueError("image: has NaN or infinite values")
+    lo, hi = x.min().item(), x.max().item()
+    if lo < -1e-4 or hi > 1 + 1e-4: raise ValueError(f"image: values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] (divide 8-bit values by 255)")
+    if lo < 0 or hi > 1: x = x.clamp(0, 1)                                # rounding errors only
+    return x.contiguous()[None]
+
+# %% ../nbs/08_restore.ipynb #42296f06
+@dataclass(repr=False)
+class RestoreResult:
+    "One restored image: the image (3×H×W, CPU, [0, 1]), every degradation's probability, the names detected."
+    image: torch.Tensor
+    probabilities: dict = field(default_factory=dict)
+    predicted: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        h, w = self.image.shape[-2:]
+        top = sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:3]
+        return (f"RestoreResult({h}×{w}, predicted={self.predicted}, top: "
+                + ', '.join(f"{n} {p:.2f}" for n, p in top) + f"; {self.seconds:.2f} s)")
+
+DETECTIONS = ('head', 'softmax')
+
+def _device(device) -> torch.device:
+    if device is None: return default_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"device {device!r} is not a device name ({e})") from None
+    if not _available(d): raise ValueError(f"device {device!r} is not available on this machine")
+    return d
+
+# %% ../nbs/08_restore.ipynb #0743f093
+class Restorer:
+    "Restore images with a trained restorer: controller → embeddings → (tiled) backbone and sampler."
+    def __init__(self, parts: RestorerParts, *, device=None, half: bool = False, sampler: str | None = None,
+                 steps: int | None = None, tile: int | None = 512, overlap: int = 32, tile_batch: int = 1, seed: int = 0,
+                 detection: str = 'head', state_device=None, progress: bool = False):
+        self.config = cfg = parts.config
+        self.device = _device(device)
+        if half and self.device.type != 'cuda': raise ValueError(f"half=True needs a CUDA device (float16 is used only there); the device is {self.device}")
+        self.sampler = sampler or cfg.sampler
+        self.steps = steps if steps is not None else cfg.steps
+        if self.sampler not in SAMPLERS: raise ValueError(f"unknown sampler {self.sampler!r}; choose from: {', '.join(SAMPLERS)}")
+        if parts.sde is not None: timesteps(parts.sde.T, self.steps)          # checks 1 <= steps <= T
+        if tile is not None and tile <= 0: tile = None
+        TiledBackbone(parts.backbone, tile, overlap, tile_batch, device='cpu')  # checks tile, overlap, batch
+        if detection not in DETECTIONS: raise ValueError(f"detection must be one of {DETECTIONS}, got {detection!r}")
+        if detection == 'softmax' and parts.controller is None: raise ValueError("detection='softmax' needs a controller; this restorer has none")
+        self.half, self.tile, self.overlap, self.tile_batch, self.seed = half, tile, overlap, tile_batch, seed
+        self.detection, self.progress = detection, progress
+        self.state_device = torch.device(state_device) if state_device is not None else None
+        self.backbone = parts.backbone.to(self.device).eval()
+        self.sde = parts.sde
+        self.controller = parts.controller.to(self.device).eval() if parts.controller is not None else None
+
+    @classmethod
+    def from_folder(cls, path, **kwargs) -> 'Restorer':
+        "The restorer of a multideg run folder (written by `train_restoration`); keyword arguments as for `Restorer`."
+        path = Path(path).expanduser()
+        if not path.is_dir(): raise FileNotFoundError(f"restorer folder {path} does not exist" if not path.exists() else f"{path} is not a folder")
+        return cls(load_restorer(path, device='cpu'), **kwargs)
+
+    def __repr__(self) -> str:
+        how = f"{self.sampler} sampler, {self.steps or self.sde.T} steps" if self.sde is not None else 'one pass'
+        tiles = f"tiles {self.tile} (overlap {self.overlap})" if self.tile else 'no tiling'
+        return (f"Restorer({self.config.backbone}, {how}, {tiles}, device {self.device}{', float16' if self.half else ''}, "
+                f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
+
+# %% ../nbs/08_restore.ipynb #bb5248a6
+@patch(cls_method=True)
+def from_official(cls: Restorer, daclip, irsde, *, clip_model='ViT-B-32', unet: str | UNetConfig = 'daclip', tokenizer=None, **kwargs) -> Restorer:
+    "The official DA-CLIP + universal IR-SDE restorer from its two files; keyword arguments as for `Restorer`."
+    for what, p in (('DA-CLIP checkpoint', daclip), ('universal restoration checkpoint', irsde)):
+        p = Path(p).expanduser()
+        if not p.is_file(): raise FileNotFoundError(f"{what} {p} " + ('is a folder, not a file' if p.is_dir() else 'does not exist'))
+    ctrl = build_controller(clip_model, tokenizer=tokenizer, names=DACLIP_NAMES, n_tokens=0)
+    ctrl.load_daclip_checkpoint(Path(daclip).expanduser())
+    dim = ctrl.clip.visual.output_dim
+    ucfg = unet if isinstance(unet, UNetConfig) else unet_config(unet, fusion={'name': 'prompt', 'embed_dim': dim})
+    if ucfg.fusion['embed_dim'] != dim: raise ValueError(f"the DA-CLIP model gives {dim}-d embeddings but the U-Net expects {ucfg.fusion['embed_dim']}")
+    net = load_official(ConditionalUNet(ucfg), Path(irsde).expanduser())
+    rcfg = RestorerConfig('unet', ucfg.to_dict(), SDEConfig().to_dict(), normalize=False, sampler='posterior', steps=None)
+    kwargs.setdefault('detection', 'softmax')
+    return cls(RestorerParts(rcfg, net.eval(), build_sde(rcfg), ctrl.eval()), **kwargs)
+
+# %% ../nbs/08_restore.ipynb #79af61fd
+@patch
+def _condition(self: Restorer, x: torch.Tensor) -> tuple[dict, dict, list]:
+    "(embeddings on the CPU, probabilities by name, predicted names) for one image `x` (1×3×H×W)."
+    if self.controller is None: return {}, {}, []
+    small = clip_preprocess(x, self.controller.clip.visual.image_size, ((0., 0., 0.), (1., 1., 1.)))  # resize + crop on the CPU
+    emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize)
+    if self.detection == 'softmax':
+        t = self.controller.name_embeddings().to(out.degradation.dtype)
+        p = (out.logit_scale * F.normalize(out.degradation.float(), dim=-1) @ t.float().T).softmax(-1)[0].cpu()
+        probs = dict(zip(out.names, p.tolist()))
+        return emb, probs, [out.names[int(p.argmax())]]
+    return emb, dict(zip(out.names, out.probabilities[0].float().cpu().tolist())), list(out.predicted[0])
+
+# %% ../nbs/08_restore.ipynb #a36996be
+@patch
+@torch.no_grad()
+def restore(self: Restorer, image, *, sampler: str | None = None, steps: int | None = None, seed: int | None = None) -> RestoreResult:
+    "Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations detected."
+    t0 = time.perf_counter()
+    x = as_image(image)
+    sampler, steps, seed = sampler or self.sampler, steps if steps is not None else self.steps, self.seed if seed is None else seed
+    emb, probs, predicted = self._condition(x)
+    h, w = x.shape[-2:]
+    state = self.state_device or (torch.device('cpu') if self.tile and max(h, w) > self.tile else self.device)
+    tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half)
+    g = torch.Generator(state).manual_seed(seed)
+    out = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps, generator=g, progress=self.progress)
+    return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0)
+
+@patch
+def restore_file(self: Restorer, src, dst, *, bits: int = 8, **kwargs) -> RestoreResult:
+    "Restore the image file `src` into `dst` (written atomically; format from the suffix); never over `src` itself."
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve(): raise ValueError(f"restore_file: the output {dst} is the input file; choose another path")
+    r = self.restore(load_image(src), **kwargs)
+    save_image(r.image, dst, bits=bits)
+    return r
+
+# %% ../nbs/08_restore.ipynb #ce635c6f
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.pnm')
+_GLOB_CHARS = set('*?[')
+
+def _folder_images(folder: Path, recursive: bool) -> list[Path]:
+    files = folder.rglob('*') if recursive else folder.iterdir()
+    return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith('.'))
+
+def find_inputs(inputs: Sequence[str], recursive: bool = False) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]], list[Path]]:
+    "`(file, relative output name)` for INPUTS (files, folders, globs), the `(input, problem)`s, and the input folders."
+    found, problems, folders = [], [], []
+    def add(p: Path, arg: str):
+        if p.is_dir():
+            folders.append(p)
+            imgs = _folder_images(p, recursive)
+            if not imgs: problems.append((arg if arg == str(p) else str(p), f"no image files ({', '.join(IMAGE_SUFFIXES[:4])}, ...) in this folder"))
+            found.extend((f, f.relative_to(p)) for f in imgs)
+        else: found.append((p, Path(p.name)))
+    for arg in inputs:
+        p = Path(arg).expanduser()
+        if p.exists(): add(p, arg)
+        elif _GLOB_CHARS & set(arg):
+            hits = sorted(glob.glob(str(p), recursive=True))
+            if not hits: problems.append((arg, 'no file matches this pattern'))
+            for h in hits: add(Path(h), arg)
+        else: problems.append((arg, 'no such file or folder'))
+    seen, unique = set(), []
+    for f, rel in found:
+        key = f.resolve()
+        if key not in seen: seen.add(key); unique.append((f, rel))
+    return unique, problems, folders
+
+def plan_outputs(found: Sequence[tuple[Path, Path]], out: Path, ext: str = '.png') -> list[tuple[Path, Path]]:
+    "`(input, output file)` pairs: the relative name with suffix `ext` ('same': the input's, if it can be written) in `out`, made unique."
+    plan, taken = [], set()
+    for f, rel in found:
+        suffix = f.suffix.lower() if ext == 'same' and f.suffix.lower() in SAVE_FORMATS else ('.png' if ext == 'same' else ext)
+        dst, k = out / rel.with_suffix(suffix), 2
+        while dst in taken: dst, k = out / rel.with_name(f"{rel.stem}-{k}{suffix}"), k + 1
+        taken.add(dst); plan.append((f, dst))
+    return plan
+
+# %% ../nbs/08_restore.ipynb #d86e43bf
+_EXAMPLES = """examples:
+  multideg restore photo.jpg scans/ 'more/**/*.png' -o restored --model runs/restoration
+  multideg restore big.png -o out --daclip daclip_ViT-B-32.pt --irsde universal-ir.pth --steps 20 --tile 512
+"""
+
+def _restore_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Restore images: files, folders and glob patterns, written to OUTDIR.",
+                                epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders (their images) or glob patterns (quoted)')
+    p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='output folder (created; never an input folder)')
+    m = p.add_argument_group('model: --model, or --daclip with --irsde')
+    m.add_argument('--model', metavar='RUN_DIR', help='a multideg restorer folder (restorer.json, restorer.safetensors, controller/)')
+    m.add_argument('--daclip', metavar='FILE', help='the official DA-CLIP checkpoint (daclip_ViT-B-32.pt)')
+    m.add_argument('--irsde', metavar='FILE', help='the official universal restoration checkpoint (universal-ir.pth)')
+    m.add_argument('--clip_model', default='ViT-B-32', help='the official pair: open_clip model name or config file (default: %(default)s)')
+    m.add_argument('--unet', default='daclip', help='the official pair: U-Net preset (default: %(default)s)')
+    s = p.add_argument_group('sampling')
+    s.add_argument('--sampler', choices=SAMPLERS, default=None, help="IR-SDE sampler (default: the model's; official: posterior)")
+    s.add_argument('--steps', type=int, default=None, help="network evaluations per image (default: the model's; official: 100)")
+    s.add_argument('--seed', type=int, default=0, help='noise seed; the same seed gives the same output (default: %(default)s)')
+    t = p.add_argument_group('tiles and device')
+    t.add_argument('--tile', type=int, default=512, help='tile size in pixels; 0: never tile (default: %(default)s)')
+    t.add_argument('--overlap', type=int, default=32, help='overlap of neighbouring tiles in pixels (default: %(default)s)')
+    t.add_argument('--tile_batch', type=int, default=1, help='tiles per network call (default: %(default)s)')
+    t.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: $MULTIDEG_DEVICE, else CUDA, MPS, CPU)')
+    t.add_argument('--half', action='store_true', help='float16 on CUDA')
+    o = p.add_argument_group('output')
+    o.add_argument('--ext', default='png', help=f"output format: {', '.join(k[1:] for k in SAVE_FORMATS)} or 'same' as the input (default: %(default)s)")
+    o.add_argument('--bits', type=int, choices=(8, 16), default=8, help='bits per channel, 16 for png/tif (default: %(default)s)')
+    o.add_argument('-r', '--recursive', action='store_true', help='take the images in subfolders too (the layout is kept)')
+    o.add_argument('--overwrite', action='store_true', help='restore again images whose output exists (default: skip them)')
+    o.add_argument('-q', '--quiet', action='store_true', help='no progress bar and no line per image')
+    return p
+
+def _check_output_folder(out: Path, found, folders, recursive: bool):
+    "Refuse an output folder that is an input's folder or (recursive) inside an input folder."
+    if out.exists() and not out.is_dir(): raise ValueError(f"the output {out} exists and is not a folder")
+    o = out.resolve()
+    for f in dict.fromkeys([*folders, *(p.parent for p, _ in found)]):
+        fr = f.resolve()
+        if o == fr: raise ValueError(f"refusing to write into the input folder {f}: choose another output folder (-o)")
+        if recursive and f in folders and fr in o.parents:
+            raise ValueError(f"refusing to write inside the input folder {f} with --recursive (a later run would read the outputs back): choose another output folder (-o)")
+
+def _load_for_command(a) -> Restorer:
+    kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile or None, overlap=a.overlap,
+              tile_batch=a.tile_batch, seed=a.seed, progress=not a.quiet)
+    if a.model: return Restorer.from_folder(a.model, **kw)
+    return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model, unet=a.unet, **kw)
+
+def _describe(r: RestoreResult) -> str:
+    found = ', '.join(f"{n} {r.probabilities[n]:.2f}" for n in r.predicted) if r.predicted else 'no degradation detected'
+    return f"{found}; {r.seconds:.1f} s"
+
+def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
+    "`multideg restore INPUTS... -o OUTDIR (--model RUN_DIR | --daclip X.pt --irsde Y.pth) [options]`; returns the exit code."
+    from tqdm import tqdm
+    p = _restore_parser(prog)
+    a = p.parse_args(list(argv))
+    if bool(a.model) == bool(a.daclip or a.irsde) or bool(a.daclip) != bool(a.irsde):
+        p.error('give the model: --model RUN_DIR, or --daclip FILE with --irsde FILE')
+    ext = a.ext.lower().lstrip('.')
+    if ext != 'same' and '.' + ext not in SAVE_FORMATS: p.error(f"--ext: unknown format {a.ext!r}; choose from {', '.join(k[1:] for k in SAVE_FORMATS)} or same")
+    out = Path(a.out).expanduser()
+    found, failed, folders = find_inputs(a.inputs, a.recursive)
+    _check_output_folder(out, found, folders, a.recursive)
+    plan = plan_outputs(found, out, ext if ext == 'same' else '.' + ext)
+    inputs = {f.resolve() for f, _ in found}
+    clash = [d for _, d in plan if d.resolve() in inputs]
+    if clash: raise ValueError(f"refusing to write {clash[0]}: it is one of the inputs")
+    for arg, why in failed: print(f"{prog}: skipped {arg}: {why}", file=sys.stderr)
+    todo = [(f, d) for f, d in plan if a.overwrite or not d.exists()]
+    existing = len(plan) - len(todo)
+    if existing and not a.quiet: print(f"{existing} output(s) already in {out}: skipped (--overwrite restores them again)")
+    done = 0
+    if todo:
+        restorer = _load_for_command(a)
+        bar = tqdm(todo, desc='images', unit='image', disable=a.quiet, file=sys.stderr, dynamic_ncols=True)
+        for src, dst in bar:
+            try:
+                x = load_image(src)
+                r = restorer.restore(x)
+                save_image(r.image, dst, bits=a.bits)
+            except ImageLoadError as e:
+                failed.append((str(src), e.reason)); tqdm.write(f"{prog}: skipped {src}: {e.reason}", file=sys.stderr); continue
+            except (ValueError, RuntimeError, OSError) as e:
+                failed.append((str(src), str(e))); tqdm.write(f"{prog}: failed {src}: {e}", file=sys.stderr); continue
+            done += 1
+            if not a.quiet: tqdm.write(f"{src} -> {dst}: {_describe(r)}")
+    print(f"restored {done} image(s) into {out}" + (f"; {existing} already there" if existing else '')
+          + (f"; {len(failed)} failed" if failed else ''))
+    if failed:
+        print(f"{prog}: {len(failed)} input(s) failed:" + ''.join(f"\n  {f}: {why}" for f, why in failed), file=sys.stderr)
+    return 1 if failed else 0
+
+restore_command.raw_argv = True   # the CLI hands it the arguments unparsed

@@ -659,6 +659,9 @@ class ControllerTrainConfig(TrainConfig):
     n_tokens: int = 2                    # degradation tokens
     token_heads: int = 4                 # attention heads of the token pooler
     threshold: float = 0.5               # probability above which a degradation is predicted
+    per_type_bias: bool = True           # ControllerConfig: one bias per name
+    orthogonal_names: bool = True        # ControllerConfig: the head scores against orthonormalised name embeddings
+    calibrate: bool = True               # after training: pick the decoder (global threshold or set decoding) on the validation images
     content_weight: float = 1.0          # weights of the loss terms (ControllerLoss)
     degradation_weight: float = 1.0
     bce_weight: float = 1.0
@@ -686,7 +689,8 @@ class ControllerTrainConfig(TrainConfig):
     def controller_config(self) -> ControllerConfig:
         "The `ControllerConfig` of the model this run trains."
         return ControllerConfig(model=TINY_CLIP if self.model == 'tiny' else self.model, pretrained=self.pretrained, names=self.names,
-                                n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold)
+                                n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold,
+                                per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names)
 
 # %% ../nbs/07_train.ipynb #3e58f2e3
 class InMemory(torch.utils.data.Dataset):
@@ -736,6 +740,16 @@ def load_controller(path, device='cpu') -> DAClip:
     return controller_from_config(replace(cfg, pretrained=str(weights)), device=device)
 
 # %% ../nbs/07_train.ipynb #9567e342
+def _calibrated(ccfg: ControllerConfig, trainer, images, true, sizes) -> ControllerConfig:
+    "`ccfg` with the decoder that does best on the validation images: a global threshold, or set decoding of `sizes`."
+    from multideg.controller import calibrate_thresholds, calibrate_set_decoding, evaluate_recognition
+    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')), device=trainer.device)
+    final.config.thresholds = calibrate_thresholds(final, images, true, per_type=False)
+    v_thr = evaluate_recognition(final, images, true)['controller']['exact']
+    w, v_set = calibrate_set_decoding(final, images, true, sizes=sizes)
+    trainer.print(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, {v_set:.3f} with set decoding")
+    return replace(ccfg, thresholds=final.config.thresholds, **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
+
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, **overrides) -> Trainer:
     "Train a controller (resuming the run in `config.out` when it has checkpoints); writes `controller.safetensors` + `controller.json`."
     cfg = replace(config or ControllerTrainConfig(), **overrides)
@@ -762,6 +776,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
         f = src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
         data = f.read_bytes()
         _atomic_write(trainer.out / 'controller.safetensors', lambda fh: fh.write(data))
+        if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, tuple(sorted(cfg.counts)))
         ccfg.save(trainer.out / 'controller.json')
         trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {src.name}/{f.name})")
     trainer.acc.wait_for_everyone()
