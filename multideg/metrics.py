@@ -577,12 +577,10 @@ def load_results(path) -> EvalResults:
 def _eval_parser(prog: str):
     import argparse
     from multideg.sde import SAMPLERS
+    from multideg.restore import add_model_arguments
     p = argparse.ArgumentParser(prog=prog, description="Evaluate a restorer against the degraded input; write a report folder.")
     p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='report folder (created)')
-    m = p.add_argument_group('model: --model, --daclip with --irsde, or --input')
-    m.add_argument('--model', metavar='RUN_DIR', help='a multideg restorer folder (written by multideg train)')
-    m.add_argument('--daclip', metavar='FILE', help='the official DA-CLIP checkpoint')
-    m.add_argument('--irsde', metavar='FILE', help='the official universal restoration checkpoint')
+    m = add_model_arguments(p, 'model: --model, --daclip with --irsde, or --input')
     m.add_argument('--input', action='store_true', help='no model: report the degraded input itself (the baseline)')
     d = p.add_argument_group('data')
     d.add_argument('--data', default='synthetic', help="'synthetic' (held-out photos, --preset), a preset name, or a DA-CLIP-layout folder")
@@ -609,9 +607,8 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     ds = eval_dataset(a.data, n=a.n, patch_size=a.patch_size, seed=a.seed, preset=a.preset)
     if a.input: fn, title = (lambda lq: lq), 'the degraded input (no model)'
     else:
-        from multideg.restore import Restorer
-        kw = dict(device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None, seed=a.seed)
-        r = Restorer.from_folder(a.model, **kw) if a.model else Restorer.from_official(a.daclip, a.irsde, **kw)
+        from multideg.restore import restorer_from_args
+        r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None, seed=a.seed)
         def fn(lq):
             res = r.restore(lq.cpu())
             out = res.image[None].to(lq.device)

@@ -24,7 +24,8 @@ from .train import RestorerConfig, RestorerParts, build_sde, controller_embeddin
 
 # %% auto #0
 __all__ = ['DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'blend_window', 'tiled', 'TiledBackbone', 'tile_edges', 'seam_ratio',
-           'as_image', 'RestoreResult', 'Restorer', 'find_inputs', 'plan_outputs', 'restore_command']
+           'as_image', 'RestoreResult', 'Restorer', 'find_inputs', 'plan_outputs', 'add_model_arguments',
+           'restorer_from_args', 'restore_command']
 
 # %% ../nbs/08_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -317,17 +318,27 @@ _EXAMPLES = """examples:
   multideg restore big.png -o out --daclip daclip_ViT-B-32.pt --irsde universal-ir.pth --steps 20 --tile 512
 """
 
-def _restore_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Restore images: files, folders and glob patterns, written to OUTDIR.",
-                                epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders (their images) or glob patterns (quoted)')
-    p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='output folder (created; never an input folder)')
-    m = p.add_argument_group('model: --model, or --daclip with --irsde')
+def add_model_arguments(p: argparse.ArgumentParser, title: str = 'model: --model, or --daclip with --irsde'):
+    "A command's model options (`--model RUN_DIR`, or `--daclip` + `--irsde` with `--clip_model`, `--unet`); returns the group."
+    m = p.add_argument_group(title)
     m.add_argument('--model', metavar='RUN_DIR', help='a multideg restorer folder (restorer.json, restorer.safetensors, controller/)')
     m.add_argument('--daclip', metavar='FILE', help='the official DA-CLIP checkpoint (daclip_ViT-B-32.pt)')
     m.add_argument('--irsde', metavar='FILE', help='the official universal restoration checkpoint (universal-ir.pth)')
     m.add_argument('--clip_model', default='ViT-B-32', help='the official pair: open_clip model name or config file (default: %(default)s)')
     m.add_argument('--unet', default='daclip', help='the official pair: U-Net preset (default: %(default)s)')
+    return m
+
+def restorer_from_args(a, **kwargs) -> Restorer:
+    "The `Restorer` that parsed model options (`add_model_arguments`) name; keyword arguments as for `Restorer`."
+    if a.model: return Restorer.from_folder(a.model, **kwargs)
+    return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model, unet=a.unet, **kwargs)
+
+def _restore_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Restore images: files, folders and glob patterns, written to OUTDIR.",
+                                epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders (their images) or glob patterns (quoted)')
+    p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='output folder (created; never an input folder)')
+    add_model_arguments(p)
     s = p.add_argument_group('sampling')
     s.add_argument('--sampler', choices=SAMPLERS, default=None, help="IR-SDE sampler (default: the model's; official: posterior)")
     s.add_argument('--steps', type=int, default=None, help="network evaluations per image (default: the model's; official: 100)")
@@ -359,8 +370,7 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile or None, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=not a.quiet)
-    if a.model: return Restorer.from_folder(a.model, **kw)
-    return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model, unet=a.unet, **kw)
+    return restorer_from_args(a, **kw)
 
 def _describe(r: RestoreResult) -> str:
     found = ', '.join(f"{n} {r.probabilities[n]:.2f}" for n in r.predicted) if r.predicted else 'no degradation detected'

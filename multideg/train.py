@@ -637,6 +637,17 @@ TINY_CLIP = {'embed_dim': 64,
              'vision_cfg': {'image_size': 64, 'layers': 3, 'width': 96, 'patch_size': 8, 'head_width': 32},
              'text_cfg': {'context_length': 16, 'vocab_size': 49408, 'width': 64, 'heads': 2, 'layers': 2}}
 
+def _check_synthetic_data(cfg) -> None:
+    "Normalise and check the synthetic-data settings run configs share: names, counts, count, epoch_length, val_count."
+    cfg.names = tuple(cfg.names)
+    try: cfg.counts = {int(k): float(v) for k, v in dict(cfg.counts).items()}
+    except (TypeError, ValueError): raise ValueError(f"counts must map numbers of degradations to weights, got {cfg.counts!r}") from None
+    _check(cfg.counts and all(k >= 1 for k in cfg.counts) and sum(cfg.counts.values()) > 0, f"counts must map numbers >= 1 to positive weights, got {cfg.counts}")
+    unknown = [n for n in cfg.names if n not in NAMES]
+    _check(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
+    _check(max(cfg.counts) <= len(cfg.names), f"counts asks for {max(cfg.counts)} degradations but names has {len(cfg.names)}")
+    for k in ('count', 'epoch_length', 'val_count'): _check(getattr(cfg, k) >= 1, f"{k} must be >= 1, got {getattr(cfg, k)}")
+
 @dataclass
 class ControllerTrainConfig(TrainConfig):
     "The loop's settings (`TrainConfig`) with DA-CLIP's optimiser, plus the controller and its data."
@@ -677,14 +688,7 @@ class ControllerTrainConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.names = tuple(self.names)
-        try: self.counts = {int(k): float(v) for k, v in dict(self.counts).items()}
-        except (TypeError, ValueError): raise ValueError(f"counts must map numbers of degradations to weights, got {self.counts!r}") from None
-        _check(self.counts and all(k >= 1 for k in self.counts) and sum(self.counts.values()) > 0, f"counts must map numbers >= 1 to positive weights, got {self.counts}")
-        unknown = [n for n in self.names if n not in NAMES]
-        _check(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
-        _check(max(self.counts) <= len(self.names), f"counts asks for {max(self.counts)} degradations but names has {len(self.names)}")
-        for k in ('count', 'epoch_length', 'val_count'): _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+        _check_synthetic_data(self)
 
     def controller_config(self) -> ControllerConfig:
         "The `ControllerConfig` of the model this run trains."
@@ -921,17 +925,11 @@ class RestorationConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.names = tuple(self.names)
-        try: self.counts = {int(k): float(v) for k, v in dict(self.counts).items()}
-        except (TypeError, ValueError): raise ValueError(f"counts must map numbers of degradations to weights, got {self.counts!r}") from None
-        _check(self.counts and all(k >= 1 for k in self.counts) and sum(self.counts.values()) > 0, f"counts must map numbers >= 1 to positive weights, got {self.counts}")
-        unknown = [n for n in self.names if n not in NAMES]
-        _check(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
-        _check(max(self.counts) <= len(self.names), f"counts asks for {max(self.counts)} degradations but names has {len(self.names)}")
+        _check_synthetic_data(self)
         _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         _check(self.loss in ('ml', 'noise'), f"loss must be 'ml' or 'noise', got {self.loss!r}")
         _check(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
-        for k in ('count', 'epoch_length', 'val_count', 'patch_size', 'controller_steps'): _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ('patch_size', 'controller_steps'): _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
         self.restorer_config(64)   # checks the backbone preset, its options, the fusion and the SDE now
 
     def restorer_config(self, embed_dim: int) -> RestorerConfig:
