@@ -952,6 +952,9 @@ RESTORATION_RECIPES = {
 def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | None:
     if not needs_controller: return None
     if cfg.controller is not None: return load_controller(cfg.controller)
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:   # every process would train its own copy into the same folder
+        raise ValueError("train_restoration: with several processes, train the controller first (multideg train-controller) "
+                         "and pass its folder as controller=...")
     ccfg = ControllerTrainConfig(out=str(Path(cfg.out) / 'controller'), steps=cfg.controller_steps, names=cfg.names, counts=cfg.counts,
                                  source=cfg.source, count=cfg.count, seed=cfg.seed, device=cfg.device, val_count=min(256, 8 * cfg.val_count),
                                  val_every=max(1, cfg.controller_steps // 4), save_every=max(1, cfg.controller_steps // 4),
@@ -1032,7 +1035,7 @@ def load_restorer(path, device='cpu') -> RestorerParts:
     sde = build_sde(rcfg)
     return RestorerParts(rcfg, backbone.to(device).eval(), sde.to(device) if sde is not None else None, controller)
 
-# %% ../nbs/07_train.ipynb #81b31ac6
+# %% ../nbs/07_train.ipynb #354094ce
 def train_command(argv: Sequence[str] = (), prog: str = 'multideg train') -> int:
     "Command line of `train_restoration`: `--recipe NAME`, `--config FILE`, `key=value` overrides; `--fresh` ignores old checkpoints."
     argv = list(argv)
