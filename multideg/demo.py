@@ -121,7 +121,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     s = res.summary()
     summary = {'input_psnr': s['input_psnr'], 'output_psnr': s['output_psnr'], 'psnr_gain': s['gain_psnr'],
                'input_ssim': s['input_ssim'], 'output_ssim': s['output_ssim'], 'recognised': s.get('recognised'),
-               'images': s['n'], 'pairs_written': data.get('written', None), 'timings_s': timings,
+               'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
                'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict()}
     _write_summary(out, summary, read_metrics(out / 'restorer', 'val'), res)
     print(f"\nheld-out photos: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB (restored), "

@@ -744,6 +744,17 @@ def load_controller(path, device='cpu') -> DAClip:
     return controller_from_config(replace(cfg, pretrained=str(weights)), device=device)
 
 # %% ../nbs/07_train.ipynb #9567e342
+def _final_weights(trainer: Trainer) -> Path:
+    "The weights file to publish: EMA (else model) weights of the best validated checkpoint (else the last)."
+    best = trainer.best and trainer.out / 'checkpoints' / f"step-{trainer.best['step']:08d}"
+    src = best if best and best.is_dir() else trainer.last_checkpoint
+    return src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
+
+def _publish(path: Path, dest: Path):
+    "Copy file `path` to `dest` atomically."
+    data = path.read_bytes()
+    _atomic_write(dest, lambda fh: fh.write(data))
+
 def _calibrated(ccfg: ControllerConfig, trainer, images, true, sizes) -> ControllerConfig:
     "`ccfg` with the decoder that does best on the validation images: a global threshold, or set decoding of `sizes`."
     from multideg.controller import calibrate_thresholds, calibrate_set_decoding, evaluate_recognition
@@ -775,14 +786,11 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
     trainer.fit()
     if trainer.is_main and trainer.step >= cfg.steps:
-        best = trainer.best and trainer.out / 'checkpoints' / f"step-{trainer.best['step']:08d}"
-        src = best if best and best.is_dir() else trainer.last_checkpoint
-        f = src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
-        data = f.read_bytes()
-        _atomic_write(trainer.out / 'controller.safetensors', lambda fh: fh.write(data))
+        f = _final_weights(trainer)
+        _publish(f, trainer.out / 'controller.safetensors')
         if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, tuple(sorted(cfg.counts)))
         ccfg.save(trainer.out / 'controller.json')
-        trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {src.name}/{f.name})")
+        trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {f.parent.name}/{f.name})")
     trainer.acc.wait_for_everyone()
     return trainer
 
@@ -963,16 +971,6 @@ def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | 
     print(f"no controller given: training one for {cfg.controller_steps} steps in {ccfg.out}")
     train_controller(ccfg)
     return load_controller(ccfg.out)
-
-def _final_weights(trainer: Trainer) -> Path:
-    "The weights file to publish: EMA (else model) weights of the best validated checkpoint (else the last)."
-    best = trainer.best and trainer.out / 'checkpoints' / f"step-{trainer.best['step']:08d}"
-    src = best if best and best.is_dir() else trainer.last_checkpoint
-    return src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
-
-def _publish(path: Path, dest: Path):
-    data = path.read_bytes()
-    _atomic_write(dest, lambda fh: fh.write(data))
 
 def train_restoration(config: RestorationConfig | None = None, *, resume: bool = True, **overrides) -> Trainer:
     "Train a restorer (resuming the run in `config.out`); writes `restorer.json`, `restorer.safetensors` and `controller/` there."
