@@ -2,15 +2,19 @@
 errors cost, and how few sampling steps suffice?
 
 On the embedded data (clean crops of the sample photos and dead leaves with 1-2 of the 12 degradations), with the same
-training budget (steps) for each: an unconditioned U-Net against the extension's concat, DA-CLIP's prompt, multi-token
-cross-attention and FiLM, each conditioned on the trained controller's predictions and on oracle (true-label)
-embeddings; PSNR/SSIM on held-out crops by number of degradations. For the best model, the fast sampler at 5/10/20
-steps against 100-step posterior sampling. Every run folder resumes, so an interrupted benchmark picks up where it stopped.
+training budget (steps) for each: an unconditioned backbone against the extension's concat, DA-CLIP's prompt,
+multi-token cross-attention and FiLM, each trained on the controller's predictions and on oracle (true-label)
+embeddings; PSNR/SSIM on held-out crops by number of degradations. Then, for the best fusion, an IR-SDE U-Net and its
+fast sampler at 5/10/20 steps against 100-step posterior sampling. Every run folder resumes, so an interrupted
+benchmark picks up where it stopped.
 
-CPU (tiny models, 64² crops; about an hour on 2 cores):
-    OMP_NUM_THREADS=2 python bench/restoration.py
-Paper scale on a GPU (a trained ViT-B-32 controller folder, the DA-CLIP U-Net, 256² crops):
-    python bench/restoration.py --controller RUN/controller --preset daclip --patch_size 256 --batch_size 16 --steps 100000 --device cuda
+CPU (about an hour on 2 quiet cores): the conditioning comparison uses the direct NAFNet backbone, the one that learns
+in CPU minutes; the sampler comparison a tiny U-Net that predicts x0 (the official noise prediction does not learn in
+that budget, see notebook 06):
+    OMP_NUM_THREADS=2 python bench/restoration.py --controller RUN/controller
+Paper scale on a GPU (a trained ViT-B-32 controller folder, the DA-CLIP U-Net, 256² crops, the official loss):
+    python bench/restoration.py --controller RUN/controller --backbone unet --preset daclip --prediction noise --loss ml \
+        --patch_size 256 --batch_size 16 --steps 100000 --lr 2e-4 --device cuda
 """
 import argparse, json, time
 from dataclasses import replace
@@ -27,11 +31,16 @@ p.add_argument('--controller', default=None, help='a trained controller folder (
 p.add_argument('--controller_steps', type=int, default=1500)
 p.add_argument('--fusions', default='none,concat,prompt,cross_attention,film')
 p.add_argument('--no_oracle', action='store_true', help='skip the oracle-conditioned runs')
-p.add_argument('--preset', default='tiny', help='U-Net preset')
-p.add_argument('--steps', type=int, default=600, help='training steps of every restorer (the same budget for each)')
-p.add_argument('--batch_size', type=int, default=8)
+p.add_argument('--backbone', default='nafnet', choices=('nafnet', 'unet'), help='backbone of the conditioning comparison')
+p.add_argument('--preset', default='small', help='its preset')
+p.add_argument('--steps', type=int, default=1000, help='training steps of every restorer (the same budget for each)')
+p.add_argument('--batch_size', type=int, default=16)
 p.add_argument('--patch_size', type=int, default=64)
-p.add_argument('--lr', type=float, default=2e-4)
+p.add_argument('--lr', type=float, default=1e-3)
+p.add_argument('--prediction', default='x0', choices=('x0', 'noise'), help="what the U-Nets predict (the official: 'noise')")
+p.add_argument('--loss', default='x0', choices=('ml', 'noise', 'x0'), help="the U-Nets' loss (the official: 'ml')")
+p.add_argument('--sde_preset', default='tiny', help='U-Net preset of the sampler comparison (when --backbone is nafnet)')
+p.add_argument('--sde_steps', type=int, default=1500, help='its training steps')
 p.add_argument('--n_test', type=int, default=64, help='held-out test crops')
 p.add_argument('--sampler', default='fast', help='sampler for the comparison of models')
 p.add_argument('--sample_steps', type=int, default=10)
@@ -51,9 +60,10 @@ if ctrl_dir is None:
     ctrl_dir = ccfg.out
 controller = load_controller(ctrl_dir, device=a.device)
 
-base = RestorationConfig(controller=str(ctrl_dir), preset=a.preset, steps=a.steps, batch_size=a.batch_size, patch_size=a.patch_size,
+base = RestorationConfig(controller=str(ctrl_dir), backbone=a.backbone, preset=a.preset, steps=a.steps, loss=a.loss,
+                         sde={'prediction': a.prediction}, batch_size=a.batch_size, patch_size=a.patch_size,
                          lr=a.lr, device=a.device, seed=a.seed, tensorboard=False, log_every=100, val_every=a.steps // 3,
-                         save_every=a.steps // 3, val_sampler=a.sampler, val_steps=a.sample_steps)
+                         save_every=a.steps // 3, val_sampler=a.sampler, val_steps=a.sample_steps, val_count=32)
 test = controller_data(replace(base, seed=a.seed + 1000, val_count=a.n_test), 'val', a.patch_size)   # unseen crops and seeds
 items = [test[i] for i in range(len(test))]
 lq, gt = torch.stack([it['lq'] for it in items]), torch.stack([it['gt'] for it in items])
@@ -109,16 +119,28 @@ if 'none' in results and cond:
     if f"{best}-oracle" in results:
         print(f"predicted vs oracle conditioning (trained with each): {cond[best]['psnr'] - results[best + '-oracle']['psnr']:+.2f} dB (target within 0.1 dB)")
     print(f"same model, oracle embeddings at test time: {cond[best]['with_oracle_at_test'] - cond[best]['psnr']:+.2f} dB")
-    parts = load_restorer(out / best, device=a.device)
+    sde_run = best
+    if a.backbone != 'unet':   # the sampler comparison needs an IR-SDE model: a U-Net with the best fusion
+        sde_run = f"sde-{best}"
+        t0 = time.time()
+        train_restoration(replace(base, out=str(out / sde_run), fusion=best, backbone='unet', preset=a.sde_preset, steps=a.sde_steps,
+                                  val_every=a.sde_steps // 3, save_every=a.sde_steps // 3))
+        print(f"{sde_run}: U-Net ({a.sde_preset}, prediction {a.prediction}, loss {a.loss}), {a.sde_steps} steps "
+              f"[{(time.time() - t0) / 60:.1f} min this call]")
+    parts = load_restorer(out / sde_run, device=a.device)
     ref = evaluate(parts, False, 'posterior', 100)
-    print(f"\n{best}: posterior sampling, 100 steps: PSNR {ref['psnr']:.2f}  SSIM {ref['ssim']:.3f}")
+    print(f"\n{sde_run}: posterior sampling, 100 steps: PSNR {ref['psnr']:.2f}  SSIM {ref['ssim']:.3f}")
     samplers = {'posterior-100': ref}
     for s in (5, 10, 20):
         r = evaluate(parts, False, 'fast', s)
         samplers[f'fast-{s}'] = r
-        print(f"{best}: fast sampler, {s:3d} steps: PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB)  SSIM {r['ssim']:.3f}")
-    results['_samplers'] = {'model': best, **samplers}
-results['_meta'] = {'steps': a.steps, 'batch_size': a.batch_size, 'patch_size': a.patch_size, 'preset': a.preset, 'n_test': len(items),
+        print(f"{sde_run}: fast sampler, {s:3d} steps: PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB)  SSIM {r['ssim']:.3f}")
+    for s in (10, 20):
+        r = evaluate(parts, False, 'posterior', s)
+        samplers[f'posterior-{s}'] = r
+        print(f"{sde_run}: posterior,    {s:3d} steps: PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB)  SSIM {r['ssim']:.3f}")
+    results['_samplers'] = {'model': sde_run, **samplers}
+results['_meta'] = {**vars(a), 'n_test': len(items),
                     'input_psnr': base_psnr.mean().item(), 'total_minutes': (time.time() - t_start) / 60}
 (out / 'results.json').write_text(json.dumps(results, indent=1))
 print(f"\nresults.json in {out}; total {(time.time() - t_start) / 60:.1f} min")

@@ -16,9 +16,11 @@ from torch import nn
 from .core import JsonConfig
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'timesteps']
+__all__ = ['PREDICTIONS', 'SAMPLERS', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'timesteps']
 
 # %% ../nbs/06_sde.ipynb #aa6226e5
+PREDICTIONS = ('noise', 'x0')
+
 @dataclass
 class SDEConfig(JsonConfig):
     "The IR-SDE hyper-parameters (the official `sde` options)."
@@ -26,8 +28,10 @@ class SDEConfig(JsonConfig):
     T: int = 100  # number of steps
     schedule: str = 'cosine'
     eps: float = 0.005  # e^{-θ̄_T dt}: what is left of x_0 - μ at t = T
+    prediction: str = 'noise'  # what the network outputs: 'noise' (ε̂, the official) or 'x0' (x̂_0 − μ)
 
     def __post_init__(self):
+        if self.prediction not in PREDICTIONS: raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         if self.schedule != 'cosine': raise ValueError(f"schedule: only 'cosine' (the official one) is implemented, got {self.schedule!r}")
         if not (isinstance(self.T, int) and self.T >= 1): raise ValueError(f"T must be a positive integer, got {self.T!r}")
         if not 0 < self.eps < 1: raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
@@ -48,10 +52,11 @@ def _bc(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class IRSDE(nn.Module):
     "IR-SDE's mean-reverting SDE: schedule buffers, forward marginal, score, the maximum-likelihood target, posteriors."
-    def __init__(self, max_sigma: float = 50., T: int = 100, schedule: str = 'cosine', eps: float = 0.005):
+    def __init__(self, max_sigma: float = 50., T: int = 100, schedule: str = 'cosine', eps: float = 0.005,
+                 prediction: str = 'noise'):
         super().__init__()
-        self.config = SDEConfig(max_sigma, T, schedule, eps)
-        self.T, self.lam = T, max_sigma / 255
+        self.config = SDEConfig(max_sigma, T, schedule, eps, prediction)
+        self.T, self.lam, self.prediction = T, max_sigma / 255, prediction
         # float32 throughout, in the official order of operations: θ_0 = 1 − ᾱ(1) is a cancellation, and computing
         # in float64 would move it by 7e-5 relative from the constants the official checkpoints were trained with
         thetas = cosine_thetas(T)
@@ -72,7 +77,7 @@ class IRSDE(nn.Module):
         return cls(**asdict(config))
 
     def extra_repr(self) -> str:
-        return f"max_sigma={self.config.max_sigma}, T={self.T}, schedule={self.config.schedule!r}, eps={self.config.eps}, dt={self.dt:.6f}"
+        return f"max_sigma={self.config.max_sigma}, T={self.T}, schedule={self.config.schedule!r}, eps={self.config.eps}, prediction={self.prediction!r}, dt={self.dt:.6f}"
 
 # %% ../nbs/06_sde.ipynb #c6884d42
 def _t(t, x: torch.Tensor) -> torch.Tensor:
@@ -117,6 +122,13 @@ def score_from_noise(self, noise: torch.Tensor, t) -> torch.Tensor:
 
 # %% ../nbs/06_sde.ipynb #c51dd39c
 @patch_to(IRSDE)
+def noise_from_output(self, out: torch.Tensor, xt: torch.Tensor, mu: torch.Tensor, t) -> torch.Tensor:
+    "The network's output `out` as the noise ε̂: itself ('noise'), or from its x̂_0 − μ ('x0')."
+    if self.prediction == 'noise': return out
+    return self.noise_from_x0(xt, mu, mu + out, t)
+
+# %% ../nbs/06_sde.ipynb #e9d3cfa6
+@patch_to(IRSDE)
 def _jump(self, t: torch.Tensor, s: torch.Tensor):
     "A, B, C for the jump t → s: e^{-(θ̄_t−θ̄_s)dt}, e^{-θ̄_t dt}, e^{-θ̄_s dt}."
     if bool((s == t - 1).all()):  # one step back: the official float32 arithmetic, to the last bit
@@ -154,7 +166,7 @@ def ml_loss(self, noise_pred: torch.Tensor, xt: torch.Tensor, x0: torch.Tensor, 
     target = self.posterior_mean(xt, x0, mu, t)
     return (pred - target).abs().flatten(1).mean(1).mean()
 
-# %% ../nbs/06_sde.ipynb #efc5cf0a
+# %% ../nbs/06_sde.ipynb #7e797ad8
 SAMPLERS = ('posterior', 'sde', 'ode', 'fast')
 
 def timesteps(T: int, steps: int | None = None) -> list[int]:
@@ -201,7 +213,7 @@ def step(self, noise_pred: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: i
 def sample(self, model: Callable, mu: torch.Tensor, *args, sampler: str = 'posterior', steps: int | None = None,
            generator: torch.Generator | None = None, x_T: torch.Tensor | None = None, eta: float = 0., order: int = 2,
            return_intermediates: bool = False, progress: bool = False, **kwargs):
-    "Restore from μ (the LQ batch): `steps` network calls `model(x_t, μ, t, *args, **kwargs)` → ε̂; returns x_0 (and the states)."
+    "Restore from μ (the LQ batch): `steps` network calls `model(x_t, μ, t, *args, **kwargs)` → ε̂ (or x̂_0 − μ, see `prediction`); returns x_0 (and the states)."
     if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose from: {', '.join(SAMPLERS)}")
     if order not in (1, 2): raise ValueError(f"order must be 1 or 2, got {order}")
     if not 0 <= eta <= 1: raise ValueError(f"eta must lie in [0, 1], got {eta}")
@@ -214,7 +226,7 @@ def sample(self, model: Callable, mu: torch.Tensor, *args, sampler: str = 'poste
         it = tqdm(ts, desc=f"{sampler} sampling", leave=False)
     for i, t in enumerate(it):
         s = ts[i + 1] if i + 1 < len(ts) else 0
-        eps = model(x, mu, _t(t, x), *args, **kwargs)
+        eps = self.noise_from_output(model(x, mu, _t(t, x), *args, **kwargs), x, mu, t)
         x = self.step(eps, x, mu, t, s, sampler, generator, eta=eta, order=order, prev=prev)
         if return_intermediates: states.append(x)
     return (x, states) if return_intermediates else x

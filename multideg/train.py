@@ -27,12 +27,12 @@ from .sde import IRSDE, SAMPLERS, SDEConfig
 from .metrics import psnr, ssim
 
 # %% auto #0
-__all__ = ['TINY_CLIP', 'BACKBONES', 'RESTORATION_RECIPES', 'TrainConfig', 'config_parser', 'from_args', 'lr_factor', 'EMA',
-           'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'save_weights', 'load_weights',
-           'list_checkpoints', 'NonFiniteLossError', 'Trainer', 'read_metrics', 'ControllerTrainConfig', 'InMemory',
-           'controller_data', 'load_controller', 'train_controller', 'train_controller_command', 'RestorerConfig',
-           'build_backbone', 'build_sde', 'controller_embeddings', 'restore_tensor', 'RestorationConfig',
-           'train_restoration', 'RestorerParts', 'load_restorer', 'train_command']
+__all__ = ['TINY_CLIP', 'BACKBONES', 'RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'TrainConfig', 'config_parser', 'from_args',
+           'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'save_weights',
+           'load_weights', 'list_checkpoints', 'NonFiniteLossError', 'Trainer', 'read_metrics', 'ControllerTrainConfig',
+           'InMemory', 'controller_data', 'load_controller', 'train_controller', 'train_controller_command',
+           'RestorerConfig', 'build_backbone', 'build_sde', 'controller_embeddings', 'restore_tensor',
+           'RestorationConfig', 'train_restoration', 'RestorerParts', 'load_restorer', 'save_restorer', 'train_command']
 
 # %% ../nbs/07_train.ipynb #9b0ecc9e
 _MP = ('no', 'bf16', 'fp16')
@@ -880,8 +880,11 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
     t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
     noise = torch.randn_like(gt)
     xt = sde.q_sample(gt, lq, t, noise)
-    pred = model(xt, lq, t, **emb).float()
+    out = model(xt, lq, t, **emb).float()
+    if loss == 'x0' and sde.prediction == 'x0': return (lq + out - gt).abs().mean()   # L1 on x̂_0 = μ + output
+    pred = sde.noise_from_output(out, xt, lq, t)                       # ε̂, whatever the network predicts
     if loss == 'ml': return sde.ml_loss(pred, xt, gt, lq, t)         # IR-SDE eq. 12: L1 to the optimal x*_{t-1}
+    if loss == 'x0': return (sde.x0_from_noise(xt, lq, pred, t) - gt).abs().mean()
     return (pred - noise).abs().mean()                                 # noise matching
 
 def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int, seed: int) -> dict:
@@ -894,6 +897,8 @@ def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int
     return {'psnr': p.mean().item(), 'ssim': ssim(out, gt).mean().item(), 'psnr_gain': (p - psnr(lq, gt)).mean().item()}
 
 # %% ../nbs/07_train.ipynb #dc8bebde
+RESTORATION_LOSSES = ('ml', 'noise', 'x0')
+
 @dataclass
 class RestorationConfig(TrainConfig):
     "The loop's settings (`TrainConfig`) with IR-SDE's optimiser, plus the backbone, the SDE, the controller and the data."
@@ -914,8 +919,8 @@ class RestorationConfig(TrainConfig):
     preset: str = 'tiny'                 # the backbone's preset (unet: 'tiny', 'small', 'daclip'; nafnet: 'tiny', 'small', 'base')
     fusion: str | dict = 'prompt'        # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'cross_attention', 'film', 'token', ... or a dict
     backbone_options: dict = field(default_factory=dict)  # overrides of the backbone preset (e.g. {"nf": 16})
-    sde: dict = field(default_factory=dict)               # IR-SDE settings (max_sigma, T, eps; defaults: the official 50, 100, 0.005)
-    loss: str = 'ml'                     # 'ml' (IR-SDE's maximum-likelihood L1) or 'noise' (L1 on the noise); nafnet: L1 on the image
+    sde: dict = field(default_factory=dict)               # IR-SDE settings (max_sigma, T, eps, prediction; defaults: the official 50, 100, 0.005, 'noise')
+    loss: str = 'ml'                     # 'ml' (IR-SDE's maximum-likelihood L1), 'noise' (L1 on ε̂) or 'x0' (L1 on x̂_0); nafnet: L1 on the image
     controller: str | None = None        # a trained controller's run folder (None: train a tiny one in OUT/controller first)
     controller_steps: int = 800          # steps of that controller
     oracle: bool = False                 # condition on the true degradations (text embeddings) instead of the controller's prediction
@@ -935,7 +940,7 @@ class RestorationConfig(TrainConfig):
         super().__post_init__()
         _check_synthetic_data(self)
         _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        _check(self.loss in ('ml', 'noise'), f"loss must be 'ml' or 'noise', got {self.loss!r}")
+        _check(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
         _check(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
         for k in ('patch_size', 'controller_steps'): _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
         self.restorer_config(64)   # checks the backbone preset, its options, the fusion and the SDE now
@@ -972,6 +977,10 @@ def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | 
     train_controller(ccfg)
     return load_controller(ccfg.out)
 
+def _save_controller(controller: DAClip, folder: Path):
+    save_weights(controller.state_dict(), folder / 'controller.safetensors')
+    controller.config.save(folder / 'controller.json')
+
 def train_restoration(config: RestorationConfig | None = None, *, resume: bool = True, **overrides) -> Trainer:
     "Train a restorer (resuming the run in `config.out`); writes `restorer.json`, `restorer.safetensors` and `controller/` there."
     cfg = replace(config or RestorationConfig(), **overrides)
@@ -997,8 +1006,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
         f = _final_weights(trainer)
         _publish(f, trainer.out / 'restorer.safetensors')
         if controller is not None and cfg.controller is not None:   # a copy, so the run folder is self-contained
-            save_weights(controller.state_dict(), trainer.out / 'controller' / 'controller.safetensors')
-            controller.config.save(trainer.out / 'controller' / 'controller.json')
+            _save_controller(controller, trainer.out / 'controller')
         rcfg.save(trainer.out / 'restorer.json')
         trainer.print(f"restorer written to {trainer.out} (weights from {f.parent.name}/{f.name})")
     trainer.acc.wait_for_everyone()
@@ -1033,7 +1041,15 @@ def load_restorer(path, device='cpu') -> RestorerParts:
     sde = build_sde(rcfg)
     return RestorerParts(rcfg, backbone.to(device).eval(), sde.to(device) if sde is not None else None, controller)
 
-# %% ../nbs/07_train.ipynb #354094ce
+def save_restorer(parts: RestorerParts, path) -> Path:
+    "Write `parts` as a restorer folder that `load_restorer` reads (restorer.json, restorer.safetensors, controller/); atomic files."
+    path = Path(path)
+    save_weights(parts.backbone.state_dict(), path / 'restorer.safetensors')
+    if parts.controller is not None: _save_controller(parts.controller, path / 'controller')
+    parts.config.save(path / 'restorer.json')   # last: a folder with restorer.json is complete
+    return path
+
+# %% ../nbs/07_train.ipynb #1949df28
 def train_command(argv: Sequence[str] = (), prog: str = 'multideg train') -> int:
     "Command line of `train_restoration`: `--recipe NAME`, `--config FILE`, `key=value` overrides; `--fresh` ignores old checkpoints."
     argv = list(argv)
