@@ -18,11 +18,11 @@ __all__ = ['DEMO_SIZES', 'DemoConfig', 'demo', 'demo_command']
 # %% ../nbs/11_demo.ipynb #d6bc3bbb
 DEMO_SIZES = {
     'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16, patch_size=64,
-                  per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3),
+                  per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3, loss='x0', prediction='x0'),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16, patch_size=64,
-                per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3),
+                per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3, loss='x0', prediction='x0'),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16, patch_size=128,
-                per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4),
+                per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4, loss='ml', prediction='noise'),
 }
 
 @dataclass
@@ -43,6 +43,8 @@ class DemoConfig(JsonConfig):
     controller_batch: int | None = None
     count: int | None = None              # dead-leaves training pictures (drawing them takes a noticeable share of a CPU run)
     lr: float | None = None               # restorer's peak lr (NAFNet's 1e-3 for the direct backbone, IR-SDE's 2e-4 for the U-Net)
+    loss: str | None = None               # U-Net loss and prediction: 'x0'/'x0' in CPU minutes, the official 'ml'/'noise' on a GPU
+    prediction: str | None = None
     val_count: int | None = None          # validation crops of the controller (the restorer uses a quarter, at least 8)
     sampler: str = 'fast'                 # IR-SDE sampler and steps of the evaluation (unet)
     steps: int = 10
@@ -105,7 +107,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     t0 = time.time()
     rcfg = RestorationConfig(out=str(out / 'restorer'), controller=ccfg.out, backbone=cfg.backbone, preset=cfg.preset, fusion=cfg.fusion,
                              steps=cfg.restorer_steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, counts=counts, device=cfg.device,
-                             count=cfg.count, val_count=max(8, cfg.val_count // 4), lr=cfg.lr,
+                             count=cfg.count, val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss, sde={'prediction': cfg.prediction},
                              seed=cfg.seed, val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
                              log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps, tensorboard=False)
     train_restoration(rcfg)
