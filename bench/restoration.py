@@ -73,14 +73,15 @@ base_psnr = psnr(lq, gt)
 print(f"{len(items)} held-out crops ({int((counts == 1).sum())} with 1, {int((counts == 2).sum())} with 2 degradations); "
       f"input PSNR {base_psnr.mean():.2f} dB")
 
-def evaluate(parts, oracle: bool, sampler: str, steps: int, seed: int = 0) -> dict:
+def evaluate(parts, oracle: bool, sampler: str, steps: int, seed: int = 0, **sample_kw) -> dict:
     emb, _ = controller_embeddings(parts.controller, lq.to(a.device), true=true if oracle else None, normalize=parts.config.normalize)
     g = torch.Generator(a.device).manual_seed(seed)
     outs = []
     with torch.no_grad():
         for i in range(0, len(lq), 16):
             e = {k: v[i:i + 16] for k, v in emb.items()}
-            outs.append(restore_tensor(parts.backbone, lq[i:i + 16].to(a.device), e, sde=parts.sde, sampler=sampler, steps=steps, generator=g).cpu())
+            outs.append(restore_tensor(parts.backbone, lq[i:i + 16].to(a.device), e, sde=parts.sde, sampler=sampler, steps=steps, generator=g,
+                                      **sample_kw).cpu())
     x = torch.cat(outs)
     ps, ss = psnr(x, gt), ssim(x, gt)
     r = {'psnr': ps.mean().item(), 'ssim': ss.mean().item()}
@@ -94,6 +95,8 @@ results = json.loads((out / 'results.json').read_text()) if (out / 'results.json
 for fusion, oracle in runs:
     if fusion not in a.fusions.split(','): continue
     name = f"{fusion}{'-oracle' if oracle else ''}"
+    if name in results and (out / name / 'restorer.json').is_file():   # finished and evaluated by an earlier call
+        continue
     t0 = time.time()
     train_restoration(replace(base, out=str(out / name), fusion=fusion, oracle=oracle))
     minutes = (time.time() - t0) / 60
@@ -109,9 +112,10 @@ for fusion, oracle in runs:
 
 print(f"\n{'model':24s}{'PSNR':>8s}{'1 deg':>8s}{'2 deg':>8s}{'SSIM':>8s}   (input: {base_psnr.mean():.2f} dB, "
       f"1: {base_psnr[counts == 1].mean():.2f}, 2: {base_psnr[counts == 2].mean():.2f})")
-for name, r in results.items():
+models = {k: v for k, v in results.items() if not k.startswith('_')}
+for name, r in models.items():
     print(f"{name:24s}{r['psnr']:8.2f}{r.get('psnr_1', float('nan')):8.2f}{r.get('psnr_2', float('nan')):8.2f}{r['ssim']:8.3f}")
-cond = {k: v for k, v in results.items() if k != 'none' and not k.endswith('-oracle')}
+cond = {k: v for k, v in models.items() if k != 'none' and not k.endswith('-oracle')}
 if 'none' in results and cond:
     best = max(cond, key=lambda k: cond[k]['psnr'])
     print(f"\nbest conditioned model (controller's predictions): {best}, {cond[best]['psnr'] - results['none']['psnr']:+.2f} dB "
@@ -128,17 +132,18 @@ if 'none' in results and cond:
         print(f"{sde_run}: U-Net ({a.sde_preset}, prediction {a.prediction}, loss {a.loss}), {a.sde_steps} steps "
               f"[{(time.time() - t0) / 60:.1f} min this call]")
     parts = load_restorer(out / sde_run, device=a.device)
-    ref = evaluate(parts, False, 'posterior', 100)
-    print(f"\n{sde_run}: posterior sampling, 100 steps: PSNR {ref['psnr']:.2f}  SSIM {ref['ssim']:.3f}")
-    samplers = {'posterior-100': ref}
-    for s in (5, 10, 20):
-        r = evaluate(parts, False, 'fast', s)
-        samplers[f'fast-{s}'] = r
-        print(f"{sde_run}: fast sampler, {s:3d} steps: PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB)  SSIM {r['ssim']:.3f}")
-    for s in (10, 20):
-        r = evaluate(parts, False, 'posterior', s)
-        samplers[f'posterior-{s}'] = r
-        print(f"{sde_run}: posterior,    {s:3d} steps: PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB)  SSIM {r['ssim']:.3f}")
+    samplers = results.get('_samplers', {}) if results.get('_samplers', {}).get('model') == sde_run else {}
+    runs = [('posterior-100', 'posterior', 100, 0, {}), ('posterior-100-seed1', 'posterior', 100, 1, {})]
+    runs += [(f'fast-{s}', 'fast', s, 0, {}) for s in (5, 10, 20)]
+    runs += [('fast-10-order1', 'fast', 10, 0, dict(order=1)), ('fast-10-eta1', 'fast', 10, 0, dict(eta=1.0))]
+    runs += [(f'posterior-{s}', 'posterior', s, 0, {}) for s in (10, 20)]
+    for key, sampler, s, seed, kw in runs:
+        if key not in samplers:
+            samplers[key] = evaluate(parts, False, sampler, s, seed, **kw)
+            results['_samplers'] = {'model': sde_run, **samplers}
+            (out / 'results.json').write_text(json.dumps(results, indent=1))
+        r, ref = samplers[key], samplers['posterior-100']
+        print(f"{sde_run}: {key:20s} PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB against posterior-100)  SSIM {r['ssim']:.3f}", flush=True)
     results['_samplers'] = {'model': sde_run, **samplers}
 results['_meta'] = {**vars(a), 'n_test': len(items),
                     'input_psnr': base_psnr.mean().item(), 'total_minutes': (time.time() - t_start) / 60}

@@ -861,13 +861,13 @@ def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: 
 # %% ../nbs/07_train.ipynb #93d594eb
 def restore_tensor(backbone: nn.Module, lq: torch.Tensor, emb: dict | None = None, *, sde: IRSDE | None = None,
                    sampler: str = 'posterior', steps: int | None = None, generator: torch.Generator | None = None,
-                   x_T: torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:
-    "Restored images (B×3×H×W in [0, 1]) for LQ images `lq` in [0, 1], with the fusion inputs `emb`."
+                   x_T: torch.Tensor | None = None, progress: bool = False, eta: float = 0., order: int = 2) -> torch.Tensor:
+    "Restored images (B×3×H×W in [0, 1]) for LQ images `lq` in [0, 1], with the fusion inputs `emb` (`eta`, `order`: the fast sampler's)."
     emb = emb or {}
     if sde is None: return backbone(lq, **emb).float().clamp(0, 1)
     sde = sde.to(lq.device)
     if x_T is None: x_T = sde.noise_state(lq, generator=generator)
-    x0 = sde.sample(backbone, lq, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress, **emb)
+    x0 = sde.sample(backbone, lq, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress, eta=eta, order=order, **emb)
     return x0.float().clamp(0, 1)
 
 # %% ../nbs/07_train.ipynb #25bccc50
