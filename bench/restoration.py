@@ -119,7 +119,7 @@ cond = {k: v for k, v in models.items() if k != 'none' and not k.endswith('-orac
 if 'none' in results and cond:
     best = max(cond, key=lambda k: cond[k]['psnr'])
     print(f"\nbest conditioned model (controller's predictions): {best}, {cond[best]['psnr'] - results['none']['psnr']:+.2f} dB "
-          f"over the unconditioned U-Net (target >= +0.3 dB)")
+          f"over the unconditioned {a.backbone} (target >= +0.3 dB)")
     if f"{best}-oracle" in results:
         print(f"predicted vs oracle conditioning (trained with each): {cond[best]['psnr'] - results[best + '-oracle']['psnr']:+.2f} dB (target within 0.1 dB)")
     print(f"same model, oracle embeddings at test time: {cond[best]['with_oracle_at_test'] - cond[best]['psnr']:+.2f} dB")

@@ -919,7 +919,7 @@ class RestorationConfig(TrainConfig):
     preset: str = 'tiny'                 # the backbone's preset (unet: 'tiny', 'small', 'daclip'; nafnet: 'tiny', 'small', 'base')
     fusion: str | dict = 'prompt'        # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'cross_attention', 'film', 'token', ... or a dict
     backbone_options: dict = field(default_factory=dict)  # overrides of the backbone preset (e.g. {"nf": 16})
-    sde: dict = field(default_factory=lambda: {'prediction': 'x0'})  # IR-SDE settings (max_sigma, T, eps: the official 50, 100, 0.005; prediction: 'x0' here, the official 'noise' in the daclip recipe)
+    sde: dict = field(default_factory=dict)  # IR-SDE settings (max_sigma, T, eps: the official 50, 100, 0.005; prediction: 'x0' unless given, the official 'noise' in the daclip recipe)
     loss: str = 'x0'                     # 'x0' (L1 on x̂_0), 'ml' (IR-SDE's maximum-likelihood L1, official) or 'noise' (L1 on ε̂); nafnet: L1 on the image
     controller: str | None = None        # a trained controller's run folder (None: train a tiny one in OUT/controller first)
     controller_steps: int = 800          # steps of that controller
@@ -939,6 +939,8 @@ class RestorationConfig(TrainConfig):
     def __post_init__(self):
         super().__post_init__()
         _check_synthetic_data(self)
+        _check(isinstance(self.sde, dict), f"sde must be a dict of SDEConfig fields, got {self.sde!r}")
+        self.sde = {'prediction': 'x0', **self.sde}   # sde={'max_sigma': 30} keeps the x0 prediction the x0 loss goes with
         _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         _check(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
         _check(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
