@@ -144,7 +144,6 @@ if 'none' in results and cond:
             (out / 'results.json').write_text(json.dumps(results, indent=1))
         r, ref = samplers[key], samplers['posterior-100']
         print(f"{sde_run}: {key:20s} PSNR {r['psnr']:.2f} ({r['psnr'] - ref['psnr']:+.2f} dB against posterior-100)  SSIM {r['ssim']:.3f}", flush=True)
-    results['_samplers'] = {'model': sde_run, **samplers}
 results['_meta'] = {**vars(a), 'n_test': len(items),
                     'input_psnr': base_psnr.mean().item(), 'total_minutes': (time.time() - t_start) / 60}
 (out / 'results.json').write_text(json.dumps(results, indent=1))
