@@ -21,8 +21,8 @@ from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, Js
 __all__ = ['UNET_PRESETS', 'NAFNET_PRESETS', 'SinusoidalPosEmb', 'LayerNorm', 'PreNorm', 'Residual', 'default_conv', 'Block',
            'ResBlock', 'LinearAttention', 'CrossAttention', 'GEGLU', 'FeedForward', 'BasicTransformerBlock',
            'SpatialTransformer', 'UNetConfig', 'unet_config', 'ConditionalUNet', 'official_state_dict',
-           'read_state_dict', 'load_official', 'NAFBlock', 'CrossAttnBlock', 'NAFNetConfig', 'nafnet_config',
-           'ConditionalNAFNet']
+           'read_state_dict', 'load_official', 'local_mean', 'NAFBlock', 'CrossAttnBlock', 'NAFNetConfig',
+           'nafnet_config', 'ConditionalNAFNet']
 
 # %% ../nbs/05_unet.ipynb #5112263f
 class SinusoidalPosEmb(nn.Module):
@@ -390,11 +390,27 @@ def load_official(net: ConditionalUNet, state_or_path, strict: bool = True) -> C
     net.load_state_dict(sd, strict=strict)
     return net
 
+# %% ../nbs/05_unet.ipynb #89e65a54
+def local_mean(x: torch.Tensor, k: int | None) -> torch.Tensor:
+    "Mean of `x` (…×H×W) over the k×k window around each position, as TLC's local pooling; global where k covers the map."
+    h, w = x.shape[-2:]
+    if k is None or (k >= h and k >= w): return x.mean((-2, -1), keepdim=True)
+    kh, kw = min(k, h), min(k, w)
+    m = x.mean((-2, -1), keepdim=True)                       # sums of x − m keep float32 cumulative sums accurate
+    d = (x - m).float()
+    c = F.pad(d.cumsum(-2), (0, 0, 1, 0)); d = c[..., kh:, :] - c[..., :-kh, :]
+    c = F.pad(d.cumsum(-1), (1, 0)); d = c[..., kw:] - c[..., :-kw]
+    out = d / (kh * kw) + m                                  # the windows that fit: (H−kh+1)×(W−kw+1)
+    ph, pw = h - out.shape[-2], w - out.shape[-1]
+    return F.pad(out, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode='replicate').to(x.dtype)
+
+
 # %% ../nbs/05_unet.ipynb #1535ccd4
 class NAFBlock(nn.Module):
     "NAFNet's block, with optional (shift, scale) of both norms from a conditioning embedding."
-    def __init__(self, c: int, emb_dim: int | None = None):
+    def __init__(self, c: int, emb_dim: int | None = None, pool: int | None = None):
         super().__init__()
+        self.pool = pool                 # the SCA's averaging window in this block's pixels (TLC); None: global (NAFNet)
         self.conv1 = nn.Conv2d(c, 2 * c, 1)
         self.conv2 = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
         self.conv3 = nn.Conv2d(c, c, 1)
@@ -414,7 +430,7 @@ class NAFBlock(nn.Module):
         if mod is not None: y = y * (1 + mod[1]) + mod[0]
         a, b = self.conv2(self.conv1(y)).chunk(2, 1)
         y = a * b
-        x = x + self.conv3(y * self.sca(y)) * self.beta
+        x = x + self.conv3(y * self.sca[1](local_mean(y, self.pool))) * self.beta
         y = self.norm2(x)
         if mod is not None: y = y * (1 + mod[3]) + mod[2]
         a, b = self.conv4(y).chunk(2, 1)
@@ -450,6 +466,8 @@ class NAFNetConfig(JsonConfig):
     fusion: dict = field(default_factory=lambda: {'name': 'prompt'})
     checkpoint: bool = False
     attn_impl: str = 'sdpa'
+    train_size: int | None = None       # TLC: the training patch size; the SCA then averages over tlc_ratio × it (None: global)
+    tlc_ratio: float = 1.5              # TLC's window, relative to the training patch
 
     def __post_init__(self):
         self.enc_blocks, self.dec_blocks = tuple(self.enc_blocks), tuple(self.dec_blocks)
@@ -459,6 +477,13 @@ class NAFNetConfig(JsonConfig):
         if self.width < 1 or self.mid_blocks < 0 or min(self.enc_blocks + self.dec_blocks, default=1) < 0:
             raise ValueError("NAFNetConfig: width must be >= 1 and block counts >= 0")
         if self.attn_impl not in ATTENTION_IMPLS: raise ValueError(f"NAFNetConfig: attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
+        if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < 1):
+            raise ValueError(f"NAFNetConfig: train_size must be a positive number of pixels or None, got {self.train_size!r}")
+        if not self.tlc_ratio > 0: raise ValueError(f"NAFNetConfig: tlc_ratio must be > 0, got {self.tlc_ratio!r}")
+
+    def pool_size(self, level: int) -> int | None:
+        "The SCA window at `level` (resolution / 2^level) under TLC; None: global pooling."
+        return None if self.train_size is None else max(1, round(self.tlc_ratio * self.train_size / 2 ** level))
 
 NAFNET_PRESETS = {
     'base': dict(),                                                              # NAFNet-width32 (SIDD layout)
@@ -496,16 +521,16 @@ class ConditionalNAFNet(nn.Module):
             if fcfg.zero_init: nn.init.zeros_(self.extra_conv.weight)
         self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
         c = w
-        for nb in cfg.enc_blocks:
-            self.encoders.append(nn.ModuleList([NAFBlock(c, emb) for _ in range(nb)]))
+        for lvl, nb in enumerate(cfg.enc_blocks):
+            self.encoders.append(nn.ModuleList([NAFBlock(c, emb, cfg.pool_size(lvl)) for _ in range(nb)]))
             self.downs.append(nn.Conv2d(c, 2 * c, 2, 2)); c *= 2
-        self.middle = nn.ModuleList([NAFBlock(c, emb) for _ in range(cfg.mid_blocks)])
+        self.middle = nn.ModuleList([NAFBlock(c, emb, cfg.pool_size(n)) for _ in range(cfg.mid_blocks)])
         if self.fusion.context_dim is not None:
             self.cross = nn.ModuleList([CrossAttnBlock(c, self.fusion.context_dim, cfg.head_channels, fcfg.zero_init)
                                         for _ in range(cfg.cross_layers)])
-        for nb in cfg.dec_blocks:
+        for lvl, nb in zip(reversed(range(n)), cfg.dec_blocks):
             self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2))); c //= 2
-            self.decoders.append(nn.ModuleList([NAFBlock(c, emb) for _ in range(nb)]))
+            self.decoders.append(nn.ModuleList([NAFBlock(c, emb, cfg.pool_size(lvl)) for _ in range(nb)]))
         self.ending = nn.Conv2d(w, cfg.in_nc, 3, padding=1)
         set_attention_impl(self, cfg.attn_impl)
 
