@@ -951,8 +951,7 @@ class RestorationConfig(TrainConfig):
         "The `RestorerConfig` of the model this run trains, for a controller with embeddings of width `embed_dim`."
         fusion = dict(fusion_config(self.fusion, _source='RestorationConfig.fusion').to_dict(), embed_dim=embed_dim)
         make = unet_config if self.backbone == 'unet' else nafnet_config
-        tlc = {'train_size': self.patch_size} if self.backbone == 'nafnet' else {}   # NAFNet's SCA: local windows beyond the patch size
-        bcfg = make(self.preset, **{**tlc, **self.backbone_options, 'fusion': fusion})
+        bcfg = make(self.preset, **{**self.backbone_options, 'fusion': fusion})
         sde = SDEConfig(**self.sde).to_dict() if self.backbone == 'unet' else None
         return RestorerConfig(self.backbone, bcfg.to_dict(), sde, self.normalize, sampler=self.val_sampler,
                               steps=self.val_steps if self.backbone == 'unet' else None)
