@@ -414,7 +414,7 @@ class NAFBlock(nn.Module):
         self.conv1 = nn.Conv2d(c, 2 * c, 1)
         self.conv2 = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
         self.conv3 = nn.Conv2d(c, c, 1)
-        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1))
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1))   # NAFNet's layout; forward pools with local_mean
         self.conv4 = nn.Conv2d(c, 2 * c, 1)
         self.conv5 = nn.Conv2d(c, c, 1)
         self.norm1, self.norm2 = LayerNorm(c, bias=True), LayerNorm(c, bias=True)
