@@ -3,7 +3,9 @@ from the 12 types, beside the zero-shot CLIP baseline (no controller, told each 
 After training, the decision thresholds are calibrated on validation images (never the test images) and both the
 default threshold (0.5) and the calibrated ones are reported: per-type thresholds, and set decoding (the best set of
 the trained sizes, by the head's likelihood plus a weighted caption similarity); the decoder that does better on the
-validation images is the headline and is written into the run folder's controller.json.
+validation images is the headline and is written into the run folder's controller.json. The accuracy is also given on
+the test images whose every degradation is visible (removing it changes the image by PSNR below --visible_db): at
+64 px a raindrop is a few pixels wide and a mild one can leave the image almost unchanged, which no recogniser can name.
 
 CPU, tiny CLIP trained from scratch (about --minutes of training; the step count is set from a short timing run):
     OMP_NUM_THREADS=2 python bench/controller.py
@@ -15,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from multideg.degradations import visibility
 from multideg.controller import calibrate_set_decoding, calibrate_thresholds, controller_from_config, evaluate_recognition, cooccurrence, plot_confusion
 from multideg.train import TINY_CLIP, ControllerTrainConfig, controller_data, load_controller, read_metrics, train_controller
 
@@ -33,6 +36,9 @@ p.add_argument('--vision', default=None, help="JSON merged into the tiny CLIP's 
 p.add_argument('--eval_only', action='store_true', help='evaluate the trained run in --out/run instead of training')
 p.add_argument('--set', action='append', default=[], metavar='KEY=JSON',
                help='any other ControllerTrainConfig field, e.g. --set degradation_weight=0 (repeatable)')
+p.add_argument('--visible_db', type=float, default=30.0,
+               help="a degradation counts as visible when removing it changes the image by PSNR below this (dB); the accuracy on the images "
+                    "whose every degradation is visible is reported beside the accuracy on all")
 p.add_argument('--out', default='/tmp/multideg-bench-controller')
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--threads', type=int, default=None)
@@ -79,12 +85,14 @@ model = load_controller(cfg.out, device=a.device) if (Path(cfg.out) / 'controlle
 model.config.thresholds, model.config.set_sizes, model.config.caption_weight = None, None, 0.0   # as trained (eval_only: again)
 size = model.clip.visual.image_size
 size = size if isinstance(size, int) else size[0]
-def load(split_cfg):
+def load(split_cfg, with_visibility=False):
     ds = controller_data(split_cfg, 'val', cfg.patch_size or size)
     items = [ds[i] for i in range(len(ds))]
-    return torch.stack([it['lq'] for it in items]), [[r['name'] for r in it['records']] for it in items]
+    out = torch.stack([it['lq'] for it in items]), [[r['name'] for r in it['records']] for it in items]
+    return (*out, [visibility(it['gt'], it['records']) for it in items]) if with_visibility else out
 
-images, true = load(replace(cfg, seed=cfg.seed + 1000, val_count=a.n_test))   # test: unseen crops, seeds, dead leaves
+images, true, vis = load(replace(cfg, seed=cfg.seed + 1000, val_count=a.n_test), with_visibility=True)   # test: unseen crops, seeds, dead leaves
+visible = [max(v.values()) < a.visible_db for v in vis]   # every degradation of the image shows
 results = {f'threshold {model.config.threshold}': evaluate_recognition(model, images, true, batch_size=64)}
 decoder = {}
 if a.n_val:   # calibrate on the validation split (the images the training validated on, and more), never on the test images
@@ -116,7 +124,15 @@ rows = [('exact-set accuracy', 'exact', None)] + [(f"  with {k} degradation(s)",
 for name, key, k in rows + [('micro F1', 'micro_f1', None), ('macro F1', 'macro_f1', None)]:
     get = lambda m: m[key][k][0] if k else m[key]
     print(f"{name:24s}" + ''.join(f"{get(v['controller']):26.3f}" for v in results.values()) + f"{get(z):16.3f}")
+def exact_on(pred, keep): return sum(sorted(p) == sorted(t) for p, t, k in zip(pred, true, keep) if k) / max(1, sum(keep))
+vis_summary = {'visible_db': a.visible_db, 'visible_share': sum(visible) / len(visible),
+               'exact_visible': {name: exact_on(v['predicted'], visible) for name, v in results.items()},
+               'zero_shot_exact_visible': exact_on(r['zero_shot_predicted'], visible),
+               'hidden_by_type': {n: sum(1 for v in vis if n in v and v[n] >= a.visible_db) for n in model.config.names}}
+print(f"{f'  on the visible ({sum(visible)})':24s}" + ''.join(f"{x:26.3f}" for x in vis_summary['exact_visible'].values()) + f"{vis_summary['zero_shot_exact_visible']:16.3f}")
 print(f"{'top-1 in true set':24s}" + ''.join(f"{v['controller_top1']:26.3f}" for v in results.values()) + f"{r['zero_shot_top1']:16.3f}")
+print(f"(visible: the {sum(visible)} of {len(visible)} test images in which removing any one of its degradations changes the image by PSNR below {a.visible_db:g} dB; "
+      f"the others hold a degradation that barely shows: " + ', '.join(f"{n} {k}" for n, k in vis_summary['hidden_by_type'].items() if k) + ')')
 print('(controller columns: the decoder chosen on validation images, per-type thresholds and set decoding calibrated on them, '
       'and the fixed default threshold; the zero-shot baseline is told how many degradations each image has and predicts that many)')
 print(f"\n{'type':18s}{'precision':>10s}{'recall':>8s}{'F1':>7s}{'zero-shot F1':>14s}{'images':>8s}")
@@ -130,6 +146,6 @@ summary = {'steps': steps_done, 'train_minutes': train_s / 60 if trainer else No
            'controller': {k: c[k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1', 'per_type')}, 'controller_top1': r['controller_top1'],
            'decoders': {name: {k: v['controller'][k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1')} for name, v in results.items()},
            'zero_shot': {k: z[k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1', 'per_type')}, 'zero_shot_top1': r['zero_shot_top1'],
-           'total_minutes': (time.time() - t_start) / 60}
+           'visibility': vis_summary, 'total_minutes': (time.time() - t_start) / 60}
 (Path(a.out) / 'results.json').write_text(json.dumps(summary, indent=1))
 print(f"\nconfusion figure and results.json in {a.out}; total {summary['total_minutes']:.1f} min")

@@ -365,13 +365,17 @@ def crop_and_flip(tensors: Sequence[torch.Tensor], size: int | None, generator: 
 class SyntheticPairs(torch.utils.data.Dataset):
     "Degraded/clean pairs made on the fly from a clean `source`; every item is a function of `(seed, epoch, index)`."
     def __init__(self, source=None, sampler: DegradationSampler | SecondOrder | str = 'mixed', patch_size: int | None = 256, *,
-                 length: int | None = None, seed: int = 0, augment: bool = True):
+                 length: int | None = None, seed: int = 0, augment: bool = True, scene_size: int | str | None = 'source'):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
+        if not (scene_size in (None, 'source') or (isinstance(scene_size, int) and not isinstance(scene_size, bool)
+                                                   and scene_size >= (patch_size or 1))):
+            raise ValueError(f"scene_size must be 'source', None or a number of pixels >= patch_size ({patch_size}), got {scene_size!r}")
         if source is None:
             if patch_size is None: raise ValueError("SyntheticPairs: give a source or a patch_size (for the dead-leaves default)")
             source = DeadLeaves(length or 10_000, patch_size, seed=item_seed(seed, 'deadleaves'))
         if len(source) == 0: raise ValueError("SyntheticPairs: the source is empty")
         self.source, self.patch_size, self.seed, self.augment, self.epoch = source, patch_size, seed, augment, 0
+        self.scene_size = scene_size
         self.sampler = preset(sampler) if isinstance(sampler, str) else sampler
         self.length = len(source) if length is None else int(length)
 
@@ -384,8 +388,10 @@ class SyntheticPairs(torch.utils.data.Dataset):
         j = i % len(self.source)
         x = self.source[j]
         if self.patch_size is not None: x = fit_to_patch(x, self.patch_size)
+        scene = self.scene_size if self.scene_size != 'source' else min(x.shape[-2:])
         x, = crop_and_flip([x], self.patch_size, g, flip=self.augment)
-        y, recs = self.sampler(x[None], g)
+        kw = {'scene': scene} if scene is not None and self.patch_size is not None and isinstance(self.sampler, DegradationSampler) else {}
+        y, recs = self.sampler(x[None], g, **kw)
         name = self.source.name(j) if hasattr(self.source, 'name') else str(j)
         return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
                 'parametric_caption': parametric_caption(recs[0]), 'name': name, 'index': i}

@@ -22,9 +22,9 @@ __all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', '
            'Param', 'default_generator', 'Degradation', 'register', 'get_degradation', 'check_batch',
            'image_generators', 'records_from', 'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel',
            'noisy', 'jpeg_roundtrip', 'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel',
-           'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'haze', 'hazy', 'low_light',
-           'rainy', 'snowy', 'shadowed', 'raindrop', 'compose', 'names_of', 'multi_hot', 'caption',
-           'parametric_caption', 'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel', 'add_noise',
+           'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'scene_side', 'haze', 'hazy',
+           'low_light', 'rainy', 'snowy', 'shadowed', 'raindrop', 'compose', 'visibility', 'names_of', 'multi_hot',
+           'caption', 'parametric_caption', 'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel', 'add_noise',
            'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps', 'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
@@ -70,9 +70,9 @@ class Degradation:
 
     def resolve(self, n: int, generator: torch.Generator | None = None, strength=None, faithful: bool = False,
                 **given) -> dict[str, torch.Tensor]:
-        "Per-image parameter values (float64 CPU tensors of length `n`, plus `seed`): given, faithful, at `strength`, or drawn."
-        unknown = set(given) - set(self.params) - {'seed'}
-        if unknown: raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; it takes {sorted(self.params) + ['seed']}")
+        "Per-image parameter values (float64 CPU tensors of length `n`, plus `seed`, and `scene` when given): given, faithful, at `strength`, or drawn."
+        unknown = set(given) - set(self.params) - {'seed', 'scene'}
+        if unknown: raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; it takes {sorted(self.params) + ['scene', 'seed']}")
         g = default_generator(generator)
         out = {}
         for k, p in self.params.items():
@@ -83,6 +83,9 @@ class Degradation:
             else: out[k] = p.at(u)
         seeds = torch.randint(0, 2**62, (n,), generator=g, device=g.device).cpu()
         out['seed'] = _per_image(given['seed'], n, f"{self.name}.seed", torch.int64) if given.get('seed') is not None else seeds
+        if given.get('scene') is not None:  # the image is a crop of a scene with this shorter side (px): see `scene_side`
+            out['scene'] = _per_image(given['scene'], n, f"{self.name}.scene")
+            if not (out['scene'] >= 1).all(): raise ValueError(f"{self.name}.scene: the scene's shorter side must be at least 1 px, got {out['scene'].tolist()}")
         return out
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, *, strength=None, faithful: bool = False,
@@ -335,6 +338,14 @@ def _level(v: float, lo: float, hi: float, words=('light', 'moderate', 'heavy'))
     u = (float(v) - lo) / (hi - lo)
     return words[0] if u < 1 / 3 else words[1] if u < 2 / 3 else words[2]
 
+def scene_side(p: dict, h: int, w: int, device=None) -> torch.Tensor:
+    "Shorter side (px, `B×1` float32) of the scene each image shows: `p['scene']` for a crop of a larger scene, else the image's own."
+    s = min(h, w)
+    if 'scene' not in p: return torch.full((len(p['seed']), 1), float(s), device=device)
+    v = p['scene'].to(device, torch.float32).view(-1, 1)
+    if (v < s).any(): raise ValueError(f"scene: {v.min().item():g} px is smaller than the image's shorter side ({s} px); a crop cannot be larger than its scene")
+    return v
+
 def _smooth_field(gens: list, cells: int, h: int, w: int, device) -> torch.Tensor:
     "Smooth random fields `B×1×h×w`: standard normals on a coarse grid (`cells` along the shorter side), bicubic-upsampled."
     s = min(h, w)
@@ -424,19 +435,20 @@ _RAIN_LAYERS = ((1.0, 1.0, 1.0, 0.75), (0.65, 2.0, 0.75, 0.5), (0.4, 4.0, 0.5, 0
 
 @register('rainy', describe=lambda p: f"{_level(p['density'], 40, 200)} rain with streaks at {p['angle']:.0f} degrees",
           angle=Param(-30., 30., doc='streak angle from vertical, degrees'),
-          length=Param(0.04, 0.15, doc='near-layer streak length, fraction of the shorter side'),
-          density=Param(40., 200., log=True, doc='near-layer streaks per (shorter side)² (middle ×2, far ×4)'),
+          length=Param(0.04, 0.15, doc="near-layer streak length, fraction of the scene's shorter side"),
+          density=Param(40., 200., log=True, doc="near-layer streaks per (scene's shorter side)² (middle ×2, far ×4)"),
           intensity=Param(0.4, 0.8, doc='streak opacity'))
 def rainy(x, p, gens):
     "Rain streaks: three layers of motion-blurred random impulses, screen-blended."
     b, _, h, w = x.shape
-    s, dev = min(h, w), x.device
+    dev = x.device
+    s = scene_side(p, h, w, dev)  # B×1
     lay = torch.tensor(_RAIN_LAYERS, device=dev)
     jitter = (rand_per_image(gens, (len(_RAIN_LAYERS),), dev) - 0.5) * math.radians(6)  # each layer's own wind
     angle = torch.deg2rad(p['angle'].to(dev, torch.float32))[:, None] + jitter
     length = p['length'].to(dev, torch.float32)[:, None] * s * lay[:, 0]
-    radius = (s / 256 * lay[:, 3]).clamp_min(0.25).expand(b, -1)
-    edge = torch.full_like(radius, max(1.0, s / 256))
+    radius = (s / 256 * lay[:, 3]).clamp_min(0.25)
+    edge = (s / 256).clamp_min(1.0).expand_as(radius)
     counts = (p['density'].to(dev, torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
     imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None]
     r = _kernel_radius(length / 2 + radius + edge, h, w)
@@ -448,13 +460,14 @@ def rainy(x, p, gens):
 _SNOW_LAYERS = ((0.4, 1.0, 0.8, 1.0), (1.0, 0.3, 1.0, 1.0), (2.2, 0.05, 0.85, 2.5))  # radius, count, intensity, edge softness
 
 @register('snowy', describe=lambda p: f"{_level(p['density'], 150, 1000)} snow with {_level(p['size'], 0.004, 0.01, ('small', 'medium', 'large'))} flakes",
-          density=Param(150., 1000., log=True, doc='small flakes per (shorter side)² (medium ×0.3, large ×0.05)'),
-          size=Param(0.004, 0.01, doc='medium flake radius, fraction of the shorter side'),
+          density=Param(150., 1000., log=True, doc="small flakes per (scene's shorter side)² (medium ×0.3, large ×0.05)"),
+          size=Param(0.004, 0.01, doc="medium flake radius, fraction of the scene's shorter side"),
           intensity=Param(0.5, 1.0, doc='flake opacity'))
 def snowy(x, p, gens):
     "Snow: multi-scale soft flakes, slightly streaked, composited in white, with a faint veil."
     b, _, h, w = x.shape
-    s, dev = min(h, w), x.device
+    dev = x.device
+    s = scene_side(p, h, w, dev)  # B×1
     lay = torch.tensor(_SNOW_LAYERS, device=dev)
     u = rand_per_image(gens, (2,), dev)  # fall angle, streak amount
     angle = ((u[:, :1] - 0.5) * math.radians(50)).expand(-1, len(_SNOW_LAYERS))
@@ -500,11 +513,13 @@ def _shadow_mask(gens: list, coverage: torch.Tensor, softness: torch.Tensor, h: 
 
 @register('shadowed', describe=lambda p: f"{_level(1 - p['attenuation'], 0.3, 0.7, ('faint', 'moderate', 'deep'))} shadows over {p['coverage'] * 100:.0f}% of the image",
           attenuation=Param(0.3, 0.7, mild_is_high=True, doc='light left in the shadow (shadow / lit intensity)'),
-          softness=Param(0.005, 0.05, doc='penumbra width, fraction of the shorter side'),
+          softness=Param(0.005, 0.05, doc="penumbra width, fraction of the scene's shorter side"),
           coverage=Param(0.1, 0.5, doc='approximate fraction of the image in shadow'))
 def shadowed(x, p, gens):
     "Cast shadows: soft random polygons darkened and tinted blue (lit by skylight only)."
-    m = _shadow_mask(gens, p['coverage'], p['softness'], *x.shape[-2:], x.device)
+    h, w = x.shape[-2:]
+    soft = p['softness'] * scene_side(p, h, w).view(-1).double() / min(h, w)  # the penumbra in units of this image's side
+    m = _shadow_mask(gens, p['coverage'], soft, h, w, x.device)
     a = p['attenuation'].to(x).view(-1, 1, 1, 1)
     tint = 0.25 * (1 - a) * torch.tensor([-0.6, 0.0, 1.0], device=x.device).view(1, 3, 1, 1)
     return x * (1 - m * (1 - a * (1 + tint)))
@@ -552,16 +567,17 @@ def _gauss_blur_fft(x: torch.Tensor, sigma: torch.Tensor, pad: int) -> torch.Ten
 
 @register('raindrop', describe=lambda p: f"{_level(p['density'], 0.15, 0.6, ('a few', 'several', 'many'))} {_level(p['radius'], 0.02, 0.06, ('small', 'medium', 'large'))} raindrops on the lens",
           density=Param(0.15, 0.6, doc='fraction of drop-grid cells holding a drop'),
-          radius=Param(0.02, 0.06, doc='big-drop radius, fraction of the shorter side (small drops: half)'),
-          blur=Param(0.005, 0.025, doc='blur of the refracted content, fraction of the shorter side'))
+          radius=Param(0.02, 0.06, doc="big-drop radius, fraction of the scene's shorter side (small drops: half)"),
+          blur=Param(0.005, 0.025, doc="blur of the refracted content, fraction of the scene's shorter side"))
 def raindrop(x, p, gens):
     "Adherent raindrops: soft ellipses showing a blurred, inverted, minified view, darker rim and a highlight."
     b, _, h, w = x.shape
-    s, dev = min(h, w), x.device
-    f = 2 if s >= 32 else 1  # blur, sample and lay out the drops at half resolution
+    dev = x.device
+    s = scene_side(p, h, w, dev).view(-1)
+    f = 2 if min(h, w) >= 32 else 1  # blur, sample and lay out the drops at half resolution
     hs, ws = math.ceil(h / f), math.ceil(w / f)
     xs = F.interpolate(x, size=(hs, ws), mode='area') if f > 1 else x
-    blurred = _gauss_blur_fft(xs, p['blur'].to(x) * s / f, min(hs - 1, ws - 1, math.ceil(0.1 * s / f)))
+    blurred = _gauss_blur_fft(xs, p['blur'].to(x) * s / f, min(hs - 1, ws - 1, math.ceil(0.1 * float(s.max()) / f)))
     R, dens = p['radius'].to(dev, torch.float32) * s, p['density'].to(dev, torch.float32)
     big = _drop_layer(gens, R, dens, h, w, hs, ws, dev)
     small = _drop_layer(gens, R / 2, dens, h, w, hs, ws, dev)
@@ -584,15 +600,18 @@ def _as_steps(item) -> list[dict]:
     if len(set(names)) != len(names): raise ValueError(f"degradation listed twice for one image: {names}")
     return sorted(steps, key=lambda s: ORDER.index(s['name']))
 
-def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = None, faithful: bool = False
-            ) -> tuple[torch.Tensor, list[list[dict]]]:
-    "Degrade `x` in physical order: one list of names/records for every image, or a list of such lists, one per image."
+def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = None, faithful: bool = False,
+            scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+    "Degrade `x` in physical order: one list of names/records for every image, or a list of such lists, one per image; `scene`: crops of scenes this big (px)."
     x, squeeze = check_batch(x, 'compose')
     b = x.shape[0]
     if isinstance(degradations, (str, dict)) or all(isinstance(d, (str, dict)) for d in degradations):
-        per_image = [_as_steps(degradations)] * b  # one set for every image
+        per_image = [_as_steps(degradations) for _ in range(b)]  # one set for every image
     elif len(degradations) == b: per_image = [_as_steps(d) for d in degradations]
     else: raise ValueError(f"compose: got {len(degradations)} degradation lists for a batch of {b}")
+    if scene is not None:  # records that already say their scene (a replay) keep it
+        for steps, sc in zip(per_image, _per_image(scene, b, 'compose: scene').tolist()):
+            for s in steps: s.setdefault('scene', sc)
     g = default_generator(generator)
     y, records = x.clone(), [[] for _ in range(b)]
     for name in ORDER:
@@ -605,6 +624,20 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
         y[idx] = out
         for i, r in zip(idx, recs): records[i].append(r)
     return (y[0] if squeeze else y), records
+
+# %% ../nbs/01_degradations.ipynb #8d911202
+def visibility(clean: torch.Tensor, records: list[dict]) -> dict[str, float]:
+    "For one image (`3×H×W` clean + its records): the PSNR (dB) between the degraded image and the image without each degradation."
+    if clean.ndim != 3: raise ValueError(f"visibility: one clean image 3×H×W, got shape {tuple(clean.shape)}")
+    steps = _as_steps(records)
+    full = compose(clean, [steps])[0] if steps else clean
+    out = {}
+    for k, s in enumerate(steps):
+        rest = steps[:k] + steps[k + 1:]
+        without = compose(clean, [rest])[0] if rest else clean
+        mse = (full.double() - without.double()).pow(2).mean().item()
+        out[s['name']] = 10 * math.log10(1 / mse) if mse > 0 else math.inf
+    return out
 
 # %% ../nbs/01_degradations.ipynb #e3ad5213
 def names_of(item) -> list[str]:
@@ -671,15 +704,15 @@ class DegradationSampler:
             out.append(sorted(chosen, key=ORDER.index))
         return out
 
-    def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
+    def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None, scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
         "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful`."
-        return compose(x, plans, generator, faithful=self.faithful)
+        return compose(x, plans, generator, faithful=self.faithful, scene=scene)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
-        "Degrade a batch with freshly drawn sets; returns the batch and per-image records."
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+        "Degrade a batch with freshly drawn sets (crops of scenes `scene` px big, if given); returns the batch and per-image records."
         g = default_generator(generator)
         x, squeeze = check_batch(x, 'DegradationSampler')
-        y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful)
+        y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful, scene=scene)
         return (y[0] if squeeze else y), recs
 
 # %% ../nbs/01_degradations.ipynb #742a8049

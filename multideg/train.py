@@ -683,6 +683,7 @@ class ControllerTrainConfig(TrainConfig):
     count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
     size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
     patch_size: int | None = None        # crop size (None: the CLIP's image size)
+    scene_size: int | str | None = None  # the scene a crop shows (SyntheticPairs): None, the crop itself, as the controller sees whole images downscaled
     epoch_length: int = 2048             # items per epoch (clean images are reused with new crops and degradations)
     val_count: int = 256                 # held-out validation items
 
@@ -719,7 +720,7 @@ def controller_data(cfg: ControllerTrainConfig, split: str, patch_size: int) -> 
     else: src = ImageFolder(Path(cfg.source) / split if (Path(cfg.source) / split).is_dir() else cfg.source)
     sampler = DegradationSampler(counts=cfg.counts, weights={k: 1.0 for k in cfg.names})
     length = cfg.epoch_length if split == 'train' else cfg.val_count
-    return SyntheticPairs(InMemory(src), sampler, patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'))
+    return SyntheticPairs(InMemory(src), sampler, patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'), scene_size=cfg.scene_size)
 
 # %% ../nbs/07_train.ipynb #960c9f88
 def _controller_loss(model, batch, *, raw: DAClip, loss: ControllerLoss, size, mean_std):
@@ -931,6 +932,7 @@ class RestorationConfig(TrainConfig):
     count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
     size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
     patch_size: int = 64                 # training crop size
+    scene_size: int | str | None = 'source'  # the scene a crop shows (SyntheticPairs): 'source' = crops of the degraded source image, or px, or None
     epoch_length: int = 2048             # items per epoch
     val_count: int = 16                  # held-out validation crops
     val_sampler: str = 'fast'            # sampler and steps used for validation (unet)
