@@ -625,7 +625,7 @@ def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = N
         for i, r in zip(idx, recs): records[i].append(r)
     return (y[0] if squeeze else y), records
 
-# %% ../nbs/01_degradations.ipynb #8d911202
+# %% ../nbs/01_degradations.ipynb #a5ac81b1
 def visibility(clean: torch.Tensor, records: list[dict]) -> dict[str, float]:
     "For one image (`3×H×W` clean + its records): the PSNR (dB) between the degraded image and the image without each degradation."
     if clean.ndim != 3: raise ValueError(f"visibility: one clean image 3×H×W, got shape {tuple(clean.shape)}")
