@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import rgb_to_y, to_uint8, _atomic_write
-from .degradations import NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption, preset as make_preset
+from .degradations import NAMES, ORDER, PRESETS, DegradationSampler, names_of, multi_hot, caption, parametric_caption, preset as make_preset
 from .data import PairedFolder, SampleImages, item_generator
 from .controller import set_metrics, flat_metrics
 
@@ -136,7 +136,7 @@ def _check_count(v, what: str):
 
 # %% ../nbs/09_metrics.ipynb #b215b8f4
 class SyntheticEval(torch.utils.data.Dataset):
-    "`n` held-out pairs: pair i is version i // P of photo i mod P (centre-cropped to `patch_size`), degraded with the seed (seed, 'eval', photo, version)."
+    "`n` held-out pairs: pair i is version i // P of photo i mod P (a centre crop of `patch_size` of the degraded photo), degraded with the seed (seed, 'eval', photo, version)."
     def __init__(self, sampler='mixed', n: int | None = None, patch_size: int | None = None, seed: int = 0, source=None):
         _check_count(n, 'n'); _check_count(patch_size, 'patch_size')
         self.source = SampleImages('eval') if source is None else source
@@ -155,13 +155,16 @@ class SyntheticEval(torch.utils.data.Dataset):
     @property
     def description(self) -> str:
         photos = ', '.join(dict.fromkeys(self._photo(i) for i in range(len(self.source))))
-        crop = f"centre crops of {self.patch_size} px" if self.patch_size else "whole images"
+        crop = f"centre crops of {self.patch_size} px of the degraded photos" if self.patch_size else "whole images"
         return f"{self.n} synthetic pairs: preset {self.preset!r} on the held-out photos ({photos}), {crop}, seed {self.seed}"
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.n: raise IndexError(f"index {i} out of range for {self.n} pairs")
-        x = centre_crop(self.source[i % len(self.source)], self.patch_size).contiguous()
-        y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)))
+        photo = self.source[i % len(self.source)]
+        x = centre_crop(photo, self.patch_size).contiguous()
+        # the crop of the degraded photo: drops, flakes and streaks keep the photo's scale (degrading only the crop's pixels)
+        kw = {'scene': max(min(photo.shape[-2:]), min(x.shape[-2:]))} if self.patch_size and isinstance(self.sampler, DegradationSampler) else {}
+        y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)), **kw)
         return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
                 'parametric_caption': parametric_caption(recs[0]), 'name': self.name(i), 'index': i}
     def __repr__(self): return f"SyntheticEval({self.description})"
