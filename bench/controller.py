@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from multideg.degradations import visibility
-from multideg.controller import calibrate_set_decoding, calibrate_thresholds, controller_from_config, evaluate_recognition, cooccurrence, plot_confusion
+from multideg.controller import calibrate_set_decoding, calibrate_thresholds, controller_from_config, evaluate_recognition, cooccurrence, plot_confusion, set_metrics
 from multideg.train import TINY_CLIP, ControllerTrainConfig, controller_data, load_controller, read_metrics, train_controller
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,19 +85,19 @@ model = load_controller(cfg.out, device=a.device) if (Path(cfg.out) / 'controlle
 model.config.thresholds, model.config.set_sizes, model.config.caption_weight = None, None, 0.0   # as trained (eval_only: again)
 size = model.clip.visual.image_size
 size = size if isinstance(size, int) else size[0]
-def load(split_cfg, with_visibility=False):
+def load(split_cfg):
     ds = controller_data(split_cfg, 'val', cfg.patch_size or size)
     items = [ds[i] for i in range(len(ds))]
-    out = torch.stack([it['lq'] for it in items]), [[r['name'] for r in it['records']] for it in items]
-    return (*out, [visibility(it['gt'], it['records']) for it in items]) if with_visibility else out
+    return torch.stack([it['lq'] for it in items]), [[r['name'] for r in it['records']] for it in items], items
 
-images, true, vis = load(replace(cfg, seed=cfg.seed + 1000, val_count=a.n_test), with_visibility=True)   # test: unseen crops, seeds, dead leaves
+images, true, test_items = load(replace(cfg, seed=cfg.seed + 1000, val_count=a.n_test))   # test: unseen crops, seeds, dead leaves
+vis = [visibility(it['gt'], it['records']) for it in test_items]
 visible = [max(v.values()) < a.visible_db for v in vis]   # every degradation of the image shows
 results = {f'threshold {model.config.threshold}': evaluate_recognition(model, images, true, batch_size=64)}
 decoder = {}
 if a.n_val:   # calibrate on the validation split (the images the training validated on, and more), never on the test images
     t0 = time.time()
-    val = load(replace(cfg, val_count=a.n_val))
+    val = load(replace(cfg, val_count=a.n_val))[:2]
     thresholds = calibrate_thresholds(model, *val, per_type=bool(a.per_type))
     model.config.thresholds = thresholds
     val_thr = evaluate_recognition(model, *val)['controller']['exact']
@@ -124,7 +124,7 @@ rows = [('exact-set accuracy', 'exact', None)] + [(f"  with {k} degradation(s)",
 for name, key, k in rows + [('micro F1', 'micro_f1', None), ('macro F1', 'macro_f1', None)]:
     get = lambda m: m[key][k][0] if k else m[key]
     print(f"{name:24s}" + ''.join(f"{get(v['controller']):26.3f}" for v in results.values()) + f"{get(z):16.3f}")
-def exact_on(pred, keep): return sum(sorted(p) == sorted(t) for p, t, k in zip(pred, true, keep) if k) / max(1, sum(keep))
+def exact_on(pred, keep): return set_metrics([p for p, k in zip(pred, keep) if k], [t for t, k in zip(true, keep) if k], model.config.names)['exact'] if any(keep) else float('nan')
 vis_summary = {'visible_db': a.visible_db, 'visible_share': sum(visible) / len(visible),
                'exact_visible': {name: exact_on(v['predicted'], visible) for name, v in results.items()},
                'zero_shot_exact_visible': exact_on(r['zero_shot_predicted'], visible),

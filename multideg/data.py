@@ -388,10 +388,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
         j = i % len(self.source)
         x = self.source[j]
         if self.patch_size is not None: x = fit_to_patch(x, self.patch_size)
-        scene = self.scene_size if self.scene_size != 'source' else min(x.shape[-2:])
+        scene = None if self.patch_size is None else min(x.shape[-2:]) if self.scene_size == 'source' else self.scene_size
         x, = crop_and_flip([x], self.patch_size, g, flip=self.augment)
-        kw = {'scene': scene} if scene is not None and self.patch_size is not None and isinstance(self.sampler, DegradationSampler) else {}
-        y, recs = self.sampler(x[None], g, **kw)
+        y, recs = self.sampler(x[None], g, scene=scene)
         name = self.source.name(j) if hasattr(self.source, 'name') else str(j)
         return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
                 'parametric_caption': parametric_caption(recs[0]), 'name': name, 'index': i}

@@ -937,10 +937,11 @@ def _run(self: SecondOrder, x: torch.Tensor, steps: list[dict], hw: tuple[int, i
     return list(y.clamp(0, 1).split(1))
 
 @patch
-def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator: torch.Generator | None = None
-          ) -> tuple[torch.Tensor, list[list[dict]]]:
+def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator: torch.Generator | None = None,
+          scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
     "Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W`); returns the batch (size H//scale) and the plans."
-    # `generator` is not needed (plans carry their noise seeds); it is there so that every sampler replays alike
+    # `generator` is not needed (plans carry their noise seeds) and `scene` changes nothing (every step is defined in
+    # pixels): both are there so that every sampler is called alike
     x, squeeze = check_batch(x, 'SecondOrder')
     if len(plans) != x.shape[0]: raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
     hw = tuple(x.shape[-2:])
@@ -957,8 +958,8 @@ def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator
     return (y[0] if squeeze else y), plans
 
 @patch
-def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
-    "Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records)."
+def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None, scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+    "Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records); `scene` as in `apply`."
     n = x.shape[0] if isinstance(x, torch.Tensor) and x.ndim == 4 else 1  # `apply` checks the batch (once)
     return self.apply(x, self.draw(n, default_generator(generator)))
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import rgb_to_y, to_uint8, _atomic_write
-from .degradations import NAMES, ORDER, PRESETS, DegradationSampler, names_of, multi_hot, caption, parametric_caption, preset as make_preset
+from .degradations import NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption, preset as make_preset
 from .data import PairedFolder, SampleImages, item_generator
 from .controller import set_metrics, flat_metrics
 
@@ -163,8 +163,8 @@ class SyntheticEval(torch.utils.data.Dataset):
         photo = self.source[i % len(self.source)]
         x = centre_crop(photo, self.patch_size).contiguous()
         # the crop of the degraded photo: drops, flakes and streaks keep the photo's scale (degrading only the crop's pixels)
-        kw = {'scene': max(min(photo.shape[-2:]), min(x.shape[-2:]))} if self.patch_size and isinstance(self.sampler, DegradationSampler) else {}
-        y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)), **kw)
+        scene = min(photo.shape[-2:]) if self.patch_size else None
+        y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)), scene=scene)
         return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
                 'parametric_caption': parametric_caption(recs[0]), 'name': self.name(i), 'index': i}
     def __repr__(self): return f"SyntheticEval({self.description})"
