@@ -4,14 +4,17 @@
 
 # %% ../nbs/90_cli.ipynb #9dbbc887
 from __future__ import annotations
-import argparse, importlib, os, sys
+import argparse, contextlib, importlib, io, json, os, sys
+from pathlib import Path
 
 from fastcore.script import anno_parser, store_true
 
+import multideg
 from . import __version__
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command_function', 'info', 'CLIError', 'main']
+__all__ = ['COMMANDS', 'HELP_WIDTH', 'command_function', 'info', 'command_parser', 'command_help', 'write_command_help',
+           'cached_help', 'CLIError', 'main']
 
 # %% ../nbs/90_cli.ipynb #a62673ef
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,10 +53,55 @@ def info(json: store_true = False,  # print the report as JSON
     ckpts = r['checkpoints']
     print(f"checkpoints there: {len(ckpts)}" + ''.join(f"\n  {p}" for p in ckpts))
     clip = r['clip_weights']
-    print(f"open_clip weights on disk: {len(clip)}" + ''.join(f"\n  {c['model']} / {c['tag']}: {c['path']}" for c in clip))
+    print(f"open_clip weights on disk: {len(clip)}" + ''.join(f"\n  {c['source']}: {c['path']}" for c in clip))
     if not clip: print("  (none: open_clip downloads them on first use; offline machines need them copied into the "
                        "Hugging Face cache, or a local file passed as pretrained=)")
     return 0
+
+# %% ../nbs/90_cli.ipynb #de35073e
+HELP_WIDTH = 100  # columns of the stored help texts
+
+def command_parser(func, prog: str) -> argparse.ArgumentParser:
+    "The parser of a command function with docments (fastcore's `anno_parser`), whose mistakes are one line."
+    from multideg.core import CommandParser     # imported only when a command runs
+    p = anno_parser(func, prog=prog)
+    return CommandParser(prog=prog, description=p.description, formatter_class=p.formatter_class, parents=[p], add_help=False)
+
+def _help_file() -> Path: return Path(multideg.__file__).parent / '_command_help.json'
+
+def command_help(name: str) -> str:
+    "The `--help` text of command `name`, printed by its own parser at `HELP_WIDTH` columns (imports its module)."
+    func, prog, out = command_function(name), f'multideg {name}', io.StringIO()
+    saved = os.environ.get('COLUMNS')
+    os.environ['COLUMNS'] = str(HELP_WIDTH)  # argparse reads the width from here
+    try:
+        with contextlib.redirect_stdout(out):
+            if getattr(func, 'raw_argv', False):
+                try: func(['--help'], prog=prog)
+                except SystemExit: pass
+            else: command_parser(func, prog).print_help()
+    finally:
+        if saved is None: os.environ.pop('COLUMNS')
+        else: os.environ['COLUMNS'] = saved
+    return out.getvalue()
+
+def write_command_help() -> Path:
+    "Store every command's help text in the package (run after changing a command's options)."
+    texts = {name: command_help(name) for name in sorted(COMMANDS) if not name.startswith('_')}
+    path = _help_file()
+    tmp = path.with_suffix('.tmp')
+    tmp.write_text(json.dumps(texts, indent=1, ensure_ascii=False) + '\n', encoding='utf-8'); os.replace(tmp, path)
+    return path
+
+def cached_help(name: str) -> str | None:
+    "The stored help text of command `name` (None when there is none)."
+    try: return json.loads(_help_file().read_text(encoding='utf-8')).get(name)
+    except (OSError, ValueError): return None
+
+def _asks_for_help(args: list[str]) -> bool:
+    "Whether a command's arguments ask for its help (before any `--`)."
+    args = args[:args.index('--')] if '--' in args else args
+    return '-h' in args or '--help' in args
 
 # %% ../nbs/90_cli.ipynb #b484a139
 class CLIError(Exception):
@@ -77,9 +125,11 @@ def _run(argv: list[str]) -> int:
         top.print_help(sys.stderr); return 2
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS: top.error(f"unknown command {name!r}; choose from: {', '.join(sorted(COMMANDS))}")
+    if _asks_for_help(rest) and (text := cached_help(name)) is not None:
+        print(text, end=''); return 0     # answered without importing the command's module (and torch)
     func = command_function(name)
     if getattr(func, 'raw_argv', False): return int(func(rest, prog=f'multideg {name}') or 0)  # it parses its own options
-    args = vars(anno_parser(func, prog=f'multideg {name}').parse_args(rest))
+    args = vars(command_parser(func, f'multideg {name}').parse_args(rest))
     for hidden in ('pdb', 'xtra'): args.pop(hidden, None)  # fastcore's hidden debugging options
     return int(func(**args) or 0)
 

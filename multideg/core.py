@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #97a638e0
 from __future__ import annotations
-import io, json, os, random, secrets, struct, warnings, zlib
+import argparse, contextlib, contextvars, io, json, os, random, secrets, struct, threading, warnings, zlib
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError',
-           'apply_exif_orientation', 'load_image', 'encode_png16', 'save_image', 'to_uint8', 'tensor_to_numpy',
-           'numpy_to_tensor', 'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig',
-           'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints', 'local_clip_weights',
-           'system_info']
+__all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'pixel_limit',
+           'apply_exif_orientation', 'CommandParser', 'require_option', 'say_once', 'load_image', 'encode_png16',
+           'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor', 'tensor_to_pil', 'pil_to_tensor',
+           'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig', 'seed_everything', 'default_device', 'multideg_home',
+           'local_checkpoints', 'local_clip_weights', 'cached_clip_files', 'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -29,6 +29,16 @@ class ImageLoadError(ValueError):
 
 # %% ../nbs/00_core.ipynb #eb75b8bd
 MAX_PIXELS = 100_000_000  # default decompression-bomb guard: 100 megapixels (a 1.2 GB float32 tensor)
+_pixel_limit = contextvars.ContextVar('max_pixels', default=MAX_PIXELS)
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int | None):
+    "Within this block, `load_image` refuses images over `max_pixels` (None: no limit) unless told otherwise."
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise ValueError(f"max_pixels must be a positive integer or None, got {max_pixels!r}")
+    token = _pixel_limit.set(max_pixels)
+    try: yield
+    finally: _pixel_limit.reset(token)
 
 def _read_source(src) -> tuple[bytes, str]:
     "The encoded bytes of `src` (a path or bytes) and a name for messages."
@@ -99,21 +109,51 @@ def _tiff_is_16bit_colour(img: Image.Image) -> bool:
     return max(bits) == 16 and img.tag_v2.get(277, 1) >= 2
 
 # %% ../nbs/00_core.ipynb #641ca0ac
-def load_image(src, *, max_pixels: int = MAX_PIXELS, alpha: str = 'composite', background: float = 1.0) -> torch.Tensor:
+_PILLOW_LIMIT = threading.Lock()
+
+def _open_pillow(data: bytes, max_pixels: int | None) -> Image.Image:
+    "`Image.open` with Pillow's own decompression-bomb limit set to ours (`max_pixels`; None: no limit)."
+    with _PILLOW_LIMIT:  # MAX_IMAGE_PIXELS is Pillow's documented, process-wide setting: set it for this call only
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # our own message follows
+                return Image.open(io.BytesIO(data))
+        finally: Image.MAX_IMAGE_PIXELS = saved
+
+class CommandParser(argparse.ArgumentParser):
+    "The parser of a `multideg` command: a mistake is one line naming it and pointing to `--help`, not the usage."
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+def require_option(ok: bool, option: str, value, want: str) -> None:
+    "Unless `ok`, raise a one-line `ValueError` naming the command-line option: `--tile: want an integer >= 0, got -5`."
+    if not ok: raise ValueError(f"--{option}: want {want}, got {value!r}")
+
+_said: set[str] = set()
+
+def say_once(key: str, message: str, category=UserWarning, stacklevel: int = 3):
+    "Warn with `message` the first time `key` comes up in this process (a note a user needs once, not per file)."
+    if key in _said: return
+    _said.add(key); warnings.warn(message, category, stacklevel=stacklevel)
+
+_LIMIT = object()  # max_pixels not given: the limit of the enclosing `pixel_limit` block (else MAX_PIXELS)
+
+def load_image(src, *, max_pixels: int | None = _LIMIT, alpha: str = 'composite', background: float = 1.0) -> torch.Tensor:
     "Read an image file (path or bytes) as a float32 `3×H×W` tensor in [0, 1], upright."
+    if max_pixels is _LIMIT: max_pixels = _pixel_limit.get()
     data, name = _read_source(src)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # our own limit applies below
-            img = Image.open(io.BytesIO(data))
+    try: img = _open_pillow(data, max_pixels)
     except UnidentifiedImageError: raise ImageLoadError(name, 'not an image file (format not recognised)') from None
-    except Image.DecompressionBombError as e:
-        raise ImageLoadError(name, f'too many pixels for Pillow ({e}); raise PIL.Image.MAX_IMAGE_PIXELS to allow it') from None
-    except Exception as e: raise ImageLoadError(name, f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
-    w, h = img.size
-    if max_pixels is not None and w * h > max_pixels:
-        raise ImageLoadError(name, f'{w}×{h} = {w*h:,} pixels exceeds max_pixels={max_pixels:,} '
-                                   '(decompression-bomb guard: pass a larger max_pixels to allow it)')
+    except Exception as e:
+        if not isinstance(e, Image.DecompressionBombError):
+            raise ImageLoadError(name, f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
+        img = None
+    w, h = img.size if img is not None else (None, None)
+    if img is None or (max_pixels is not None and w * h > max_pixels):
+        size = f'{w}×{h} = {w*h:,} pixels' if img is not None else 'the image'
+        raise ImageLoadError(name, f'{size} exceeds max_pixels={max_pixels:,} (a guard against decompression '
+                                   'bombs: raise it with --max_pixels on the command line, max_pixels= in Python)')
     try:
         orientation = img.getexif().get(0x0112, 1)
         if _png_bit_depth(data) == 16:
@@ -128,6 +168,9 @@ def load_image(src, *, max_pixels: int = MAX_PIXELS, alpha: str = 'composite', b
             arr, scale = _pil_array(img)
     except ImageLoadError: raise
     except Exception as e: raise ImageLoadError(name, f'truncated or corrupt image data ({type(e).__name__}: {e})') from e
+    if alpha == 'composite' and arr.ndim == 3 and arr.shape[2] in (2, 4) and arr[..., -1].min() < scale:
+        say_once('transparency', f"{name} has transparent pixels: composited onto {'white' if background == 1 else f'grey {background:g}'}"
+                 " (images with transparency are all treated so; load_image(alpha='drop') keeps the stored colours)")
     return apply_exif_orientation(_array_to_tensor(arr, scale, alpha, background), orientation)
 
 # %% ../nbs/00_core.ipynb #deb74c13
@@ -353,6 +396,15 @@ def local_clip_weights(hf_cache_dir=None, url_cache_dir=None, model: str | None 
     return found
 
 # %% ../nbs/00_core.ipynb #aba09e25
+def cached_clip_files(hf_cache_dir=None, url_cache_dir=None) -> list[tuple[str, str]]:
+    "`(source, path)` for the open_clip weight files in the Hugging Face and URL caches, without importing open_clip."
+    from huggingface_hub.constants import HF_HUB_CACHE
+    hub = Path(hf_cache_dir or HF_HUB_CACHE).expanduser()
+    urls = Path(url_cache_dir or Path.home() / '.cache' / 'clip').expanduser()
+    found = [('/'.join(f.parents[2].name.split('--')[1:]), str(f))                   # models--org--repo/snapshots/rev/file
+             for f in sorted(hub.glob('models--*/snapshots/*/open_clip_*')) if f.is_file()] if hub.is_dir() else []
+    return found + ([('url cache', str(f)) for f in sorted(urls.glob('*.pt')) if f.is_file()] if urls.is_dir() else [])
+
 def system_info(weights: bool = True) -> dict:
     "Versions, device, threads and locally available weights, as a JSON-friendly dict (never touches the network)."
     import platform, importlib.metadata as md
@@ -370,5 +422,5 @@ def system_info(weights: bool = True) -> dict:
             'multideg_home': str(multideg_home())}
     if weights:
         info['checkpoints'] = [str(p) for p in local_checkpoints()]
-        info['clip_weights'] = [{'model': m, 'tag': t, 'path': p} for m, t, p in local_clip_weights()]
+        info['clip_weights'] = [{'source': s, 'path': p} for s, p in cached_clip_files()]
     return info

@@ -15,16 +15,17 @@ import torch.nn.functional as F
 from fastcore.script import store_true
 from PIL import Image, UnidentifiedImageError
 
-from .core import ImageLoadError, load_image, save_image, to_uint8, _atomic_write
-from .degradations import (NAMES, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
+from .core import (ImageLoadError, MAX_PIXELS, load_image, pixel_limit, require_option, save_image, to_uint8,
+                           _atomic_write)
+from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
                                    preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'item_seed', 'item_generator', 'dead_leaves', 'power_spectrum_slope', 'ImageList',
-           'ImageFolder', 'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'fit_to_patch',
-           'random_crop_box', 'dihedral', 'crop_and_flip', 'SyntheticPairs', 'DatasetError', 'parse_degradations',
-           'PairedFolder', 'collate', 'make_loader', 'embedded_source', 'make_dataset', 'format_summary',
-           'make_dataset_command']
+__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'SPLITS', 'item_seed', 'item_generator', 'dead_leaves', 'power_spectrum_slope',
+           'ImageList', 'ImageFolder', 'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource',
+           'fit_to_patch', 'random_crop_box', 'dihedral', 'crop_and_flip', 'SyntheticPairs', 'DatasetError',
+           'parse_degradations', 'PairedFolder', 'collate', 'make_loader', 'embedded_source', 'make_dataset',
+           'format_summary', 'make_dataset_command']
 
 # %% ../nbs/02_data.ipynb #a010c947
 def item_seed(*keys) -> int:
@@ -773,6 +774,8 @@ class _Shrunk:
     def skipped(self): return getattr(self.source, 'skipped', [])
 
 # %% ../nbs/02_data.ipynb #ec6e5df1
+SPLITS = ('train', 'val', 'test')  # the split folders a data set may hold
+
 def format_summary(s: dict) -> str:
     "The builder's summary as text."
     lines = [f"{s['out']}/{s['split']}: {s['pairs']} pairs ({s['new']} new, {s['existing']} already there)"
@@ -797,10 +800,18 @@ def make_dataset_command(out: str,  # output folder
                          add_second: store_true = False,  # add a synthetic degradation to every LQ of a DA-CLIP-layout folder (the 8 x 3 recipe)
                          absolute_paths: store_true = False,  # write absolute file paths in the CSV
                          limit: int = None,  # stop after this many new pairs (resume later)
+                         max_pixels: int = MAX_PIXELS,  # refuse clean images with more pixels (a decompression-bomb guard)
                          quiet: store_true = False):  # no progress bar
     "Build a paired data set (LQ/GT, metadata.jsonl, DA-CLIP CSV) from clean images, or add a second degradation to a DA-CLIP-layout folder."
-    s = make_dataset(out, source, sampler=preset, seed=seed, split=split, count=count, size=size, per_image=per_image,
-                     max_side=max_side, captions=captions, add_second=add_second, absolute_paths=absolute_paths,
-                     limit=limit, progress=not quiet)
+    require_option(split in SPLITS, 'split', split, f"one of {', '.join(SPLITS)}")
+    require_option(preset in PRESETS, 'preset', preset, f"one of {', '.join(PRESETS)}")
+    for name, value, low in (('count', count, 1), ('size', size, 8), ('per_image', per_image, 1), ('max_pixels', max_pixels, 1)):
+        require_option(value >= low, name, value, f"an integer >= {low}")
+    require_option(max_side is None or max_side >= 8, 'max_side', max_side, 'an integer >= 8')
+    require_option(limit is None or limit >= 0, 'limit', limit, 'an integer >= 0')
+    with pixel_limit(max_pixels):
+        s = make_dataset(out, source, sampler=preset, seed=seed, split=split, count=count, size=size, per_image=per_image,
+                         max_side=max_side, captions=captions, add_second=add_second, absolute_paths=absolute_paths,
+                         limit=limit, progress=not quiet)
     print(format_summary(s))
     return 0

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from .core import rgb_to_y, to_uint8, _atomic_write
+from .core import MAX_PIXELS, CommandParser, pixel_limit, require_option, rgb_to_y, to_uint8, _atomic_write
 from .degradations import NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption, preset as make_preset
 from .data import PairedFolder, SampleImages, item_generator
 from .controller import set_metrics, flat_metrics
@@ -578,10 +578,9 @@ def load_results(path) -> EvalResults:
 
 # %% ../nbs/09_metrics.ipynb #643bd35d
 def _eval_parser(prog: str):
-    import argparse
     from multideg.sde import SAMPLERS
     from multideg.restore import add_model_arguments
-    p = argparse.ArgumentParser(prog=prog, description="Evaluate a restorer against the degraded input; write a report folder.")
+    p = CommandParser(prog=prog, description="Evaluate a restorer against the degraded input; write a report folder.")
     p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='report folder (created)')
     m = add_model_arguments(p, 'model: --model, --daclip with --irsde, or --input')
     m.add_argument('--input', action='store_true', help='no model: report the degraded input itself (the baseline)')
@@ -598,12 +597,20 @@ def _eval_parser(prog: str):
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--y_channel', action='store_true', help='also PSNR/SSIM on the BT.601 luma')
     s.add_argument('--crop_border', type=int, default=4, help='pixels cropped on every side before measuring (default: %(default)s)')
+    d.add_argument('--max_pixels', type=int, default=MAX_PIXELS, help='refuse images with more pixels (a decompression-bomb guard; default: %(default)s)')
     s.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     return p
+
+def _check_eval_options(a) -> None:
+    "One-line errors naming the option for values `eval` cannot use."
+    for name, low in (('n', 1), ('patch_size', 8), ('steps', 1), ('tile', 0), ('crop_border', 0), ('max_pixels', 1)):
+        v = getattr(a, name)
+        require_option(v is None or v >= low, name, v, f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
 
 def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     "Command line: evaluate a restorer (or the input) on a data set and write the report folder."
     a = _eval_parser(prog).parse_args(list(argv))
+    _check_eval_options(a)
     kinds = [k for k, on in (('--model', a.model), ('--daclip/--irsde', a.daclip or a.irsde), ('--input', a.input)) if on]
     if len(kinds) != 1: raise ValueError(f"give exactly one model: --model RUN_DIR, --daclip FILE --irsde FILE, or --input (got {', '.join(kinds) or 'none'})")
     if (a.daclip is None) != (a.irsde is None): raise ValueError("the official pair needs both --daclip and --irsde")
@@ -617,7 +624,8 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
             out = res.image[None].to(lq.device)
             return (out, res.predicted) if r.controller is not None else out
         title = f"{a.model or 'official DA-CLIP + IR-SDE'} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(a.model)
-    res = evaluate(fn, ds, device='cpu', crop_border=a.crop_border, y_channel=a.y_channel, progress=not a.quiet)
+    with pixel_limit(a.max_pixels):
+        res = evaluate(fn, ds, device='cpu', crop_border=a.crop_border, y_channel=a.y_channel, progress=not a.quiet)
     report = write_report(res, a.out, title=f"multideg eval: {title}")
     s = res.summary()
     print(f"{s['n']} images: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB ({s['gain_psnr']:+.2f}); "
