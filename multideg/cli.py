@@ -58,7 +58,7 @@ def info(json: store_true = False,  # print the report as JSON
                        "Hugging Face cache, or a local file passed as pretrained=)")
     return 0
 
-# %% ../nbs/90_cli.ipynb #de35073e
+# %% ../nbs/90_cli.ipynb #8b0c8871
 HELP_WIDTH = 100  # columns of the stored help texts
 
 def command_parser(func, prog: str) -> argparse.ArgumentParser:

@@ -330,7 +330,7 @@ class JsonConfig:
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
     "Seed Python, NumPy and torch (all devices); `deterministic` also asks torch for deterministic kernels."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-    os.environ['PYTHONHASHSEED'] = str(seed)
+    os.environ['PYTHONHASHSEED'] = str(seed % 2**32)  # child interpreters accept 0..2**32-1 only
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False

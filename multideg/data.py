@@ -725,7 +725,7 @@ def make_dataset(out, source='embedded', *, sampler: DegradationSampler | Second
     if split in config and config[split] != settings:
         diff = sorted(k for k in set(config[split]) | set(settings) if config[split].get(k) != settings.get(k))
         raise ValueError(f"{out} already holds split {split!r} made with other settings (differing: {', '.join(diff)}); "
-                         "use another output folder or the same settings")
+                         "write to another folder (the OUT argument of multideg make-dataset) or use the same settings")
     if split not in config:
         config[split] = settings
         _write_bytes_atomic(config_path, (json.dumps(config, indent=1, sort_keys=True) + '\n').encode())

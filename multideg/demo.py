@@ -4,16 +4,17 @@
 
 # %% ../nbs/11_demo.ipynb #6f22117b
 from __future__ import annotations
-import json, time
-from dataclasses import dataclass, replace
+import json, math, re, time
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+import torch
 from fastcore.script import store_true
 
-from .core import JsonConfig, _atomic_write, default_device
+from .core import JsonConfig, _atomic_write, _available, default_device
 
 # %% auto #0
-__all__ = ['DEMO_SIZES', 'DemoConfig', 'demo', 'demo_command']
+__all__ = ['DEMO_SIZES', 'DEMO_ROOT', 'DemoConfig', 'demo', 'demo_command']
 
 # %% ../nbs/11_demo.ipynb #d6bc3bbb
 DEMO_SIZES = {
@@ -24,11 +25,15 @@ DEMO_SIZES = {
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16, patch_size=128,
                 per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4, loss='ml', prediction='noise'),
 }
+DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/SIZE[-other settings]
+
+def _check(ok: bool, msg: str):
+    if not ok: raise ValueError(msg)
 
 @dataclass
 class DemoConfig(JsonConfig):
     "Settings of `demo`; None takes the value of the size (`quick`, `cpu`, or `gpu` when the device is CUDA)."
-    out: str = 'multideg-demo'            # the demo's folder (data, runs, report)
+    out: str | None = None                # the demo's folder (None: multideg-demo/SIZE[-settings not the size's])
     size: str | None = None               # 'quick', 'cpu' or 'gpu' (None: 'gpu' on CUDA, else 'cpu')
     device: str | None = None             # None: multideg's default device
     backbone: str | None = None           # 'nafnet' (direct) or 'unet' (IR-SDE)
@@ -48,18 +53,45 @@ class DemoConfig(JsonConfig):
     val_count: int | None = None          # validation crops of the controller (the restorer uses a quarter, at least 8)
     sampler: str = 'fast'                 # IR-SDE sampler and steps of the evaluation (unet)
     steps: int = 10
-    seed: int = 0
+    seed: int = 0                         # every random draw of the demo derives from it (data, weights, training)
 
     def __post_init__(self):
-        if self.size not in (None, *DEMO_SIZES): raise ValueError(f"DemoConfig: size must be one of {list(DEMO_SIZES)} or None, got {self.size!r}")
+        from multideg.sde import PREDICTIONS, SAMPLERS
+        from multideg.train import BACKBONES, RESTORATION_LOSSES, _check_types
+        _check_types(self)
+        _check(self.size in (None, *DEMO_SIZES),
+               f"size must be one of {', '.join(DEMO_SIZES)} or none, got {self.size!r}")
+        _check(self.out is None or self.out.strip() != '', "out must name a folder, got ''")
+        if self.device is not None:
+            try: torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device {self.device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
+        for k in ('controller_steps', 'restorer_steps', 'batch_size', 'patch_size', 'per_photo', 'eval_size',
+                  'controller_batch', 'count', 'val_count', 'steps'):
+            v = getattr(self, k)
+            _check(v is None or v >= 1, f"{k} must be an integer >= 1, got {v}")
+        for k, valid in (('backbone', BACKBONES), ('loss', RESTORATION_LOSSES), ('prediction', PREDICTIONS),
+                         ('sampler', SAMPLERS)):
+            v = getattr(self, k)
+            _check(v is None or v in valid, f"{k} must be one of {', '.join(valid)}, got {v!r}")
+        _check(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), f"lr must be a number > 0, got {self.lr}")
+        _check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
 
     def resolved(self) -> DemoConfig:
-        "A copy with the device and every None setting filled in from the size."
+        "A copy with the device, the folder and every None setting filled in from the size."
         device = str(self.device or default_device())
         size = self.size or ('gpu' if device.startswith('cuda') else 'cpu')
         filled = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in DEMO_SIZES[size].items()}
-        if self.eval_size is None and size != 'gpu': filled['eval_size'] = DEMO_SIZES[size]['eval_size']
-        return replace(self, size=size, device=device, **filled)
+        cfg = replace(self, size=size, device=device, **filled)
+        return cfg if cfg.out is not None else replace(cfg, out=_default_folder(cfg))
+
+def _default_folder(cfg: DemoConfig) -> str:
+    "`multideg-demo/SIZE` for a resolved config, and each setting that differs from the size's (`-unet`, `-seed2`)."
+    plain = {f.name: f.default for f in fields(DemoConfig)} | DEMO_SIZES[cfg.size]
+    named = ('backbone', 'preset', 'fusion', 'loss', 'prediction', 'sampler')    # their values say what they are
+    parts = [f"{getattr(cfg, k)}" if k in named else f"{k}{getattr(cfg, k)}"
+             for k in plain if k not in ('out', 'size', 'device') and getattr(cfg, k) != plain[k]]
+    return str(Path(DEMO_ROOT) / re.sub(r'[^A-Za-z0-9._-]', '_', '-'.join([cfg.size, *parts])))
 
 # %% ../nbs/11_demo.ipynb #8cef8583
 def _stage(i: int, n: int, what: str):
@@ -73,20 +105,52 @@ def _restore_fn(restorer):
         return (out, r.predicted) if restorer.controller is not None else out
     return fn
 
+def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
+    "The controller's and the restorer's run settings for a resolved `cfg` (made first: a bad setting fails at once)."
+    from multideg.train import ControllerTrainConfig, RestorationConfig
+    ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps, batch_size=cfg.controller_batch, counts=counts,
+                                 device=cfg.device, seed=cfg.seed, count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
+                                 val_every=max(1, cfg.controller_steps // 4), save_every=max(1, cfg.controller_steps // 4),
+                                 log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
+    rcfg = RestorationConfig(out=str(out / 'restorer'), controller=ccfg.out, backbone=cfg.backbone, preset=cfg.preset, fusion=cfg.fusion,
+                             steps=cfg.restorer_steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, counts=counts, device=cfg.device,
+                             count=cfg.count, val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss, sde={'prediction': cfg.prediction},
+                             seed=cfg.seed, val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
+                             log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps, tensorboard=False)
+    return ccfg, rcfg
+
+def _check_folder(cfg: DemoConfig, out: Path) -> None:
+    "Refuse a folder whose `demo.json` records other settings than `cfg`'s (device and folder aside); say how to go on."
+    path = out / 'demo.json'
+    if not path.is_file(): return
+    hint = f"pass --out with another folder (out= in Python) to run this demo beside it, or delete {out} to start over"
+    try: old = json.loads(path.read_text())
+    except (OSError, ValueError) as e: raise ValueError(f"{path} cannot be read ({e}); {hint}") from None
+    new = json.loads(cfg.to_json())
+    if not isinstance(old, dict): raise ValueError(f"{path} does not hold a demo's settings; {hint}")
+    diff = sorted(k for k in set(old) | set(new) if k not in ('out', 'device') and old.get(k) != new.get(k))
+    if diff:
+        raise ValueError(f"{out} already holds a demo made with other settings (differing: {', '.join(diff)}); {hint}")
+
 def demo(config: DemoConfig | None = None, **overrides) -> dict:
-    "Run the demo (resuming what an earlier call finished); returns a summary with the PSNR gain and the report's path."
+    "Run the demo (resuming what a call with the same settings began); returns a summary: PSNR gain, the report, ..."
     from multideg.data import make_dataset
     from multideg.restore import Restorer
     from multideg.degradations import DegradationSampler
     from multideg.metrics import eval_dataset, evaluate, write_report
-    from multideg.train import ControllerTrainConfig, RestorationConfig, read_metrics, train_controller, train_restoration
+    from multideg.train import read_metrics, train_controller, train_restoration
     cfg = replace(config or DemoConfig(), **overrides).resolved()
+    if not _available(torch.device(cfg.device)):
+        raise ValueError(f"device {cfg.device!r}: this machine has no such device")
     out = Path(cfg.out)
+    counts = {1: 0.5, 2: 0.5}
+    ccfg, rcfg = _stage_configs(cfg, out, counts)
+    _check_folder(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / 'demo.json')
-    counts = {1: 0.5, 2: 0.5}
     timings, t_all = {}, time.time()
-    print(f"multideg demo: size {cfg.size}, device {cfg.device}, {cfg.backbone} restorer, folder {out}", flush=True)
+    print(f"multideg demo: size {cfg.size}, device {cfg.device}, {cfg.backbone} restorer, seed {cfg.seed}, "
+          f"folder {out}", flush=True)
 
     _stage(1, 4, "held-out data set: sample photos with 1-2 degradations")
     t0 = time.time()
@@ -96,20 +160,11 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
 
     _stage(2, 4, f"controller: {cfg.controller_steps} steps")
     t0 = time.time()
-    ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps, batch_size=cfg.controller_batch, counts=counts,
-                                 device=cfg.device, seed=cfg.seed, count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
-                                 val_every=max(1, cfg.controller_steps // 4), save_every=max(1, cfg.controller_steps // 4),
-                                 log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
     train_controller(ccfg)
     timings['controller'] = time.time() - t0
 
     _stage(3, 4, f"restorer ({cfg.backbone} {cfg.preset}, fusion {cfg.fusion}): {cfg.restorer_steps} steps")
     t0 = time.time()
-    rcfg = RestorationConfig(out=str(out / 'restorer'), controller=ccfg.out, backbone=cfg.backbone, preset=cfg.preset, fusion=cfg.fusion,
-                             steps=cfg.restorer_steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, counts=counts, device=cfg.device,
-                             count=cfg.count, val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss, sde={'prediction': cfg.prediction},
-                             seed=cfg.seed, val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
-                             log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps, tensorboard=False)
     train_restoration(rcfg)
     timings['restorer'] = time.time() - t0
 
@@ -166,7 +221,7 @@ def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
     _atomic_write(out / 'summary.json', lambda f: f.write(data))
 
 # %% ../nbs/11_demo.ipynb #1e6c9cf4
-def demo_command(out: str = 'multideg-demo',  # the demo's folder (data, runs, report); rerunning resumes
+def demo_command(out: str = None,  # the demo's folder (default: multideg-demo/SIZE, e.g. multideg-demo/quick); resumes
                  quick: store_true = False,  # a smoke run of a few minutes (small steps and images)
                  size: str = None,  # 'quick', 'cpu' or 'gpu' (default: gpu on CUDA, else cpu)
                  device: str = None,  # cpu, cuda, cuda:1, mps (default: multideg's choice)
@@ -174,7 +229,8 @@ def demo_command(out: str = 'multideg-demo',  # the demo's folder (data, runs, r
                  fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
                  seed: int = 0):  # random seed
     "Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, write a report."
-    if quick and size not in (None, 'quick'): raise ValueError(f"--quick and --size {size} contradict each other")
+    if quick and size not in (None, 'quick'):
+        raise ValueError(f"--quick and --size {size} contradict each other (--quick is --size quick)")
     s = demo(DemoConfig(out=out, size='quick' if quick else size, device=device, backbone=backbone, fusion=fusion, seed=seed))
     if not s['psnr_gain'] > 0: print("note: the restorer did not beat the input on these photos; train longer (a larger --size)")
     return 0

@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_train.ipynb #5c1ca440
 from __future__ import annotations
-import argparse, contextlib, csv, io, json, math, os, random, secrets, shutil, time, types, typing, warnings
+import argparse, contextlib, csv, io, itertools, json, math, os, pickle, random, re, secrets, shutil, time, types
+import typing, warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
@@ -16,8 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from .core import JsonConfig, _atomic_write, default_device, seed_everything
-from .data import SyntheticPairs, collate, item_generator
+from .core import CommandParser, JsonConfig, _atomic_write, _available, default_device, seed_everything
+from .data import SyntheticPairs, collate, item_generator, item_seed
 from .degradations import NAMES, DegradationSampler, caption
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
                                  flat_metrics, predict_sets, set_metrics)
@@ -28,17 +29,49 @@ from .metrics import psnr, ssim
 
 # %% auto #0
 __all__ = ['TINY_CLIP', 'BACKBONES', 'RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'TrainConfig', 'config_parser', 'from_args',
-           'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'save_weights',
-           'load_weights', 'list_checkpoints', 'NonFiniteLossError', 'Trainer', 'read_metrics', 'ControllerTrainConfig',
-           'InMemory', 'controller_data', 'load_controller', 'train_controller', 'train_controller_command',
-           'RestorerConfig', 'build_backbone', 'build_sde', 'controller_embeddings', 'restore_tensor',
-           'RestorationConfig', 'train_restoration', 'RestorerParts', 'load_restorer', 'save_restorer', 'train_command']
+           'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'UnreadableFileError',
+           'save_weights', 'load_weights', 'list_checkpoints', 'seed_stage', 'NonFiniteLossError', 'Trainer',
+           'read_metrics', 'ControllerTrainConfig', 'InMemory', 'controller_data', 'load_controller',
+           'train_controller', 'train_controller_command', 'RestorerConfig', 'build_backbone', 'build_sde',
+           'controller_embeddings', 'restore_tensor', 'RestorationConfig', 'train_restoration', 'RestorerParts',
+           'load_restorer', 'save_restorer', 'train_command']
 
 # %% ../nbs/07_train.ipynb #9b0ecc9e
 _MP = ('no', 'bf16', 'fp16')
 
 def _check(ok: bool, msg: str):
     if not ok: raise ValueError(msg)
+
+def _field_types(cls, name: str) -> tuple:
+    "The types a field's annotation allows (NoneType included for `X | None`)."
+    hint = typing.get_type_hints(cls)[name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType): return typing.get_args(hint)
+    return (typing.get_origin(hint) or hint,)
+
+_TYPE_WORDS = {bool: 'true or false', int: 'an integer', float: 'a number', str: 'a text', tuple: 'a list',
+               list: 'a list', dict: 'a dict (a JSON object)', type(None): 'none'}
+
+def _is_a(value, kind) -> bool:
+    if kind is bool: return isinstance(value, bool)
+    if kind is int: return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float: return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in (tuple, list): return isinstance(value, (tuple, list))
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+def _check_types(cfg) -> None:
+    "Every field of the config dataclass `cfg` holds a value of its annotated type; numbers are finite."
+    for f in fields(cfg):
+        v, kinds = getattr(cfg, f.name), _field_types(type(cfg), f.name)
+        words = ' or '.join(dict.fromkeys(_TYPE_WORDS.get(k, getattr(k, '__name__', str(k))) for k in kinds))
+        _check(any(_is_a(v, k) for k in kinds), f"{f.name} must be {words}, got {v!r}")
+        _check(not isinstance(v, float) or math.isfinite(v), f"{f.name} must be a finite number, got {v!r}")
+
+def _check_device(device: str | None) -> None:
+    "A device setting is None or a name torch knows (whether this machine has it is checked when the run starts)."
+    if device is None: return
+    try: torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
 
 @dataclass
 class TrainConfig(JsonConfig):
@@ -59,7 +92,7 @@ class TrainConfig(JsonConfig):
     ema_warmup: bool = True              # decay min(beta, 1 - (1 + updates)^(-2/3)): the EMA follows closely at first
     mixed_precision: str = 'bf16'        # 'no', 'bf16' or 'fp16' autocast on CUDA; other devices run fp32
     device: str | None = None            # None: multideg's default device; 'cpu' forces the CPU
-    seed: int = 0                        # seeds the model's random numbers and the data order
+    seed: int = 0                        # every random draw of the run derives from it (weights, data, dropout, ...)
     num_workers: int = 0                 # DataLoader worker processes
     log_every: int = 50                  # print and log the training losses every this many steps
     val_every: int = 500                 # validate every this many steps (0: only at the end)
@@ -73,18 +106,38 @@ class TrainConfig(JsonConfig):
     tensorboard: bool = True             # also log to TensorBoard when it is installed
 
     def __post_init__(self):
+        if isinstance(self.betas, (list, tuple)): self.betas = tuple(self.betas)
+        _check_types(self)
+        _check(len(self.betas) == 2 and all(_is_a(b, float) and 0 <= b < 1 for b in self.betas),
+               f"betas must be two numbers in [0, 1), got {self.betas}")
         self.betas = tuple(float(b) for b in self.betas)
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"betas must be two numbers in [0, 1), got {self.betas}")
+        _check(self.out.strip() != '', "out must name the run folder, got ''")
         for k in ('steps', 'batch_size', 'accumulate', 'ema_every', 'keep_last', 'log_every'):
-            _check(isinstance(getattr(self, k), int) and getattr(self, k) >= 1, f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
+            _check(getattr(self, k) >= 1, f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
         for k in ('warmup', 'val_every', 'save_every', 'num_workers'):
-            _check(isinstance(getattr(self, k), int) and getattr(self, k) >= 0, f"{k} must be an integer >= 0, got {getattr(self, k)!r}")
+            _check(getattr(self, k) >= 0, f"{k} must be an integer >= 0, got {getattr(self, k)!r}")
         _check(self.lr > 0 and 0 <= self.min_lr <= self.lr, f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        _check(self.eps > 0, f"eps must be > 0, got {self.eps}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(self.ema_beta is None or 0 < self.ema_beta < 1, f"ema_beta must be in (0, 1) or None, got {self.ema_beta}")
         _check(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}")
         _check(self.mixed_precision in _MP, f"mixed_precision must be one of {_MP}, got {self.mixed_precision!r}")
+        _check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
+        _check_device(self.device)
         _check(self.best_mode in ('max', 'min'), f"best_mode must be 'max' or 'min', got {self.best_mode!r}")
         _check(self.time_limit is None or self.time_limit > 0, f"time_limit must be > 0 minutes or None, got {self.time_limit}")
+        self._check_own()
+        metrics = self.val_metrics()
+        _check(self.best_metric is None or metrics is None or self.best_metric in metrics,
+               f"best_metric must be none or one of the validation metrics {', '.join(metrics or ())}, "
+               f"got {self.best_metric!r}")
+
+    def _check_own(self) -> None:
+        "Check and normalise a subclass's own settings (called by `__post_init__` after the loop's checks)."
+
+    def val_metrics(self) -> tuple | None:
+        "The metrics this run's validation reports (None: not known here; a subclass that knows them names them)."
+        return None
 
     def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
@@ -93,13 +146,8 @@ class TrainConfig(JsonConfig):
         "Values from JSON or the command line converted to the field's type (`JsonConfig.from_dict` checks the keys)."
         return _convert(cls, key, value, source)
 
-# %% ../nbs/07_train.ipynb #46be4be4
-def _field_types(cls, name: str) -> tuple:
-    "The types a field's annotation allows (NoneType included for `X | None`)."
-    hint = typing.get_type_hints(cls)[name]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType): return typing.get_args(hint)
-    return (typing.get_origin(hint) or hint,)
 
+# %% ../nbs/07_train.ipynb #46be4be4
 def _convert(cls, name: str, value, source: str = 'config'):
     "`value` for field `name` of `cls`: text from the command line is parsed by the field's type; other values pass."
     if not isinstance(value, str): return value
@@ -136,14 +184,19 @@ def _convert(cls, name: str, value, source: str = 'config'):
 
 # %% ../nbs/07_train.ipynb #9c4d8aa1
 def _field_help(cls) -> dict:
+    "Each field's documenting comment, a subclass's own where it has one, else the one where the field is first declared."
     from fastcore.docments import docments
-    try: return {k: v for k, v in docments(cls).items() if k != 'return'}
-    except Exception: return {}
+    helps = {}
+    for c in reversed(cls.__mro__):   # base classes first, so a subclass that re-declares a field without a comment keeps its doc
+        if '__dataclass_fields__' not in vars(c): continue
+        try: helps.update({k: v for k, v in docments(c).items() if k != 'return' and v})
+        except Exception: pass
+    return helps
 
 def config_parser(cls, prog: str | None = None, description: str | None = None, flags: Sequence[tuple] = ()) -> argparse.ArgumentParser:
     "An argparse parser with `--config FILE`, `--FIELD VALUE` for every field of `cls`, `key=value` overrides and extra `flags`."
     helps = _field_help(cls)
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('overrides', nargs='*', metavar='key=value', help='settings as key=value (also --key value); override the config file')
     p.add_argument('--config', default=None, help='JSON config file (saved by an earlier run: RUN/config.json)')
     for name, kind, h in flags: p.add_argument(f'--{name}', action=kind, help=h)
@@ -294,6 +347,7 @@ def rng_state() -> dict:
           'numpy': {'key': torch.from_numpy(npst['state']['key'].astype(np.int64)), 'pos': int(npst['state']['pos']),
                     'has_gauss': int(npst['has_gauss']), 'gauss': float(npst['gauss'])}}
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
+    if torch.backends.mps.is_available(): st['mps'] = torch.mps.get_rng_state()
     return st
 
 def set_rng_state(st: dict) -> None:
@@ -305,6 +359,10 @@ def set_rng_state(st: dict) -> None:
     np.random.set_state({'bit_generator': 'MT19937', 'state': {'key': n['key'].numpy().astype(np.uint32), 'pos': n['pos']},
                          'has_gauss': n['has_gauss'], 'gauss': n['gauss']})
     if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+    if 'mps' in st and torch.backends.mps.is_available(): torch.mps.set_rng_state(st['mps'])
+
+class UnreadableFileError(ValueError):
+    "A file of a run (weights, a checkpoint's state, random states) cannot be read back, or cannot be loaded safely."
 
 def _fsync_file(path: Path):
     with open(path, 'rb') as f: os.fsync(f.fileno())
@@ -334,20 +392,53 @@ def load_weights(path) -> dict:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"weights file {path} does not exist")
     try: return load_file(str(path), device='cpu')
-    except Exception as e: raise ValueError(f"cannot read weights {path}: {e}") from e
+    except Exception as e:
+        raise UnreadableFileError(f"{path} is not a weights file multideg can read: damaged, cut short or not "
+                                  f"safetensors ({e})") from e
 
 def _torch_save(obj, path: Path):
     torch.save(obj, path); _fsync_file(path)
 
-def _torch_load(path: Path):
+def _torch_load(path: Path, what: str = 'checkpoint file'):
+    "A file written with `torch.save`, read with `weights_only=True`: tensors and plain values only, no code runs."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UnreadableFileError(f"{path} is not a {what} multideg can read: the file is empty")
     try: return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"cannot read {path}: {e}") from e
+    except pickle.UnpicklingError as e:   # torch's weights-only unpickler refused something
+        found = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
+        what_else = f" (here `{found.group(1)}`)" if found else ''
+        raise UnreadableFileError(f"{path} is not a {what} multideg can load safely: it is damaged, or it holds "
+                                  f"Python objects other than tensors and plain values{what_else}, which multideg "
+                                  "never loads as that could run code; nothing of it was loaded") from None
+    except Exception as e:
+        why = str(e).strip().split('. ')[0] if str(e).strip() else type(e).__name__
+        why = '' if 'weights_only' in why else f" ({why})"
+        raise UnreadableFileError(f"{path} is not a {what} multideg can read: damaged, cut short or not a PyTorch "
+                                  f"file{why}") from None
+
+def _read_json(path: Path) -> dict:
+    "A JSON object from `path`; a damaged file raises `UnreadableFileError` naming it."
+    try: data = json.loads(Path(path).read_text())
+    except UnicodeDecodeError as e:
+        raise UnreadableFileError(f"{path} is not a text file ({e}): damaged or cut short") from None
+    except json.JSONDecodeError as e:
+        raise UnreadableFileError(f"{path} is not valid JSON ({e}): damaged or cut short") from None
+    if not isinstance(data, dict):
+        raise UnreadableFileError(f"{path} should hold a JSON object, not {type(data).__name__}")
+    return data
 
 def list_checkpoints(run) -> list[Path]:
     "The complete checkpoints of a run folder, oldest first."
     d = Path(run) / 'checkpoints'
     if not d.is_dir(): return []
     return sorted(p for p in d.iterdir() if p.is_dir() and p.name.startswith('step-') and (p / 'state.json').is_file())
+
+# %% ../nbs/07_train.ipynb #cbc9a198
+def seed_stage(seed: int, stage: str, rank: int = 0) -> int:
+    "Seed Python, NumPy and torch from the run's `seed` for `stage` ('init': networks; 'train': the loop on `rank`)."
+    return seed_everything(item_seed(seed, stage, rank) % 2**32)   # 32 bits: what NumPy and PYTHONHASHSEED take
 
 # %% ../nbs/07_train.ipynb #dbd07080
 class NonFiniteLossError(RuntimeError):
@@ -359,11 +450,17 @@ def _to_device(batch, device):
     if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor): return type(batch)(_to_device(v, device) for v in batch)
     return batch
 
+def _run_device(cfg: TrainConfig) -> torch.device:
+    "The device a run uses: `cfg.device`, else multideg's default; an error when this machine lacks it."
+    dev = torch.device(cfg.device) if cfg.device else default_device()
+    if not _available(dev): raise ValueError(f"device {cfg.device!r}: this machine has no such device")
+    return dev
+
 def _accelerator(cfg: TrainConfig):
     "An accelerate `Accelerator` for the config: CPU unless a GPU is asked for or is the default; autocast on CUDA only."
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
-    dev = torch.device(cfg.device) if cfg.device else default_device()
+    dev = _run_device(cfg)
     mp = cfg.mixed_precision if dev.type == 'cuda' else 'no'
     if mp == 'bf16' and dev.type == 'cuda' and not torch.cuda.is_bf16_supported(): mp = 'fp16'
     return Accelerator(cpu=dev.type == 'cpu', mixed_precision=mp,
@@ -371,7 +468,7 @@ def _accelerator(cfg: TrainConfig):
 
 # %% ../nbs/07_train.ipynb #e1ab0bcc
 class Trainer:
-    "Trains `model` with `loss_fn(model, batch)` on `train_data` under `config`; validates with `val_fn(model) -> dict`."
+    "Trains `model` (built after `seed_stage(seed, 'init')`) by `loss_fn(model, batch)` on `train_data`."
     def __init__(self, config: TrainConfig, model: nn.Module, loss_fn: Callable, train_data, *,
                  param_groups: list[dict] | None = None, val_fn: Callable | None = None, after_step: Callable | None = None,
                  model_config: dict | None = None, collate_fn: Callable = collate, shuffle: bool = True):
@@ -380,7 +477,7 @@ class Trainer:
         self.acc = _accelerator(cfg)
         self.rank, self.world, self.is_main = self.acc.process_index, self.acc.num_processes, self.acc.is_main_process
         self.device = self.acc.device
-        seed_everything(cfg.seed + self.rank)
+        seed_stage(cfg.seed, 'train', self.rank)
         self.out = Path(cfg.out)
         groups = param_groups if param_groups is not None else [{'params': [p for p in model.parameters() if p.requires_grad]}]
         groups = [dict(g, params=list(g['params'])) for g in groups]
@@ -475,8 +572,12 @@ def _truncate_log(self: Trainer) -> None:
     "Drop the rows that a killed run logged after the checkpoint it is resumed from."
     path = self.out / 'metrics.csv'
     if not self.is_main or not path.exists(): return
-    rows = list(csv.reader(io.StringIO(path.read_text())))
-    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
+    rows = list(csv.reader(io.StringIO(path.read_text(errors='replace'))))
+    def kept(r):   # rows up to the checkpoint's step; half a row written by a killed run goes too
+        if len(r) != 5: return False
+        try: float(r[4]); return int(r[0]) <= self.step
+        except ValueError: return False
+    keep = [['step', 'time', 'phase', 'name', 'value']] + [r for r in rows[1:] if kept(r)]
     buf = io.StringIO(); csv.writer(buf).writerows(keep)
     data = buf.getvalue().encode()
     _atomic_write(path, lambda f: f.write(data))
@@ -486,8 +587,10 @@ def read_metrics(run, phase: str | None = None) -> dict[str, list[tuple[int, flo
     out = {}
     with open(Path(run) / 'metrics.csv', newline='') as f:
         for r in csv.DictReader(f):
+            try: step, value = int(r['step']), float(r['value'])
+            except (TypeError, ValueError): continue   # half a row, written by a run killed while logging
             if phase is None or r['phase'] == phase:
-                out.setdefault(r['name'] if phase else f"{r['phase']}/{r['name']}", []).append((int(r['step']), float(r['value'])))
+                out.setdefault(r['name'] if phase else f"{r['phase']}/{r['name']}", []).append((step, value))
     return out
 
 # %% ../nbs/07_train.ipynb #9fbc1e8b
@@ -502,6 +605,11 @@ def validate(self: Trainer) -> dict:
         ctx = self.ema.applied(m) if (self.ema is not None and self.config.val_ema) else _nullcontext()
         with ctx, torch.no_grad(), self.acc.autocast(): metrics = {k: float(v) for k, v in self.val_fn(m).items()}
         m.train(was)
+        k = self.config.best_metric
+        if k is not None and k not in metrics and not self._log.get('warned_best'):
+            self._log['warned_best'] = True
+            warnings.warn(f"best_metric {k!r} is not among the validation metrics ({', '.join(metrics) or 'none'}): "
+                          "no best checkpoint is kept", stacklevel=2)
         self._log_values('val', metrics)
         self.print(f"step {self.step}/{self.config.steps}  val  " + '  '.join(f"{k} {v:.4g}" for k, v in metrics.items()))
     self.acc.wait_for_everyone()
@@ -559,35 +667,88 @@ def save_checkpoint(self: Trainer) -> Path:
 _RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'tensorboard', 'time_limit', 'device')
 
 @patch
+def _read_checkpoint(self: Trainer, path: Path) -> dict:
+    "Every file of checkpoint `path` read into memory (nothing is loaded into the trainer yet); errors name the file."
+    state = _read_json(path / 'state.json')
+    data = state.get('data')
+    if not (isinstance(state.get('step'), int) and isinstance(data, dict) and {'epoch', 'batch'} <= set(data)):
+        raise UnreadableFileError(f"{path / 'state.json'} lacks the step or the data position: not a checkpoint state "
+                                  "multideg wrote")
+    ck = {'path': path, 'state': state, 'model': load_weights(path / 'model.safetensors'), 'ema': None, 'rng': None}
+    if self.ema is not None and (path / 'ema.safetensors').is_file(): ck['ema'] = load_weights(path / 'ema.safetensors')
+    ck['opt'] = _torch_load(path / 'optimizer.pt')
+    if not isinstance(ck['opt'], dict) or not {'optimizer', 'scheduler'} <= set(ck['opt']):
+        raise UnreadableFileError(f"{path / 'optimizer.pt'} lacks the optimizer and schedule states multideg writes")
+    rng = path / f"rng-{self.rank}.pt"
+    if rng.is_file() and state.get('world_size') == self.world:
+        ck['rng'] = _torch_load(rng)
+        if not isinstance(ck['rng'], dict) or not {'python', 'torch', 'numpy'} <= set(ck['rng']):
+            raise UnreadableFileError(f"{rng} does not hold the random states multideg writes")
+    return ck
+
+@patch
+def _everywhere(self: Trainer, ok: bool) -> bool:
+    "Whether `ok` holds on every process (a collective call with several processes)."
+    if self.world == 1: return ok
+    return bool(self.acc.reduce(torch.tensor([float(ok)], device=self.device), 'sum').item() == self.world)
+
+@patch
 def resume(self: Trainer, path=None) -> Path | None:
-    "Load checkpoint `path` (default: the newest complete one of the run); returns it, or None when there is none."
-    path = Path(path) if path is not None else (list_checkpoints(self.out) or [None])[-1]
-    if path is None: return None
-    if not (path / 'state.json').is_file(): raise FileNotFoundError(f"{path} is not a checkpoint folder (no state.json)")
-    state = json.loads((path / 'state.json').read_text())
-    diff = sorted(k for k, v in state.get('config', {}).items() if k not in _RUN_ONLY and self.config.to_dict().get(k) != v)
-    if diff: warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}", stacklevel=2)
-    m = self.raw_model
-    own, sd = m.state_dict(), load_weights(path / 'model.safetensors')
-    bad = sorted(set(own) ^ set(sd))
+    "Load checkpoint `path` (default: the newest readable one, warning about newer damaged ones); returns it, or None."
+    if path is not None:
+        path = Path(path)
+        if not (path / 'state.json').is_file():
+            raise FileNotFoundError(f"{path} is not a checkpoint folder (no state.json)")
+        ck = self._read_checkpoint(path)
+    else:
+        ck, damaged = None, []
+        for p in reversed(list_checkpoints(self.out)):
+            try: ck, err = self._read_checkpoint(p), None
+            except (UnreadableFileError, OSError) as e: ck, err = None, e
+            if self._everywhere(err is None): break
+            ck = None
+            damaged.append(f"{p.name} ({err or 'unreadable on another process'})")
+        if damaged:
+            where = f"resuming from {ck['path'].name} instead" if ck else "no checkpoint is left to resume from"
+            warnings.warn(f"cannot resume from the newest checkpoint(s) of {self.out}: {'; '.join(damaged)}; {where}",
+                          stacklevel=2)
+        if ck is None and damaged:
+            raise UnreadableFileError(f"no checkpoint of {self.out} can be read ({'; '.join(damaged)}); start afresh "
+                                      "(--fresh on the command line, resume=False in Python) or repair the files")
+        if ck is None: return None
+    self._load_checkpoint(ck)
+    return ck['path']
+
+@patch
+def _load_checkpoint(self: Trainer, ck: dict) -> None:
+    "Load a checkpoint read by `_read_checkpoint` into the model, EMA, optimiser, schedule, data and random states."
+    path, state = ck['path'], ck['state']
+    now = self.config.to_dict()
+    diff = sorted(k for k, v in state.get('config', {}).items() if k not in _RUN_ONLY and now.get(k) != v)
+    if diff:
+        warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}", stacklevel=3)
+    m, sd = self.raw_model, ck['model']
+    bad = sorted(set(m.state_dict()) ^ set(sd))
     if bad: raise ValueError(f"checkpoint {path} does not fit the model: keys {bad[:4]} ({len(bad)} differ)")
     m.load_state_dict(sd)
     if self.ema is not None:
-        if (path / 'ema.safetensors').is_file(): self.ema.load_shadow(load_weights(path / 'ema.safetensors'), state.get('ema_updates') or 0)
-        else: warnings.warn(f"{path} has no EMA weights; the EMA restarts from the current weights", stacklevel=2)
-    opt = _torch_load(path / 'optimizer.pt')
+        if ck['ema'] is not None: self.ema.load_shadow(ck['ema'], state.get('ema_updates') or 0)
+        else: warnings.warn(f"{path} has no EMA weights; the EMA restarts from the current weights", stacklevel=3)
+    opt = ck['opt']
     self.optimizer.load_state_dict(opt['optimizer'])
     self.scheduler.load_state_dict(opt['scheduler'])
     scaler = getattr(self.acc, 'scaler', None)
     if scaler is not None and opt.get('scaler'): scaler.load_state_dict(opt['scaler'])
     self.stream.load_state_dict(state['data'])
-    rng = path / f"rng-{self.rank}.pt"
-    if rng.is_file() and state.get('world_size') == self.world: set_rng_state(_torch_load(rng))
-    else: warnings.warn(f"{path} was written by {state.get('world_size')} process(es), this run has {self.world}: "
-                        "random states and data order are not those of an uninterrupted run", stacklevel=2)
+    if ck['rng'] is not None: set_rng_state(ck['rng'])
+    elif state.get('world_size') != self.world:
+        warnings.warn(f"{path} was written by {state.get('world_size')} process(es), this run has {self.world}: "
+                      "random states and data order are not those of an uninterrupted run", stacklevel=3)
+    else: warnings.warn(f"{path} has no random states for process {self.rank}: the random draws that follow are "
+                        "not those of an uninterrupted run", stacklevel=3)
     self.step, self.best, self.metrics, self.last_checkpoint = int(state['step']), state.get('best'), state.get('metrics', {}), path
     self._truncate_log()
-    return path
+
 
 # %% ../nbs/07_train.ipynb #7d5a6eca
 def _clock(seconds: float) -> str:
@@ -647,6 +808,11 @@ def _check_synthetic_data(cfg) -> None:
     _check(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
     _check(max(cfg.counts) <= len(cfg.names), f"counts asks for {max(cfg.counts)} degradations but names has {len(cfg.names)}")
     for k in ('count', 'epoch_length', 'val_count'): _check(getattr(cfg, k) >= 1, f"{k} must be >= 1, got {getattr(cfg, k)}")
+    for k in ('size', 'patch_size'):
+        _check(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k} must be >= 1 or none, got {getattr(cfg, k)}")
+    s = cfg.scene_size
+    _check(s in (None, 'source') or (isinstance(s, int) and s >= (cfg.patch_size or 1)),
+           f"scene_size must be 'source', none or a number of pixels >= patch_size, got {s!r}")
 
 @dataclass
 class ControllerTrainConfig(TrainConfig):
@@ -673,10 +839,10 @@ class ControllerTrainConfig(TrainConfig):
     per_type_bias: bool = True           # ControllerConfig: one bias per name
     orthogonal_names: bool = True        # ControllerConfig: the head scores against orthonormalised name embeddings
     calibrate: bool = True               # after training: pick the decoder (global threshold or set decoding) on the validation images
-    content_weight: float = 1.0          # weights of the loss terms (ControllerLoss)
-    degradation_weight: float = 1.0
-    bce_weight: float = 1.0
-    token_weight: float = 1.0
+    content_weight: float = 1.0          # weight of the content InfoNCE (image vs its content caption; ControllerLoss)
+    degradation_weight: float = 1.0      # weight of the degradation InfoNCE (image vs its degradation caption)
+    bce_weight: float = 1.0              # weight of the multi-label BCE of the probability head
+    token_weight: float = 1.0            # weight of the degradation-token loss (each token matched to one type)
     counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
     names: tuple = NAMES                 # the degradation types drawn (and recognised)
     source: str = 'embedded'             # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
@@ -687,9 +853,18 @@ class ControllerTrainConfig(TrainConfig):
     epoch_length: int = 2048             # items per epoch (clean images are reused with new crops and degradations)
     val_count: int = 256                 # held-out validation items
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _check_own(self):
         _check_synthetic_data(self)
+        _check(self.head_lr > 0, f"head_lr must be > 0, got {self.head_lr}")
+        _check(self.token_heads >= 1, f"token_heads must be an integer >= 1, got {self.token_heads}")
+        weights = {k: getattr(self, k) for k in ('content_weight', 'degradation_weight', 'bce_weight', 'token_weight')}
+        _check(all(w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
+               f"the loss weights must be >= 0 and not all 0, got {weights}")
+        self.controller_config()          # checks n_tokens, threshold, model and names as the controller will
+
+    def val_metrics(self) -> tuple:
+        "What `_controller_val` reports: exact-set accuracy (overall, per number of degradations), micro and macro F1."
+        return ('exact', *(f'exact_{k}' for k in sorted(self.counts)), 'micro_f1', 'macro_f1')
 
     def controller_config(self) -> ControllerConfig:
         "The `ControllerConfig` of the model this run trains."
@@ -717,7 +892,9 @@ def controller_data(cfg: ControllerTrainConfig, split: str, patch_size: int) -> 
     if cfg.source == 'embedded': src = ConcatSource(SampleImages(photos) if sample_images(photos) else None, leaves())
     elif cfg.source == 'deadleaves': src = leaves()
     elif cfg.source == 'samples': src = SampleImages(photos)
-    else: src = ImageFolder(Path(cfg.source) / split if (Path(cfg.source) / split).is_dir() else cfg.source)
+    elif Path(cfg.source).is_dir():
+        src = ImageFolder(Path(cfg.source) / split if (Path(cfg.source) / split).is_dir() else cfg.source)
+    else: raise ValueError(f"source must be 'embedded', 'deadleaves', 'samples' or a folder, got {cfg.source!r}")
     sampler = DegradationSampler(counts=cfg.counts, weights={k: 1.0 for k in cfg.names})
     length = cfg.epoch_length if split == 'train' else cfg.val_count
     return SyntheticPairs(InMemory(src), sampler, patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'), scene_size=cfg.scene_size)
@@ -737,12 +914,20 @@ def load_controller(path, device='cpu') -> DAClip:
     cfg_file = path / 'controller.json'
     if cfg_file.is_file(): weights = path / 'controller.safetensors'; cfg = ControllerConfig.load(cfg_file)
     elif (path / 'state.json').is_file():
-        state = json.loads((path / 'state.json').read_text())
+        state = _read_json(path / 'state.json')
         if not state.get('model_config'): raise ValueError(f"checkpoint {path} has no controller config")
         cfg = ControllerConfig(**state['model_config'])
         weights = path / ('ema.safetensors' if (path / 'ema.safetensors').is_file() else 'model.safetensors')
     else: raise FileNotFoundError(f"{path}: neither a controller run folder (controller.json) nor a checkpoint folder (state.json)")
     return controller_from_config(replace(cfg, pretrained=str(weights)), device=device)
+
+# %% ../nbs/07_train.ipynb #2461647a
+def _settle_texts(controller: DAClip, sizes) -> None:
+    "Fill `controller`'s text-embedding cache one text at a time, in a fixed order: names, 'clean', captions of sets."
+    names, tpl = list(controller.config.names), controller.config.templates
+    captions = (caption(list(c)) for k in sorted(sizes) if k <= len(names) for c in itertools.combinations(names, k))
+    controller._text_cache.clear()
+    for t in dict.fromkeys([*names, 'clean', *captions]): controller.text_embeddings([t], tpl)
 
 # %% ../nbs/07_train.ipynb #9567e342
 def _final_weights(trainer: Trainer) -> Path:
@@ -766,10 +951,13 @@ def _calibrated(ccfg: ControllerConfig, trainer, images, true, sizes) -> Control
     trainer.print(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, {v_set:.3f} with set decoding")
     return replace(ccfg, thresholds=final.config.thresholds, **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
 
-def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, **overrides) -> Trainer:
-    "Train a controller (resuming the run in `config.out` when it has checkpoints); writes `controller.safetensors` + `controller.json`."
+def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,
+                     **overrides) -> Trainer:
+    "Train a controller (resuming the run in `config.out`); writes `controller.safetensors` and `controller.json`."
     cfg = replace(config or ControllerTrainConfig(), **overrides)
+    _run_device(cfg)                                 # a device this machine lacks fails before anything is built
     ccfg = cfg.controller_config()
+    seed_stage(cfg.seed, 'init')                     # the initial weights follow the seed, whatever ran before
     model = controller_from_config(ccfg)            # fails at once when the CLIP weights are not on disk
     size = model.clip.visual.image_size
     size = size if isinstance(size, int) else size[0]
@@ -785,7 +973,8 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                       val_fn=partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size),
                       after_step=lambda m: m.clamp_logit_scale_(), model_config=json.loads(ccfg.to_json()))
     if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
-    trainer.fit()
+    _settle_texts(model, cfg.counts)                 # the same text embeddings, whether the run resumed or not
+    trainer.fit(until)
     if trainer.is_main and trainer.step >= cfg.steps:
         f = _final_weights(trainer)
         _publish(f, trainer.out / 'controller.safetensors')
@@ -903,7 +1092,7 @@ RESTORATION_LOSSES = ('ml', 'noise', 'x0')
 @dataclass
 class RestorationConfig(TrainConfig):
     "The loop's settings (`TrainConfig`) with IR-SDE's optimiser, plus the backbone, the SDE, the controller and the data."
-    out: str = 'runs/restoration'
+    out: str = 'runs/restorer'
     steps: int = 600
     batch_size: int = 8
     lr: float = 1e-3                     # CPU minutes; IR-SDE's 2e-4 (the daclip recipe) is for 700k steps
@@ -936,18 +1125,25 @@ class RestorationConfig(TrainConfig):
     epoch_length: int = 2048             # items per epoch
     val_count: int = 16                  # held-out validation crops
     val_sampler: str = 'fast'            # sampler and steps used for validation (unet)
-    val_steps: int | None = 10
+    val_steps: int | None = 10           # sampler steps of each validation restoration (None: all T steps)
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _check_own(self):
         _check_synthetic_data(self)
         _check(isinstance(self.sde, dict), f"sde must be a dict of SDEConfig fields, got {self.sde!r}")
         self.sde = {'prediction': 'x0', **self.sde}   # sde={'max_sigma': 30} keeps the x0 prediction the x0 loss goes with
         _check(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         _check(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
         _check(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
+        if self.backbone == 'unet':
+            T = SDEConfig.from_dict(self.sde, 'sde').T
+            _check(self.val_steps is None or 1 <= self.val_steps <= T,
+                   f"val_steps must lie in 1..T={T} or be none, got {self.val_steps}")
         for k in ('patch_size', 'controller_steps'): _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
         self.restorer_config(64)   # checks the backbone preset, its options, the fusion and the SDE now
+
+    def val_metrics(self) -> tuple:
+        "What `_restoration_val` reports."
+        return ('psnr', 'ssim', 'psnr_gain')
 
     def restorer_config(self, embed_dim: int) -> RestorerConfig:
         "The `RestorerConfig` of the model this run trains, for a controller with embeddings of width `embed_dim`."
@@ -985,13 +1181,17 @@ def _save_controller(controller: DAClip, folder: Path):
     save_weights(controller.state_dict(), folder / 'controller.safetensors')
     controller.config.save(folder / 'controller.json')
 
-def train_restoration(config: RestorationConfig | None = None, *, resume: bool = True, **overrides) -> Trainer:
-    "Train a restorer (resuming the run in `config.out`); writes `restorer.json`, `restorer.safetensors` and `controller/` there."
+def train_restoration(config: RestorationConfig | None = None, *, resume: bool = True, until: int | None = None,
+                      **overrides) -> Trainer:
+    "Train a restorer (resuming the run in `config.out`); writes restorer.json, restorer.safetensors and controller/."
     cfg = replace(config or RestorationConfig(), **overrides)
+    _run_device(cfg)
     needs_controller = fusion_config(cfg.fusion).name != 'none'
     controller = _controller_for(cfg, needs_controller)
+    if controller is not None: _settle_texts(controller, cfg.counts)     # see `_settle_texts`
     dim = controller.name_embeddings().shape[-1] if controller is not None else fusion_config(cfg.fusion).embed_dim
     rcfg = cfg.restorer_config(dim)
+    seed_stage(cfg.seed, 'init')        # after the controller's training: the backbone's weights follow the seed
     model, sde = build_backbone(rcfg), build_sde(rcfg)
     if 'scene' in model.fusion.needs(): raise ValueError("train_restoration: the fusion needs scene embeddings, which this loop does not provide")
     train_ds, val_ds = controller_data(cfg, 'train', cfg.patch_size), controller_data(cfg, 'val', cfg.patch_size)
@@ -1003,9 +1203,10 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler, steps=cfg.val_steps,
                      batch_size=2 * cfg.batch_size, seed=cfg.seed)
     trainer = Trainer(cfg, model, loss_fn, train_ds, val_fn=val_fn, model_config=json.loads(rcfg.to_json()))
-    if controller is not None: controller.to(trainer.device)
+    if controller is not None and trainer.device.type != 'cpu':
+        controller.to(trainer.device); _settle_texts(controller, cfg.counts)   # the cache is kept per device
     if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
-    trainer.fit()
+    trainer.fit(until)
     if trainer.is_main and trainer.step >= cfg.steps:
         f = _final_weights(trainer)
         _publish(f, trainer.out / 'restorer.safetensors')
