@@ -15,115 +15,293 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from PIL import Image
 
-from .core import ImageLoadError, _available, default_device, load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS
+from .core import (CommandParser, ImageLoadError, require_option, _available, default_device, load_image,
+                           numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS)
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, timesteps
-from .unet import ConditionalUNet, UNetConfig, load_official, unet_config
+from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, pool_hook,
+                           unet_config)
 from .controller import build_controller, clip_preprocess
 from .train import RestorerConfig, RestorerParts, build_sde, controller_embeddings, load_restorer, restore_tensor
 
 # %% auto #0
-__all__ = ['DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'blend_window', 'tiled', 'TiledBackbone', 'tile_edges', 'seam_ratio',
-           'as_image', 'RestoreResult', 'Restorer', 'find_inputs', 'plan_outputs', 'add_model_arguments',
-           'restorer_from_args', 'restore_command']
+__all__ = ['POOLINGS', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights', 'tiled', 'PoolStats',
+           'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'RestoreResult', 'Restorer',
+           'find_inputs', 'plan_outputs', 'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/08_restore.ipynb #376bc69e
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    "Origins of tiles of length `tile` overlapping by at least `overlap` that cover `size` pixels."
-    if tile <= 0 or not 0 <= overlap < tile: raise ValueError(f"need tile > 0 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
+def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    "Origins (multiples of `align`) of tiles of length `tile` overlapping by at least `overlap` covering `size` pixels."
+    if tile <= 0 or not 0 <= overlap < tile:
+        raise ValueError(f"need tile > 0 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
+    if align < 1: raise ValueError(f"align must be >= 1, got {align}")
     if size <= tile: return [0]
-    n = math.ceil((size - overlap) / (tile - overlap))
-    return [round(i * (size - tile) / (n - 1)) for i in range(n)]
+    step = (tile - overlap) // align                  # the longest step between origins, in units of align
+    if step < 1: raise ValueError(f"tile {tile} minus overlap {overlap} must be at least the alignment {align}")
+    last = -(-(size - tile) // align)                 # the last origin (units of align): the last tile ends at `size`
+    n = -(-last // step)                              # steps from the first origin to the last
+    return [align * round(i * last / n) for i in range(n + 1)]
+
+def _axis(size: int, tile: int, overlap: int, align: int) -> list[tuple]:
+    "`(start, end, core start, core end)` of the tiles along one axis; the cores (None: open end) partition the axis."
+    starts = tile_starts(size, tile, overlap, align)
+    ends = [min(s + tile, size) for s in starts]
+    cuts = [0] + [min(max(align * round((a + e) / (2 * align)), a), e) for a, e in zip(starts[1:], ends)] + [None]
+    return list(zip(starts, ends, cuts[:-1], cuts[1:]))
+
+def tile_boxes(h: int, w: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int, int, int]]:
+    "The tiles `(y0, y1, x0, x1)` that cover an `h×w` image, row by row (the last row's and column's may be shorter)."
+    rows, cols = _axis(h, tile, overlap, align), _axis(w, tile, overlap, align)
+    return [(y0, y1, x0, x1) for y0, y1, *_ in rows for x0, x1, *_ in cols]
+
+def _tile_cores(h: int, w: int, tile: int, overlap: int, align: int = 1) -> dict:
+    "For each tile box, its share of the image `(y0, y1, x0, x1)` in the tile's own coordinates (None: to its end)."
+    local = lambda a, c: None if c is None else c - a
+    rows, cols = _axis(h, tile, overlap, align), _axis(w, tile, overlap, align)
+    return {(y0, y1, x0, x1): (cy0 - y0, local(y0, cy1), cx0 - x0, local(x0, cx1))
+            for y0, y1, cy0, cy1 in rows for x0, x1, cx0, cx1 in cols}
 
 # %% ../nbs/08_restore.ipynb #b3c83b08
-def _ramp(n: int, overlap: int, start_edge: bool, end_edge: bool) -> torch.Tensor:
-    w = torch.ones(n, dtype=torch.float64)
-    if overlap > 0:
-        r = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(overlap, dtype=torch.float64) + 0.5) / overlap)  # (0, 1)
-        if not start_edge: w[:overlap] = r
-        if not end_edge: w[n - overlap:] = torch.minimum(w[n - overlap:], r.flip(0))
-    return w
+def _step(t: torch.Tensor) -> torch.Tensor:
+    "0 below −½, a raised cosine up to 1 at +½."
+    return 0.5 - 0.5 * torch.cos(math.pi * (t + 0.5).clamp(0, 1))
 
-def blend_window(h: int, w: int, overlap: int, top: bool, bottom: bool, left: bool, right: bool) -> torch.Tensor:
-    "`h×w` weights: raised-cosine ramps of `overlap` pixels on the sides that are not image borders (True = border)."
-    return (_ramp(h, min(overlap, h // 2), top, bottom)[:, None] * _ramp(w, min(overlap, w // 2), left, right)[None, :]).float()
+def blend_weights(size: int, tile: int, overlap: int, align: int = 1) -> list[torch.Tensor]:
+    "Per tile along one axis (as `tile_starts`), its blending weights: 1, with a ramp centred in each overlap."
+    tiles = [(a, e) for a, e, *_ in _axis(size, tile, overlap, align)]
+    ws = [torch.ones(e - a, dtype=torch.float64) for a, e in tiles]
+    for i, ((a0, e0), (a1, e1)) in enumerate(zip(tiles, tiles[1:])):
+        mid, r = (a1 + e0) / 2, min(overlap, e0 - a1) / 2               # the overlap's middle; the ramp's width
+        x0, x1 = (torch.arange(a, e, dtype=torch.float64) + 0.5 - mid for a, e in ((a0, e0), (a1, e1)))
+        ws[i] *= 1 - _step(x0 / r) if r > 0 else (x0 < 0).double()
+        ws[i + 1] *= _step(x1 / r) if r > 0 else (x1 >= 0).double()
+    return ws
 
 # %% ../nbs/08_restore.ipynb #672017db
+def _batches(boxes: Sequence, batch: int) -> list[list]:
+    "`boxes` in groups of at most `batch` of the same size (tiles of one size stack into one network call)."
+    groups = {}
+    for b in boxes: groups.setdefault((b[1] - b[0], b[3] - b[2]), []).append(b)
+    return [g[i:i + batch] for g in groups.values() for i in range(0, len(g), batch)]
+
+def _bar(progress, total: int, desc: str):
+    "(bar, own): the tqdm bar `progress` asks for — True: a new one, a bar: that one, False/None: none."
+    if progress is True:
+        from tqdm.auto import tqdm
+        return tqdm(total=total, desc=desc, unit='tile', leave=False), True
+    return (None if progress is None or progress is False else progress), False   # (a tqdm's truth is its total)
+
 def tiled(fn: Callable, *images: torch.Tensor, tile: int = 512, overlap: int = 32, batch: int = 1,
-          out_device=None, progress: bool = False) -> torch.Tensor:
+          out_device=None, progress=False, align: int = 1, boxes: bool = False) -> torch.Tensor:
     "Apply `fn` (tiles → same-size outputs) to `B×C×H×W` `images` tile by tile and blend the results seamlessly."
     if not images: raise ValueError("tiled: give at least one image")
     b, _, h, w = images[0].shape
     for x in images[1:]:
-        if x.shape[0] != b or x.shape[-2:] != (h, w): raise ValueError(f"tiled: inputs differ in batch or size: {tuple(images[0].shape)} vs {tuple(x.shape)}")
-    th, tw = min(tile, h), min(tile, w)
-    boxes = [(y, x) for y in tile_starts(h, th, min(overlap, th - 1)) for x in tile_starts(w, tw, min(overlap, tw - 1))]
-    if len(boxes) == 1: return fn(*images).to(out_device or images[0].device)
+        if x.shape[0] != b or x.shape[-2:] != (h, w):
+            raise ValueError(f"tiled: inputs differ in batch or size: {tuple(images[0].shape)} vs {tuple(x.shape)}")
+    all_boxes = tile_boxes(h, w, tile, overlap, align)
+    bar, own = _bar(progress, len(all_boxes), 'tiles')
+    call = (lambda crops, chunk: fn(*crops, boxes=chunk)) if boxes else (lambda crops, chunk: fn(*crops))
+    if len(all_boxes) == 1:
+        out = call(images, all_boxes).to(out_device or images[0].device)
+        if bar is not None: bar.update(1)
+        if own: bar.close()
+        return out
     out_device = torch.device('cpu') if out_device is None else torch.device(out_device)
+    wy, wx = ({(a, e): wt for (a, e, *_), wt in zip(_axis(n, tile, overlap, align),
+                                                      blend_weights(n, tile, overlap, align))}
+              for n in (h, w))
     acc = wsum = None
-    it = range(0, len(boxes), batch)
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc='tiles', leave=False)
-    for i in it:
-        chunk = boxes[i:i + batch]
-        crops = [torch.cat([x[..., y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk]) for x in images]
-        outs = fn(*crops).to(out_device)
+    for chunk in _batches(all_boxes, batch):
+        crops = [torch.cat([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in chunk]) for x in images]
+        outs = call(crops, chunk).to(out_device)
         if acc is None:
             acc = torch.zeros(b, outs.shape[1], h, w, device=out_device, dtype=torch.float32)
             wsum = torch.zeros(1, 1, h, w, device=out_device, dtype=torch.float32)
-        for j, (y0, x0) in enumerate(chunk):
-            win = blend_window(th, tw, overlap, y0 == 0, y0 + th == h, x0 == 0, x0 + tw == w).to(out_device)
-            acc[..., y0:y0 + th, x0:x0 + tw] += outs[j * b:(j + 1) * b].float() * win
-            wsum[..., y0:y0 + th, x0:x0 + tw] += win
+        for j, (y0, y1, x0, x1) in enumerate(chunk):
+            win = (wy[y0, y1][:, None] * wx[x0, x1][None, :]).float().to(out_device)
+            acc[..., y0:y1, x0:x1] += outs[j * b:(j + 1) * b].float() * win
+            wsum[..., y0:y1, x0:x1] += win
+        if bar is not None: bar.update(len(chunk))
+    if own: bar.close()
     return (acc / wsum).to(images[0].dtype)
+
+# %% ../nbs/08_restore.ipynb #611c1cab
+class _Stop(Exception):
+    "Ends a statistics pass's network call once the pool it came for has been summed."
+
+class PoolStats:
+    "A `pool_hook` for one pass over the tiles of `b` images: answers the global pools, sums their inputs over cores."
+    def __init__(self, b: int, known: Sequence = (), collect: str = 'all', align: int = 1):
+        if collect not in ('all', 'next', 'none'): raise ValueError(f"collect: all, next or none, not {collect!r}")
+        self.b, self.known, self.collect, self.align = b, list(known), collect, align
+        self.sums, self.counts, self.cores, self.sizes, self.calls = {}, {}, [], [], 0
+
+    def tiles(self, cores: Sequence, sizes: Sequence):
+        "Before each network call: the cores (tile coordinates, None: to the end) and sizes `(h, w)` of its tiles."
+        self.cores, self.sizes, self.calls = list(cores), list(sizes), 0
+
+    def _span(self, lo, hi, n: int, m: int) -> tuple[int, int]:
+        "A core `[lo, hi)` of a tile of `n` pixels on a pooled map of `m` (the tile padded to `align`, downsampled)."
+        padded = -(-n // self.align) * self.align
+        f = padded // m if padded % m == 0 else n / m
+        return min(m, math.floor(lo / f)), (m if hi is None else min(m, math.ceil(hi / f)))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        i, self.calls = self.calls, self.calls + 1
+        n, mh, mw = x.shape[0] // self.b, *x.shape[-2:]
+        have = i < len(self.known)
+        if self.collect == 'all' or (self.collect == 'next' and i == len(self.known)):
+            s = torch.zeros(self.b, x.shape[1], dtype=torch.float64)
+            for j, ((y0, y1, x0, x1), (th, tw)) in enumerate(zip(self.cores, self.sizes)):
+                (r0, r1), (c0, c1) = self._span(y0, y1, th, mh), self._span(x0, x1, tw, mw)
+                s += x[j * self.b:(j + 1) * self.b, :, r0:r1, c0:c1].float().sum((-2, -1)).cpu().double()
+                self.counts[i] = self.counts.get(i, 0) + (r1 - r0) * (c1 - c0)
+            self.sums[i] = self.sums.get(i, 0) + s
+            if self.collect == 'next': raise _Stop
+        elif not have: raise RuntimeError(f"PoolStats: global pool {i + 1} called; {len(self.known)} means known")
+        if not have: return x.mean((-2, -1), keepdim=True)          # a tile's own mean, until the image's is known
+        return self.known[i].to(x.device, x.dtype).repeat(n, 1, 1, 1)
+
+    def means(self) -> list[torch.Tensor]:
+        "The known means, then those summed in this pass (b×C×1×1 each, float32, CPU), in call order."
+        new = [(self.sums[i] / self.counts[i]).float()[..., None, None] for i in sorted(self.sums)]
+        return new if self.collect == 'all' else self.known + new
+
+def _change(new: Sequence, old: Sequence) -> float:
+    "The largest change of a pool's means between two passes, relative to that pool's largest mean."
+    return max(((a - b).abs().max() / a.abs().max().clamp_min(1e-6)).item() for a, b in zip(new, old))
 
 # %% ../nbs/08_restore.ipynb #e6567ae2
 def _repeat(v: torch.Tensor, n: int) -> torch.Tensor:
     "`n` copies of a per-image batch, tile-major (the order in which `tiled` stacks the tiles of a batch)."
     return v.repeat(n, *([1] * (v.ndim - 1)))
 
+def _whole(v, least: int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+POOLINGS = ('image', 'exact', 'tile')
+
 class TiledBackbone:
     "Call `backbone` tile by tile on full-size inputs (which may live on another device) and blend its outputs."
     def __init__(self, backbone: torch.nn.Module, tile: int | None = 512, overlap: int = 32, batch: int = 1,
-                 device=None, half: bool = False):
-        if tile is not None: tile_starts(tile + 1, tile, overlap)          # checks tile > 0 and 0 <= overlap < tile
-        if batch < 1: raise ValueError(f"tile batch must be >= 1, got {batch}")
+                 device=None, half: bool = False, pooling: str = 'image', tol: float | None = 0.05,
+                 align: int | None = None):
+        if pooling not in POOLINGS: raise ValueError(f"pooling: must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if tol is not None and not tol > 0: raise ValueError(f"tol: must be > 0 (or None), got {tol!r}")
+        self.align = align or getattr(backbone, 'size_multiple', 1)
+        if not _whole(overlap, 0): raise ValueError(f"overlap: must be a whole number >= 0, got {overlap!r}")
+        if tile is not None:
+            if not _whole(tile, 1): raise ValueError(f"tile: must be a size in pixels >= 1 (None: none), got {tile!r}")
+            if tile < self.align: raise ValueError(f"tile: {tile} is smaller than the network's grid, {self.align}")
+            tile -= tile % self.align                                       # whole tiles lie on the network's grid too
+            if overlap >= tile: raise ValueError(f"overlap: must be smaller than the tile ({tile}), got {overlap}")
+            if tile - overlap < self.align:
+                raise ValueError(f"overlap: tiles of {tile} overlapping by {overlap} cannot start on the network's "
+                                 f"grid (multiples of {self.align}): use tile >= overlap + {self.align}")
+        if not _whole(batch, 1): raise ValueError(f"tile_batch: must be a whole number >= 1, got {batch!r}")
         self.backbone, self.tile, self.overlap, self.batch, self.half = backbone, tile, overlap, batch, half
+        self.pooling, self.tol = pooling, tol
         self.device = torch.device(device) if device is not None else next(backbone.parameters()).device
-        if half and self.device.type != 'cuda': raise ValueError(f"half precision runs on CUDA only; the backbone's device is {self.device}")
-        self.calls = 0                                                     # backbone calls (tile batches) so far
+        if half and self.device.type != 'cuda':
+            raise ValueError(f"half: float16 runs on CUDA only; the backbone's device is {self.device}")
+        self.calls = 0                  # backbone calls (tile batches) so far
+        self.passes = []                # per call of this object: the passes over the tiles it took
+        self.bar, self.evals = None, 0  # an optional tqdm bar (advanced per tile) and the network evaluations to come
 
-    def __call__(self, *inputs: torch.Tensor, **emb: torch.Tensor) -> torch.Tensor:
-        "`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W, with per-image embeddings (B×D, B×K×D)."
-        if len(inputs) == 3: *images, t = inputs
-        elif len(inputs) == 1: images, t = list(inputs), None
-        else: raise TypeError(f"TiledBackbone: expected (x_t, mu, t) or (lq,), got {len(inputs)} inputs")
-        b, (h, w), dev = images[0].shape[0], images[0].shape[-2:], self.device
-        if t is not None: t = torch.as_tensor(t).reshape(-1).expand(b)
-        def fn(*crops):
-            n = crops[0].shape[0] // b
-            args = [c.to(dev) for c in crops] + ([_repeat(t.to(dev), n)] if t is not None else [])
-            e = {k: _repeat(v.to(dev), n) for k, v in emb.items()}
-            self.calls += 1
-            ctx = torch.autocast('cuda', dtype=torch.float16) if self.half else contextlib.nullcontext()
-            with ctx: return self.backbone(*args, **e).float()
-        return tiled(fn, *images, tile=self.tile or max(h, w), overlap=self.overlap, batch=self.batch, out_device=images[0].device)
+    def plan(self, h: int, w: int) -> tuple[int, int]:
+        "(tiles, passes over them expected per network evaluation) for an `h×w` image."
+        n = len(tile_boxes(h, w, self.tile or max(h, w), self.overlap, self.align))
+        pools = len(global_pools(self.backbone)) if n > 1 and self.pooling != 'tile' else 0
+        if not pools: return n, 1
+        return n, (pools + 1 if self.pooling == 'exact' else 2 if self.tol is None else min(3, pools + 1))
+
+# %% ../nbs/08_restore.ipynb #4e780530
+@patch
+def _run(self: TiledBackbone, crops: Sequence, t, emb: dict, b: int, hook=None) -> torch.Tensor:
+    "The backbone on a batch of tiles (tile-major), on its device, with the pool hook `hook`."
+    n, dev = crops[0].shape[0] // b, self.device
+    args = [c.to(dev) for c in crops] + ([_repeat(t.to(dev), n)] if t is not None else [])
+    e = {k: _repeat(v.to(dev), n) for k, v in emb.items()}
+    self.calls += 1
+    ctx = torch.autocast('cuda', dtype=torch.float16) if self.half else contextlib.nullcontext()
+    with ctx, (pool_hook(self.backbone, hook) if hook is not None else contextlib.nullcontext()):
+        return self.backbone(*args, **e).float()
+
+@patch
+def _pass(self: TiledBackbone, images, t, emb, hook=None, output: bool = True):
+    "One pass over the tiles: the blended output, or (`output=False`) only the statistics that `hook` gathers."
+    b, (h, w) = images[0].shape[0], images[0].shape[-2:]
+    tile = self.tile or max(h, w)
+    boxes = tile_boxes(h, w, tile, self.overlap, self.align)
+    self.passes[-1] += 1
+    if self.bar is not None and self.bar.n + len(boxes) > (self.bar.total or 0):
+        self.bar.total = self.bar.n + len(boxes); self.bar.refresh()
+    cores = _tile_cores(h, w, tile, self.overlap, self.align) if hook is not None else {}
+    def fn(*crops, boxes):
+        if hook is not None: hook.tiles([cores[bx] for bx in boxes], [(y1 - y0, x1 - x0) for y0, y1, x0, x1 in boxes])
+        return self._run(crops, t, emb, b, hook)
+    if output:
+        return tiled(fn, *images, tile=tile, overlap=self.overlap, batch=self.batch, out_device=images[0].device,
+                     progress=self.bar, align=self.align, boxes=True)
+    for chunk in _batches(boxes, self.batch):
+        try: fn(*[torch.cat([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in chunk]) for x in images], boxes=chunk)
+        except _Stop: pass
+        if self.bar is not None: self.bar.update(len(chunk))
+
+@patch
+def __call__(self: TiledBackbone, *inputs: torch.Tensor, **emb: torch.Tensor) -> torch.Tensor:
+    "`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W; per-image embeddings (B×D, B×K×D)."
+    if len(inputs) == 3: *images, t = inputs
+    elif len(inputs) == 1: images, t = list(inputs), None
+    else: raise TypeError(f"TiledBackbone: expected (x_t, mu, t) or (lq,), got {len(inputs)} inputs")
+    b, (h, w) = images[0].shape[0], images[0].shape[-2:]
+    if t is not None: t = torch.as_tensor(t).reshape(-1).expand(b)
+    self.passes.append(0)
+    if self.bar is not None and self.evals > 1: self.bar.set_description(f"step {len(self.passes)}/{self.evals}")
+    n, _ = self.plan(h, w)
+    if n == 1 or self.pooling == 'tile' or not global_pools(self.backbone): return self._pass(images, t, emb)
+    if self.pooling == 'exact':                                           # one pass per pool, each up to that pool
+        probe = PoolStats(b, collect='all', align=self.align)              # counts the pools on a tiny crop
+        s = [min(self.align, h), min(self.align, w)]
+        probe.tiles([(0, None, 0, None)], [tuple(s)])
+        self._run([x[..., :s[0], :s[1]] for x in images], t, emb, b, probe)
+        known = []
+        for _ in range(len(probe.sums)):
+            st = PoolStats(b, known, 'next', self.align)
+            self._pass(images, t, emb, st, output=False)
+            known = st.means()
+        return self._pass(images, t, emb, PoolStats(b, known, 'none', self.align))
+    st = PoolStats(b, collect='all', align=self.align)                    # 'image': the tiles' own means to start with
+    self._pass(images, t, emb, st, output=False)
+    means = st.means()
+    for p in range(len(means)):                                           # after pass k the first k pools are exact
+        st = PoolStats(b, means, 'all' if self.tol else 'none', self.align)
+        out = self._pass(images, t, emb, st)
+        if not self.tol or p == len(means) - 1: return out                 # tol None: two passes
+        new = st.means()
+        if _change(new, means) <= self.tol: return out
+        means = new
 
 # %% ../nbs/08_restore.ipynb #07386394
-def tile_edges(size: int, tile: int, overlap: int) -> list[int]:
+def tile_edges(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     "Indices `i` (along one axis) where a tile of `tiled` starts or ends between pixels `i-1` and `i`."
-    t = min(tile, size)
-    s = tile_starts(size, t, min(overlap, t - 1))
-    return sorted({y for y in s if y > 0} | {y + t for y in s if y + t < size})
+    ax = _axis(size, tile, overlap, align)
+    return sorted({a for a, e, *_ in ax if a > 0} | {e for a, e, *_ in ax if e < size})
 
-def seam_ratio(x: torch.Tensor, reference: torch.Tensor, tile: int, overlap: int) -> float:
+def seam_ratio(x: torch.Tensor, reference: torch.Tensor, tile: int, overlap: int, align: int = 1) -> float:
     "Largest ratio, over tile borders, of the step across the border in `x` to the same step in `reference` (…×H×W)."
     h, w = x.shape[-2:]
     step = lambda a, i, d: (a.narrow(d, i, 1) - a.narrow(d, i - 1, 1)).abs().mean().item()
     r = [step(x, i, d) / max(step(reference, i, d), 1e-12)
-         for d, size in ((x.ndim - 2, h), (x.ndim - 1, w)) for i in tile_edges(size, tile, overlap)]
+         for d, size in ((x.ndim - 2, h), (x.ndim - 1, w)) for i in tile_edges(size, tile, overlap, align)]
     return max(r, default=1.0)
+
+def edge_ratio(x: torch.Tensor, reference: torch.Tensor, k: int = 4, floor: float = 1e-4) -> float:
+    "Mean absolute difference to `reference` (…×H×W) in the outer `k` pixels over that inside; below `floor`: none."
+    d = (x.float() - reference.float()).abs()
+    rim = torch.zeros(d.shape[-2:], dtype=torch.bool, device=d.device)
+    rim[:k] = rim[-k:] = True; rim[:, :k] = rim[:, -k:] = True
+    return (d[..., rim].mean().clamp_min(floor) / d[..., ~rim].mean().clamp_min(floor)).item()
 
 # %% ../nbs/08_restore.ipynb #55be26e2
 def as_image(image) -> torch.Tensor:
@@ -161,6 +339,8 @@ class RestoreResult:
     probabilities: dict = field(default_factory=dict)
     predicted: list = field(default_factory=list)
     seconds: float = 0.0
+    decoding: str = ''                   # how `predicted` was read: 'threshold', 'set', 'softmax' ('': no controller)
+    confidence: float | None = None      # 'set': the set's probability among the candidates; 'softmax': the name's
 
     def __repr__(self) -> str:
         h, w = self.image.shape[-2:]
@@ -168,34 +348,58 @@ class RestoreResult:
         return (f"RestoreResult({h}×{w}, predicted={self.predicted}, top: "
                 + ', '.join(f"{n} {p:.2f}" for n, p in top) + f"; {self.seconds:.2f} s)")
 
+    def detected(self) -> str:
+        "What was detected, with the probability of the decoding that chose it (a name's, a set's or a softmax's)."
+        if not self.probabilities: return 'no controller'
+        if self.decoding == 'softmax': return f"{self.predicted[0]} (softmax {self.confidence:.2f})"
+        if self.decoding == 'set':
+            return f"{' + '.join(self.predicted) or 'nothing'} (the most likely set: {self.confidence:.2f})"
+        if self.predicted: return ', '.join(f"{n} {self.probabilities[n]:.2f}" for n in self.predicted)
+        top = max(self.probabilities, key=self.probabilities.get)
+        return f"nothing (most likely: {top} {self.probabilities[top]:.2f}, below its threshold)"
+
 DETECTIONS = ('head', 'softmax')
 
 def _device(device) -> torch.device:
     if device is None: return default_device()
     try: d = torch.device(device)
-    except (RuntimeError, TypeError) as e: raise ValueError(f"device {device!r} is not a device name ({e})") from None
-    if not _available(d): raise ValueError(f"device {device!r} is not available on this machine")
+    except (RuntimeError, TypeError) as e: raise ValueError(f"device: {device!r} is not a device name ({e})") from None
+    if not _available(d): raise ValueError(f"device: {device!r} is not available on this machine")
     return d
 
 # %% ../nbs/08_restore.ipynb #0743f093
 class Restorer:
     "Restore images with a trained restorer: controller → embeddings → (tiled) backbone and sampler."
     def __init__(self, parts: RestorerParts, *, device=None, half: bool = False, sampler: str | None = None,
-                 steps: int | None = None, tile: int | None = 512, overlap: int = 32, tile_batch: int = 1, seed: int = 0,
-                 detection: str = 'head', state_device=None, progress: bool = False):
+                 steps: int | None = None, tile: int | None = 512, overlap: int = 32, tile_batch: int = 1,
+                 seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
+                 pooling: str = 'image'):
         self.config = cfg = parts.config
         self.device = _device(device)
-        if half and self.device.type != 'cuda': raise ValueError(f"half=True needs a CUDA device (float16 is used only there); the device is {self.device}")
+        if half and self.device.type != 'cuda':
+            raise ValueError(f"half: float16 needs a CUDA device; the device is {self.device}")
         self.sampler = sampler or cfg.sampler
         self.steps = steps if steps is not None else cfg.steps
-        if self.sampler not in SAMPLERS: raise ValueError(f"unknown sampler {self.sampler!r}; choose from: {', '.join(SAMPLERS)}")
-        if parts.sde is not None: timesteps(parts.sde.T, self.steps)          # checks 1 <= steps <= T
-        if tile is not None and tile <= 0: tile = None
-        TiledBackbone(parts.backbone, tile, overlap, tile_batch, device='cpu')  # checks tile, overlap, batch
-        if detection not in DETECTIONS: raise ValueError(f"detection must be one of {DETECTIONS}, got {detection!r}")
-        if detection == 'softmax' and parts.controller is None: raise ValueError("detection='softmax' needs a controller; this restorer has none")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler: unknown sampler {self.sampler!r}; choose from: {', '.join(SAMPLERS)}")
+        if steps is not None and not _whole(steps, 1):
+            raise ValueError(f"steps: must be a whole number >= 1, got {steps!r}")
+        if parts.sde is not None:
+            try: timesteps(parts.sde.T, self.steps)                        # checks 1 <= steps <= T
+            except ValueError as e: raise ValueError(f"steps: {e}") from None
+        if not _whole(seed, 0) or seed >= 2 ** 63:
+            raise ValueError(f"seed: must be a whole number in [0, 2^63), got {seed!r}")
+        if tile is not None and not _whole(tile, 0):
+            raise ValueError(f"tile: must be a tile size in pixels >= 1, or 0 / None for no tiling; got {tile!r}")
+        tile = tile or None
+        TiledBackbone(parts.backbone, tile, overlap, tile_batch, device='cpu', pooling=pooling)  # checks them all
+        if detection not in DETECTIONS: raise ValueError(f"detection: must be one of {DETECTIONS}, got {detection!r}")
+        if detection == 'softmax' and parts.controller is None:
+            raise ValueError("detection: 'softmax' needs a controller; this restorer has none")
+        if progress not in (True, False, None):
+            raise ValueError(f"progress: must be True, False or None (when stderr is a terminal), got {progress!r}")
         self.half, self.tile, self.overlap, self.tile_batch, self.seed = half, tile, overlap, tile_batch, seed
-        self.detection, self.progress = detection, progress
+        self.detection, self.progress, self.pooling = detection, progress, pooling
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
         self.sde = parts.sde
@@ -205,13 +409,16 @@ class Restorer:
     def from_folder(cls, path, **kwargs) -> 'Restorer':
         "The restorer of a multideg run folder (written by `train_restoration`); keyword arguments as for `Restorer`."
         path = Path(path).expanduser()
-        if not path.is_dir(): raise FileNotFoundError(f"restorer folder {path} does not exist" if not path.exists() else f"{path} is not a folder")
+        if not path.is_dir():
+            what = 'is not a folder' if path.exists() else 'does not exist'
+            raise FileNotFoundError(f"restorer folder {path} {what}")
         return cls(load_restorer(path, device='cpu'), **kwargs)
 
     def __repr__(self) -> str:
         how = f"{self.sampler} sampler, {self.steps or self.sde.T} steps" if self.sde is not None else 'one pass'
-        tiles = f"tiles {self.tile} (overlap {self.overlap})" if self.tile else 'no tiling'
-        return (f"Restorer({self.config.backbone}, {how}, {tiles}, device {self.device}{', float16' if self.half else ''}, "
+        tiles = f"tiles {self.tile} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
+        return (f"Restorer({self.config.backbone}, {how}, {tiles}, device {self.device}"
+                f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
 
 # %% ../nbs/08_restore.ipynb #bb5248a6
@@ -233,39 +440,55 @@ def from_official(cls: Restorer, daclip, irsde, *, clip_model='ViT-B-32', unet: 
 
 # %% ../nbs/08_restore.ipynb #79af61fd
 @patch
-def _condition(self: Restorer, x: torch.Tensor) -> tuple[dict, dict, list]:
-    "(embeddings on the CPU, probabilities by name, predicted names) for one image `x` (1×3×H×W)."
-    if self.controller is None: return {}, {}, []
-    small = clip_preprocess(x, self.controller.clip.visual.image_size, ((0., 0., 0.), (1., 1., 1.)))  # resize + crop on the CPU
+def _condition(self: Restorer, x: torch.Tensor) -> tuple[dict, dict, list, tuple]:
+    "(embeddings on the CPU, probabilities by name, predicted names, (decoding, confidence)) for one 1×3×H×W image."
+    if self.controller is None: return {}, {}, [], ('', None)
+    size = self.controller.clip.visual.image_size
+    small = clip_preprocess(x, size, ((0., 0., 0.), (1., 1., 1.)))       # resize + crop on the CPU
     emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize)
     if self.detection == 'softmax':
         t = self.controller.name_embeddings().to(out.degradation.dtype)
         p = (out.logit_scale * F.normalize(out.degradation.float(), dim=-1) @ t.float().T).softmax(-1)[0].cpu()
-        probs = dict(zip(out.names, p.tolist()))
-        return emb, probs, [out.names[int(p.argmax())]]
-    return emb, dict(zip(out.names, out.probabilities[0].float().cpu().tolist())), list(out.predicted[0])
+        i = int(p.argmax())
+        return emb, dict(zip(out.names, p.tolist())), [out.names[i]], ('softmax', p[i].item())
+    probs = dict(zip(out.names, out.probabilities[0].float().cpu().tolist()))
+    predicted, c = list(out.predicted[0]), self.controller.config
+    if c.set_sizes is None: return emb, probs, predicted, ('threshold', None)
+    sets, score = self.controller.set_scores(out.degradation, out.probabilities, c.set_sizes, c.caption_weight)
+    return emb, probs, predicted, ('set', score[0].float().softmax(-1)[sets.index(predicted)].item())
 
 # %% ../nbs/08_restore.ipynb #a36996be
 @patch
 @torch.no_grad()
-def restore(self: Restorer, image, *, sampler: str | None = None, steps: int | None = None, seed: int | None = None) -> RestoreResult:
+def restore(self: Restorer, image, *, sampler: str | None = None, steps: int | None = None,
+            seed: int | None = None) -> RestoreResult:
     "Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations detected."
+    from tqdm.auto import tqdm
     t0 = time.perf_counter()
     x = as_image(image)
-    sampler, steps, seed = sampler or self.sampler, steps if steps is not None else self.steps, self.seed if seed is None else seed
-    emb, probs, predicted = self._condition(x)
+    sampler, steps = sampler or self.sampler, steps if steps is not None else self.steps
+    seed = self.seed if seed is None else seed
+    emb, probs, predicted, (decoding, confidence) = self._condition(x)
     h, w = x.shape[-2:]
     state = self.state_device or (torch.device('cpu') if self.tile and max(h, w) > self.tile else self.device)
-    tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half)
+    tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
+                       pooling=self.pooling)
+    evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
+    tiles, passes = tb.plan(h, w)
+    bar = tqdm(total=evals * tiles * passes, desc='restoring', unit='tile', leave=False, dynamic_ncols=True,
+               disable=None if self.progress is None else not self.progress)
+    tb.bar, tb.evals = (None if bar.disable else bar), evals
     g = torch.Generator(state).manual_seed(seed)
-    out = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps, generator=g, progress=self.progress)
-    return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0)
+    try: out = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps, generator=g)
+    finally: bar.close()
+    return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence)
 
 @patch
 def restore_file(self: Restorer, src, dst, *, bits: int = 8, **kwargs) -> RestoreResult:
     "Restore the image file `src` into `dst` (written atomically; format from the suffix); never over `src` itself."
     src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve(): raise ValueError(f"restore_file: the output {dst} is the input file; choose another path")
+    if dst.resolve() == src.resolve():
+        raise ValueError(f"restore_file: the output {dst} is the input file; choose another path")
     r = self.restore(load_image(src), **kwargs)
     save_image(r.image, dst, bits=bits)
     return r
@@ -316,45 +539,69 @@ def plan_outputs(found: Sequence[tuple[Path, Path]], out: Path, ext: str = '.png
 _EXAMPLES = """examples:
   multideg restore photo.jpg scans/ 'more/**/*.png' -o restored --model runs/restoration
   multideg restore big.png -o out --daclip daclip_ViT-B-32.pt --irsde universal-ir.pth --steps 20 --tile 512
+  multideg restore scan.png -o out --model runs/restoration --tile 0      # the whole image at once, no tiles
 """
 
 def add_model_arguments(p: argparse.ArgumentParser, title: str = 'model: --model, or --daclip with --irsde'):
-    "A command's model options (`--model RUN_DIR`, or `--daclip` + `--irsde` with `--clip_model`, `--unet`); returns the group."
+    "The model options of a command (`--model`, or `--daclip`, `--irsde`, `--clip_model`, `--unet`); returns the group."
     m = p.add_argument_group(title)
-    m.add_argument('--model', metavar='RUN_DIR', help='a multideg restorer folder (restorer.json, restorer.safetensors, controller/)')
+    m.add_argument('--model', metavar='RUN_DIR',
+                   help='a multideg restorer folder (restorer.json, restorer.safetensors, controller/)')
     m.add_argument('--daclip', metavar='FILE', help='the official DA-CLIP checkpoint (daclip_ViT-B-32.pt)')
     m.add_argument('--irsde', metavar='FILE', help='the official universal restoration checkpoint (universal-ir.pth)')
-    m.add_argument('--clip_model', default='ViT-B-32', help='the official pair: open_clip model name or config file (default: %(default)s)')
-    m.add_argument('--unet', default='daclip', help='the official pair: U-Net preset (default: %(default)s)')
+    m.add_argument('--clip_model', default=None,
+                   help='the official pair: open_clip model name or config file (default: ViT-B-32)')
+    m.add_argument('--unet', default=None,
+                   help=f"the official pair: U-Net preset, one of {', '.join(UNET_PRESETS)} (default: daclip)")
     return m
 
 def restorer_from_args(a, **kwargs) -> Restorer:
     "The `Restorer` that parsed model options (`add_model_arguments`) name; keyword arguments as for `Restorer`."
     if a.model: return Restorer.from_folder(a.model, **kwargs)
-    return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model, unet=a.unet, **kwargs)
+    return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model or 'ViT-B-32', unet=a.unet or 'daclip',
+                                  **kwargs)
 
 def _restore_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Restore images: files, folders and glob patterns, written to OUTDIR.",
-                                epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders (their images) or glob patterns (quoted)')
-    p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='output folder (created; never an input folder)')
+    p = CommandParser(prog=prog, description="Restore images: files, folders and glob patterns, written to OUTDIR.",
+                      epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('inputs', nargs='+', metavar='INPUT',
+                   help='image files, folders (their images) or glob patterns (quoted)')
+    p.add_argument('-o', '--out', required=True, metavar='OUTDIR',
+                   help='output folder (created; never an input folder)')
     add_model_arguments(p)
     s = p.add_argument_group('sampling')
-    s.add_argument('--sampler', choices=SAMPLERS, default=None, help="IR-SDE sampler (default: the model's; official: posterior)")
-    s.add_argument('--steps', type=int, default=None, help="network evaluations per image (default: the model's; official: 100)")
-    s.add_argument('--seed', type=int, default=0, help='noise seed; the same seed gives the same output (default: %(default)s)')
+    s.add_argument('--sampler', choices=SAMPLERS, default=None,
+                   help="IR-SDE sampler (default: the model's; official: posterior)")
+    s.add_argument('--steps', type=int, default=None,
+                   help="network evaluations per image, IR-SDE restorers only (default: the model's; official: 100)")
+    s.add_argument('--seed', type=int, default=0,
+                   help='noise seed; the same seed gives the same output (default: %(default)s)')
     t = p.add_argument_group('tiles and device')
-    t.add_argument('--tile', type=int, default=512, help='tile size in pixels; 0: never tile (default: %(default)s)')
-    t.add_argument('--overlap', type=int, default=32, help='overlap of neighbouring tiles in pixels (default: %(default)s)')
+    t.add_argument('--tile', type=int, default=512,
+                   help="tile size in pixels, rounded down to the network's size multiple; "
+                   "0: no tiling, the whole image at once (default: %(default)s)")
+    t.add_argument('--overlap', type=int, default=32,
+                   help='overlap of neighbouring tiles in pixels (default: %(default)s)')
     t.add_argument('--tile_batch', type=int, default=1, help='tiles per network call (default: %(default)s)')
-    t.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: $MULTIDEG_DEVICE, else CUDA, MPS, CPU)')
+    t.add_argument('--pooling', choices=POOLINGS, default='image',
+                   help="global pooling (NAFNet's channel attention) in tiles: the whole image's means, refined until "
+                        "they settle ('image'), exact with a pass per layer ('exact'), or each tile its own ('tile': "
+                        "fastest, tiles disagree) (default: %(default)s)")
+    t.add_argument('--device', default=None,
+                   help='cpu, cuda, cuda:1, mps (default: $MULTIDEG_DEVICE, else CUDA, MPS, CPU)')
     t.add_argument('--half', action='store_true', help='float16 on CUDA')
     o = p.add_argument_group('output')
-    o.add_argument('--ext', default='png', help=f"output format: {', '.join(k[1:] for k in SAVE_FORMATS)} or 'same' as the input (default: %(default)s)")
-    o.add_argument('--bits', type=int, choices=(8, 16), default=8, help='bits per channel, 16 for png/tif (default: %(default)s)')
-    o.add_argument('-r', '--recursive', action='store_true', help='take the images in subfolders too (the layout is kept)')
-    o.add_argument('--overwrite', action='store_true', help='restore again images whose output exists (default: skip them)')
-    o.add_argument('-q', '--quiet', action='store_true', help='no progress bar and no line per image')
+    o.add_argument('--ext', default='png',
+                   help=f"output format: {', '.join(k[1:] for k in SAVE_FORMATS)} or 'same' as the input "
+                        "(default: %(default)s)")
+    o.add_argument('--bits', type=int, choices=(8, 16), default=8,
+                   help='bits per channel, 16 for png/tif (default: %(default)s)')
+    o.add_argument('-r', '--recursive', action='store_true',
+                   help='take the images in subfolders too (the layout is kept)')
+    o.add_argument('--overwrite', action='store_true',
+                   help='restore again images whose output exists (default: skip them)')
+    o.add_argument('-q', '--quiet', action='store_true',
+                   help='no progress bars (drawn only on a terminal) and no line per image')
     return p
 
 def _check_output_folder(out: Path, found, folders, recursive: bool):
@@ -365,26 +612,58 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
         fr = f.resolve()
         if o == fr: raise ValueError(f"refusing to write into the input folder {f}: choose another output folder (-o)")
         if recursive and f in folders and fr in o.parents:
-            raise ValueError(f"refusing to write inside the input folder {f} with --recursive (a later run would read the outputs back): choose another output folder (-o)")
+            raise ValueError(f"refusing to write inside the input folder {f} with --recursive (a later run would read "
+                             "the outputs back): choose another output folder (-o)")
 
-def _load_for_command(a) -> Restorer:
-    kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile or None, overlap=a.overlap,
-              tile_batch=a.tile_batch, seed=a.seed, progress=not a.quiet)
-    return restorer_from_args(a, **kw)
+_RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling')
 
-def _describe(r: RestoreResult) -> str:
-    found = ', '.join(f"{n} {r.probabilities[n]:.2f}" for n in r.predicted) if r.predicted else 'no degradation detected'
-    return f"{found}; {r.seconds:.1f} s"
-
-def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
-    "`multideg restore INPUTS... -o OUTDIR (--model RUN_DIR | --daclip X.pt --irsde Y.pth) [options]`; returns the exit code."
-    from tqdm import tqdm
-    p = _restore_parser(prog)
-    a = p.parse_args(list(argv))
+def _check_options(p: argparse.ArgumentParser, a):
+    "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
     if bool(a.model) == bool(a.daclip or a.irsde) or bool(a.daclip) != bool(a.irsde):
         p.error('give the model: --model RUN_DIR, or --daclip FILE with --irsde FILE')
     ext = a.ext.lower().lstrip('.')
-    if ext != 'same' and '.' + ext not in SAVE_FORMATS: p.error(f"--ext: unknown format {a.ext!r}; choose from {', '.join(k[1:] for k in SAVE_FORMATS)} or same")
+    if ext != 'same' and '.' + ext not in SAVE_FORMATS:
+        p.error(f"--ext: unknown format {a.ext!r}; choose from {', '.join(k[1:] for k in SAVE_FORMATS)} or same")
+    for name in ('clip_model', 'unet'):
+        if a.model and getattr(a, name):
+            raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde), not to --model")
+    require_option(a.unet in (None, *UNET_PRESETS), 'unet', a.unet, f"one of {', '.join(UNET_PRESETS)}")
+    require_option(a.tile >= 0, 'tile', a.tile, 'a tile size in pixels >= 1, or 0 for no tiling')
+    require_option(a.overlap >= 0, 'overlap', a.overlap, 'an integer >= 0')
+    require_option(not a.tile or a.overlap < a.tile, 'overlap', a.overlap, f"less than --tile ({a.tile})")
+    require_option(a.tile_batch >= 1, 'tile_batch', a.tile_batch, 'an integer >= 1')
+    require_option(a.steps is None or a.steps >= 1, 'steps', a.steps, 'an integer >= 1')
+    require_option(0 <= a.seed < 2 ** 63, 'seed', a.seed, 'an integer in 0..2^63-1')
+    require_option(a.bits == 8 or ext in ('png', 'tif', 'tiff', 'same'), 'bits', a.bits,
+                   f"8 with --ext {ext} (16 bits: png or tif)")
+    try: device = _device(a.device)
+    except ValueError as e: raise ValueError(f"--{e}") from None
+    if a.half and device.type != 'cuda':
+        raise ValueError(f"--half: float16 needs a CUDA device; the device is {device}")
+
+def _load_for_command(a) -> Restorer:
+    kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
+              tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling)
+    try: r = restorer_from_args(a, **kw)
+    except ValueError as e:                       # a value that the model rules out (--steps 200 with T = 100, ...)
+        if str(e).split(':')[0] in _RESTORER_OPTIONS: raise ValueError(f"--{e}") from None
+        raise
+    for name in ('sampler', 'steps'):
+        if r.sde is None and getattr(a, name) is not None:
+            raise ValueError(f"--{name}: this restorer ({r.config.backbone}) restores in one pass, without a sampler: "
+                             f"leave --{name} out")
+    return r
+
+def _describe(r: RestoreResult) -> str:
+    return f"detected {r.detected()}; {r.seconds:.1f} s"
+
+def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
+    "`multideg restore INPUTS... -o OUTDIR (--model RUN_DIR | --daclip X.pt --irsde Y.pth) [options]`: the exit code."
+    from tqdm import tqdm
+    p = _restore_parser(prog)
+    a = p.parse_args(list(argv))
+    _check_options(p, a)
+    ext = a.ext.lower().lstrip('.')
     out = Path(a.out).expanduser()
     found, failed, folders = find_inputs(a.inputs, a.recursive)
     _check_output_folder(out, found, folders, a.recursive)
@@ -392,29 +671,37 @@ def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') ->
     inputs = {f.resolve() for f, _ in found}
     clash = [d for _, d in plan if d.resolve() in inputs]
     if clash: raise ValueError(f"refusing to write {clash[0]}: it is one of the inputs")
+    eight = [d for _, d in plan if d.suffix not in ('.png', '.tif', '.tiff')]
+    if a.bits == 16 and eight:
+        raise ValueError(f"--bits 16: needs png or tif outputs, but --ext same writes {eight[0]}")
     for arg, why in failed: print(f"{prog}: skipped {arg}: {why}", file=sys.stderr)
     todo = [(f, d) for f, d in plan if a.overwrite or not d.exists()]
     existing = len(plan) - len(todo)
-    if existing and not a.quiet: print(f"{existing} output(s) already in {out}: skipped (--overwrite restores them again)")
+    if existing and not a.quiet:
+        print(f"{existing} output(s) already in {out}: skipped (--overwrite restores them again)")
     done = 0
     if todo:
         restorer = _load_for_command(a)
-        bar = tqdm(todo, desc='images', unit='image', disable=a.quiet, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(todo, desc='images', unit='image', disable=True if a.quiet else None, file=sys.stderr,
+                   dynamic_ncols=True)                     # None: drawn only when stderr is a terminal
         for src, dst in bar:
             try:
                 x = load_image(src)
                 r = restorer.restore(x)
                 save_image(r.image, dst, bits=a.bits)
             except ImageLoadError as e:
-                failed.append((str(src), e.reason)); tqdm.write(f"{prog}: skipped {src}: {e.reason}", file=sys.stderr); continue
+                failed.append((str(src), e.reason)); tqdm.write(f"{prog}: skipped {src}: {e.reason}", file=sys.stderr)
+                continue
             except (ValueError, RuntimeError, OSError) as e:
-                failed.append((str(src), str(e))); tqdm.write(f"{prog}: failed {src}: {e}", file=sys.stderr); continue
+                failed.append((str(src), str(e))); tqdm.write(f"{prog}: failed {src}: {e}", file=sys.stderr)
+                continue
             done += 1
             if not a.quiet: tqdm.write(f"{src} -> {dst}: {_describe(r)}")
     print(f"restored {done} image(s) into {out}" + (f"; {existing} already there" if existing else '')
           + (f"; {len(failed)} failed" if failed else ''))
     if failed:
-        print(f"{prog}: {len(failed)} input(s) failed:" + ''.join(f"\n  {f}: {why}" for f, why in failed), file=sys.stderr)
+        print(f"{prog}: {len(failed)} input(s) failed:" + ''.join(f"\n  {f}: {why}" for f, why in failed),
+              file=sys.stderr)
     return 1 if failed else 0
 
 restore_command.raw_argv = True   # the CLI hands it the arguments unparsed

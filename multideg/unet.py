@@ -5,6 +5,7 @@
 # %% ../nbs/05_unet.ipynb #35dffe7f
 from __future__ import annotations
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, Js
 __all__ = ['UNET_PRESETS', 'NAFNET_PRESETS', 'SinusoidalPosEmb', 'LayerNorm', 'PreNorm', 'Residual', 'default_conv', 'Block',
            'ResBlock', 'LinearAttention', 'CrossAttention', 'GEGLU', 'FeedForward', 'BasicTransformerBlock',
            'SpatialTransformer', 'UNetConfig', 'unet_config', 'ConditionalUNet', 'official_state_dict',
-           'read_state_dict', 'load_official', 'local_mean', 'NAFBlock', 'CrossAttnBlock', 'NAFNetConfig',
-           'nafnet_config', 'ConditionalNAFNet']
+           'read_state_dict', 'load_official', 'local_mean', 'GlobalAvgPool', 'global_pools', 'pool_hook', 'NAFBlock',
+           'CrossAttnBlock', 'NAFNetConfig', 'nafnet_config', 'ConditionalNAFNet']
 
 # %% ../nbs/05_unet.ipynb #5112263f
 class SinusoidalPosEmb(nn.Module):
@@ -294,6 +295,11 @@ class ConditionalUNet(nn.Module):
         self.final_conv = nn.Conv2d(nf, cfg.out_nc, 3, 1, 1)
         set_attention_impl(self, cfg.attn_impl)
 
+    @property
+    def size_multiple(self) -> int:
+        "Inputs are padded to a multiple of this (2^levels); a tile whose origin is a multiple of it is on the grid."
+        return 2 ** self.depth
+
     def _ck(self, fn, *args, **kw):
         "Call fn, through gradient checkpointing when enabled and training."
         if self.cfg.checkpoint and self.training and torch.is_grad_enabled():
@@ -405,16 +411,42 @@ def local_mean(x: torch.Tensor, k: int | None) -> torch.Tensor:
     return F.pad(out, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode='replicate').to(x.dtype)
 
 
+# %% ../nbs/05_unet.ipynb #523ea87f
+class GlobalAvgPool(nn.AdaptiveAvgPool2d):
+    "B×C×H×W → B×C×1×1 mean over H×W (NAFNet's SCA pooling); `window`: TLC's local mean; `hook(x)`: the mean to use."
+    def __init__(self, window: int | None = None):
+        super().__init__(1)
+        self.window, self.hook = window, None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.window is not None: return local_mean(x, self.window)
+        if self.hook is not None: return self.hook(x)
+        return x.mean((-2, -1), keepdim=True)
+
+    def extra_repr(self) -> str: return f"window={self.window}"
+
+def global_pools(net: nn.Module) -> list[GlobalAvgPool]:
+    "The global (not windowed) `GlobalAvgPool` layers of `net`: those whose means a tiler must supply."
+    return [m for m in net.modules() if isinstance(m, GlobalAvgPool) and m.window is None]
+
+@contextmanager
+def pool_hook(net: nn.Module, hook):
+    "Within the block, every global pool of `net` returns `hook(its input)`; yields the pools."
+    pools = global_pools(net)
+    for m in pools: m.hook = hook
+    try: yield pools
+    finally:
+        for m in pools: m.hook = None
+
 # %% ../nbs/05_unet.ipynb #1535ccd4
 class NAFBlock(nn.Module):
     "NAFNet's block, with optional (shift, scale) of both norms from a conditioning embedding."
     def __init__(self, c: int, emb_dim: int | None = None, pool: int | None = None):
         super().__init__()
-        self.pool = pool                 # the SCA's averaging window in this block's pixels (TLC); None: global (NAFNet)
         self.conv1 = nn.Conv2d(c, 2 * c, 1)
         self.conv2 = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
         self.conv3 = nn.Conv2d(c, c, 1)
-        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1))   # NAFNet's layout; forward pools with local_mean
+        self.sca = nn.Sequential(GlobalAvgPool(pool), nn.Conv2d(c, c, 1))   # NAFNet's layout (and keys)
         self.conv4 = nn.Conv2d(c, 2 * c, 1)
         self.conv5 = nn.Conv2d(c, c, 1)
         self.norm1, self.norm2 = LayerNorm(c, bias=True), LayerNorm(c, bias=True)
@@ -424,13 +456,18 @@ class NAFBlock(nn.Module):
             self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 4 * c))
             nn.init.zeros_(self.mlp[1].bias)
 
+    @property
+    def pool(self) -> int | None:
+        "The SCA's averaging window in this block's pixels (TLC); None: global pooling (NAFNet)."
+        return self.sca[0].window
+
     def forward(self, x, emb=None):
         mod = self.mlp(emb)[:, :, None, None].chunk(4, 1) if emb is not None and hasattr(self, 'mlp') else None
         y = self.norm1(x)
         if mod is not None: y = y * (1 + mod[1]) + mod[0]
         a, b = self.conv2(self.conv1(y)).chunk(2, 1)
         y = a * b
-        x = x + self.conv3(y * self.sca[1](local_mean(y, self.pool))) * self.beta
+        x = x + self.conv3(y * self.sca(y)) * self.beta
         y = self.norm2(x)
         if mod is not None: y = y * (1 + mod[3]) + mod[2]
         a, b = self.conv4(y).chunk(2, 1)
@@ -534,7 +571,7 @@ class ConditionalNAFNet(nn.Module):
         self.ending = nn.Conv2d(w, cfg.in_nc, 3, padding=1)
         set_attention_impl(self, cfg.attn_impl)
 
-    _ck, _hook = ConditionalUNet._ck, ConditionalUNet._hook
+    _ck, _hook, size_multiple = ConditionalUNet._ck, ConditionalUNet._hook, ConditionalUNet.size_multiple
 
     def _blocks(self, blocks, x, emb):
         for blk in blocks: x = self._ck(blk, x, emb)
