@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from fastcore.basics import patch
 
-from .core import JsonConfig, local_clip_weights
+from .core import JsonConfig, UnreadableFileError, load_torch_file, local_clip_weights
 from .degradations import NAMES, caption
 
 # %% auto #0
@@ -151,7 +151,8 @@ def read_state_dict(path_or_state, what: str = 'checkpoint') -> dict:
             if path.suffix == '.safetensors':
                 from safetensors.torch import load_file
                 sd = load_file(str(path), device='cpu')
-            else: sd = torch.load(path, map_location='cpu', weights_only=True)
+            else: sd = load_torch_file(path, what)
+        except UnreadableFileError: raise
         except Exception as e: raise ValueError(f"cannot read {what} {path}: {e}") from e
     if isinstance(sd, Mapping) and isinstance(sd.get('state_dict'), Mapping): sd = sd['state_dict']
     if not isinstance(sd, Mapping) or not sd: raise ValueError(f"{what} {src}: expected a non-empty state dict")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #97a638e0
 from __future__ import annotations
-import argparse, contextlib, contextvars, io, json, os, random, secrets, struct, threading, warnings, zlib
+import argparse, contextlib, contextvars, io, json, os, pickle, random, re, secrets, struct, threading, warnings, zlib
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -18,7 +18,8 @@ __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_S
            'apply_exif_orientation', 'CommandParser', 'require_option', 'say_once', 'load_image', 'encode_png16',
            'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor', 'tensor_to_pil', 'pil_to_tensor',
            'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig', 'seed_everything', 'default_device', 'multideg_home',
-           'local_checkpoints', 'local_clip_weights', 'cached_clip_files', 'system_info']
+           'local_checkpoints', 'local_clip_weights', 'UnreadableFileError', 'load_torch_file', 'cached_clip_files',
+           'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -394,6 +395,29 @@ def local_clip_weights(hf_cache_dir=None, url_cache_dir=None, model: str | None 
             if cand.is_file(): path = str(cand)
         if path: found.append((name, tag, path))
     return found
+
+# %% ../nbs/00_core.ipynb #5c7da94f
+class UnreadableFileError(ValueError):
+    "A file (weights, a checkpoint's state, random states) cannot be read back, or cannot be loaded safely."
+
+def load_torch_file(path, what: str = 'checkpoint file'):
+    "A file written with `torch.save`, read with `weights_only=True`: tensors and plain values only, no code runs."
+    path, a = Path(path), 'an' if what[:1] in 'aeiou' else 'a'
+    if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UnreadableFileError(f"{path} is not {a} {what} multideg can read: the file is empty")
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:   # torch's weights-only unpickler refused something
+        found = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
+        what_else = f" (here `{found.group(1)}`)" if found else ''
+        raise UnreadableFileError(f"{path} is not {a} {what} multideg can load safely: it is damaged, or it holds "
+                                  f"Python objects other than tensors and plain values{what_else}, which multideg "
+                                  "never loads as that could run code; nothing of it was loaded") from None
+    except Exception as e:
+        why = str(e).strip().split('. ')[0] if str(e).strip() else type(e).__name__
+        why = '' if 'weights_only' in why else f" ({why})"
+        raise UnreadableFileError(f"{path} is not {a} {what} multideg can read: damaged, cut short or not a PyTorch "
+                                  f"file{why}") from None
 
 # %% ../nbs/00_core.ipynb #aba09e25
 def cached_clip_files(hf_cache_dir=None, url_cache_dir=None) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #5c1ca440
 from __future__ import annotations
-import argparse, contextlib, csv, io, itertools, json, math, os, pickle, random, re, secrets, shutil, time, types
+import argparse, contextlib, csv, io, itertools, json, math, os, random, secrets, shutil, time, types
 import typing, warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import partial
@@ -17,7 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from .core import CommandParser, JsonConfig, _atomic_write, _available, default_device, seed_everything
+from .core import (CommandParser, JsonConfig, UnreadableFileError, _atomic_write, _available, default_device,
+                           load_torch_file, seed_everything)
 from .data import SyntheticPairs, collate, item_generator, item_seed
 from .degradations import NAMES, DegradationSampler, caption
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
@@ -29,12 +30,12 @@ from .metrics import psnr, ssim
 
 # %% auto #0
 __all__ = ['TINY_CLIP', 'BACKBONES', 'RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'TrainConfig', 'config_parser', 'from_args',
-           'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'UnreadableFileError',
-           'save_weights', 'load_weights', 'list_checkpoints', 'seed_stage', 'NonFiniteLossError', 'Trainer',
-           'read_metrics', 'ControllerTrainConfig', 'InMemory', 'controller_data', 'load_controller',
-           'train_controller', 'train_controller_command', 'RestorerConfig', 'build_backbone', 'build_sde',
-           'controller_embeddings', 'restore_tensor', 'RestorationConfig', 'train_restoration', 'RestorerParts',
-           'load_restorer', 'save_restorer', 'train_command']
+           'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'save_weights',
+           'load_weights', 'list_checkpoints', 'seed_stage', 'NonFiniteLossError', 'Trainer', 'read_metrics',
+           'ControllerTrainConfig', 'InMemory', 'controller_data', 'load_controller', 'train_controller',
+           'train_controller_command', 'RestorerConfig', 'build_backbone', 'build_sde', 'controller_embeddings',
+           'restore_tensor', 'RestorationConfig', 'train_restoration', 'RestorerParts', 'load_restorer',
+           'save_restorer', 'train_command']
 
 # %% ../nbs/07_train.ipynb #9b0ecc9e
 _MP = ('no', 'bf16', 'fp16')
@@ -361,9 +362,6 @@ def set_rng_state(st: dict) -> None:
     if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
     if 'mps' in st and torch.backends.mps.is_available(): torch.mps.set_rng_state(st['mps'])
 
-class UnreadableFileError(ValueError):
-    "A file of a run (weights, a checkpoint's state, random states) cannot be read back, or cannot be loaded safely."
-
 def _fsync_file(path: Path):
     with open(path, 'rb') as f: os.fsync(f.fileno())
 
@@ -398,25 +396,6 @@ def load_weights(path) -> dict:
 
 def _torch_save(obj, path: Path):
     torch.save(obj, path); _fsync_file(path)
-
-def _torch_load(path: Path, what: str = 'checkpoint file'):
-    "A file written with `torch.save`, read with `weights_only=True`: tensors and plain values only, no code runs."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist")
-    if path.stat().st_size == 0:
-        raise UnreadableFileError(f"{path} is not a {what} multideg can read: the file is empty")
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:   # torch's weights-only unpickler refused something
-        found = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
-        what_else = f" (here `{found.group(1)}`)" if found else ''
-        raise UnreadableFileError(f"{path} is not a {what} multideg can load safely: it is damaged, or it holds "
-                                  f"Python objects other than tensors and plain values{what_else}, which multideg "
-                                  "never loads as that could run code; nothing of it was loaded") from None
-    except Exception as e:
-        why = str(e).strip().split('. ')[0] if str(e).strip() else type(e).__name__
-        why = '' if 'weights_only' in why else f" ({why})"
-        raise UnreadableFileError(f"{path} is not a {what} multideg can read: damaged, cut short or not a PyTorch "
-                                  f"file{why}") from None
 
 def _read_json(path: Path) -> dict:
     "A JSON object from `path`; a damaged file raises `UnreadableFileError` naming it."
@@ -676,12 +655,12 @@ def _read_checkpoint(self: Trainer, path: Path) -> dict:
                                   "multideg wrote")
     ck = {'path': path, 'state': state, 'model': load_weights(path / 'model.safetensors'), 'ema': None, 'rng': None}
     if self.ema is not None and (path / 'ema.safetensors').is_file(): ck['ema'] = load_weights(path / 'ema.safetensors')
-    ck['opt'] = _torch_load(path / 'optimizer.pt')
+    ck['opt'] = load_torch_file(path / 'optimizer.pt')
     if not isinstance(ck['opt'], dict) or not {'optimizer', 'scheduler'} <= set(ck['opt']):
         raise UnreadableFileError(f"{path / 'optimizer.pt'} lacks the optimizer and schedule states multideg writes")
     rng = path / f"rng-{self.rank}.pt"
     if rng.is_file() and state.get('world_size') == self.world:
-        ck['rng'] = _torch_load(rng)
+        ck['rng'] = load_torch_file(rng)
         if not isinstance(ck['rng'], dict) or not {'python', 'torch', 'numpy'} <= set(ck['rng']):
             raise UnreadableFileError(f"{rng} does not hold the random states multideg writes")
     return ck

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .core import crop_to, pad_to_multiple
+from .core import UnreadableFileError, crop_to, load_torch_file, pad_to_multiple
 from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, JsonConfig, PromptFusion,
                              attention, fusion_config, make_fusion, merge_heads, set_attention_impl, split_heads)
 
@@ -372,7 +372,8 @@ def read_state_dict(state_or_path, what: str = 'checkpoint') -> tuple[dict, str]
             if p.suffix == '.safetensors':
                 from safetensors.torch import load_file
                 sd = load_file(p)
-            else: sd = torch.load(p, map_location='cpu', weights_only=True)
+            else: sd = load_torch_file(p, what)
+        except UnreadableFileError: raise
         except Exception as e: raise ValueError(f"cannot read {what} {p}: {e}") from e
     else: sd = state_or_path
     for k in ('state_dict', 'params_ema', 'params', 'model'):
