@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'make-dataset': ('multideg.data:make_dataset_command', "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, or add a second degradation"),
     'demo': ('multideg.demo:demo_command', "the main job: build a small data set, train a controller and a restorer, evaluate them on held-out photos, write a report"),
     'restore': ('multideg.restore:restore_command', "restore image files, folders and globs into an output folder (tiled; a multideg restorer or the official DA-CLIP pair)"),
-    'train': ('multideg.train:train_command', "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; --recipe, config file, key=value overrides; resumes"),
-    'train-controller': ('multideg.train:train_controller_command', "train the DA-CLIP controller (config file + key=value overrides; resumes its run folder)"),
+    'train': ('multideg.train:train_command', "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; --recipe, --config FILE, --key VALUE settings; resumes"),
+    'train-controller': ('multideg.train:train_controller_command', "train the DA-CLIP controller (--config FILE, --key VALUE settings; resumes its run folder)"),
 }
 
 def command_function(name: str):

@@ -14,10 +14,10 @@ from fastcore.script import store_true
 from .core import JsonConfig, _atomic_write, _available, default_device
 
 # %% auto #0
-__all__ = ['DEMO_SIZES', 'DEMO_ROOT', 'DemoConfig', 'demo', 'demo_command']
+__all__ = ['DEMO_PROFILES', 'DEMO_ROOT', 'DemoConfig', 'demo', 'demo_command']
 
 # %% ../nbs/11_demo.ipynb #d6bc3bbb
-DEMO_SIZES = {
+DEMO_PROFILES = {
     'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16, patch_size=64,
                   per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3, loss='x0', prediction='x0'),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16, patch_size=64,
@@ -25,16 +25,16 @@ DEMO_SIZES = {
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16, patch_size=128,
                 per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4, loss='ml', prediction='noise'),
 }
-DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/SIZE[-other settings]
+DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
 def _check(ok: bool, msg: str):
     if not ok: raise ValueError(msg)
 
 @dataclass
 class DemoConfig(JsonConfig):
-    "Settings of `demo`; None takes the value of the size (`quick`, `cpu`, or `gpu` when the device is CUDA)."
-    out: str | None = None                # the demo's folder (None: multideg-demo/SIZE[-settings not the size's])
-    size: str | None = None               # 'quick', 'cpu' or 'gpu' (None: 'gpu' on CUDA, else 'cpu')
+    "Settings of `demo`; None takes the value of the profile (`quick`, `cpu`, or `gpu` when the device is CUDA)."
+    out: str | None = None                # the demo's folder (None: multideg-demo/PROFILE[-settings not the profile's])
+    profile: str | None = None            # how much it trains: 'quick', 'cpu', 'gpu' (None: 'gpu' on CUDA, else 'cpu')
     device: str | None = None             # None: multideg's default device
     backbone: str | None = None           # 'nafnet' (direct) or 'unet' (IR-SDE)
     preset: str | None = None             # the backbone's preset
@@ -59,8 +59,8 @@ class DemoConfig(JsonConfig):
         from multideg.sde import PREDICTIONS, SAMPLERS
         from multideg.train import BACKBONES, RESTORATION_LOSSES, _check_types
         _check_types(self)
-        _check(self.size in (None, *DEMO_SIZES),
-               f"size must be one of {', '.join(DEMO_SIZES)} or none, got {self.size!r}")
+        _check(self.profile in (None, *DEMO_PROFILES),
+               f"profile must be one of {', '.join(DEMO_PROFILES)} or none, got {self.profile!r}")
         _check(self.out is None or self.out.strip() != '', "out must name a folder, got ''")
         if self.device is not None:
             try: torch.device(self.device)
@@ -78,20 +78,20 @@ class DemoConfig(JsonConfig):
         _check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
 
     def resolved(self) -> DemoConfig:
-        "A copy with the device, the folder and every None setting filled in from the size."
+        "A copy with the device, the folder and every None setting filled in from the profile."
         device = str(self.device or default_device())
-        size = self.size or ('gpu' if device.startswith('cuda') else 'cpu')
-        filled = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in DEMO_SIZES[size].items()}
-        cfg = replace(self, size=size, device=device, **filled)
+        profile = self.profile or ('gpu' if device.startswith('cuda') else 'cpu')
+        filled = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in DEMO_PROFILES[profile].items()}
+        cfg = replace(self, profile=profile, device=device, **filled)
         return cfg if cfg.out is not None else replace(cfg, out=_default_folder(cfg))
 
 def _default_folder(cfg: DemoConfig) -> str:
-    "`multideg-demo/SIZE` for a resolved config, and each setting that differs from the size's (`-unet`, `-seed2`)."
-    plain = {f.name: f.default for f in fields(DemoConfig)} | DEMO_SIZES[cfg.size]
+    "`multideg-demo/PROFILE` for a resolved config, and each setting that differs from the profile's (`-unet`, `-seed2`)."
+    plain = {f.name: f.default for f in fields(DemoConfig)} | DEMO_PROFILES[cfg.profile]
     named = ('backbone', 'preset', 'fusion', 'loss', 'prediction', 'sampler')    # their values say what they are
     parts = [f"{getattr(cfg, k)}" if k in named else f"{k}{getattr(cfg, k)}"
-             for k in plain if k not in ('out', 'size', 'device') and getattr(cfg, k) != plain[k]]
-    return str(Path(DEMO_ROOT) / re.sub(r'[^A-Za-z0-9._-]', '_', '-'.join([cfg.size, *parts])))
+             for k in plain if k not in ('out', 'profile', 'device') and getattr(cfg, k) != plain[k]]
+    return str(Path(DEMO_ROOT) / re.sub(r'[^A-Za-z0-9._-]', '_', '-'.join([cfg.profile, *parts])))
 
 # %% ../nbs/11_demo.ipynb #8cef8583
 def _stage(i: int, n: int, what: str):
@@ -149,7 +149,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / 'demo.json')
     timings, t_all = {}, time.time()
-    print(f"multideg demo: size {cfg.size}, device {cfg.device}, {cfg.backbone} restorer, seed {cfg.seed}, "
+    print(f"multideg demo: profile {cfg.profile}, device {cfg.device}, {cfg.backbone} restorer, seed {cfg.seed}, "
           f"folder {out}", flush=True)
 
     _stage(1, 4, "held-out data set: sample photos with 1-2 degradations")
@@ -173,7 +173,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps, seed=cfg.seed)
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
     res = evaluate(_restore_fn(restorer), ds, device='cpu', progress=True)
-    report = write_report(res, out / 'report', title=f"multideg demo ({cfg.size}): {cfg.backbone} restorer on held-out photos")
+    report = write_report(res, out / 'report', title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
     timings['evaluation'] = time.time() - t0
     s = res.summary()
     summary = {'input_psnr': s['input_psnr'], 'output_psnr': s['output_psnr'], 'psnr_gain': s['gain_psnr'],
@@ -221,16 +221,16 @@ def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
     _atomic_write(out / 'summary.json', lambda f: f.write(data))
 
 # %% ../nbs/11_demo.ipynb #1e6c9cf4
-def demo_command(out: str = None,  # the demo's folder (default: multideg-demo/SIZE, e.g. multideg-demo/quick); resumes
+def demo_command(out: str = None,  # the demo's folder (default: multideg-demo/PROFILE, e.g. multideg-demo/quick); resumes
                  quick: store_true = False,  # a smoke run of a few minutes (small steps and images)
-                 size: str = None,  # 'quick', 'cpu' or 'gpu' (default: gpu on CUDA, else cpu)
+                 profile: str = None,  # how much it trains: 'quick', 'cpu' or 'gpu' (default: gpu on CUDA, else cpu)
                  device: str = None,  # cpu, cuda, cuda:1, mps (default: multideg's choice)
                  backbone: str = None,  # 'nafnet' (direct, the CPU default) or 'unet' (IR-SDE, the GPU default)
                  fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
                  seed: int = 0):  # random seed
     "Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, write a report."
-    if quick and size not in (None, 'quick'):
-        raise ValueError(f"--quick and --size {size} contradict each other (--quick is --size quick)")
-    s = demo(DemoConfig(out=out, size='quick' if quick else size, device=device, backbone=backbone, fusion=fusion, seed=seed))
-    if not s['psnr_gain'] > 0: print("note: the restorer did not beat the input on these photos; train longer (a larger --size)")
+    if quick and profile not in (None, 'quick'):
+        raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
+    s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion, seed=seed))
+    if not s['psnr_gain'] > 0: print("note: the restorer did not beat the input on these photos; train longer (--profile cpu, or gpu on a GPU)")
     return 0

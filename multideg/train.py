@@ -195,11 +195,10 @@ def _field_help(cls) -> dict:
     return helps
 
 def config_parser(cls, prog: str | None = None, description: str | None = None, flags: Sequence[tuple] = ()) -> argparse.ArgumentParser:
-    "An argparse parser with `--config FILE`, `--FIELD VALUE` for every field of `cls`, `key=value` overrides and extra `flags`."
+    "A parser with `--config FILE`, `--FIELD VALUE` for every field of `cls` (its documenting comment as help) and `flags`."
     helps = _field_help(cls)
     p = CommandParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('overrides', nargs='*', metavar='key=value', help='settings as key=value (also --key value); override the config file')
-    p.add_argument('--config', default=None, help='JSON config file (saved by an earlier run: RUN/config.json)')
+    p.add_argument('--config', default=None, metavar='FILE', help='JSON config file (saved by an earlier run: RUN/config.json)')
     for name, kind, h in flags: p.add_argument(f'--{name}', action=kind, help=h)
     for f in fields(cls):
         default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
@@ -208,25 +207,22 @@ def config_parser(cls, prog: str | None = None, description: str | None = None, 
     return p
 
 def from_args(cls, argv: Sequence[str], base=None, prog: str | None = None, flags: Sequence[tuple] = ()):
-    "`(config, extra flags)` from a command line: defaults < `base` < `--config FILE` < `key=value` / `--key value`."
+    "`(config, extra flags)` from a command line: defaults < `base` < `--config FILE` < `--key value`."
     p = config_parser(cls, prog, flags=flags)
-    ns = p.parse_intermixed_args(list(argv))
-    overrides = list(ns.overrides)
-    cfg_file = ns.config
-    if cfg_file is None and overrides and overrides[0].endswith('.json') and '=' not in overrides[0]: cfg_file = overrides.pop(0)
+    ns, rest = p.parse_known_args(list(argv))
+    for a in rest:   # every setting is an option, as in every multideg command
+        k, eq, v = a.partition('=')
+        if eq and k and not k.startswith('-'): raise ValueError(f"{a!r}: settings are options, give --{k} {v}")
+    if rest: p.error(f"unrecognized arguments: {' '.join(rest)}")
     data = (base.to_dict() if isinstance(base, TrainConfig) else dict(base or {}))
-    if cfg_file is not None:
-        path = Path(cfg_file)
+    if ns.config is not None:
+        path = Path(ns.config)
         try: data.update(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read config {path}: {e}") from e
-    for o in overrides:
-        k, eq, v = o.partition('=')
-        if not eq or not k: raise ValueError(f"override {o!r} is not of the form key=value")
-        data[k.strip().replace('-', '_')] = v
+        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"--config: cannot read {path}: {e}") from e
     for f in fields(cls):
         v = getattr(ns, f'field__{f.name}')
         if v is not None: data[f.name] = v
-    cfg = cls.from_dict(data, 'settings' if cfg_file is None else f'settings (config {cfg_file})')
+    cfg = cls.from_dict(data, 'settings' if ns.config is None else f'settings (config {ns.config})')
     return cfg, {name: getattr(ns, name) for name, _, _ in flags}
 
 # %% ../nbs/07_train.ipynb #7afd6f33
@@ -964,7 +960,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     return trainer
 
 def train_controller_command(argv: Sequence[str] = (), prog: str = 'multideg train-controller') -> int:
-    "Command line of `train_controller`: `--config FILE`, then `key=value` or `--key value` overrides; `--fresh` ignores old checkpoints."
+    "Command line of `train_controller`: `--config FILE`, then `--key value` options; `--fresh` ignores old checkpoints."
     cfg, flags = from_args(ControllerTrainConfig, argv, prog=prog,
                            flags=[('fresh', 'store_true', 'start from scratch even if the run folder has checkpoints')])
     t = train_controller(cfg, resume=not flags['fresh'])
@@ -1235,7 +1231,7 @@ def save_restorer(parts: RestorerParts, path) -> Path:
 
 # %% ../nbs/07_train.ipynb #1949df28
 def train_command(argv: Sequence[str] = (), prog: str = 'multideg train') -> int:
-    "Command line of `train_restoration`: `--recipe NAME`, `--config FILE`, `key=value` overrides; `--fresh` ignores old checkpoints."
+    "Command line of `train_restoration`: `--recipe NAME`, `--config FILE`, `--key value` options; `--fresh` ignores old checkpoints."
     argv = list(argv)
     recipe = 'cpu'
     for i, a in enumerate(argv):
