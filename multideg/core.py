@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'pixel_limit',
-           'apply_exif_orientation', 'CommandParser', 'require_option', 'say_once', 'load_image', 'encode_png16',
-           'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor', 'tensor_to_pil', 'pil_to_tensor',
-           'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig', 'seed_everything', 'default_device', 'multideg_home',
-           'local_checkpoints', 'local_clip_weights', 'UnreadableFileError', 'load_torch_file', 'cached_clip_files',
-           'system_info']
+__all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'current_pixel_limit',
+           'pixel_limit', 'apply_exif_orientation', 'open_pillow', 'CommandParser', 'require_option', 'say_once',
+           'load_image', 'encode_png16', 'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor',
+           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig', 'seed_everything',
+           'default_device', 'multideg_home', 'local_checkpoints', 'local_clip_weights', 'UnreadableFileError',
+           'load_torch_file', 'cached_clip_files', 'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -31,6 +31,10 @@ class ImageLoadError(ValueError):
 # %% ../nbs/00_core.ipynb #eb75b8bd
 MAX_PIXELS = 100_000_000  # default decompression-bomb guard: 100 megapixels (a 1.2 GB float32 tensor)
 _pixel_limit = contextvars.ContextVar('max_pixels', default=MAX_PIXELS)
+
+def current_pixel_limit() -> int | None:
+    "The pixel limit `load_image` applies here: the enclosing `pixel_limit` block's, else `MAX_PIXELS`."
+    return _pixel_limit.get()
 
 @contextlib.contextmanager
 def pixel_limit(max_pixels: int | None):
@@ -112,14 +116,14 @@ def _tiff_is_16bit_colour(img: Image.Image) -> bool:
 # %% ../nbs/00_core.ipynb #641ca0ac
 _PILLOW_LIMIT = threading.Lock()
 
-def _open_pillow(data: bytes, max_pixels: int | None) -> Image.Image:
-    "`Image.open` with Pillow's own decompression-bomb limit set to ours (`max_pixels`; None: no limit)."
+def open_pillow(fp, max_pixels: int | None = None) -> Image.Image:
+    "`Image.open(fp)` (a path or file) with Pillow's decompression-bomb limit set to ours (`max_pixels`; None: none)."
     with _PILLOW_LIMIT:  # MAX_IMAGE_PIXELS is Pillow's documented, process-wide setting: set it for this call only
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # our own message follows
-                return Image.open(io.BytesIO(data))
+                return Image.open(fp)
         finally: Image.MAX_IMAGE_PIXELS = saved
 
 class CommandParser(argparse.ArgumentParser):
@@ -129,7 +133,7 @@ class CommandParser(argparse.ArgumentParser):
 
 def require_option(ok: bool, option: str, value, want: str) -> None:
     "Unless `ok`, raise a one-line `ValueError` naming the command-line option: `--tile: want an integer >= 0, got -5`."
-    if not ok: raise ValueError(f"--{option}: want {want}, got {value!r}")
+    if not ok: raise ValueError(f"{option if option.startswith('-') else '--' + option}: want {want}, got {value!r}")
 
 _said: set[str] = set()
 
@@ -142,9 +146,9 @@ _LIMIT = object()  # max_pixels not given: the limit of the enclosing `pixel_lim
 
 def load_image(src, *, max_pixels: int | None = _LIMIT, alpha: str = 'composite', background: float = 1.0) -> torch.Tensor:
     "Read an image file (path or bytes) as a float32 `3×H×W` tensor in [0, 1], upright."
-    if max_pixels is _LIMIT: max_pixels = _pixel_limit.get()
+    if max_pixels is _LIMIT: max_pixels = current_pixel_limit()
     data, name = _read_source(src)
-    try: img = _open_pillow(data, max_pixels)
+    try: img = open_pillow(io.BytesIO(data), max_pixels)
     except UnidentifiedImageError: raise ImageLoadError(name, 'not an image file (format not recognised)') from None
     except Exception as e:
         if not isinstance(e, Image.DecompressionBombError):

@@ -605,7 +605,8 @@ def _check_eval_options(a) -> None:
     "One-line errors naming the option for values `eval` cannot use."
     for name, low in (('n', 1), ('patch_size', 8), ('steps', 1), ('tile', 0), ('crop_border', 0), ('max_pixels', 1)):
         v = getattr(a, name)
-        require_option(v is None or v >= low, name, v, f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
+        require_option(v is None or v >= low, '-n' if name == 'n' else name, v,
+                       f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
 
 def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     "Command line: evaluate a restorer (or the input) on a data set and write the report folder."

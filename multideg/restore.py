@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from PIL import Image
 
-from .core import (CommandParser, ImageLoadError, require_option, _available, default_device, load_image,
+from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device, load_image,
                            numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS)
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, timesteps
@@ -598,6 +598,8 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                    help='bits per channel, 16 for png/tif (default: %(default)s)')
     o.add_argument('-r', '--recursive', action='store_true',
                    help='take the images in subfolders too (the layout is kept)')
+    o.add_argument('--max_pixels', type=int, default=MAX_PIXELS,
+                   help='skip images with more pixels (a guard against decompression bombs; default: %(default)s)')
     o.add_argument('--overwrite', action='store_true',
                    help='restore again images whose output exists (default: skip them)')
     o.add_argument('-q', '--quiet', action='store_true',
@@ -663,6 +665,7 @@ def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') ->
     p = _restore_parser(prog)
     a = p.parse_args(list(argv))
     _check_options(p, a)
+    require_option(a.max_pixels >= 1, 'max_pixels', a.max_pixels, 'an integer >= 1')
     ext = a.ext.lower().lstrip('.')
     out = Path(a.out).expanduser()
     found, failed, folders = find_inputs(a.inputs, a.recursive)
@@ -686,7 +689,7 @@ def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') ->
                    dynamic_ncols=True)                     # None: drawn only when stderr is a terminal
         for src, dst in bar:
             try:
-                x = load_image(src)
+                x = load_image(src, max_pixels=a.max_pixels)
                 r = restorer.restore(x)
                 save_image(r.image, dst, bits=a.bits)
             except ImageLoadError as e:
