@@ -367,8 +367,9 @@ def text_embeddings(self: DAClip, texts: Sequence[str], templates: Sequence[str]
     todo = [t for t in dict.fromkeys(texts) if key(t) not in self._text_cache]
     if todo:
         from open_clip import build_zero_shot_classifier
-        w = build_zero_shot_classifier(self, self.tokenize, todo, list(templates), num_classes_per_batch=None, device=self.device)
-        for t, e in zip(todo, w.T): self._text_cache[key(t)] = e
+        for t in todo:   # each text on its own: its embedding never depends on the texts it came with (a batch rounds otherwise)
+            w = build_zero_shot_classifier(self, self.tokenize, [t], list(templates), num_classes_per_batch=None, device=self.device)
+            self._text_cache[key(t)] = w[:, 0]
     return torch.stack([self._text_cache[key(t)] for t in texts])
 
 @patch

@@ -116,8 +116,11 @@ def _tiff_is_16bit_colour(img: Image.Image) -> bool:
 # %% ../nbs/00_core.ipynb #641ca0ac
 _PILLOW_LIMIT = threading.Lock()
 
-def open_pillow(fp, max_pixels: int | None = None) -> Image.Image:
-    "`Image.open(fp)` (a path or file) with Pillow's decompression-bomb limit set to ours (`max_pixels`; None: none)."
+_LIMIT = object()  # max_pixels not given: the limit of the enclosing `pixel_limit` block (else MAX_PIXELS)
+
+def open_pillow(fp, max_pixels: int | None = _LIMIT) -> Image.Image:
+    "`Image.open(fp)` (a path or file) with Pillow's decompression-bomb limit set to ours (default: `current_pixel_limit()`)."
+    if max_pixels is _LIMIT: max_pixels = current_pixel_limit()
     with _PILLOW_LIMIT:  # MAX_IMAGE_PIXELS is Pillow's documented, process-wide setting: set it for this call only
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
         try:
@@ -142,23 +145,18 @@ def say_once(key: str, message: str, category=UserWarning, stacklevel: int = 3):
     if key in _said: return
     _said.add(key); warnings.warn(message, category, stacklevel=stacklevel)
 
-_LIMIT = object()  # max_pixels not given: the limit of the enclosing `pixel_limit` block (else MAX_PIXELS)
-
 def load_image(src, *, max_pixels: int | None = _LIMIT, alpha: str = 'composite', background: float = 1.0) -> torch.Tensor:
     "Read an image file (path or bytes) as a float32 `3×H×W` tensor in [0, 1], upright."
     if max_pixels is _LIMIT: max_pixels = current_pixel_limit()
     data, name = _read_source(src)
+    too_many = lambda size: ImageLoadError(name, f'{size} exceeds max_pixels={max_pixels:,} (a guard against decompression '
+                                                 'bombs: raise it with --max_pixels on the command line, max_pixels= in Python)')
     try: img = open_pillow(io.BytesIO(data), max_pixels)
     except UnidentifiedImageError: raise ImageLoadError(name, 'not an image file (format not recognised)') from None
-    except Exception as e:
-        if not isinstance(e, Image.DecompressionBombError):
-            raise ImageLoadError(name, f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
-        img = None
-    w, h = img.size if img is not None else (None, None)
-    if img is None or (max_pixels is not None and w * h > max_pixels):
-        size = f'{w}×{h} = {w*h:,} pixels' if img is not None else 'the image'
-        raise ImageLoadError(name, f'{size} exceeds max_pixels={max_pixels:,} (a guard against decompression '
-                                   'bombs: raise it with --max_pixels on the command line, max_pixels= in Python)')
+    except Image.DecompressionBombError: raise too_many('the image') from None   # over twice the limit: Pillow stops first
+    except Exception as e: raise ImageLoadError(name, f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
+    w, h = img.size
+    if max_pixels is not None and w * h > max_pixels: raise too_many(f'{w}×{h} = {w*h:,} pixels')
     try:
         orientation = img.getexif().get(0x0112, 1)
         if _png_bit_depth(data) == 16:

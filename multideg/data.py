@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from fastcore.script import store_true
 from PIL import UnidentifiedImageError
 
-from .core import (ImageLoadError, MAX_PIXELS, current_pixel_limit, load_image, open_pillow, pixel_limit,
-                           require_option, save_image, to_uint8, _atomic_write)
+from .core import (ImageLoadError, MAX_PIXELS, load_image, open_pillow, pixel_limit, require_option, save_image,
+                           to_uint8, _atomic_write)
 from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
                                    preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
@@ -181,7 +181,7 @@ def _header_problem(path: Path) -> str | None:
     "Why the image file `path` cannot be opened (header check only), or None."
     try:
         if path.stat().st_size == 0: return 'the file is empty (0 bytes)'
-        with open_pillow(path, current_pixel_limit()) as im: im.size   # the limit of the command's --max_pixels
+        with open_pillow(path) as im: im.size   # under the limit of the command's --max_pixels
     except UnidentifiedImageError: return 'not an image file (format not recognised)'
     except Exception as e: return f'{type(e).__name__}: {e}'
     return None
@@ -261,7 +261,7 @@ class SampleImage:
 
     def size(self) -> tuple[int, int]:
         "(H, W), from the file's header."
-        with open_pillow(self.path, current_pixel_limit()) as im: return im.height, im.width
+        with open_pillow(self.path) as im: return im.height, im.width
 
     def load(self) -> torch.Tensor: return load_image(self.path)
 
@@ -461,7 +461,7 @@ class PairedFolder(torch.utils.data.Dataset):
                 sizes = []
                 for p in (lq, gt):
                     try:
-                        with open_pillow(p, current_pixel_limit()) as im: sizes.append(im.size)
+                        with open_pillow(p) as im: sizes.append(im.size)
                     except Exception as e:
                         problems.append((str(p), f'unreadable ({type(e).__name__}: {e})')); bad.add(k)
                 if len(sizes) == 2 and sizes[0] != sizes[1]:

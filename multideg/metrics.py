@@ -603,10 +603,10 @@ def _eval_parser(prog: str):
 
 def _check_eval_options(a) -> None:
     "One-line errors naming the option for values `eval` cannot use."
-    for name, low in (('n', 1), ('patch_size', 8), ('steps', 1), ('tile', 0), ('crop_border', 0), ('max_pixels', 1)):
+    for name, option, low in (('n', '-n', 1), ('patch_size', 'patch_size', 8), ('steps', 'steps', 1), ('tile', 'tile', 0),
+                              ('crop_border', 'crop_border', 0), ('max_pixels', 'max_pixels', 1)):
         v = getattr(a, name)
-        require_option(v is None or v >= low, '-n' if name == 'n' else name, v,
-                       f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
+        require_option(v is None or v >= low, option, v, f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
 
 def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     "Command line: evaluate a restorer (or the input) on a data set and write the report folder."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #5c1ca440
 from __future__ import annotations
-import argparse, contextlib, csv, io, itertools, json, math, os, random, secrets, shutil, time, types
+import argparse, contextlib, csv, io, json, math, os, random, secrets, shutil, time, types
 import typing, warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import partial
@@ -896,14 +896,6 @@ def load_controller(path, device='cpu') -> DAClip:
     else: raise FileNotFoundError(f"{path}: neither a controller run folder (controller.json) nor a checkpoint folder (state.json)")
     return controller_from_config(replace(cfg, pretrained=str(weights)), device=device)
 
-# %% ../nbs/07_train.ipynb #2461647a
-def _settle_texts(controller: DAClip, sizes) -> None:
-    "Fill `controller`'s text-embedding cache one text at a time, in a fixed order: names, 'clean', captions of sets."
-    names, tpl = list(controller.config.names), controller.config.templates
-    captions = (caption(list(c)) for k in sorted(sizes) if k <= len(names) for c in itertools.combinations(names, k))
-    controller._text_cache.clear()
-    for t in dict.fromkeys([*names, 'clean', *captions]): controller.text_embeddings([t], tpl)
-
 # %% ../nbs/07_train.ipynb #9567e342
 def _final_weights(trainer: Trainer) -> Path:
     "The weights file to publish: EMA (else model) weights of the best validated checkpoint (else the last)."
@@ -948,7 +940,6 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                       val_fn=partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size),
                       after_step=lambda m: m.clamp_logit_scale_(), model_config=json.loads(ccfg.to_json()))
     if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
-    _settle_texts(model, cfg.counts)                 # the same text embeddings, whether the run resumed or not
     trainer.fit(until)
     if trainer.is_main and trainer.step >= cfg.steps:
         f = _final_weights(trainer)
@@ -1163,7 +1154,6 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     _run_device(cfg)
     needs_controller = fusion_config(cfg.fusion).name != 'none'
     controller = _controller_for(cfg, needs_controller)
-    if controller is not None: _settle_texts(controller, cfg.counts)     # see `_settle_texts`
     dim = controller.name_embeddings().shape[-1] if controller is not None else fusion_config(cfg.fusion).embed_dim
     rcfg = cfg.restorer_config(dim)
     seed_stage(cfg.seed, 'init')        # after the controller's training: the backbone's weights follow the seed
@@ -1179,7 +1169,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
                      batch_size=2 * cfg.batch_size, seed=cfg.seed)
     trainer = Trainer(cfg, model, loss_fn, train_ds, val_fn=val_fn, model_config=json.loads(rcfg.to_json()))
     if controller is not None and trainer.device.type != 'cpu':
-        controller.to(trainer.device); _settle_texts(controller, cfg.counts)   # the cache is kept per device
+        controller.to(trainer.device)
     if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
     trainer.fit(until)
     if trainer.is_main and trainer.step >= cfg.steps:
