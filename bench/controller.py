@@ -19,7 +19,9 @@ from pathlib import Path
 import torch
 from multideg.degradations import visibility
 from multideg.controller import calibrate_set_decoding, calibrate_thresholds, controller_from_config, evaluate_recognition, cooccurrence, plot_confusion, set_metrics
-from multideg.train import TINY_CLIP, ControllerTrainConfig, controller_data, load_controller, read_metrics, train_controller
+from multideg.inference import TINY_CLIP, load_controller
+from multideg.learner import read_metrics
+from multideg.controller_training import ControllerTrainConfig, controller_data, train_controller
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--model', default='tiny', help="'tiny' (a small CLIP built from scratch) or an open_clip model name")

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 from multideg.metrics import psnr, ssim
-from multideg.train import (ControllerTrainConfig, RestorationConfig, controller_data, controller_embeddings, load_controller,
-                            load_restorer, restore_tensor, train_controller, train_restoration)
+from multideg.inference import controller_embeddings, load_controller, load_restorer, restore_tensor
+from multideg.controller_training import ControllerTrainConfig, controller_data, train_controller
+from multideg.restorer_training import RestorationConfig, train_restoration
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--out', default='/tmp/multideg-bench-restoration')

@@ -69,7 +69,7 @@ def case(size: int, tile: int) -> dict:
     import torch.nn.functional as F
     from multideg.controller import ControllerConfig, controller_from_config
     from multideg.restore import Restorer, tile_boxes
-    from multideg.train import TINY_CLIP, RestorerConfig, RestorerParts, build_backbone, build_sde
+    from multideg.inference import TINY_CLIP, RestorerConfig, RestorerParts, build_backbone, build_sde
     from multideg.unet import unet_config
     torch.set_num_threads(a.threads); torch.manual_seed(0)
     ucfg = unet_config(a.preset, fusion={'name': 'prompt', 'embed_dim': 64})
@@ -106,7 +106,7 @@ def old_tiled_backbone():
 def agreement_parts():
     import torch
     from multideg.controller import ControllerConfig, controller_from_config
-    from multideg.train import TINY_CLIP, RestorerConfig, RestorerParts, build_backbone, load_restorer
+    from multideg.inference import TINY_CLIP, RestorerConfig, RestorerParts, build_backbone, load_restorer
     from multideg.unet import NAFBlock, nafnet_config
     if a.model: return load_restorer(a.model)
     torch.manual_seed(0)
@@ -134,7 +134,7 @@ def agreement_image():
 def agreement_case(name: str) -> dict:
     import torch
     from multideg.restore import Restorer, TiledBackbone, tile_boxes
-    from multideg.train import restore_tensor
+    from multideg.inference import restore_tensor
     torch.set_num_threads(a.threads)
     parts = agreement_parts()
     if parts.sde is not None: raise SystemExit('--agreement measures a direct restorer (NAFNet), not an IR-SDE one')

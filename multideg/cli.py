@@ -18,13 +18,13 @@ __all__ = ['COMMANDS', 'HELP_WIDTH', 'command_function', 'info', 'command_parser
 
 # %% ../nbs/90_cli.ipynb #a62673ef
 COMMANDS: dict[str, tuple[str, str]] = {
-    'eval': ('multideg.metrics:eval_command', "evaluate a restorer (or the input) on a synthetic preset or a DA-CLIP-layout folder; writes tables, charts and examples"),
+    'eval': ('multideg.evaluate:eval_command', "evaluate a restorer (or the input) on a synthetic preset or a DA-CLIP-layout folder; writes tables, charts and examples"),
     'info': ('multideg.cli:info', "versions, device, threads and the weights found on this machine (no network)"),
     'make-dataset': ('multideg.data:make_dataset_command', "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, or add a second degradation"),
     'demo': ('multideg.demo:demo_command', "the main job: build a small data set, train a controller and a restorer, evaluate them on held-out photos, write a report"),
     'restore': ('multideg.restore:restore_command', "restore image files, folders and globs into an output folder (tiled; a multideg restorer or the official DA-CLIP pair)"),
-    'train': ('multideg.train:train_command', "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; --recipe, --config FILE, --key VALUE settings; resumes"),
-    'train-controller': ('multideg.train:train_controller_command', "train the DA-CLIP controller (--config FILE, --key VALUE settings; resumes its run folder)"),
+    'train': ('multideg.restorer_training:train_command', "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; --recipe, --config FILE, --key VALUE settings; resumes"),
+    'train-controller': ('multideg.controller_training:train_controller_command', "train the DA-CLIP controller (--config FILE, --key VALUE settings; resumes its run folder)"),
 }
 
 def command_function(name: str):

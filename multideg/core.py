@@ -4,9 +4,11 @@
 
 # %% ../nbs/00_core.ipynb #97a638e0
 from __future__ import annotations
-import argparse, contextlib, contextvars, io, json, os, pickle, random, re, secrets, struct, threading, warnings, zlib
-from dataclasses import asdict, fields
+import argparse, contextlib, contextvars, io, json, math, os, pickle, random, re, secrets, struct, threading
+import types, typing, warnings, zlib
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -16,10 +18,12 @@ from PIL import Image, UnidentifiedImageError
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'current_pixel_limit',
            'pixel_limit', 'apply_exif_orientation', 'open_pillow', 'CommandParser', 'require_option', 'say_once',
-           'load_image', 'encode_png16', 'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor',
-           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y', 'JsonConfig', 'seed_everything',
-           'default_device', 'multideg_home', 'local_checkpoints', 'local_clip_weights', 'UnreadableFileError',
-           'load_torch_file', 'cached_clip_files', 'system_info']
+           'load_image', 'encode_png16', 'atomic_write', 'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor',
+           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y', 'require', 'field_types',
+           'parse_setting', 'check_types', 'JsonConfig', 'field_help', 'config_parser', 'config_from_args',
+           'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints', 'local_clip_weights',
+           'UnreadableFileError', 'load_torch_file', 'save_weights', 'read_weights', 'read_json', 'cached_clip_files',
+           'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -208,8 +212,10 @@ def _as_hwc(x, path) -> torch.Tensor:
     return x.clamp(0, 1).permute(1, 2, 0)
 
 # %% ../nbs/00_core.ipynb #5912f679
-def _atomic_write(path: Path, write) -> None:
-    "Call `write(file)` on a temporary file beside `path`, then rename it over `path`; on failure nothing is left."
+def atomic_write(path, data) -> Path:
+    "Write `data` (bytes, text, or a function given the open binary file) to `path` atomically; on failure nothing is left."
+    path = Path(path)
+    write = data if callable(data) else (lambda f: f.write(data.encode('utf-8') if isinstance(data, str) else data))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -221,6 +227,7 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return path
 
 # %% ../nbs/00_core.ipynb #8f598cb0
 def save_image(x: torch.Tensor, path, bits: int = 8, **save_kwargs) -> Path:
@@ -244,8 +251,7 @@ def save_image(x: torch.Tensor, path, bits: int = 8, **save_kwargs) -> Path:
                 buf = io.BytesIO()  # tifffile wants a named file; encode in memory, then write
                 tifffile.imwrite(buf, arr[..., 0] if arr.shape[-1] == 1 else arr, **save_kwargs)
                 f.write(buf.getvalue())
-    _atomic_write(path, write)
-    return path
+    return atomic_write(path, write)
 
 # %% ../nbs/00_core.ipynb #7a201456
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -295,6 +301,68 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     w = x.new_tensor([65.481, 128.553, 24.966]).view(3, 1, 1)
     return ((x * w).sum(-3, keepdim=True) + 16.0) / 255.0
 
+# %% ../nbs/00_core.ipynb #2809bac1
+def require(ok: bool, message: str) -> None:
+    "Raise `ValueError(message)` unless `ok`: how configs check their settings."
+    if not ok: raise ValueError(message)
+
+def field_types(cls, name: str) -> tuple:
+    "The types field `name` of dataclass `cls` allows (NoneType included for `X | None`); `()` if unknown."
+    try: hint = typing.get_type_hints(cls)[name]
+    except Exception: return ()
+    if typing.get_origin(hint) in (typing.Union, types.UnionType): return typing.get_args(hint)
+    return (typing.get_origin(hint) or hint,)
+
+def _number(p: str):
+    for kind in (int, float):
+        try: return kind(p)
+        except ValueError: pass
+    return p
+
+def parse_setting(cls, name: str, value, source: str = 'settings'):
+    "`value` for field `name` of `cls`: text (a command line, `key=value`) parsed by the field's type; JSON lists as tuples."
+    kinds = field_types(cls, name)
+    if isinstance(value, list) and tuple in kinds and list not in kinds: return tuple(value)   # JSON has no tuples
+    if not isinstance(value, str) or not kinds or str in kinds and len(kinds) == 1: return value
+    text = value.strip()
+    bad = lambda what: ValueError(f"{source}: {name}={value!r} is not {what}")
+    if type(None) in kinds and text.lower() in ('none', 'null'): return None
+    if bool in kinds:
+        if text.lower() in ('1', 'true', 'yes', 'on'): return True
+        if text.lower() in ('0', 'false', 'no', 'off'): return False
+        raise bad('a boolean (true/false)')
+    for kind, what in ((int, 'an integer'), (float, 'a number')):
+        if kind not in kinds: continue
+        try: return kind(text)
+        except ValueError:
+            if not ({float, str} - {kind}) & set(kinds): raise bad(what) from None
+    if {tuple, list, dict} & set(kinds):
+        if text[:1] in '[{"' or (dict in kinds and str not in kinds):
+            try: return json.loads(text)
+            except json.JSONDecodeError as e:
+                if str not in kinds: raise bad(f'valid JSON ({e})') from None
+        elif tuple in kinds or list in kinds: return tuple(_number(p.strip()) for p in text.split(',') if p.strip())
+    return value
+
+_TYPE_WORDS = {bool: 'true or false', int: 'an integer', float: 'a number', str: 'a text', tuple: 'a list',
+               list: 'a list', dict: 'a dict (a JSON object)', type(None): 'none'}
+
+def _is_a(value, kind) -> bool:
+    if kind is bool: return isinstance(value, bool)
+    if kind is int: return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float: return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in (tuple, list): return isinstance(value, (tuple, list))
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+def check_types(cfg) -> None:
+    "Every field of the dataclass `cfg` holds a value of its annotated type, and numbers are finite; else a ValueError."
+    for f in fields(cfg):
+        v, kinds = getattr(cfg, f.name), field_types(type(cfg), f.name)
+        if not kinds: continue
+        words = ' or '.join(dict.fromkeys(_TYPE_WORDS.get(k, getattr(k, '__name__', str(k))) for k in kinds))
+        if not any(_is_a(v, k) for k in kinds): raise ValueError(f"{f.name} must be {words}, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v): raise ValueError(f"{f.name} must be a finite number, got {v!r}")
+
 # %% ../nbs/00_core.ipynb #ad01beb7
 class JsonConfig:
     "Mixin for configuration dataclasses: `to_dict`, `to_json`, atomic `save`, and `from_dict`/`load` naming bad files and keys."
@@ -303,9 +371,7 @@ class JsonConfig:
 
     def save(self, path) -> Path:
         "Write the configuration as JSON to `path` (atomically); returns the path."
-        path, data = Path(path), self.to_json().encode()
-        _atomic_write(path, lambda f: f.write(data))
-        return path
+        return atomic_write(path, self.to_json())
 
     @classmethod
     def from_dict(cls, d: dict, source: str = 'config'):
@@ -318,8 +384,18 @@ class JsonConfig:
 
     @classmethod
     def _from_json(cls, key: str, value, source: str):
-        "A field's value as read from JSON; subclasses convert types here (e.g. lists back to tuples)."
-        return value
+        "A field's value as read from JSON or a command line: text is parsed by the field's type (`parse_setting`)."
+        return parse_setting(cls, key, value, source)
+
+    def updated(self, *settings: str, source: str = 'settings', **values):
+        "A copy with `settings` ('key=value' texts, parsed by each field's type) and `values` changed, checked again."
+        d = self.to_dict()
+        for text in settings:
+            k, eq, v = str(text).partition('=')
+            if not eq or not k.strip(): raise ValueError(f"{source}: {text!r} is not key=value")
+            d[k.strip()] = v
+        d.update(values)
+        return type(self).from_dict(d, source)
 
     @classmethod
     def load(cls, path):
@@ -328,6 +404,50 @@ class JsonConfig:
         try: data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read {cls.__name__} config {path}: {e}") from e
         return cls.from_dict(data, f"{cls.__name__}: config {path}")
+
+# %% ../nbs/00_core.ipynb #c0b11f6c
+def field_help(cls) -> dict:
+    "Each field's documenting comment: a subclass's own where it has one, else the one where the field is declared."
+    from fastcore.docments import docments
+    helps = {}
+    for c in reversed(cls.__mro__):   # base classes first: a field re-declared without a comment keeps its doc
+        if '__dataclass_fields__' not in vars(c): continue
+        try: helps.update({k: v for k, v in docments(c).items() if k != 'return' and v})
+        except Exception: pass
+    return helps
+
+def _default(f):
+    return f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
+
+def config_parser(cls, prog: str | None = None, description: str | None = None,
+                  flags: Sequence[tuple] = ()) -> argparse.ArgumentParser:
+    "A parser with `--config FILE`, `--FIELD VALUE` for every field of `cls` (its comment as help) and `flags`."
+    helps = field_help(cls)
+    p = CommandParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--config', default=None, metavar='FILE', help='JSON config file (saved by an earlier run: RUN/config.json)')
+    for name, kind, h in flags: p.add_argument(f'--{name}', action=kind, help=h)
+    for f in fields(cls):
+        d = _default(f)
+        p.add_argument(f'--{f.name}', dest=f'field__{f.name}', default=None, metavar='VALUE',
+                       help=f"{helps.get(f.name) or f.name} (default: {d if isinstance(d, str) else json.dumps(d)})")
+    return p
+
+def config_from_args(cls, argv: Sequence[str], base=None, prog: str | None = None, flags: Sequence[tuple] = ()):
+    "`(config, extra flags)` from a command line: defaults < `base` < `--config FILE` < `--key value`."
+    p = config_parser(cls, prog, flags=flags)
+    ns, rest = p.parse_known_args(list(argv))
+    for a in rest:   # every setting is an option, as in every multideg command
+        k, eq, v = a.partition('=')
+        if eq and k and not k.startswith('-'): raise ValueError(f"{a!r}: settings are options, give --{k} {v}")
+    if rest: p.error(f"unrecognized arguments: {' '.join(rest)}")
+    data = base.to_dict() if isinstance(base, JsonConfig) else dict(base or {})
+    if ns.config is not None:
+        path = Path(ns.config)
+        try: data.update(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"--config: cannot read {path}: {e}") from e
+    data.update({f.name: v for f in fields(cls) if (v := getattr(ns, f'field__{f.name}')) is not None})
+    cfg = cls.from_dict(data, 'settings' if ns.config is None else f'settings (config {ns.config})')
+    return cfg, {name: getattr(ns, name) for name, _, _ in flags}
 
 # %% ../nbs/00_core.ipynb #3804a12c
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
@@ -420,6 +540,52 @@ def load_torch_file(path, what: str = 'checkpoint file'):
         why = '' if 'weights_only' in why else f" ({why})"
         raise UnreadableFileError(f"{path} is not {a} {what} multideg can read: damaged, cut short or not a PyTorch "
                                   f"file{why}") from None
+
+# %% ../nbs/00_core.ipynb #ac4be5ee
+def save_weights(state: Mapping, path) -> Path:
+    "A state dict as safetensors at `path`, atomically; tensors go to the CPU, shared or non-contiguous ones are copied."
+    from safetensors.torch import save
+    seen, out = set(), {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        key = (v.untyped_storage().data_ptr(), v.storage_offset()) if v.numel() else None
+        if key in seen or not v.is_contiguous(): v = v.contiguous().clone()
+        seen.add(key); out[k] = v
+    return atomic_write(path, save(out))
+
+_WRAPPERS = ('state_dict', 'params_ema', 'params', 'model')
+
+def read_weights(source, what: str = 'weights file') -> dict:
+    "A flat `{key: tensor}` on the CPU from a safetensors or PyTorch file (`weights_only`), or from a dict."
+    if isinstance(source, Mapping): sd, src = source, f'the given {what}'
+    else:
+        path = Path(source).expanduser(); src = str(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} {path} " + ('is a folder, not a file' if path.is_dir() else 'does not exist'))
+        if path.suffix == '.safetensors':
+            from safetensors.torch import load_file
+            try: sd = load_file(str(path), device='cpu')
+            except Exception as e:
+                raise UnreadableFileError(f"{path} is not a {what} multideg can read: damaged, cut short or not "
+                                          f"safetensors ({e})") from None
+        else: sd = load_torch_file(path, what)
+    for k in _WRAPPERS:
+        if isinstance(sd, Mapping) and isinstance(sd.get(k), Mapping): sd = sd[k]; break
+    if not isinstance(sd, Mapping) or not sd:
+        raise UnreadableFileError(f"{what} {src}: expected a non-empty state dict, got {type(sd).__name__}")
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad: raise UnreadableFileError(f"{what} {src}: expected a state dict of tensors; {bad[:3]} are not tensors")
+    return {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
+
+def read_json(path, what: str = 'file') -> dict:
+    "A JSON object from `path`; a missing or damaged file raises an error naming it."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist")
+    try: data = json.loads(path.read_text())
+    except UnicodeDecodeError as e: raise UnreadableFileError(f"{path} is not a text file ({e}): damaged or cut short") from None
+    except json.JSONDecodeError as e: raise UnreadableFileError(f"{path} is not valid JSON ({e}): damaged or cut short") from None
+    if not isinstance(data, dict): raise UnreadableFileError(f"{path} should hold a JSON object, not {type(data).__name__}")
+    return data
 
 # %% ../nbs/00_core.ipynb #aba09e25
 def cached_clip_files(hf_cache_dir=None, url_cache_dir=None) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from fastcore.script import store_true
 from PIL import UnidentifiedImageError
 
 from .core import (ImageLoadError, MAX_PIXELS, load_image, open_pillow, pixel_limit, require_option, save_image,
-                           to_uint8, _atomic_write)
+                           to_uint8, atomic_write)
 from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
                                    preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
@@ -562,7 +562,6 @@ def _inside(child: Path, parent: Path) -> bool:
     child, parent = child.resolve(), parent.resolve()
     return child == parent or parent in child.parents
 
-def _write_bytes_atomic(path: Path, data: bytes): _atomic_write(path, lambda f: f.write(data))
 
 def _explain_os_error(e: OSError, path) -> OSError:
     if e.errno == errno.ENOSPC: return OSError(e.errno, f"disk full while writing {path}; finished pairs are kept, free some space and rerun to resume")
@@ -632,7 +631,7 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
         pcap = ', '.join(list(job.base) + [parametric_caption(recs[0])])
         gt = out / job.gt
         try:
-            if not gt.exists(): _write_bytes_atomic(gt, job.gt_file.read_bytes())
+            if not gt.exists(): atomic_write(gt, job.gt_file.read_bytes())
             save_image(y, out / job.lq)
         except OSError as e: raise _explain_os_error(e, out / job.lq) from e
     names = names_of(records)
@@ -726,7 +725,7 @@ def make_dataset(out, source='embedded', *, sampler: DegradationSampler | Second
                          "write to another folder (the OUT argument of multideg make-dataset) or use the same settings")
     if split not in config:
         config[split] = settings
-        _write_bytes_atomic(config_path, (json.dumps(config, indent=1, sort_keys=True) + '\n').encode())
+        atomic_write(config_path, (json.dumps(config, indent=1, sort_keys=True) + '\n').encode())
     # resume: pairs already recorded (final metadata or journal) whose files exist
     split_dir, journal = out / split, out / split / '.journal.jsonl'
     split_dir.mkdir(exist_ok=True)
@@ -754,8 +753,8 @@ def make_dataset(out, source='embedded', *, sampler: DegradationSampler | Second
         def csv_path(f): return str((out / f).resolve()) if absolute_paths else f
         rows = ['filepath\ttitle'] + [f"{csv_path(r['file'])}\t{r['content_caption']}: {r['caption']}" for r in records]
         try:
-            _write_bytes_atomic(split_dir / 'metadata.jsonl', ''.join(json.dumps(r) + '\n' for r in records).encode())
-            _write_bytes_atomic(out / f'daclip_{split}.csv', ('\n'.join(rows) + '\n').encode())
+            atomic_write(split_dir / 'metadata.jsonl', ''.join(json.dumps(r) + '\n' for r in records).encode())
+            atomic_write(out / f'daclip_{split}.csv', ('\n'.join(rows) + '\n').encode())
         except OSError as e: raise _explain_os_error(e, out / f'daclip_{split}.csv') from e
         journal.unlink(missing_ok=True)
     return {'out': str(out), 'split': split, 'pairs': len(records), 'new': new, 'existing': existing,
