@@ -17,19 +17,22 @@ from torch.utils.checkpoint import checkpoint
 
 from fastcore.basics import patch
 
-from .core import JsonConfig, UnreadableFileError, load_torch_file, local_clip_weights
+from .core import JsonConfig, local_clip_weights, read_weights
 from .degradations import NAMES, caption
 
 # %% auto #0
-__all__ = ['LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config', 'resolve_clip_weights',
-           'read_state_dict', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'orthonormalize',
-           'clip_preprocess', 'official_to_native', 'native_to_official', 'LoadReport', 'build_controller',
-           'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens',
-           'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics',
-           'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
-           'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding']
+__all__ = ['PREPROCESSINGS', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config',
+           'resolve_clip_weights', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'vocab_tokenizer',
+           'orthonormalize', 'clip_resize_crop', 'clip_preprocess', 'official_to_native', 'native_to_official',
+           'LoadReport', 'build_controller', 'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings',
+           'ControllerTargets', 'match_tokens', 'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier',
+           'set_metrics', 'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets',
+           'zero_shot_probabilities', 'top_k_sets', 'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds',
+           'calibrate_set_decoding']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
+PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
+
 @dataclass
 class ControllerConfig(JsonConfig):
     "Everything that defines a DA-CLIP controller; saves to / loads from JSON."
@@ -48,6 +51,8 @@ class ControllerConfig(JsonConfig):
     grad_checkpointing: bool = False      # recompute block activations in backward (less memory)
     per_type_bias: bool = True            # one bias b_k per name instead of one shared b
     orthogonal_names: bool = True         # score against the symmetrically orthonormalised name embeddings (needs M <= D)
+    preprocessing: str | None = None      # 'ours', 'official' (the official script's PIL path); None: 'official' once
+                                          # official DA-CLIP weights are loaded, else 'ours'
 
     def __post_init__(self):
         self.names, self.templates = tuple(self.names), tuple(self.templates)
@@ -69,6 +74,8 @@ class ControllerConfig(JsonConfig):
             if not self.set_sizes or self.set_sizes[0] < 0 or self.set_sizes[-1] > len(self.names):
                 raise ValueError(f"set_sizes must be numbers of degradations between 0 and {len(self.names)}, got {self.set_sizes}")
         if self.caption_weight < 0: raise ValueError(f"caption_weight must be >= 0, got {self.caption_weight}")
+        if self.preprocessing not in (None, *PREPROCESSINGS):
+            raise ValueError(f"preprocessing must be one of {PREPROCESSINGS} or None, got {self.preprocessing!r}")
         if not isinstance(self.model, (str, dict)): raise TypeError(f"model must be a str or dict, got {type(self.model).__name__}")
 
 # %% ../nbs/03_controller.ipynb #501016b6
@@ -139,28 +146,6 @@ def resolve_clip_weights(model: str, pretrained: str, cache_dir=None, download: 
     raise FileNotFoundError(f"open_clip weights {model}/{pretrained} are not on this machine (multideg does not download "
                             f"them unless download=True): {_weights_hint(model, pretrained, cache_dir)}")
 
-# %% ../nbs/03_controller.ipynb #7b541f9a
-def read_state_dict(path_or_state, what: str = 'checkpoint') -> dict:
-    "A flat `{key: tensor}` from a file (safetensors or torch, read with `weights_only=True`) or a dict."
-    src = '<dict>'
-    if isinstance(path_or_state, Mapping): sd = path_or_state
-    else:
-        path = Path(path_or_state).expanduser(); src = str(path)
-        if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist")
-        try:
-            if path.suffix == '.safetensors':
-                from safetensors.torch import load_file
-                sd = load_file(str(path), device='cpu')
-            else: sd = load_torch_file(path, what)
-        except UnreadableFileError: raise
-        except Exception as e: raise ValueError(f"cannot read {what} {path}: {e}") from e
-    if isinstance(sd, Mapping) and isinstance(sd.get('state_dict'), Mapping): sd = sd['state_dict']
-    if not isinstance(sd, Mapping) or not sd: raise ValueError(f"{what} {src}: expected a non-empty state dict")
-    sd = {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad: raise ValueError(f"{what} {src}: entries that are not tensors: {bad[:5]}")
-    return sd
-
 # %% ../nbs/03_controller.ipynb #efe4dc1c
 _TEXT_KEYS = ('transformer.', 'token_embedding.', 'positional_embedding', 'ln_final.', 'text_projection', 'cls_emb')
 
@@ -187,7 +172,7 @@ def _resolve(model, pretrained, cache_dir, download):
         if path: raise ValueError(f"model {model!r} brings its own weights; leave pretrained unset")
         path = resolve_clip_weights(model, pretrained, cache_dir, download)
         if isinstance(model, str) and open_clip.get_pretrained_cfg(model, pretrained).get('quick_gelu'): cfg['quick_gelu'] = True
-    return cfg, path, (read_state_dict(path, 'weights') if path else None)
+    return cfg, path, (read_weights(path, 'weights file') if path else None)
 
 def build_clip(model='ViT-B-32', pretrained: str | None = None, cache_dir=None, download: bool = False) -> nn.Module:
     "An open_clip `CLIP` (flat text layout) for `model`, with the CLIP weights of `pretrained` (a tag or any weights file)."
@@ -342,15 +327,42 @@ def _default_tokenizer(model, context_length: int):
     if isinstance(model, str) and not model.endswith('.json'): return open_clip.get_tokenizer(model)
     return open_clip.SimpleTokenizer(context_length=context_length)
 
+def vocab_tokenizer(vocab_size: int, context_length: int = 77, base: Callable | None = None) -> Callable:
+    "open_clip's tokenizer (or `base`), ids folded into `vocab_size`: start/end on the two highest, others on 1…V−3."
+    import open_clip
+    base = base or open_clip.SimpleTokenizer(context_length=context_length)
+    n = getattr(base, 'vocab_size', None)
+    sot, eot = getattr(base, 'sot_token_id', None), getattr(base, 'eot_token_id', None)
+    if n is None or sot is None or eot is None:
+        raise ValueError(f"vocab_tokenizer: the base tokenizer {type(base).__name__} does not say its vocabulary "
+                         "size and start/end ids (open_clip's SimpleTokenizer does)")
+    if not isinstance(vocab_size, int) or vocab_size < 4:
+        raise ValueError(f"vocab_tokenizer: vocab_size must be >= 4, got {vocab_size!r}")
+    if vocab_size >= n: return base
+    def tokenize(texts) -> torch.Tensor:
+        ids = base(texts)
+        out = torch.where(ids > 0, 1 + (ids - 1) % (vocab_size - 3), ids)
+        out[ids == sot], out[ids == eot] = vocab_size - 2, vocab_size - 1
+        return out
+    tokenize.vocab_size, tokenize.context_length = vocab_size, base.context_length
+    return tokenize
+
 @patch
 def tokenize(self: DAClip, texts: Sequence[str]) -> torch.Tensor:
-    "Token ids for `texts`, checked against the text tower's vocabulary."
+    "Token ids for `texts`, checked against the text tower's vocabulary and context length."
     if isinstance(texts, str): texts = [texts]
     if self.tokenizer is None: self.tokenizer = _default_tokenizer(self.config.model, self.clip.context_length)
     ids = self.tokenizer(list(texts))
-    if ids.max() >= self.clip.vocab_size or ids.shape[-1] > self.clip.context_length:
-        raise ValueError(f"the tokenizer gives ids up to {int(ids.max())} and length {ids.shape[-1]}, but the text tower has "
-                         f"vocab_size {self.clip.vocab_size} and context_length {self.clip.context_length}; pass a matching tokenizer")
+    V, L = self.clip.vocab_size, self.clip.context_length
+    if ids.max() >= V:
+        n = getattr(self.tokenizer, 'vocab_size', None)
+        size = f'{n} ids' if n else 'size unknown'
+        raise ValueError(f"the tokenizer's vocabulary ({size}; ids up to {int(ids.max())} here) does not fit the text "
+                         f"tower's vocab_size {V} (model {self.config.model}); the official code has no mapping "
+                         f"either. Pass tokenizer=vocab_tokenizer({V}) (folded ids, for test models) or a tokenizer "
+                         f"with ids below {V}")
+    if ids.shape[-1] > L:
+        raise ValueError(f"the tokenizer gives {ids.shape[-1]} tokens per text, the text tower's context_length is {L}")
     return ids.to(self.device)
 
 @patch
@@ -442,26 +454,63 @@ def decode(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor)
     sets, score = self.set_scores(degradation, probabilities, c.set_sizes, c.caption_weight)
     return [sets[i] for i in score.argmax(-1).tolist()]
 
+@patch(as_prop=True)
+def preprocessing(self: DAClip) -> str:
+    "The image preprocessing this controller uses: `config.preprocessing`, 'ours' when unset."
+    return self.config.preprocessing or 'ours'
+
+@patch
+def resize_crop(self: DAClip, x: torch.Tensor) -> torch.Tensor:
+    "Images in [0, 1] resized and centre-cropped to the encoder's size by this controller's preprocessing, in [0, 1]."
+    return clip_resize_crop(x, self.clip.visual.image_size, self.preprocessing)
+
 @patch
 def preprocess(self: DAClip, x: torch.Tensor) -> torch.Tensor:
-    "Images in [0, 1] (B×3×H×W) to the encoder's input: shorter side to the image size (bicubic), centre crop, normalise."
-    return clip_preprocess(x, self.clip.visual.image_size, self.config_mean_std())
+    "Images in [0, 1] (B×3×H×W) to the encoder's input: resize, centre crop, normalise, as `config.preprocessing` says."
+    how = self.preprocessing
+    mean_std = (OPENAI_MEAN, OPENAI_STD) if how == 'official' else self.config_mean_std()
+    return clip_preprocess(x, self.clip.visual.image_size, mean_std, how)
 
 # %% ../nbs/03_controller.ipynb #ce52ec4a
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
-def clip_preprocess(x: torch.Tensor, size=224, mean_std=(OPENAI_MEAN, OPENAI_STD)) -> torch.Tensor:
-    "DA-CLIP's validation transform on tensors: shorter side to `size` (bicubic, antialiased), centre crop, normalise."
+def _official_uint8(x: torch.Tensor) -> torch.Tensor:
+    "B×3×H×W in [0, 1] → B×H×W×3 uint8 as the official `(np_image * 255).astype(np.uint8)`: float32 product, truncated."
+    return (x.detach().float().cpu() * 255).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+def _official_resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    "The official `clip_transform` without Normalize: uint8 → PIL → Resize(size, BICUBIC) → CenterCrop → ToTensor."
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+    out = []
+    for a in _official_uint8(x).numpy():
+        im = TF.center_crop(TF.resize(Image.fromarray(a), size, interpolation=InterpolationMode.BICUBIC), size)
+        out.append(TF.pil_to_tensor(im).float().div(255))
+    return torch.stack(out).to(x.device)
+
+def clip_resize_crop(x: torch.Tensor, size=224, how: str = 'ours') -> torch.Tensor:
+    "Images in [0, 1] (B×3×H×W) with the shorter side resized to `size` (bicubic) and centre-cropped, by `how`."
     if x.ndim == 3: x = x[None]
-    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"clip_preprocess: expected B×3×H×W images in [0, 1], got shape {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"clip_preprocess: expected B×3×H×W images in [0, 1], got shape {tuple(x.shape)}")
+    if how not in PREPROCESSINGS: raise ValueError(f"clip_preprocess: how must be one of {PREPROCESSINGS}, got {how!r}")
     th, tw = (size, size) if isinstance(size, int) else tuple(size)
+    if how == 'official':
+        if th != tw: raise ValueError(f"clip_preprocess: the official preprocessing crops squares, got size {size}")
+        return _official_resize_crop(x, th)
     h, w = x.shape[-2:]
     s = max(th / h, tw / w)
     nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-    if (nh, nw) != (h, w): x = F.interpolate(x.float(), size=(nh, nw), mode='bicubic', antialias=True, align_corners=False).clamp(0, 1)
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x.float(), size=(nh, nw), mode='bicubic', antialias=True, align_corners=False).clamp(0, 1)
     top, left = (nh - th) // 2, (nw - tw) // 2
-    x = x[..., top:top + th, left:left + tw]
+    return x[..., top:top + th, left:left + tw]
+
+def clip_preprocess(x: torch.Tensor, size=224, mean_std=(OPENAI_MEAN, OPENAI_STD), how: str = 'ours') -> torch.Tensor:
+    "DA-CLIP's validation transform: shorter side to `size` (bicubic), centre crop, normalise, by `how`."
+    x = clip_resize_crop(x, size, how)
     mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) for v in mean_std)
     return (x - mean) / std
 
@@ -503,8 +552,9 @@ class LoadReport:
 @patch
 def load_daclip_checkpoint(self: DAClip, path_or_state, strict: bool = True) -> LoadReport:
     "Load an official DA-CLIP checkpoint (file or state dict; raw or {'state_dict': ...}; 'module.' prefixes) into this model."
+    # an unset config.preprocessing becomes 'official'
     src = path_or_state if not isinstance(path_or_state, Mapping) else '<state dict>'
-    sd = read_state_dict(path_or_state, 'DA-CLIP checkpoint')
+    sd = read_weights(path_or_state, 'DA-CLIP checkpoint')
     if not any(k.startswith('visual_control.') for k in sd): raise ValueError(f"{src} is not a DA-CLIP checkpoint (no visual_control.* keys)")
     own = self.state_dict()
     mapped, source, unexpected, conflicts = {}, {}, [], []
@@ -522,6 +572,7 @@ def load_daclip_checkpoint(self: DAClip, path_or_state, strict: bool = True) -> 
         raise ValueError(f"DA-CLIP checkpoint {src} does not fit this controller ({self.config.model}): shape mismatches {shapes[:3]}, "
                          f"missing {core_missing[:3]}, unexpected {unexpected[:3]}, clip.visual/visual disagree at {conflicts[:3]}")
     self.load_state_dict(mapped, strict=False)
+    if self.config.preprocessing is None: self.config.preprocessing = 'official'   # what these weights have seen
     return LoadReport(len(mapped), kept, unexpected)
 
 @patch

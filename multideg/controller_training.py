@@ -169,9 +169,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     trainer = Learner(model, partial(_controller_loss, raw=model, loss=loss, size=size, mean_std=mean_std), train_ds, cfg,
                       standard_callbacks(cfg, val_fn) + [clamp], param_groups=model.param_groups(cfg.lr, cfg.weight_decay, cfg.head_lr),
                       model_config=json.loads(ccfg.to_json()))
-    if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
-    trainer.fit(until)
-    if trainer.is_main and trainer.step >= cfg.steps:
+    if trainer.resume_and_fit(until, resume) and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'controller.safetensors')
         if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, tuple(sorted(cfg.counts)))
         ccfg.save(trainer.out / 'controller.json')

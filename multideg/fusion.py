@@ -21,7 +21,7 @@ __all__ = ['ATTENTION_IMPLS', 'FUSIONS', 'Conditioning', 'FusionDims', 'attentio
            'set_attention_impl', 'register_fusion', 'fusion_config', 'make_fusion', 'Fusion', 'NoFusion',
            'ConcatConfig', 'ConcatFusion', 'PromptConfig', 'PromptFusion', 'CrossAttentionConfig',
            'CrossAttentionFusion', 'FiLMConfig', 'FiLMFusion', 'TokenConfig', 'TokenBlock', 'TokenFusion',
-           'TextAttentionConfig', 'soft_coordinate', 'TextAttentionFusion']
+           'TextAttentionConfig', 'soft_coordinate', 'TextAttentionFusion', 'ImageContextConfig', 'ImageContextFusion']
 
 # %% ../nbs/04_fusion.ipynb #9370246b
 @dataclass
@@ -501,3 +501,21 @@ class TextAttentionFusion(Fusion):
             return Conditioning(channels=self.out(f))
         sigma = (2 * image - 1).reshape(b, c, h * w) / self.cfg.temperature           # one head per image channel
         return Conditioning(channels=soft_coordinate(sigma, t, self.impl).reshape(b, c, h, w))
+
+# %% ../nbs/04_fusion.ipynb #48f6d3b6
+@dataclass
+class ImageContextConfig(FusionConfig):
+    name: ClassVar[str] = 'image_context'
+
+@register_fusion
+class ImageContextFusion(Fusion):
+    "The content embedding as the one cross-attention context token, nothing else (the official `use_image_context`)."
+    Config = ImageContextConfig
+
+    def __init__(self, cfg, dims):
+        super().__init__(cfg, dims)
+        self.context_dim = cfg.embed_dim
+
+    def needs(self): return ('content',)
+
+    def condition(self, content=None, **_): return Conditioning(context=content[:, None])

@@ -23,7 +23,7 @@ from .data import collate, item_generator, item_seed
 __all__ = ['TrainConfig', 'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'list_checkpoints',
            'seed_stage', 'CancelFitException', 'Callback', 'run_cbs', 'LambdaCB', 'run_device', 'Learner', 'TrainCB',
            'DeviceCB', 'choose_precision', 'MixedPrecisionCB', 'GradAccumulationCB', 'GradClipCB', 'NonFiniteLossError',
-           'NonFiniteGuardCB', 'EMACB', 'ProgressCB', 'CSVLoggerCB', 'TensorBoardCB', 'read_metrics', 'TimeLimitCB',
+           'NonFiniteGuardCB', 'EMACB', 'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB',
            'ValidationCB', 'CheckpointCB', 'standard_callbacks', 'final_weights', 'publish_weights']
 
 # %% ../nbs/09_learner.ipynb #9b0ecc9e
@@ -238,9 +238,6 @@ def set_rng_state(st: dict) -> None:
     if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
     if 'mps' in st and torch.backends.mps.is_available(): torch.mps.set_rng_state(st['mps'])
 
-def _fsync_file(path: Path):
-    with open(path, 'rb') as f: os.fsync(f.fileno())
-
 def _fsync_dir(path: Path):
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -262,7 +259,7 @@ def seed_stage(seed: int, stage: str, rank: int = 0) -> int:
     "Seed Python, NumPy and torch from the run's `seed` for `stage` ('init': networks; 'train': the loop on `rank`)."
     return seed_everything(item_seed(seed, stage, rank) % 2**32)   # 32 bits: what NumPy and PYTHONHASHSEED take
 
-# %% ../nbs/09_learner.ipynb #703a1cde
+# %% ../nbs/09_learner.ipynb #39be6396
 class CancelFitException(Exception):
     "Raised by a callback to end `fit` at once (`after_fit` is skipped, `cleanup_fit` still runs)."
 
@@ -283,7 +280,7 @@ class LambdaCB(Callback):
         self.order = order
         for k, f in events.items(): setattr(self, k, f)
 
-# %% ../nbs/09_learner.ipynb #43b56da2
+# %% ../nbs/09_learner.ipynb #0a10dded
 _NO_SYNC = contextlib.nullcontext
 
 def _loss_parts(out) -> dict:
@@ -360,7 +357,7 @@ class Learner:
         "Whether `ok` holds on some process, so that every process takes the same decision."
         return not self.everywhere(not ok)
 
-# %% ../nbs/09_learner.ipynb #0a5039aa
+# %% ../nbs/09_learner.ipynb #e1dd08d8
 @patch
 def fit(self: Learner, until: int | None = None) -> dict:
     "Train to step `until` (default: all `steps`), or until a callback stops it; returns the last validation metrics."
@@ -399,14 +396,16 @@ def one_step(self: Learner) -> None:
     self.step += 1
     self.callback('after_step')
 
-# %% ../nbs/09_learner.ipynb #ed5dceed
+# %% ../nbs/09_learner.ipynb #a15aefd3
 class TrainCB(Callback):
     "The backward pass and the optimiser step (then the learning-rate schedule), in full precision."
     def backward(self, learn): learn.loss.backward()
     def opt_step(self, learn):
         learn.opt.step(); learn.scheduler.step()
 
-# %% ../nbs/09_learner.ipynb #4d835b91
+# %% ../nbs/09_learner.ipynb #79477615
+_MP = ('auto', 'no', 'bf16', 'fp16')
+
 def _to_device(batch, device):
     if isinstance(batch, torch.Tensor): return batch.to(device, non_blocking=True)
     if isinstance(batch, dict): return {k: _to_device(v, device) for k, v in batch.items()}
@@ -423,6 +422,7 @@ class DeviceCB(Callback):
             learn.no_sync = lambda learn: contextlib.nullcontext() if last() else learn.model.no_sync()
     def before_batch(self, learn): learn.batch = _to_device(learn.batch, learn.device)
 
+# %% ../nbs/09_learner.ipynb #20d5fc13
 def choose_precision(device, wanted: str = 'auto', capability: tuple | None = None) -> str:
     "'bf16', 'fp16' or 'no' for `device`: bf16 from CUDA capability 8.0 (else fp16), full precision off CUDA."
     require(wanted in _MP, f"mixed_precision must be one of {_MP}, got {wanted!r}")
@@ -454,7 +454,7 @@ class MixedPrecisionCB(TrainCB):
         learn.scaler.step(learn.opt); learn.scaler.update()
         if learn.scaler.get_scale() >= scale: learn.scheduler.step()   # a smaller scale: the step was skipped
 
-# %% ../nbs/09_learner.ipynb #10d327aa
+# %% ../nbs/09_learner.ipynb #39478bb6
 class GradAccumulationCB(Callback):
     "Each optimiser step averages the gradients of `n` micro-batches."
     order = -5
@@ -464,6 +464,7 @@ class GradAccumulationCB(Callback):
     def after_create(self, learn): learn.n_micro = self.n
     def after_loss(self, learn): learn.loss = learn.loss / self.n
 
+# %% ../nbs/09_learner.ipynb #8656e2b4
 class GradClipCB(Callback):
     "Clip the global gradient norm to `max_norm`; the norm goes into the step's terms."
     order = 10
@@ -471,6 +472,7 @@ class GradClipCB(Callback):
     def before_opt_step(self, learn):
         learn.terms['grad_norm'] = float(torch.nn.utils.clip_grad_norm_(learn.params, self.max_norm))
 
+# %% ../nbs/09_learner.ipynb #89e9bd99
 class NonFiniteLossError(RuntimeError):
     "The loss (or the gradient) became NaN or infinite; training stopped before the weights were touched."
 
@@ -487,7 +489,7 @@ class NonFiniteGuardCB(Callback):
                  if learn.last_checkpoint else "no checkpoint has been written yet")
         raise NonFiniteLossError(f"training stopped at step {learn.step + 1}: {what}; the weights were not updated; {where}")
 
-# %% ../nbs/09_learner.ipynb #b48161e9
+# %% ../nbs/09_learner.ipynb #df31fd50
 class EMACB(Callback):
     "An exponential moving average of the weights (`learn.ema`), updated after every `every`-th optimiser step."
     order = 10
@@ -495,7 +497,7 @@ class EMACB(Callback):
     def after_create(self, learn): learn.ema = EMA(learn.raw_model, self.beta, self.every, self.warmup)
     def after_step(self, learn): learn.ema.update(learn.raw_model, learn.step)
 
-# %% ../nbs/09_learner.ipynb #289caa5d
+# %% ../nbs/09_learner.ipynb #73e23ce0
 def _clock(seconds: float) -> str:
     "Seconds as `h:mm:ss` or `m:ss`."
     s = int(round(seconds)); h, m = divmod(s // 60, 60)
@@ -518,6 +520,7 @@ class ProgressCB(Callback):
                         + (f"  eta {_clock((learn.stop - learn.step) / rate)}" if learn.step < learn.stop else ''))
         self.run, self.t, self.at = {}, time.time(), learn.step
 
+# %% ../nbs/09_learner.ipynb #20511c5d
 _CSV_HEAD = ['step', 'time', 'phase', 'name', 'value']
 
 class CSVLoggerCB(Callback):
@@ -543,6 +546,18 @@ class CSVLoggerCB(Callback):
         buf = io.StringIO(); csv.writer(buf).writerows([_CSV_HEAD] + [r for r in rows[1:] if kept(r)])
         atomic_write(path, buf.getvalue())
 
+def read_metrics(run, phase: str | None = None) -> dict[str, list[tuple[int, float]]]:
+    "`{name: [(step, value), ...]}` from a run's metrics.csv (of one phase, or all as 'phase/name')."
+    out = {}
+    with open(Path(run) / 'metrics.csv', newline='') as f:
+        for r in csv.DictReader(f):
+            try: step, value = int(r['step']), float(r['value'])
+            except (TypeError, ValueError): continue   # half a row, written by a run killed while logging
+            if phase is None or r['phase'] == phase:
+                out.setdefault(r['name'] if phase else f"{r['phase']}/{r['name']}", []).append((step, value))
+    return out
+
+# %% ../nbs/09_learner.ipynb #f9258039
 class TensorBoardCB(Callback):
     "Every logged value to RUN/tensorboard/ as `phase/name` scalars, when TensorBoard is installed."
     def after_log(self, learn):
@@ -558,17 +573,7 @@ class TensorBoardCB(Callback):
     def cleanup_fit(self, learn):
         if getattr(self, 'writer', None): self.writer.flush()
 
-def read_metrics(run, phase: str | None = None) -> dict[str, list[tuple[int, float]]]:
-    "`{name: [(step, value), ...]}` from a run's metrics.csv (of one phase, or all as 'phase/name')."
-    out = {}
-    with open(Path(run) / 'metrics.csv', newline='') as f:
-        for r in csv.DictReader(f):
-            try: step, value = int(r['step']), float(r['value'])
-            except (TypeError, ValueError): continue   # half a row, written by a run killed while logging
-            if phase is None or r['phase'] == phase:
-                out.setdefault(r['name'] if phase else f"{r['phase']}/{r['name']}", []).append((step, value))
-    return out
-
+# %% ../nbs/09_learner.ipynb #4309308d
 class TimeLimitCB(Callback):
     "Stop after `minutes` (checked after every step; every process stops at the same step)."
     order = 20
@@ -580,7 +585,7 @@ class TimeLimitCB(Callback):
     def after_fit(self, learn):
         if learn.stopping: learn.print(learn.stopping)
 
-# %% ../nbs/09_learner.ipynb #9927b1ee
+# %% ../nbs/09_learner.ipynb #94ac51b5
 class ValidationCB(Callback):
     "`val_fn(model)` every `every` steps (0: only at the end) on the main process, with the EMA weights if `use_ema`."
     order = 40
@@ -608,7 +613,7 @@ class ValidationCB(Callback):
         learn.metrics, learn.validated = metrics, learn.step
         return metrics
 
-# %% ../nbs/09_learner.ipynb #852dfadc
+# %% ../nbs/09_learner.ipynb #726c4930
 _RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'tensorboard', 'time_limit',
              'device', 'mixed_precision')
 
@@ -631,7 +636,7 @@ class CheckpointCB(Callback):
         if learn.best is None: return True
         return metrics[k] > learn.best['value'] if self.best_mode == 'max' else metrics[k] < learn.best['value']
 
-# %% ../nbs/09_learner.ipynb #2b5d7a27
+# %% ../nbs/09_learner.ipynb #259805fe
 @patch
 def save(self: CheckpointCB, learn) -> Path:
     "Write the checkpoint of the current step (atomically: temporary folder, then rename); remove old ones."
@@ -668,7 +673,7 @@ def save(self: CheckpointCB, learn) -> Path:
     learn.last_checkpoint = final
     return final
 
-# %% ../nbs/09_learner.ipynb #e1520826
+# %% ../nbs/09_learner.ipynb #05bd45fc
 @patch
 def _read(self: CheckpointCB, learn, path: Path) -> dict:
     "Every file of checkpoint `path` read into memory (nothing is loaded into the learner yet); errors name the file."
@@ -743,8 +748,7 @@ def _load(self: CheckpointCB, learn, ck: dict) -> None:
                         "not those of an uninterrupted run", stacklevel=4)
     learn.step, learn.best, learn.metrics, learn.last_checkpoint = int(state['step']), state.get('best'), state.get('metrics', {}), path
 
-
-# %% ../nbs/09_learner.ipynb #2865509b
+# %% ../nbs/09_learner.ipynb #ff752254
 def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=None) -> list[Callback]:
     "The callbacks `cfg` asks for: device, precision, accumulation, clipping, NaN guard, EMA, validation, checkpoints, logs."
     precision = choose_precision(device or run_device(cfg), cfg.mixed_precision)
@@ -758,6 +762,13 @@ def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=
     if cfg.tensorboard: cbs.append(TensorBoardCB())
     if cfg.time_limit is not None: cbs.append(TimeLimitCB(cfg.time_limit))
     return cbs
+
+@patch
+def resume_and_fit(self: Learner, until: int | None = None, resume: bool = True) -> bool:
+    "Resume the newest checkpoint of the run folder (if `resume`), then `fit` to `until`; whether the run is complete."
+    if resume and (p := self.resume()) is not None: self.print(f"resumed from {p} (step {self.step})")
+    self.fit(until)
+    return self.step >= self.config.steps
 
 def final_weights(learn: Learner) -> Path:
     "The weights file a finished run publishes: EMA (else model) weights of the best validated checkpoint (else the last)."

@@ -21,7 +21,7 @@ from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, timesteps
 from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, pool_hook,
                            unet_config)
-from .controller import build_controller, clip_preprocess
+from .controller import build_controller
 from .inference import RestorerConfig, RestorerParts, build_sde, controller_embeddings, load_restorer, restore_tensor
 
 # %% auto #0
@@ -443,8 +443,7 @@ def from_official(cls: Restorer, daclip, irsde, *, clip_model='ViT-B-32', unet: 
 def _condition(self: Restorer, x: torch.Tensor) -> tuple[dict, dict, list, tuple]:
     "(embeddings on the CPU, probabilities by name, predicted names, (decoding, confidence)) for one 1×3×H×W image."
     if self.controller is None: return {}, {}, [], ('', None)
-    size = self.controller.clip.visual.image_size
-    small = clip_preprocess(x, size, ((0., 0., 0.), (1., 1., 1.)))       # resize + crop on the CPU
+    small = self.controller.resize_crop(x)       # resize + crop on the CPU, as the controller preprocesses
     emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize)
     if self.detection == 'softmax':
         t = self.controller.name_embeddings().to(out.degradation.dtype)

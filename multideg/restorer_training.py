@@ -168,9 +168,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn), model_config=json.loads(rcfg.to_json()))
     if controller is not None and trainer.device.type != 'cpu':
         controller.to(trainer.device)
-    if resume and (p := trainer.resume()) is not None: trainer.print(f"resumed from {p} (step {trainer.step})")
-    trainer.fit(until)
-    if trainer.is_main and trainer.step >= cfg.steps:
+    if trainer.resume_and_fit(until, resume) and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'restorer.safetensors')
         if controller is not None and cfg.controller is not None:   # a copy, so the run folder is self-contained
             save_controller(controller, trainer.out / 'controller')

@@ -8,22 +8,24 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .core import UnreadableFileError, crop_to, load_torch_file, pad_to_multiple
-from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, JsonConfig, PromptFusion,
-                             attention, fusion_config, make_fusion, merge_heads, set_attention_impl, split_heads)
+from .core import crop_to, pad_to_multiple, read_weights
+from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, ImageContextFusion, JsonConfig, NoFusion,
+                             PromptFusion, attention, fusion_config, make_fusion, merge_heads, set_attention_impl,
+                             split_heads)
 
 # %% auto #0
 __all__ = ['UNET_PRESETS', 'NAFNET_PRESETS', 'SinusoidalPosEmb', 'LayerNorm', 'PreNorm', 'Residual', 'default_conv', 'Block',
            'ResBlock', 'LinearAttention', 'CrossAttention', 'GEGLU', 'FeedForward', 'BasicTransformerBlock',
-           'SpatialTransformer', 'UNetConfig', 'unet_config', 'ConditionalUNet', 'official_state_dict',
-           'read_state_dict', 'load_official', 'local_mean', 'GlobalAvgPool', 'global_pools', 'pool_hook', 'NAFBlock',
-           'CrossAttnBlock', 'NAFNetConfig', 'nafnet_config', 'ConditionalNAFNet']
+           'SpatialTransformer', 'UNetConfig', 'unet_config', 'ConditionalUNet', 'official_state_dict', 'load_official',
+           'official_unet_config', 'official_unet', 'local_mean', 'GlobalAvgPool', 'global_pools', 'pool_hook',
+           'NAFBlock', 'CrossAttnBlock', 'NAFNetConfig', 'nafnet_config', 'ConditionalNAFNet']
 
 # %% ../nbs/05_unet.ipynb #5112263f
 class SinusoidalPosEmb(nn.Module):
@@ -185,11 +187,13 @@ class UNetConfig(JsonConfig):
     out_nc: int = 3
     nf: int = 64
     ch_mult: tuple = (1, 2, 4, 8)
-    linear_levels: int = 3            # levels with linear attention; deeper levels and the middle: spatial transformers
+    linear_levels: int = 3            # levels with linear attention; deeper ones and the middle (level len(ch_mult)):
+                                      # spatial transformers
     head_channels: int = 32           # channels per head of the spatial transformers
     fusion: dict = field(default_factory=lambda: {'name': 'prompt'})
     checkpoint: bool = False          # gradient checkpointing of every block (less memory, ~30% more compute)
     attn_impl: str = 'sdpa'           # 'sdpa' or 'math'
+    scale: float = 1.0                # 0.5: an extra ×2 down/up-sampling stage around the levels (the wild version)
 
     def __post_init__(self):
         self.ch_mult = tuple(self.ch_mult)
@@ -198,9 +202,13 @@ class UNetConfig(JsonConfig):
         if not self.ch_mult or any(not isinstance(m, int) or m < 1 for m in self.ch_mult):
             raise ValueError(f"UNetConfig: ch_mult must be positive integers, got {self.ch_mult}")
         if self.attn_impl not in ATTENTION_IMPLS: raise ValueError(f"UNetConfig: attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
-        mults = (1,) + self.ch_mult
-        st = [self.nf * mults[i] for i in range(len(self.ch_mult)) if i >= self.linear_levels]
-        st += [self.nf * mults[i + 1] for i in range(len(self.ch_mult)) if i >= self.linear_levels] + [self.nf * mults[-1]]
+        if self.scale not in (1, 0.5):
+            raise ValueError(f"UNetConfig: scale must be 1 or 0.5 (an extra ×2 down/up-sampling), got {self.scale!r}")
+        self.scale = float(self.scale)
+        mults, depth = (1,) + self.ch_mult, len(self.ch_mult)
+        st = [self.nf * mults[i] for i in range(depth) if i >= self.linear_levels]
+        st += [self.nf * mults[i + 1] for i in range(depth) if i >= self.linear_levels]
+        st += [self.nf * mults[-1]] if depth >= self.linear_levels else []     # the middle
         bad = [c for c in st if c % 32 or c % self.head_channels]
         if bad: raise ValueError(f"UNetConfig: spatial-transformer widths {sorted(set(bad))} must be multiples of 32 "
                                  f"(GroupNorm) and of head_channels={self.head_channels}")
@@ -260,7 +268,9 @@ class ConditionalUNet(nn.Module):
         fcfg = fusion_config(cfg.fusion)
         self.hook_widths = tuple([nf * mults[i] for i in range(depth)] + [nf * mults[-1]] +
                                  [nf * mults[i + 1] for i in reversed(range(depth))])
-        strides = tuple([2 ** i for i in range(depth)] + [2 ** (depth - 1)] + [2 ** i for i in reversed(range(depth))])
+        s0 = 2 if cfg.scale == 0.5 else 1
+        strides = tuple([s0 * 2 ** i for i in range(depth)] + [s0 * 2 ** (depth - 1)] +
+                        [s0 * 2 ** i for i in reversed(range(depth))])
         self.fusion = make_fusion(fcfg, FusionDims(self.time_dim, self.hook_widths, strides, cfg.in_nc))
         ctx, zero = self.fusion.context_dim, fcfg.zero_init
 
@@ -268,6 +278,9 @@ class ConditionalUNet(nn.Module):
         if self.fusion.extra_channels:
             self.extra_conv = default_conv(self.fusion.extra_channels, nf, 7)
             if zero: nn.init.zeros_(self.extra_conv.weight)
+        if cfg.scale == 0.5:                 # the wild version's extra stage at full width
+            self.downsample = nn.Conv2d(nf, nf, 4, 2, 1)
+            self.upsample = nn.Sequential(nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(nf, nf, 3, 1, 1))
         self.time_mlp = nn.Sequential(SinusoidalPosEmb(nf), nn.Linear(nf, self.time_dim), nn.GELU(),
                                       nn.Linear(self.time_dim, self.time_dim))
 
@@ -297,7 +310,7 @@ class ConditionalUNet(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        "Inputs are padded to a multiple of this (2^levels); a tile whose origin is a multiple of it is on the grid."
+        "Inputs are padded to a multiple of this (2^levels, with `scale=0.5` too); a tile there is on the grid."
         return 2 ** self.depth
 
     def _ck(self, fn, *args, **kw):
@@ -329,6 +342,7 @@ class ConditionalUNet(nn.Module):
         x = self.init_conv(x)
         if cond.channels is not None: x = x + _extra_input(self.extra_conv, cond.channels, x.shape[-2:], size, 2 ** self.depth)
         x_ = x
+        if self.cfg.scale == 0.5: x = self.downsample(x)
         temb = self.time_mlp(self._time(t, xt))
         if cond.time is not None: temb = temb + cond.time.to(temb.dtype)
         ctx, hook, h = cond.context, 0, []
@@ -346,45 +360,28 @@ class ConditionalUNet(nn.Module):
             x = self._ck(b2, torch.cat([x, h.pop()], 1), temb)
             x = self._hook(cond, hook, self._ck(attn, x, context=ctx)); hook += 1
             x = up(x)
+        if self.cfg.scale == 0.5: x = self.upsample(x)
         x = self._ck(self.final_res_block, torch.cat([x, x_], 1), temb)
         return crop_to(self.final_conv(x), size)
 
 # %% ../nbs/05_unet.ipynb #f0a4e73c
 def _official_names(net) -> dict:
+    "Our key → the official key where they differ (only the prompt's); refuses fusions the official network lacks."
     f = net.fusion
-    if not isinstance(f, PromptFusion) or not f.cfg.content_context:
-        raise ValueError(f"only DA-CLIP's design (fusion 'prompt' with content_context) has the official layout, "
-                         f"this network uses {f.cfg.name!r}")
-    return {f"fusion.{k}": v for k, v in f.official_names().items()}
+    if isinstance(f, PromptFusion): return {f"fusion.{k}": v for k, v in f.official_names().items()}
+    if isinstance(f, (ImageContextFusion, NoFusion)): return {}
+    raise ValueError(f"only the official designs have the official layout (fusion 'prompt', 'image_context' or "
+                     f"'none'), this network uses {f.cfg.name!r}")
 
 def official_state_dict(net: ConditionalUNet) -> dict:
     "`net.state_dict()` with the official ConditionalUNet's key names."
     names = _official_names(net)
     return {names.get(k, k): v for k, v in net.state_dict().items()}
 
-def read_state_dict(state_or_path, what: str = 'checkpoint') -> tuple[dict, str]:
-    "A state dict from a file (`torch.load(weights_only=True)` or safetensors) or a dict; unwraps 'state_dict' etc., strips 'module.'."
-    src = str(state_or_path) if isinstance(state_or_path, (str, Path)) else 'the given state dict'
-    if isinstance(state_or_path, (str, Path)):
-        p = Path(state_or_path)
-        if not p.is_file(): raise ValueError(f"{what} {p}: no such file")
-        try:
-            if p.suffix == '.safetensors':
-                from safetensors.torch import load_file
-                sd = load_file(p)
-            else: sd = load_torch_file(p, what)
-        except UnreadableFileError: raise
-        except Exception as e: raise ValueError(f"cannot read {what} {p}: {e}") from e
-    else: sd = state_or_path
-    for k in ('state_dict', 'params_ema', 'params', 'model'):
-        if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict): sd = sd[k]; break
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ValueError(f"{what} {src}: expected a state dict of tensors")
-    return {k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}, src
-
 def load_official(net: ConditionalUNet, state_or_path, strict: bool = True) -> ConditionalUNet:
     "Load an official ConditionalUNet checkpoint (file or state dict) into `net`; returns `net`."
-    sd, src = read_state_dict(state_or_path, 'official checkpoint')
+    src = str(state_or_path) if isinstance(state_or_path, (str, Path)) else 'the given state dict'
+    sd = read_weights(state_or_path, 'official checkpoint')
     back = {v: k for k, v in _official_names(net).items()}
     sd = {back.get(k, k): v for k, v in sd.items()}
     own = net.state_dict()
@@ -396,6 +393,69 @@ def load_official(net: ConditionalUNet, state_or_path, strict: bool = True) -> C
                          f" shape mismatches {shapes[:5]}")
     net.load_state_dict(sd, strict=strict)
     return net
+
+# %% ../nbs/05_unet.ipynb #4286a372
+_OFFICIAL_SETTING = dict(ch_mult=(1, 2, 4, 4), context_dim=512, use_degra_context=True, use_image_context=False)
+
+def _official_setting(setting) -> tuple[dict, str]:
+    "The `network_G.setting` dict of a YAML option file, an option dict or a setting dict, and where it came from."
+    if setting is None: return {}, 'the official setting'
+    if isinstance(setting, (str, Path)):
+        path = Path(setting).expanduser(); src = f"official option file {path}"
+        if not path.is_file(): raise FileNotFoundError(f"{src} does not exist")
+        try: import yaml
+        except ImportError:
+            raise ImportError(f"reading the {src} needs PyYAML (pip install pyyaml); "
+                              "or pass its network_G.setting as a dict") from None
+        try: opt = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e: raise ValueError(f"{src} is not valid YAML: {e}") from e
+    elif isinstance(setting, Mapping): opt, src = dict(setting), 'the official setting'
+    else: raise TypeError(f"official setting: expected a dict or a YAML option file, got {type(setting).__name__}")
+    if isinstance(opt, Mapping) and 'network_G' in opt:
+        g = opt['network_G'] if isinstance(opt['network_G'], Mapping) else {}
+        if g.get('which_model_G', 'ConditionalUNet') != 'ConditionalUNet':
+            raise ValueError(f"{src}: network_G.which_model_G is {g['which_model_G']!r}; only 'ConditionalUNet' is "
+                             "built here")
+        opt = g.get('setting')
+        if not isinstance(opt, Mapping): raise ValueError(f"{src}: network_G has no 'setting' mapping")
+    if not isinstance(opt, Mapping): raise ValueError(f"{src}: expected network_G.setting or the setting itself")
+    return dict(opt), src
+
+def official_unet_config(setting=None, **options) -> UNetConfig:
+    "The `UNetConfig` of the official ConditionalUNet for `setting` (network_G.setting or its YAML file), `options`."
+    s, src = _official_setting(setting)
+    s.update(options)
+    if 'depth' in s:
+        raise ValueError(f"{src}: 'depth' is the setting of the IR-SDE repository's ConditionalUNet (widths nf·2^i, "
+                         "full attention in the middle), a different network from DA-CLIP's; it is not built here")
+    known = {'in_nc', 'out_nc', 'nf', 'upscale', 'scale', *_OFFICIAL_SETTING}
+    if set(s) - known: raise ValueError(f"{src}: unknown setting(s) {sorted(set(s) - known)}; known: {sorted(known)}")
+    missing = [k for k in ('in_nc', 'out_nc', 'nf') if k not in s]
+    if missing: raise ValueError(f"{src}: {missing} missing (the official ConditionalUNet has no default for them)")
+    if 'upscale' in s and 'scale' in s:
+        raise ValueError(f"{src}: both 'upscale' (config/daclip-sde) and 'scale' (config/wild-ir); each code takes one")
+    wild, s = 'scale' in s, {**_OFFICIAL_SETTING, **s}
+    if s.get('scale', 1) not in (1, 0.5):
+        raise ValueError(f"{src}: scale must be 1 or 0.5 (the official code acts on 0.5 only), got {s['scale']!r}")
+    cd, mult = s['context_dim'], s['ch_mult']
+    if cd is not None and (isinstance(cd, bool) or not isinstance(cd, int)):
+        raise ValueError(f"{src}: context_dim must be an integer or null, got {cd!r}")
+    if not isinstance(mult, (list, tuple)) or not mult:
+        raise ValueError(f"{src}: ch_mult must be a list of positive integers, got {mult!r}")
+    cd = cd if cd is not None and cd > 0 else None
+    degra, image = bool(s['use_degra_context']) and cd is not None, bool(s['use_image_context']) and cd is not None
+    depth = len(mult)
+    if degra: fusion = {'name': 'prompt', 'embed_dim': cd, 'content_context': image}
+    elif image: fusion = {'name': 'image_context', 'embed_dim': cd}
+    else: fusion = {'name': 'none', **({'embed_dim': cd} if cd else {})}
+    linear = (depth - 1 if wild else min(3, depth)) if image else depth + 1
+    return UNetConfig(in_nc=s['in_nc'], out_nc=s['out_nc'], nf=s['nf'], ch_mult=tuple(mult),
+                      linear_levels=linear, head_channels=32, fusion=fusion, scale=s.get('scale', 1))
+
+def official_unet(setting=None, weights=None, *, strict: bool = True, **options) -> ConditionalUNet:
+    "The official ConditionalUNet for `setting` (as `official_unet_config`), with official `weights` (file/state dict)."
+    net = ConditionalUNet(official_unet_config(setting, **options))
+    return net if weights is None else load_official(net, weights, strict)
 
 # %% ../nbs/05_unet.ipynb #89e65a54
 def local_mean(x: torch.Tensor, k: int | None) -> torch.Tensor:
