@@ -18,13 +18,24 @@ __all__ = ['COMMANDS', 'HELP_WIDTH', 'command_function', 'info', 'command_parser
 
 # %% ../nbs/90_cli.ipynb #a62673ef
 COMMANDS: dict[str, tuple[str, str]] = {
-    'eval': ('multideg.evaluate:eval_command', "evaluate a restorer (or the input) on a synthetic preset or a DA-CLIP-layout folder; writes tables, charts and examples"),
+    'eval': ('multideg.evaluate:eval_command',
+             "evaluate a restorer (or the input) on a synthetic preset or a DA-CLIP-layout folder; "
+             "writes tables, charts and examples"),
     'info': ('multideg.cli:info', "versions, device, threads and the weights found on this machine (no network)"),
-    'make-dataset': ('multideg.data:make_dataset_command', "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, or add a second degradation"),
-    'demo': ('multideg.demo:demo_command', "the main job: build a small data set, train a controller and a restorer, evaluate them on held-out photos, write a report"),
-    'restore': ('multideg.restore:restore_command', "restore image files, folders and globs into an output folder (tiled; a multideg restorer or the official DA-CLIP pair)"),
-    'train': ('multideg.restorer_training:train_command', "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; --recipe, --config FILE, --key VALUE settings; resumes"),
-    'train-controller': ('multideg.controller_training:train_controller_command', "train the DA-CLIP controller (--config FILE, --key VALUE settings; resumes its run folder)"),
+    'make-dataset': ('multideg.data:make_dataset_command',
+                     "write LQ/GT pairs, metadata.jsonl and DA-CLIP's CSV from clean images, "
+                     "or add a second degradation"),
+    'demo': ('multideg.demo:demo_command',
+             "the main job: build a small data set, train a controller and a restorer, "
+             "evaluate them on held-out photos, write a report"),
+    'restore': ('multideg.restore:restore_command',
+                "restore image files, folders and globs into an output folder "
+                "(tiled; a multideg restorer or the official DA-CLIP pair)"),
+    'train': ('multideg.restorer_training:train_command',
+              "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; "
+              "--recipe, --config FILE, --key VALUE settings; resumes"),
+    'train-controller': ('multideg.controller_training:train_controller_command',
+                         "train the DA-CLIP controller (--config FILE, --key VALUE settings; resumes its run folder)"),
 }
 
 def command_function(name: str):
@@ -65,7 +76,8 @@ def command_parser(func, prog: str) -> argparse.ArgumentParser:
     "The parser of a command function with docments (fastcore's `anno_parser`), whose mistakes are one line."
     from multideg.core import CommandParser     # imported only when a command runs
     p = anno_parser(func, prog=prog)
-    return CommandParser(prog=prog, description=p.description, formatter_class=p.formatter_class, parents=[p], add_help=False)
+    return CommandParser(prog=prog, description=p.description, formatter_class=p.formatter_class, parents=[p],
+                         add_help=False)
 
 def _help_file() -> Path: return Path(multideg.__file__).parent / '_command_help.json'
 
@@ -128,7 +140,8 @@ def _run(argv: list[str]) -> int:
     if _asks_for_help(rest) and (text := cached_help(name)) is not None:
         print(text, end=''); return 0     # answered without importing the command's module (and torch)
     func = command_function(name)
-    if getattr(func, 'raw_argv', False): return int(func(rest, prog=f'multideg {name}') or 0)  # it parses its own options
+    # it parses its own options
+    if getattr(func, 'raw_argv', False): return int(func(rest, prog=f'multideg {name}') or 0)
     args = vars(command_parser(func, f'multideg {name}').parse_args(rest))
     for hidden in ('pdb', 'xtra'): args.pop(hidden, None)  # fastcore's hidden debugging options
     return int(func(**args) or 0)

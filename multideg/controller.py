@@ -25,10 +25,10 @@ __all__ = ['PREPROCESSINGS', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'Co
            'resolve_clip_weights', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'vocab_tokenizer',
            'orthonormalize', 'clip_resize_crop', 'clip_preprocess', 'official_to_native', 'native_to_official',
            'LoadReport', 'build_controller', 'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings',
-           'ControllerTargets', 'match_tokens', 'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier',
-           'set_metrics', 'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets',
-           'zero_shot_probabilities', 'top_k_sets', 'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds',
-           'calibrate_set_decoding']
+           'ControllerTargets', 'match_tokens', 'token_targets', 'token_loss', 'ControllerLoss', 'SceneOutput',
+           'SceneClassifier', 'set_metrics', 'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion',
+           'predict_sets', 'zero_shot_probabilities', 'top_k_sets', 'evaluate_recognition', 'fit_thresholds',
+           'calibrate_thresholds', 'calibrate_set_decoding']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
@@ -36,47 +36,58 @@ PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
 @dataclass
 class ControllerConfig(JsonConfig):
     "Everything that defines a DA-CLIP controller; saves to / loads from JSON."
-    model: str | dict = 'ViT-B-32'       # open_clip name, 'local-dir:<folder>', path to a model-config JSON, or a config dict
-    pretrained: str | None = None         # None (random CLIP), an open_clip tag, or a weights file (CLIP, DA-CLIP or ours)
+    # open_clip name, 'local-dir:<folder>', path to a model-config JSON, or a config dict
+    model: str | dict = 'ViT-B-32'
+    # None (random CLIP), an open_clip tag, or a weights file (CLIP, DA-CLIP or ours)
+    pretrained: str | None = None
     names: tuple = NAMES                  # degradation names: the probability head's classes, in label order
     templates: tuple = ('{}',)            # prompt templates for the names' text embeddings (averaged)
     n_tokens: int = 2                     # K degradation tokens (learned queries); 0 disables them
     token_heads: int = 8                  # attention heads of the token pooler (must divide the embedding size)
     threshold: float = 0.5                # probability above which a degradation is in the predicted set
-    thresholds: dict | None = None        # per-name thresholds (`calibrate_thresholds`); names not in it use `threshold`
-    set_sizes: tuple | None = None        # None: predict the names above their thresholds; else the most likely set of these sizes
+    # per-name thresholds (`calibrate_thresholds`); names not in it use `threshold`
+    thresholds: dict | None = None
+    # None: predict the names above their thresholds; else the most likely set of these sizes
+    set_sizes: tuple | None = None
     caption_weight: float = 0.0           # set decoding: weight of the caption similarity beside the head's likelihood
     prob_scale_init: float = 10.0         # s in p = sigmoid(s·cos + b) (SigLIP's initial values)
     prob_bias_init: float = -10.0         # b
     grad_checkpointing: bool = False      # recompute block activations in backward (less memory)
     per_type_bias: bool = True            # one bias b_k per name instead of one shared b
-    orthogonal_names: bool = True         # score against the symmetrically orthonormalised name embeddings (needs M <= D)
+    # score against the symmetrically orthonormalised name embeddings (needs M <= D)
+    orthogonal_names: bool = True
     preprocessing: str | None = None      # 'ours', 'official' (the official script's PIL path); None: 'official' once
                                           # official DA-CLIP weights are loaded, else 'ours'
 
     def __post_init__(self):
         self.names, self.templates = tuple(self.names), tuple(self.templates)
-        if not self.names or not all(isinstance(n, str) and n for n in self.names) or len(set(self.names)) != len(self.names):
+        if (not self.names or not all(isinstance(n, str) and n for n in self.names)
+                or len(set(self.names)) != len(self.names)):
             raise ValueError(f"names must be distinct non-empty strings, got {self.names}")
-        if 'clean' in self.names: raise ValueError("'clean' is reserved for 'no degradation' and cannot be a degradation name")
+        if 'clean' in self.names:
+            raise ValueError("'clean' is reserved for 'no degradation' and cannot be a degradation name")
         if not self.templates or not all(isinstance(t, str) and '{}' in t for t in self.templates):
             raise ValueError(f"templates must be strings containing '{{}}', got {self.templates}")
-        if not isinstance(self.n_tokens, int) or self.n_tokens < 0: raise ValueError(f"n_tokens must be an integer >= 0, got {self.n_tokens}")
+        if not isinstance(self.n_tokens, int) or self.n_tokens < 0:
+            raise ValueError(f"n_tokens must be an integer >= 0, got {self.n_tokens}")
         if not 0 < self.threshold < 1: raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.thresholds is not None:
             self.thresholds = {str(k): float(v) for k, v in dict(self.thresholds).items()}
             bad = [k for k in self.thresholds if k not in self.names]
             if bad: raise ValueError(f"thresholds: names {bad} are not among {list(self.names)}")
-            if not all(0 < v < 1 for v in self.thresholds.values()): raise ValueError(f"thresholds must be in (0, 1), got {self.thresholds}")
+            if not all(0 < v < 1 for v in self.thresholds.values()):
+                raise ValueError(f"thresholds must be in (0, 1), got {self.thresholds}")
         if not self.prob_scale_init > 0: raise ValueError(f"prob_scale_init must be > 0, got {self.prob_scale_init}")
         if self.set_sizes is not None:
             self.set_sizes = tuple(sorted({int(k) for k in self.set_sizes}))
             if not self.set_sizes or self.set_sizes[0] < 0 or self.set_sizes[-1] > len(self.names):
-                raise ValueError(f"set_sizes must be numbers of degradations between 0 and {len(self.names)}, got {self.set_sizes}")
+                raise ValueError(f"set_sizes must be numbers of degradations between 0 and {len(self.names)}, "
+                                 f"got {self.set_sizes}")
         if self.caption_weight < 0: raise ValueError(f"caption_weight must be >= 0, got {self.caption_weight}")
         if self.preprocessing not in (None, *PREPROCESSINGS):
             raise ValueError(f"preprocessing must be one of {PREPROCESSINGS} or None, got {self.preprocessing!r}")
-        if not isinstance(self.model, (str, dict)): raise TypeError(f"model must be a str or dict, got {type(self.model).__name__}")
+        if not isinstance(self.model, (str, dict)):
+            raise TypeError(f"model must be a str or dict, got {type(self.model).__name__}")
 
 # %% ../nbs/03_controller.ipynb #501016b6
 def clip_model_config(model) -> tuple[dict, str | None]:
@@ -84,35 +95,46 @@ def clip_model_config(model) -> tuple[dict, str | None]:
     import open_clip
     ckpt = None
     if isinstance(model, dict): cfg = copy.deepcopy(model.get('model_cfg', model))
-    elif not isinstance(model, str): raise TypeError(f"model must be an open_clip name, a path or a dict, got {type(model).__name__}")
+    elif not isinstance(model, str):
+        raise TypeError(f"model must be an open_clip name, a path or a dict, got {type(model).__name__}")
     elif model.startswith('local-dir:'):
         folder = Path(model[len('local-dir:'):]).expanduser()
         cfg_path = folder / 'open_clip_config.json'
-        if not cfg_path.is_file(): raise FileNotFoundError(f"model {model!r}: {cfg_path} does not exist (a local-dir needs open_clip_config.json and a weights file)")
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"model {model!r}: {cfg_path} does not exist "
+                                    "(a local-dir needs open_clip_config.json and a weights file)")
         data = json.loads(cfg_path.read_text()); cfg = data.get('model_cfg', data)
         prefer = ['open_clip_model.safetensors', 'open_clip_pytorch_model.safetensors', 'open_clip_pytorch_model.bin',
                   'open_clip_pytorch_model.pth', 'model.safetensors', 'pytorch_model.bin', 'model.pth']
         found = sorted(p for p in folder.iterdir() if p.suffix in ('.safetensors', '.bin', '.pth', '.pt'))
         found.sort(key=lambda p: prefer.index(p.name) if p.name in prefer else len(prefer))
-        if not found: raise FileNotFoundError(f"model {model!r}: no weights file (.safetensors, .bin, .pth, .pt) in {folder}")
+        if not found:
+            raise FileNotFoundError(f"model {model!r}: no weights file (.safetensors, .bin, .pth, .pt) in {folder}")
         ckpt = str(found[0])
     elif model.endswith('.json'):
         path = Path(model).expanduser()
         if not path.is_file(): raise FileNotFoundError(f"model config {path} does not exist")
         data = json.loads(path.read_text()); cfg = data.get('model_cfg', data)
     elif model.startswith('hf-hub:'):
-        raise ValueError(f"model {model!r}: hf-hub models are not supported offline; download the repository and use 'local-dir:<folder>'")
+        raise ValueError(f"model {model!r}: hf-hub models are not supported offline; "
+                         "download the repository and use 'local-dir:<folder>'")
     else:
         cfg = open_clip.get_model_config(model)
-        if cfg is None: raise ValueError(f"unknown open_clip model {model!r}; known ViT models include {[m for m in open_clip.list_models() if m.startswith('ViT')][:8]} ...")
+        if cfg is None:
+            raise ValueError(f"unknown open_clip model {model!r}; known ViT models include "
+                             f"{[m for m in open_clip.list_models() if m.startswith('ViT')][:8]} ...")
     if not all(k in cfg for k in ('embed_dim', 'vision_cfg', 'text_cfg')):
-        raise ValueError(f"model {model if isinstance(model, str) else '<dict>'}: not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
+        raise ValueError(f"model {model if isinstance(model, str) else '<dict>'}: "
+                         "not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
     v, t = cfg['vision_cfg'], cfg['text_cfg']
     if v.get('timm_model_name') or isinstance(v.get('layers', 12), (list, tuple)):
-        raise ValueError(f"model {model if isinstance(model, str) else '<dict>'}: the controller needs open_clip's VisionTransformer image tower (not timm or ResNet)")
+        raise ValueError(f"model {model if isinstance(model, str) else '<dict>'}: "
+                         "the controller needs open_clip's VisionTransformer image tower (not timm or ResNet)")
     if t.get('hf_model_name') or 'multimodal_cfg' in cfg:
-        raise ValueError(f"model {model if isinstance(model, str) else '<dict>'}: the controller needs open_clip's own text transformer (not a Hugging Face or CoCa tower)")
-    if v.get('patch_dropout', 0): raise ValueError("the controller needs vision_cfg.patch_dropout = 0 (both towers must see the same tokens)")
+        raise ValueError(f"model {model if isinstance(model, str) else '<dict>'}: "
+                         "the controller needs open_clip's own text transformer (not a Hugging Face or CoCa tower)")
+    if v.get('patch_dropout', 0):
+        raise ValueError("the controller needs vision_cfg.patch_dropout = 0 (both towers must see the same tokens)")
     cfg.pop('custom_text', None)  # DA-CLIP ignores it: flat CLIP layout
     return cfg, ckpt
 
@@ -124,9 +146,10 @@ def _weights_hint(model: str, tag: str, cache_dir=None) -> str:
     if pc.get('hf_hub'):
         parts = pc['hf_hub'].strip('/').split('/')
         repo, fname = '/'.join(parts[:2]), '/'.join(parts[2:]) or 'open_clip_model.safetensors'
-        where = cache_dir or os.environ.get('HF_HUB_CACHE') or (Path(os.environ.get('HF_HOME', Path.home() / '.cache' / 'huggingface')) / 'hub')
-        return (f"download {fname} from https://huggingface.co/{repo} (`huggingface-cli download {repo} {fname}`) into the "
-                f"Hugging Face cache ({where}), or save it anywhere and pass pretrained='/path/to/{fname}'")
+        where = cache_dir or os.environ.get('HF_HUB_CACHE') or (
+            Path(os.environ.get('HF_HOME', Path.home() / '.cache' / 'huggingface')) / 'hub')
+        return (f"download {fname} from https://huggingface.co/{repo} (`huggingface-cli download {repo} {fname}`) "
+                f"into the Hugging Face cache ({where}), or save it anywhere and pass pretrained='/path/to/{fname}'")
     url = pc.get('url', '')
     where = Path(cache_dir or Path.home() / '.cache' / 'clip').expanduser()
     return f"download {url} into {where}/, or save it anywhere and pass pretrained='/path/to/{os.path.basename(url)}'"
@@ -137,14 +160,16 @@ def resolve_clip_weights(model: str, pretrained: str, cache_dir=None, download: 
     if Path(pretrained).expanduser().is_file(): return str(Path(pretrained).expanduser())
     if not isinstance(model, str) or not open_clip.get_pretrained_cfg(model, pretrained):
         tags = open_clip.list_pretrained_tags_by_model(model) if isinstance(model, str) else []
-        raise FileNotFoundError(f"pretrained={pretrained!r} is neither a file nor an open_clip tag of {model!r}" + (f" (tags: {', '.join(tags)})" if tags else ''))
+        raise FileNotFoundError(f"pretrained={pretrained!r} is neither a file nor an open_clip tag of {model!r}"
+                                + (f" (tags: {', '.join(tags)})" if tags else ''))
     for m, t, path in local_clip_weights(cache_dir, cache_dir, model=model):
         if t == pretrained: return path
     if download:
         from open_clip.pretrained import download_pretrained
         return download_pretrained(open_clip.get_pretrained_cfg(model, pretrained), cache_dir=cache_dir)
-    raise FileNotFoundError(f"open_clip weights {model}/{pretrained} are not on this machine (multideg does not download "
-                            f"them unless download=True): {_weights_hint(model, pretrained, cache_dir)}")
+    raise FileNotFoundError(f"open_clip weights {model}/{pretrained} are not on this machine "
+                            f"(multideg does not download them unless download=True): "
+                            f"{_weights_hint(model, pretrained, cache_dir)}")
 
 # %% ../nbs/03_controller.ipynb #efe4dc1c
 _TEXT_KEYS = ('transformer.', 'token_embedding.', 'positional_embedding', 'ln_final.', 'text_projection', 'cls_emb')
@@ -171,11 +196,13 @@ def _resolve(model, pretrained, cache_dir, download):
     if pretrained is not None:
         if path: raise ValueError(f"model {model!r} brings its own weights; leave pretrained unset")
         path = resolve_clip_weights(model, pretrained, cache_dir, download)
-        if isinstance(model, str) and open_clip.get_pretrained_cfg(model, pretrained).get('quick_gelu'): cfg['quick_gelu'] = True
+        if isinstance(model, str) and open_clip.get_pretrained_cfg(model, pretrained).get('quick_gelu'):
+            cfg['quick_gelu'] = True
     return cfg, path, (read_weights(path, 'weights file') if path else None)
 
 def build_clip(model='ViT-B-32', pretrained: str | None = None, cache_dir=None, download: bool = False) -> nn.Module:
-    "An open_clip `CLIP` (flat text layout) for `model`, with the CLIP weights of `pretrained` (a tag or any weights file)."
+    ("An open_clip `CLIP` (flat text layout) for `model`, with the CLIP weights of `pretrained` "
+     "(a tag or any weights file).")
     import open_clip
     cfg, path, sd = _resolve(model, pretrained, cache_dir, download)
     clip = open_clip.CLIP(**cfg)
@@ -188,9 +215,11 @@ def _load_strict(module: nn.Module, sd: dict, src) -> None:
     "load_state_dict(strict) with an error message that names the file and the first differences."
     own = module.state_dict()
     missing = [k for k in own if k not in sd]; unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(own[k].shape)}"
+              for k in own if k in sd and sd[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        raise ValueError(f"weights {src} do not fit the model: missing {missing[:4]}, unexpected {unexpected[:4]}, shape mismatches {shapes[:4]}"
+        raise ValueError(f"weights {src} do not fit the model: missing {missing[:4]}, unexpected {unexpected[:4]}, "
+                         f"shape mismatches {shapes[:4]}"
                          f" ({len(missing)}, {len(unexpected)}, {len(shapes)} in all)")
     module.load_state_dict(sd)
 
@@ -203,20 +232,21 @@ class ControllerOutput:
     tokens: torch.Tensor | None           # B×K×D degradation tokens (None when K = 0)
     logits: torch.Tensor                  # B×M  s·cos(e_d, t_k) + b
     probabilities: torch.Tensor           # B×M  sigmoid(logits)
-    predicted: list                       # per image, the names with probability >= threshold
+    predicted: list | None                # per image, the names with probability >= threshold (None: not decoded)
     names: tuple                          # the M names, in column order
     logit_scale: torch.Tensor             # exp of the (clamped) learnable temperature, for the contrastive losses
 
 class DegradationHead(nn.Module):
     "Learnable s, b of the per-type probabilities and the K degradation-token queries."
-    def __init__(self, embed_dim: int, width: int, n_tokens: int = 2, heads: int = 8, scale_init: float = 10.0, bias_init: float = -10.0,
-                 n_classes: int | None = None):
+    def __init__(self, embed_dim: int, width: int, n_tokens: int = 2, heads: int = 8, scale_init: float = 10.0,
+                 bias_init: float = -10.0, n_classes: int | None = None):
         super().__init__()
         from open_clip.transformer import AttentionalPooler
         self.log_scale = nn.Parameter(torch.tensor(math.log(scale_init)))
         self.bias = nn.Parameter(torch.full((n_classes,) if n_classes else (), float(bias_init)))
         self._register_load_state_dict_pre_hook(self._expand_bias)
-        if n_tokens and embed_dim % heads: raise ValueError(f"token_heads={heads} must divide the embedding size {embed_dim}")
+        if n_tokens and embed_dim % heads:
+            raise ValueError(f"token_heads={heads} must divide the embedding size {embed_dim}")
         self.pooler = AttentionalPooler(embed_dim, width, n_head=heads, n_queries=n_tokens) if n_tokens else None
 
     def logits(self, degradation: torch.Tensor, name_embeddings: torch.Tensor) -> torch.Tensor:
@@ -228,7 +258,8 @@ class DegradationHead(nn.Module):
     def _expand_bias(self, state, prefix, *args, **kwargs):
         "A shared bias (a scalar, as saved by a head without per-type biases) loads into per-type biases."
         b = state.get(prefix + 'bias')
-        if b is not None and b.ndim == 0 and self.bias.ndim == 1: state[prefix + 'bias'] = b.expand_as(self.bias).clone()
+        if b is not None and b.ndim == 0 and self.bias.ndim == 1:
+            state[prefix + 'bias'] = b.expand_as(self.bias).clone()
 
 # %% ../nbs/03_controller.ipynb #b08d0fb8
 LOGIT_SCALE_MAX = math.log(100)  # CLIP clamps its learnable temperature to [0, ln 100]
@@ -238,8 +269,11 @@ class DAClip(nn.Module):
     def __init__(self, clip: nn.Module, config: ControllerConfig | None = None, tokenizer: Callable | None = None):
         super().__init__()
         from open_clip.transformer import VisionTransformer
-        if not isinstance(clip.visual, VisionTransformer): raise ValueError(f"the controller needs a VisionTransformer image tower, got {type(clip.visual).__name__}")
-        if not hasattr(clip, 'token_embedding'): raise ValueError("the controller needs an open_clip CLIP with the flat text layout (build it with build_clip)")
+        if not isinstance(clip.visual, VisionTransformer):
+            raise ValueError(f"the controller needs a VisionTransformer image tower, got {type(clip.visual).__name__}")
+        if not hasattr(clip, 'token_embedding'):
+            raise ValueError("the controller needs an open_clip CLIP with the flat text layout "
+                             "(build it with build_clip)")
         self.config = config or ControllerConfig()
         self.clip = clip
         for p in self.clip.parameters(): p.requires_grad_(False)
@@ -352,12 +386,14 @@ def tokenize(self: DAClip, texts: Sequence[str]) -> torch.Tensor:
     "Token ids for `texts`, checked against the text tower's vocabulary and context length."
     if isinstance(texts, str): texts = [texts]
     if self.tokenizer is None: self.tokenizer = _default_tokenizer(self.config.model, self.clip.context_length)
-    ids = self.tokenizer(list(texts))
+    from torch.utils._python_dispatch import _disable_current_modes
+    with _disable_current_modes():   # host data and a host check, even while a plan fakes tensors
+        ids = self.tokenizer(list(texts)); top = int(ids.max())
     V, L = self.clip.vocab_size, self.clip.context_length
-    if ids.max() >= V:
+    if top >= V:
         n = getattr(self.tokenizer, 'vocab_size', None)
         size = f'{n} ids' if n else 'size unknown'
-        raise ValueError(f"the tokenizer's vocabulary ({size}; ids up to {int(ids.max())} here) does not fit the text "
+        raise ValueError(f"the tokenizer's vocabulary ({size}; ids up to {top} here) does not fit the text "
                          f"tower's vocab_size {V} (model {self.config.model}); the official code has no mapping "
                          f"either. Pass tokenizer=vocab_tokenizer({V}) (folded ids, for test models) or a tokenizer "
                          f"with ids below {V}")
@@ -379,8 +415,10 @@ def text_embeddings(self: DAClip, texts: Sequence[str], templates: Sequence[str]
     todo = [t for t in dict.fromkeys(texts) if key(t) not in self._text_cache]
     if todo:
         from open_clip import build_zero_shot_classifier
-        for t in todo:   # each text on its own: its embedding never depends on the texts it came with (a batch rounds otherwise)
-            w = build_zero_shot_classifier(self, self.tokenize, [t], list(templates), num_classes_per_batch=None, device=self.device)
+        # each text on its own: its embedding never depends on the texts it came with (a batch rounds otherwise)
+        for t in todo:
+            w = build_zero_shot_classifier(self, self.tokenize, [t], list(templates), num_classes_per_batch=None,
+                                           device=self.device)
             self._text_cache[key(t)] = w[:, 0]
     return torch.stack([self._text_cache[key(t)] for t in texts])
 
@@ -391,18 +429,24 @@ def name_embeddings(self: DAClip) -> torch.Tensor:
 
 def orthonormalize(t: torch.Tensor) -> torch.Tensor:
     "Symmetric (Löwdin) orthonormalisation of the rows of `t`: (t tᵀ)^(-1/2) t, the orthonormal rows closest to `t`."
-    if t.ndim != 2 or t.shape[0] > t.shape[1]: raise ValueError(f"orthonormalize: need M×D rows with M <= D, got shape {tuple(t.shape)}")
+    if t.ndim != 2 or t.shape[0] > t.shape[1]:
+        raise ValueError(f"orthonormalize: need M×D rows with M <= D, got shape {tuple(t.shape)}")
     g = t.double() @ t.double().T
     lam, v = torch.linalg.eigh(g)
-    if lam.min() <= 1e-9 * lam.max(): raise ValueError("orthonormalize: the rows are linearly dependent (two names with the same embedding?)")
+    from torch._subclasses.fake_tensor import is_fake
+    if not is_fake(lam) and lam.min() <= 1e-9 * lam.max():   # (a plan's fake tensors have no values to check)
+        raise ValueError("orthonormalize: the rows are linearly dependent (two names with the same embedding?)")
     return ((v * lam.rsqrt()) @ v.T @ t.double()).to(t.dtype)
 
 @patch
 @torch.no_grad()
 def head_embeddings(self: DAClip) -> torch.Tensor:
     "The directions the probability head scores against: the name embeddings, orthonormalised if the config says so."
-    t = self.name_embeddings()
-    return orthonormalize(t) if self.config.orthogonal_names else t
+    key = ('head', tuple(self.config.names), tuple(self.config.templates), self.config.orthogonal_names, str(self.device))
+    if key not in self._text_cache:                  # computed once (the text tower is frozen), not at every forward
+        t = self.name_embeddings()
+        self._text_cache[key] = orthonormalize(t) if self.config.orthogonal_names else t
+    return self._text_cache[key]
 
 @patch
 def threshold_vector(self: DAClip) -> torch.Tensor:
@@ -412,15 +456,17 @@ def threshold_vector(self: DAClip) -> torch.Tensor:
 
 # %% ../nbs/03_controller.ipynb #8e9a3498
 @patch
-def forward(self: DAClip, image: torch.Tensor) -> ControllerOutput:
-    "Content and degradation embeddings, K tokens, per-type probabilities and the predicted set for CLIP-normalised images."
+def forward(self: DAClip, image: torch.Tensor, decode: bool = True) -> ControllerOutput:
+    ("Content and degradation embeddings, K tokens, per-type probabilities and the predicted set "
+     "for CLIP-normalised images.")
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"expected a B×3×H×W CLIP-normalised batch, got {getattr(image, 'shape', type(image).__name__)}")
+        raise ValueError(f"expected a B×3×H×W CLIP-normalised batch, "
+                         f"got {getattr(image, 'shape', type(image).__name__)}")
     content, degradation, final = _controlled(self, image)
     names = self.config.names
     logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
     probs = logits.sigmoid()
-    predicted = self.decode(degradation, probs)
+    predicted = self.decode(degradation, probs) if decode else None   # decoding reads back to the host: not in training
     return ControllerOutput(content, degradation, self.head.tokens(final), logits, probs, predicted, names,
                             self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp())
 
@@ -429,12 +475,15 @@ def candidate_sets(self: DAClip, sizes: Sequence[int]) -> tuple[list, torch.Tens
     "Every set of names with one of these `sizes` (in name order) and their multi-hot rows (S×M)."
     names = self.config.names
     sets = [list(c) for k in sorted(sizes) for c in itertools.combinations(names, k)]
-    return sets, torch.tensor([[n in c for n in names] for c in sets], dtype=torch.float, device=self.device).reshape(len(sets), len(names))
+    return sets, torch.tensor([[n in c for n in names] for c in sets], dtype=torch.float,
+                              device=self.device).reshape(len(sets), len(names))
 
 @patch
 @torch.no_grad()
-def set_scores(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor, sizes: Sequence[int], caption_weight: float = 0.0):
-    "Candidate sets and their scores (B×S): the head's log-likelihood of the set plus `caption_weight` × the caption logit."
+def set_scores(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor, sizes: Sequence[int],
+               caption_weight: float = 0.0):
+    ("Candidate sets and their scores (B×S): the head's log-likelihood of the set plus `caption_weight` × "
+     "the caption logit.")
     sets, Y = self.candidate_sets(sizes)
     P = probabilities.float().clamp(1e-6, 1 - 1e-6)
     score = P.log() @ Y.T + torch.log1p(-P) @ (1 - Y).T
@@ -519,7 +568,8 @@ def config_mean_std(self: DAClip):
     "The normalisation of the pretrained tag if it names one, else OpenAI's."
     import open_clip
     m, p = self.config.model, self.config.pretrained
-    pc = open_clip.get_pretrained_cfg(m, p) if isinstance(m, str) and isinstance(p, str) and not Path(p).is_file() else {}
+    pc = (open_clip.get_pretrained_cfg(m, p) if isinstance(m, str) and isinstance(p, str) and not Path(p).is_file()
+          else {})
     return tuple(pc.get('mean', OPENAI_MEAN)), tuple(pc.get('std', OPENAI_STD))
 
 # %% ../nbs/03_controller.ipynb #3116ab1e
@@ -527,8 +577,10 @@ def official_to_native(key: str) -> str | None:
     "Our key for an official DA-CLIP state-dict key (None if it has no counterpart)."
     if key == 'logit_scale' or key.startswith('clip.'): return key
     if key.startswith('visual.'): return 'clip.' + key
-    if key.startswith('visual_control.transformer.zero_modules.'): return 'connections.' + key[len('visual_control.transformer.zero_modules.'):]
-    if key.startswith('visual_control.transformer.transformer.'): return 'controller.transformer.' + key[len('visual_control.transformer.transformer.'):]
+    if key.startswith('visual_control.transformer.zero_modules.'):
+        return 'connections.' + key[len('visual_control.transformer.zero_modules.'):]
+    if key.startswith('visual_control.transformer.transformer.'):
+        return 'controller.transformer.' + key[len('visual_control.transformer.transformer.'):]
     if key.startswith('visual_control.'): return 'controller.' + key[len('visual_control.'):]
     return None
 
@@ -537,7 +589,8 @@ def native_to_official(key: str) -> list[str]:
     if key.startswith('clip.visual.'): return [key, key[len('clip.'):]]
     if key == 'logit_scale' or key.startswith('clip.'): return [key]
     if key.startswith('connections.'): return ['visual_control.transformer.zero_modules.' + key[len('connections.'):]]
-    if key.startswith('controller.transformer.'): return ['visual_control.transformer.transformer.' + key[len('controller.transformer.'):]]
+    if key.startswith('controller.transformer.'):
+        return ['visual_control.transformer.transformer.' + key[len('controller.transformer.'):]]
     if key.startswith('controller.'): return ['visual_control.' + key[len('controller.'):]]
     return []
 
@@ -551,11 +604,13 @@ class LoadReport:
 
 @patch
 def load_daclip_checkpoint(self: DAClip, path_or_state, strict: bool = True) -> LoadReport:
-    "Load an official DA-CLIP checkpoint (file or state dict; raw or {'state_dict': ...}; 'module.' prefixes) into this model."
+    ("Load an official DA-CLIP checkpoint (file or state dict; raw or {'state_dict': ...}; 'module.' prefixes) "
+     "into this model.")
     # an unset config.preprocessing becomes 'official'
     src = path_or_state if not isinstance(path_or_state, Mapping) else '<state dict>'
     sd = read_weights(path_or_state, 'DA-CLIP checkpoint')
-    if not any(k.startswith('visual_control.') for k in sd): raise ValueError(f"{src} is not a DA-CLIP checkpoint (no visual_control.* keys)")
+    if not any(k.startswith('visual_control.') for k in sd):
+        raise ValueError(f"{src} is not a DA-CLIP checkpoint (no visual_control.* keys)")
     own = self.state_dict()
     mapped, source, unexpected, conflicts = {}, {}, [], []
     for k, v in sd.items():
@@ -565,12 +620,14 @@ def load_daclip_checkpoint(self: DAClip, path_or_state, strict: bool = True) -> 
             if not (mapped[nk].shape == v.shape and torch.equal(mapped[nk], v)): conflicts.append(k)
             continue
         mapped[nk], source[nk] = v, k
-    shapes = [f"{source[k]}: {tuple(mapped[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in mapped and mapped[k].shape != v.shape]
+    shapes = [f"{source[k]}: {tuple(mapped[k].shape)} vs {tuple(v.shape)}"
+              for k, v in own.items() if k in mapped and mapped[k].shape != v.shape]
     kept = [k for k in own if k not in mapped]
     core_missing = [k for k in kept if not k.startswith('head.')]
     if shapes or (strict and (unexpected or core_missing or conflicts)):
-        raise ValueError(f"DA-CLIP checkpoint {src} does not fit this controller ({self.config.model}): shape mismatches {shapes[:3]}, "
-                         f"missing {core_missing[:3]}, unexpected {unexpected[:3]}, clip.visual/visual disagree at {conflicts[:3]}")
+        raise ValueError(f"DA-CLIP checkpoint {src} does not fit this controller ({self.config.model}): "
+                         f"shape mismatches {shapes[:3]}, missing {core_missing[:3]}, unexpected {unexpected[:3]}, "
+                         f"clip.visual/visual disagree at {conflicts[:3]}")
     self.load_state_dict(mapped, strict=False)
     if self.config.preprocessing is None: self.config.preprocessing = 'official'   # what these weights have seen
     return LoadReport(len(mapped), kept, unexpected)
@@ -590,8 +647,9 @@ def build_controller(model='ViT-B-32', pretrained: str | None = None, *, tokeniz
     cfg = ControllerConfig(model=model, pretrained=pretrained, **config)
     return controller_from_config(cfg, tokenizer=tokenizer, cache_dir=cache_dir, download=download, device=device)
 
-def controller_from_config(cfg: ControllerConfig, *, tokenizer=None, cache_dir=None, download: bool = False, device='cpu') -> DAClip:
-    "Build the `DAClip` that `cfg` describes (weights are read once)."
+def controller_from_config(cfg: ControllerConfig, *, tokenizer=None, cache_dir=None, download: bool = False,
+                           device=None) -> DAClip:
+    "Build the `DAClip` that `cfg` describes (weights are read once), on `device` (None: where it was built)."
     import open_clip
     clip_cfg, path, sd = _resolve(cfg.model, cfg.pretrained, cache_dir, download)
     clip = open_clip.CLIP(**clip_cfg)
@@ -600,7 +658,7 @@ def controller_from_config(cfg: ControllerConfig, *, tokenizer=None, cache_dir=N
     m = DAClip(clip, cfg, tokenizer)
     if kind == 'daclip': m.load_daclip_checkpoint(sd)
     elif kind == 'ours': _load_strict(m, sd, path)
-    return m.to(device)
+    return m if device is None else m.to(device)   # no copy: fake tensors (plans) cannot be swapped
 
 # %% ../nbs/03_controller.ipynb #43f519bd
 def info_nce(x: torch.Tensor, y: torch.Tensor, scale, same: torch.Tensor | None = None) -> torch.Tensor:
@@ -640,7 +698,8 @@ def _item_names(item, names: tuple, i: int) -> list[str]:
 
 @patch
 @torch.no_grad()
-def targets(self: DAClip, degradations: Sequence, clean: torch.Tensor | None = None, captions: Sequence[str] | None = None) -> ControllerTargets:
+def targets(self: DAClip, degradations: Sequence, clean: torch.Tensor | None = None,
+            captions: Sequence[str] | None = None) -> ControllerTargets:
     "Loss targets for a batch: per image its degradation names (or records), and the clean images or their captions."
     names = self.config.names
     sets = [_item_names(item, names, i) for i, item in enumerate(degradations)]
@@ -676,17 +735,37 @@ def match_tokens(cost: torch.Tensor, max_exact: int = 720) -> list[tuple[int, in
         if k not in used_k and j not in used_j: pairs.append((k, j)); used_k.add(k); used_j.add(j)
     return sorted(pairs)
 
+@torch.no_grad()
+def token_targets(logp: torch.Tensor, labels: torch.Tensor, max_exact: int = 720) -> torch.Tensor:
+    "Each token's class (B×K; M = 'clean'): the cheapest one-to-one match of tokens and present names, on the device."
+    B, K, M1 = logp.shape
+    M, P = M1 - 1, max(K, M1 - 1)
+    if math.perm(P, K) > max_exact:                  # too many candidates: match on the host (`match_tokens`)
+        target = torch.full((B, K), M, dtype=torch.long, device=logp.device)
+        lp, lab = logp.float().cpu(), labels.cpu()
+        for i in range(B):
+            present = lab[i].nonzero().flatten().tolist()
+            for k, j in match_tokens(-lp[i][:, present]): target[i, k] = present[j]
+        return target
+    dev, ar = logp.device, torch.arange(M, device=logp.device)
+    cand = torch.tensor(list(itertools.permutations(range(P), K)), device=dev)        # C×K: token k takes slot cand[c, k]
+    present = torch.sort(labels.float() * (M - ar), dim=1, descending=True, stable=True).indices   # present names first
+    present = F.pad(present, (0, P - M), value=M)
+    n = labels.sum(1).long()
+    name = present[:, cand]                                                            # B×C×K
+    used = cand[None] < n[:, None, None]                                               # slots of present names
+    cost = -logp.float().unsqueeze(1).expand(-1, len(cand), -1, -1).gather(3, name.unsqueeze(-1)).squeeze(-1)
+    total = torch.where(used, cost, torch.zeros_like(cost)).sum(-1)
+    total = torch.where(used.sum(-1) == n.clamp(max=K)[:, None], total, torch.full_like(total, math.inf))
+    best = total.argmin(1)                                                             # every present name matched
+    pick = lambda t: t[torch.arange(B, device=dev), best]
+    return torch.where(pick(used), pick(name), torch.full_like(pick(name), M))
+
 def token_loss(tokens: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor, scale) -> torch.Tensor:
     "Cross-entropy of each token over names + 'clean', tokens matched to the image's degradations, the rest to 'clean'."
     B, K, _ = tokens.shape
-    M = labels.shape[1]
     logp = (scale * F.normalize(tokens, dim=-1) @ classes.T).log_softmax(-1)   # B×K×(M+1)
-    target = torch.full((B, K), M, dtype=torch.long, device=tokens.device)
-    lp, lab = logp.detach().float().cpu(), labels.detach().cpu()
-    for i in range(B):
-        present = lab[i].nonzero().flatten().tolist()
-        for k, j in match_tokens(-lp[i][:, present]): target[i, k] = present[j]
-    return F.nll_loss(logp.reshape(B * K, -1), target.flatten())
+    return F.nll_loss(logp.reshape(B * K, -1), token_targets(logp.detach(), labels).flatten())
 
 # %% ../nbs/03_controller.ipynb #ded2ab83
 class ControllerLoss(nn.Module):
@@ -701,9 +780,11 @@ class ControllerLoss(nn.Module):
         scale = out.logit_scale
         parts = {}
         if self.weights['content']:
-            parts['content'] = info_nce(out.content, targets.content, scale, same_embeddings(targets.content) if self.mask_same_content else None)
+            parts['content'] = info_nce(out.content, targets.content, scale,
+                                        same_embeddings(targets.content) if self.mask_same_content else None)
         if self.weights['degradation']:
-            parts['degradation'] = info_nce(out.degradation, targets.degradation, scale, same_labels(targets.labels) if self.mask_same_set else None)
+            parts['degradation'] = info_nce(out.degradation, targets.degradation, scale,
+                                            same_labels(targets.labels) if self.mask_same_set else None)
         if self.weights['bce']:
             parts['bce'] = F.binary_cross_entropy_with_logits(out.logits, targets.labels.to(out.logits.dtype))
         if self.weights['tokens'] and out.tokens is not None:
@@ -721,8 +802,10 @@ def param_groups(self: DAClip, lr: float, weight_decay: float = 0.05, head_lr: f
         if not p.requires_grad or id(p) in scalars: continue
         skip = p.ndim < 2 or 'bias' in n or '.ln' in n or 'logit_scale' in n
         (no_decay if skip else decay).append(p)
-    return [{'params': decay, 'lr': lr, 'weight_decay': weight_decay}, {'params': no_decay, 'lr': lr, 'weight_decay': 0.0},
-            {'params': [self.head.log_scale, self.head.bias], 'lr': head_lr if head_lr is not None else lr, 'weight_decay': 0.0}]
+    return [{'params': decay, 'lr': lr, 'weight_decay': weight_decay},
+            {'params': no_decay, 'lr': lr, 'weight_decay': 0.0},
+            {'params': [self.head.log_scale, self.head.bias], 'lr': head_lr if head_lr is not None else lr,
+             'weight_decay': 0.0}]
 
 # %% ../nbs/03_controller.ipynb #bdbcbc49
 @dataclass
@@ -735,7 +818,8 @@ class SceneOutput:
 class SceneClassifier(nn.Module):
     "Zero-shot classification of images by CLIP prompts; returns the winning prompts' text embeddings."
     def __init__(self, model: nn.Module, prompts: Sequence[str] = ('an indoor scene', 'an outdoor scene'),
-                 templates: Sequence[str] = ('a photo of {}.',), tokenizer: Callable | None = None, use_content: bool = True):
+                 templates: Sequence[str] = ('a photo of {}.',), tokenizer: Callable | None = None,
+                 use_content: bool = True):
         super().__init__()
         if len(prompts) < 2: raise ValueError(f"SceneClassifier needs at least two prompts, got {list(prompts)}")
         self.__dict__['model'] = model  # referenced, not owned: its weights are not part of this module's state
@@ -745,13 +829,15 @@ class SceneClassifier(nn.Module):
             from open_clip import build_zero_shot_classifier
             if tokenizer is None: raise ValueError("SceneClassifier: pass the tokenizer for a plain open_clip model")
             dev = next(model.parameters()).device
-            emb = build_zero_shot_classifier(model, tokenizer, self.prompts, list(templates), num_classes_per_batch=None, device=dev).T
+            emb = build_zero_shot_classifier(model, tokenizer, self.prompts, list(templates),
+                                             num_classes_per_batch=None, device=dev).T
         self.register_buffer('prompt_embeddings', emb.detach().clone(), persistent=False)
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor) -> SceneOutput:
         m = self.model
-        if isinstance(m, DAClip): e = m.encode_image(image)[0] if self.use_content else m.encode_image(image, control=False)
+        if isinstance(m, DAClip):
+            e = m.encode_image(image)[0] if self.use_content else m.encode_image(image, control=False)
         else: e = m.encode_image(image)
         scale = (m.clip if isinstance(m, DAClip) else m).logit_scale.exp()
         probs = (scale * F.normalize(e, dim=-1) @ self.prompt_embeddings.T).softmax(-1)
@@ -760,7 +846,8 @@ class SceneClassifier(nn.Module):
 
 # %% ../nbs/03_controller.ipynb #724a3685
 def _as_sets(sets, what: str) -> list[frozenset]:
-    if isinstance(sets, (str, bytes)) or not isinstance(sets, Sequence): raise TypeError(f"{what}: expected a list of name lists, got {type(sets).__name__}")
+    if isinstance(sets, (str, bytes)) or not isinstance(sets, Sequence):
+        raise TypeError(f"{what}: expected a list of name lists, got {type(sets).__name__}")
     return [frozenset([s] if isinstance(s, str) else s) for s in sets]
 
 def set_metrics(predicted: Sequence, true: Sequence, names: Sequence[str] = NAMES) -> dict:
@@ -772,10 +859,12 @@ def set_metrics(predicted: Sequence, true: Sequence, names: Sequence[str] = NAME
     if unknown: raise ValueError(f"set_metrics: names {unknown} are not among the {len(names)} names")
     per_type, tp_all, fp_all, fn_all = {}, 0, 0, 0
     for n in names:
-        tp = sum(n in p and n in t for p, t in zip(pred, tru)); fp = sum(n in p and n not in t for p, t in zip(pred, tru))
+        tp = sum(n in p and n in t for p, t in zip(pred, tru))
+        fp = sum(n in p and n not in t for p, t in zip(pred, tru))
         fn = sum(n not in p and n in t for p, t in zip(pred, tru))
         prec = tp / (tp + fp) if tp + fp else 0.0; rec = tp / (tp + fn) if tp + fn else 0.0
-        per_type[n] = {'precision': prec, 'recall': rec, 'f1': 2 * prec * rec / (prec + rec) if prec + rec else 0.0, 'support': tp + fn}
+        per_type[n] = {'precision': prec, 'recall': rec, 'f1': 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+                       'support': tp + fn}
         tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
     by_count = {}
     for p, t in zip(pred, tru): by_count.setdefault(len(t), []).append(p == t)
@@ -797,8 +886,10 @@ def top1_accuracy(probabilities: torch.Tensor, true: Sequence, names: Sequence[s
     return sum(names[b] in t for b, t in zip(best, tru)) / len(tru)
 
 # %% ../nbs/03_controller.ipynb #dddf960f
-def cooccurrence(predicted: Sequence, true: Sequence, names: Sequence[str] = NAMES) -> tuple[torch.Tensor, torch.Tensor]:
-    "M×(M+1) counts (row i, column j: images with true type i on which type j was predicted; last column: nothing predicted) and the M supports."
+def cooccurrence(predicted: Sequence, true: Sequence,
+                 names: Sequence[str] = NAMES) -> tuple[torch.Tensor, torch.Tensor]:
+    ("M×(M+1) counts (row i, column j: images with true type i on which type j was predicted; "
+     "last column: nothing predicted) and the M supports.")
     pred, tru = _as_sets(predicted, 'predicted'), _as_sets(true, 'true')
     idx = {n: i for i, n in enumerate(names)}
     C, support = torch.zeros(len(names), len(names) + 1, dtype=torch.long), torch.zeros(len(names), dtype=torch.long)
@@ -841,21 +932,25 @@ def predict_sets(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> t
 
 @torch.no_grad()
 def zero_shot_probabilities(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    "Plain CLIP, no controller: softmax over the names of logit_scale · cos(image embedding, name embedding) (N×M, CPU)."
+    ("Plain CLIP, no controller: softmax over the names of logit_scale · cos(image embedding, name embedding) "
+     "(N×M, CPU).")
     t, scale = model.name_embeddings(), model.clip.logit_scale.exp()
-    out = [(scale * model.encode_image(model.preprocess(x.to(model.device)), control=False, normalize=True) @ t.T).softmax(-1).float().cpu()
+    out = [(scale * model.encode_image(model.preprocess(x.to(model.device)), control=False, normalize=True)
+            @ t.T).softmax(-1).float().cpu()
            for x in _batches(images, batch_size)]
     return torch.cat(out)
 
 def top_k_sets(probabilities: torch.Tensor, k, names: Sequence[str] = NAMES) -> list[list[str]]:
     "The `k` most probable names per row (`k` an int or one per row)."
     ks = [k] * len(probabilities) if isinstance(k, int) else list(k)
-    if len(ks) != len(probabilities): raise ValueError(f"top_k_sets: {len(ks)} values of k for {len(probabilities)} rows")
+    if len(ks) != len(probabilities):
+        raise ValueError(f"top_k_sets: {len(ks)} values of k for {len(probabilities)} rows")
     order = probabilities.argsort(-1, descending=True).tolist()
     return [[names[j] for j in row[:kk]] for row, kk in zip(order, ks)]
 
 def evaluate_recognition(model: DAClip, images: torch.Tensor, true: Sequence, batch_size: int = 64) -> dict:
-    "The controller's predicted sets and the zero-shot CLIP baseline (told each image's number of degradations) on the same images."
+    ("The controller's predicted sets and the zero-shot CLIP baseline (told each image's number of degradations) "
+     "on the same images.")
     names = model.config.names
     tru = [sorted(t) for t in _as_sets(true, 'true')]
     if len(tru) != len(images): raise ValueError(f"evaluate_recognition: {len(images)} images but {len(tru)} true sets")
@@ -874,10 +969,13 @@ def _set_score(keep: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
 
 def fit_thresholds(probabilities: torch.Tensor, true: Sequence, names: Sequence[str] = NAMES, per_type: bool = True,
                    grid: Sequence[float] | None = None, rounds: int = 3) -> dict[str, float]:
-    "Thresholds per name that maximise exact-set accuracy (then micro F1) of `probabilities` (N×M) against the `true` sets."
+    ("Thresholds per name that maximise exact-set accuracy (then micro F1) of `probabilities` (N×M) "
+     "against the `true` sets.")
     tru = _as_sets(true, 'true')
     P = torch.as_tensor(probabilities).float().cpu()
-    if P.ndim != 2 or P.shape != (len(tru), len(names)): raise ValueError(f"fit_thresholds: probabilities of shape {tuple(P.shape)} for {len(tru)} images and {len(names)} names")
+    if P.ndim != 2 or P.shape != (len(tru), len(names)):
+        raise ValueError(f"fit_thresholds: probabilities of shape {tuple(P.shape)} for {len(tru)} images "
+                         f"and {len(names)} names")
     unknown = sorted({n for t in tru for n in t} - set(names))
     if unknown: raise ValueError(f"fit_thresholds: names {unknown} are not among the {len(names)} names")
     Y = torch.tensor([[n in t for n in names] for t in tru], dtype=torch.bool).reshape(len(tru), len(names))
@@ -904,19 +1002,25 @@ def fit_thresholds(probabilities: torch.Tensor, true: Sequence, names: Sequence[
         if not changed: break
     return {n: round(float(t), 4) for n, t in zip(names, th)}
 
-def calibrate_thresholds(model: DAClip, images: torch.Tensor, true: Sequence, per_type: bool = True, batch_size: int = 64, **kwargs) -> dict[str, float]:
+def calibrate_thresholds(model: DAClip, images: torch.Tensor, true: Sequence, per_type: bool = True,
+                         batch_size: int = 64, **kwargs) -> dict[str, float]:
     "`fit_thresholds` on the controller's probabilities for validation `images` in [0, 1] and their `true` sets."
-    if len(true) != len(images): raise ValueError(f"calibrate_thresholds: {len(images)} images but {len(true)} true sets")
+    if len(true) != len(images):
+        raise ValueError(f"calibrate_thresholds: {len(images)} images but {len(true)} true sets")
     P, _ = predict_sets(model, images, batch_size)
     return fit_thresholds(P, true, model.config.names, per_type=per_type, **kwargs)
 
 @torch.no_grad()
 def calibrate_set_decoding(model: DAClip, images: torch.Tensor, true: Sequence, sizes: Sequence[int] = (1, 2),
-                           weights: Sequence[float] = (0, 0.1, 0.3, 1, 3, 10), batch_size: int = 64) -> tuple[float, float]:
-    "The `caption_weight` of set decoding (sets of `sizes`) with the best exact-set accuracy (then micro F1) on validation images; and that accuracy."
-    if len(true) != len(images): raise ValueError(f"calibrate_set_decoding: {len(images)} images but {len(true)} true sets")
+                           weights: Sequence[float] = (0, 0.1, 0.3, 1, 3, 10),
+                           batch_size: int = 64) -> tuple[float, float]:
+    ("The `caption_weight` of set decoding (sets of `sizes`) with the best exact-set accuracy (then micro F1) "
+     "on validation images; and that accuracy.")
+    if len(true) != len(images):
+        raise ValueError(f"calibrate_set_decoding: {len(images)} images but {len(true)} true sets")
     names, tru = model.config.names, _as_sets(true, 'true')
-    if any(len(t) not in sizes for t in tru): raise ValueError(f"calibrate_set_decoding: some true sets have sizes outside {tuple(sizes)}")
+    if any(len(t) not in sizes for t in tru):
+        raise ValueError(f"calibrate_set_decoding: some true sets have sizes outside {tuple(sizes)}")
     was = model.training; model.eval()
     outs = [model(model.preprocess(x.to(model.device))) for x in _batches(images, batch_size)]
     model.train(was)

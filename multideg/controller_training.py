@@ -4,37 +4,47 @@
 
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
-import json
+import json, os, random
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from .core import config_from_args, require
-from .data import SyntheticPairs
+from .data import SyntheticPairs, item_seed, recipe_source
 from .degradations import NAMES, DegradationSampler
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
                                  flat_metrics, predict_sets, set_metrics)
 from .inference import TINY_CLIP
-from .learner import LambdaCB, Learner, TrainConfig, publish_weights, run_device, seed_stage, standard_callbacks
+from .learner import (CARDS, Card, LambdaCB, Learner, TrainConfig, TrainingPlan, choose_precision, plan_report,
+                              Callback, DeviceCB, plan_training, publish_weights, run_device, seed_stage,
+                              standard_callbacks,
+                              visible_card)
 
 # %% auto #0
-__all__ = ['check_synthetic_data', 'ControllerTrainConfig', 'InMemory', 'controller_data', 'train_controller',
-           'train_controller_command']
+__all__ = ['CONTROLLER_RECIPES', 'check_synthetic_data', 'ControllerTrainConfig', 'controller_data', 'DegradeOnDeviceCB',
+           'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'train_controller', 'plan_command_flag',
+           'print_plan', 'run_training_command', 'train_controller_command']
 
 # %% ../nbs/10_controller_training.ipynb #8f6d356a
 def check_synthetic_data(cfg) -> None:
     "Normalise and check the synthetic-data settings run configs share: names, counts, count, epoch_length, val_count."
     cfg.names = tuple(cfg.names)
     try: cfg.counts = {int(k): float(v) for k, v in dict(cfg.counts).items()}
-    except (TypeError, ValueError): raise ValueError(f"counts must map numbers of degradations to weights, got {cfg.counts!r}") from None
-    require(cfg.counts and all(k >= 1 for k in cfg.counts) and sum(cfg.counts.values()) > 0, f"counts must map numbers >= 1 to positive weights, got {cfg.counts}")
+    except (TypeError, ValueError):
+        raise ValueError(f"counts must map numbers of degradations to weights, got {cfg.counts!r}") from None
+    require(cfg.counts and all(k >= 1 for k in cfg.counts) and sum(cfg.counts.values()) > 0,
+            f"counts must map numbers >= 1 to positive weights, got {cfg.counts}")
     unknown = [n for n in cfg.names if n not in NAMES]
     require(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
-    require(max(cfg.counts) <= len(cfg.names), f"counts asks for {max(cfg.counts)} degradations but names has {len(cfg.names)}")
-    for k in ('count', 'epoch_length', 'val_count'): require(getattr(cfg, k) >= 1, f"{k} must be >= 1, got {getattr(cfg, k)}")
+    require(max(cfg.counts) <= len(cfg.names),
+            f"counts asks for {max(cfg.counts)} degradations but names has {len(cfg.names)}")
+    require(cfg.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {cfg.degrade!r}")
+    require(cfg.source is not None, "source: this recipe trains on your photos: give a folder of them (source=FOLDER, "
+                                    "--source FOLDER), or 'embedded' for the bundled sample photos and dead leaves")
+    for k in ('count', 'epoch_length', 'val_count'):
+        require(getattr(cfg, k) >= 1, f"{k} must be >= 1, got {getattr(cfg, k)}")
     for k in ('size', 'patch_size'):
         require(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k} must be >= 1 or none, got {getattr(cfg, k)}")
     s = cfg.scene_size
@@ -58,26 +68,33 @@ class ControllerTrainConfig(TrainConfig):
     save_every: int = 250
     best_metric: str | None = 'exact'
     best_mode: str = 'max'
-    model: str | dict = 'tiny'           # 'tiny' (TINY_CLIP), an open_clip name, 'local-dir:<folder>', a config JSON, or a config dict
+    # 'tiny' (TINY_CLIP), an open_clip name, 'local-dir:<folder>', a config JSON, or a config dict
+    model: str | dict = 'tiny'
     pretrained: str | None = None        # CLIP weights: None (random), an open_clip tag (on disk) or a file
+    download: bool = False               # let open_clip fetch the pretrained tag's weights when they are not on disk
     n_tokens: int = 2                    # degradation tokens
     token_heads: int = 4                 # attention heads of the token pooler
     threshold: float = 0.5               # probability above which a degradation is predicted
     per_type_bias: bool = True           # ControllerConfig: one bias per name
     orthogonal_names: bool = True        # ControllerConfig: the head scores against orthonormalised name embeddings
-    calibrate: bool = True               # after training: pick the decoder (global threshold or set decoding) on the validation images
+    # after training: pick the decoder (global threshold or set decoding) on the validation images
+    calibrate: bool = True
     content_weight: float = 1.0          # weight of the content InfoNCE (image vs its content caption; ControllerLoss)
     degradation_weight: float = 1.0      # weight of the degradation InfoNCE (image vs its degradation caption)
     bce_weight: float = 1.0              # weight of the multi-label BCE of the probability head
     token_weight: float = 1.0            # weight of the degradation-token loss (each token matched to one type)
     counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
     names: tuple = NAMES                 # the degradation types drawn (and recognised)
-    source: str = 'embedded'             # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
+    # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
+    source: str | None = 'embedded'
     count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
     size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
     patch_size: int | None = None        # crop size (None: the CLIP's image size)
-    scene_size: int | str | None = None  # the scene a crop shows (SyntheticPairs): None, the crop itself, as the controller sees whole images downscaled
+    # the scene a crop shows (SyntheticPairs): None, the crop itself, as the controller sees whole images downscaled
+    scene_size: int | str | None = None
     epoch_length: int = 2048             # items per epoch (clean images are reused with new crops and degradations)
+    # where pairs are degraded: 'loader' (each image, in the loader) or 'device' (the batch)
+    degrade: str = 'loader'
     val_count: int = 256                 # held-out validation items
 
     def _check_own(self):
@@ -95,79 +112,137 @@ class ControllerTrainConfig(TrainConfig):
 
     def controller_config(self) -> ControllerConfig:
         "The `ControllerConfig` of the model this run trains."
-        return ControllerConfig(model=TINY_CLIP if self.model == 'tiny' else self.model, pretrained=self.pretrained, names=self.names,
+        return ControllerConfig(model=TINY_CLIP if self.model == 'tiny' else self.model, pretrained=self.pretrained,
+                                names=self.names,
                                 n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold,
                                 per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names)
 
 # %% ../nbs/10_controller_training.ipynb #3e58f2e3
-class InMemory(torch.utils.data.Dataset):
-    "A source's images loaded once (names kept)."
-    def __init__(self, source):
-        self.images = [source[i] for i in range(len(source))]
-        self.names = [source.name(i) if hasattr(source, 'name') else str(i) for i in range(len(source))]
-    def __len__(self): return len(self.images)
-    def __getitem__(self, i): return self.images[i]
-    def name(self, i): return self.names[i]
-
-def controller_data(cfg: ControllerTrainConfig, split: str, patch_size: int) -> SyntheticPairs:
-    "Degraded/clean pairs for training ('train') or validation ('val': other images, other seeds)."
-    from multideg.data import DeadLeaves, SampleImages, ConcatSource, ImageFolder, item_seed, sample_images
+def controller_data(cfg: ControllerTrainConfig, split: str, patch_size: int,
+                    degrade: str | None = None) -> SyntheticPairs:
+    "Pairs for training ('train') or validation ('val': other images, other seeds); a folder streams from disk."
     size = cfg.size or int(1.5 * patch_size)
     n = cfg.count if split == 'train' else cfg.val_count
-    photos = 'eval' if split == 'val' else 'train'
-    leaves = lambda: DeadLeaves(n, size, seed=item_seed(cfg.seed, split, 'deadleaves'))
-    if cfg.source == 'embedded': src = ConcatSource(SampleImages(photos) if sample_images(photos) else None, leaves())
-    elif cfg.source == 'deadleaves': src = leaves()
-    elif cfg.source == 'samples': src = SampleImages(photos)
-    elif Path(cfg.source).is_dir():
-        src = ImageFolder(Path(cfg.source) / split if (Path(cfg.source) / split).is_dir() else cfg.source)
-    else: raise ValueError(f"source must be 'embedded', 'deadleaves', 'samples' or a folder, got {cfg.source!r}")
+    src = recipe_source(cfg.source, split, count=n, size=size, seed=cfg.seed)
     sampler = DegradationSampler(counts=cfg.counts, weights={k: 1.0 for k in cfg.names})
     length = cfg.epoch_length if split == 'train' else cfg.val_count
-    return SyntheticPairs(InMemory(src), sampler, patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'), scene_size=cfg.scene_size)
+    return SyntheticPairs(src, sampler, patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'),
+                          scene_size=cfg.scene_size, degrade=degrade or ('loader' if split == 'val' else cfg.degrade))
+
+class DegradeOnDeviceCB(Callback):
+    "Degrade each batch of clean crops on the training device (`degrade='device'`), right after it gets there."
+    order = DeviceCB.order + 1
+    def __init__(self, data: SyntheticPairs): self.data = data
+    def before_batch(self, learn): learn.batch = self.data.degrade_batch(learn.batch, learn.device)
+
+def data_callbacks(cfg, data: SyntheticPairs) -> list:
+    "The callbacks a run's data needs: on-device degradation when `cfg.degrade` says so."
+    return [DegradeOnDeviceCB(data)] if cfg.degrade == 'device' else []
 
 # %% ../nbs/10_controller_training.ipynb #960c9f88
 def _controller_loss(model, batch, *, raw: DAClip, loss: ControllerLoss, size, mean_std):
     x, gt = clip_preprocess(batch['lq'], size, mean_std), clip_preprocess(batch['gt'], size, mean_std)
-    return loss(model(x), raw.targets(batch['records'], clean=gt))
+    return loss(model(x, decode=False), raw.targets(batch['records'], clean=gt))
 
 def _controller_val(model: DAClip, *, images: torch.Tensor, true: list, batch_size: int) -> dict:
     _, pred = predict_sets(model, images, batch_size)
     return flat_metrics(set_metrics(pred, true, model.config.names))
 
 
+# %% ../nbs/10_controller_training.ipynb #8a9e1493
+CONTROLLER_RECIPES = {
+    'cpu': {},                                                       # the defaults: the tiny CLIP, minutes on a CPU
+    'daclip': dict(model='ViT-B-32', pretrained='laion2b_s34b_b79k', download=True, source=None, patch_size=None,
+                   scene_size=None,
+                   steps=762, batch_size=512, lr=2e-5, warmup=100, weight_decay=0.05, betas=(0.9, 0.98), eps=1e-6,
+                   epoch_length=13_013, val_count=512, val_every=100, save_every=100, mixed_precision='auto'),
+}
+CONTROLLER_RECIPES['t4'] = dict(CONTROLLER_RECIPES['daclip'], batch_size=128, accumulate=4, mixed_precision='fp16')
+
+def _records(names: Sequence[str], counts: dict, n: int, seed: int = 0) -> list:
+    "`n` degradation records of `names`, as many per image as `counts` draws (what a plan's batch needs)."
+    g, ks = random.Random(seed), sorted(counts)
+    return [[{'name': m} for m in g.sample(list(names), g.choices(ks, [counts[k] for k in ks])[0])] for _ in range(n)]
+
+def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> TrainingPlan:
+    "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
+    device = 'cuda' if card else run_device(cfg)
+    precision = choose_precision(device, cfg.mixed_precision, card.capability if card else None)
+    ccfg = replace(cfg.controller_config(), pretrained=None)   # the weights' values do not change the plan
+    size = {}
+    def build():
+        m = controller_from_config(ccfg)
+        s = m.clip.visual.image_size
+        size['clip'] = s if isinstance(s, int) else s[0]
+        return m
+    def batch():
+        p, B = cfg.patch_size or size['clip'], cfg.batch_size
+        return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p),
+                'records': _records(cfg.names, cfg.counts, B)}
+    weights = dict(content=cfg.content_weight, degradation=cfg.degradation_weight, bce=cfg.bce_weight,
+                   tokens=cfg.token_weight)
+    def loss(model, b):
+        return _controller_loss(model, b, raw=model, loss=ControllerLoss(**weights), size=size['clip'],
+                                mean_std=model.config_mean_std())
+    return plan_training(build, batch, loss, device=device, precision=precision, accumulate=cfg.accumulate,
+                         ema=cfg.ema_beta is not None)
+
+def refuse_unless_fits(plan: TrainingPlan, card: Card | None, what: str, batch_plan: Callable[[int], TrainingPlan]):
+    "Raise if `plan` does not fit `card`, naming the largest batch size that would (`batch_plan(b)`: the plan at b)."
+    if card is None or plan.fits(card.memory): return
+    b = plan.batch_size
+    while b > 1 and not batch_plan(b // 2).fits(card.memory): b //= 2
+    fit = b // 2 if b > 1 else 0
+    hint = (f"--batch_size {fit} --accumulate {plan.accumulate * plan.batch_size // fit}" if fit
+            else "a smaller model or activation checkpointing")
+    raise ValueError(f"{what} needs about {plan.peak / 2**30:.1f} GiB at its peak (estimated), more than 85% of "
+                     f"{card.name}'s {card.memory / 2**30:.1f} GiB: try {hint}"
+                     + (", or --recipe t4" if card.memory < 20 * 2**30 else ''))
+
 # %% ../nbs/10_controller_training.ipynb #9567e342
 def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -> ControllerConfig:
     "`ccfg` with the decoder that does best on the validation images: a global threshold, or set decoding of `sizes`."
     from multideg.controller import calibrate_thresholds, calibrate_set_decoding, evaluate_recognition
-    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')), device=trainer.device)
+    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
+                                   device=trainer.device)
     final.config.thresholds = calibrate_thresholds(final, images, true, per_type=False)
     v_thr = evaluate_recognition(final, images, true)['controller']['exact']
     w, v_set = calibrate_set_decoding(final, images, true, sizes=sizes)
-    trainer.print(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, {v_set:.3f} with set decoding")
-    return replace(ccfg, thresholds=final.config.thresholds, **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
+    trainer.print(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, "
+                  f"{v_set:.3f} with set decoding")
+    return replace(ccfg, thresholds=final.config.thresholds,
+                   **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
 
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,
                      **overrides) -> Learner:
     "Train a controller (resuming the run in `config.out`); writes `controller.safetensors` and `controller.json`."
     cfg = replace(config or ControllerTrainConfig(), **overrides)
-    run_device(cfg)                                 # a device this machine lacks fails before anything is built
+    card = visible_card(run_device(cfg))            # a device this machine lacks fails before anything is built
+    if card is not None:                            # on a GPU: the plan first, and no run that cannot fit
+        plan = plan_controller(cfg, card)
+        refuse_unless_fits(plan, card, f"this controller at batch {cfg.batch_size}",
+                           lambda b: plan_controller(replace(cfg, batch_size=b), card))
+        if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))
     ccfg = cfg.controller_config()
     seed_stage(cfg.seed, 'init')                     # the initial weights follow the seed, whatever ran before
-    model = controller_from_config(ccfg)            # fails at once when the CLIP weights are not on disk
+    model = controller_from_config(ccfg, download=cfg.download)   # fails at once when the weights are not on disk
     size = model.clip.visual.image_size
     size = size if isinstance(size, int) else size[0]
     patch = cfg.patch_size or size
     mean_std = model.config_mean_std()
     train_ds, val_ds = controller_data(cfg, 'train', patch), controller_data(cfg, 'val', patch)
     val_items = [val_ds[i] for i in range(len(val_ds))]
-    val_images, val_true = torch.stack([it['lq'] for it in val_items]), [[r['name'] for r in it['records']] for it in val_items]
-    weights = dict(content=cfg.content_weight, degradation=cfg.degradation_weight, bce=cfg.bce_weight, tokens=cfg.token_weight)
+    val_images, val_true = torch.stack([it['lq'] for it in val_items]), [[r['name'] for r in it['records']]
+                                                                         for it in val_items]
+    weights = dict(content=cfg.content_weight, degradation=cfg.degradation_weight, bce=cfg.bce_weight,
+                   tokens=cfg.token_weight)
     loss = ControllerLoss(**weights)
     val_fn = partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size)
     clamp = LambdaCB(after_step=lambda learn: learn.raw_model.clamp_logit_scale_())   # DA-CLIP's temperature bound
-    trainer = Learner(model, partial(_controller_loss, raw=model, loss=loss, size=size, mean_std=mean_std), train_ds, cfg,
-                      standard_callbacks(cfg, val_fn) + [clamp], param_groups=model.param_groups(cfg.lr, cfg.weight_decay, cfg.head_lr),
+    trainer = Learner(model, partial(_controller_loss, raw=model, loss=loss, size=size, mean_std=mean_std), train_ds,
+                      cfg,
+                      standard_callbacks(cfg, val_fn) + [clamp] + data_callbacks(cfg, train_ds),
+                      param_groups=model.param_groups(cfg.lr, cfg.weight_decay, cfg.head_lr),
                       model_config=json.loads(ccfg.to_json()))
     if trainer.resume_and_fit(until, resume) and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'controller.safetensors')
@@ -177,13 +252,37 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     trainer.acc.wait_for_everyone()
     return trainer
 
-def train_controller_command(argv: Sequence[str] = (), prog: str = 'multideg train-controller') -> int:
-    "Command line of `train_controller`: `--config FILE`, then `--key value` options; `--fresh` ignores old checkpoints."
-    cfg, flags = config_from_args(ControllerTrainConfig, argv, prog=prog,
-                           flags=[('fresh', 'store_true', 'start from scratch even if the run folder has checkpoints')])
-    t = train_controller(cfg, resume=not flags['fresh'])
+def plan_command_flag(recipes_note: str = '') -> tuple:
+    "The `--plan CARD` flag of the training commands."
+    return ('plan', 'store',
+            f"print the plan of one optimiser step (peak memory, FLOPs, the data rate it needs) for CARD "
+                             f"({', '.join(CARDS)}, or 'here' for this machine's device) and exit without training")
+
+def print_plan(plan_fn: Callable, cfg, card_name: str):
+    "Print `plan_fn(cfg, card)` for the card named `card_name` ('here': this machine's device)."
+    require(card_name == 'here' or card_name in CARDS,
+            f"--plan: want one of {', '.join(CARDS)} or 'here', got {card_name!r}")
+    card = visible_card(run_device(cfg)) if card_name == 'here' else CARDS[card_name]
+    plan = plan_fn(cfg, card)
+    print(plan if card is None else plan_report(plan, card))
+
+def run_training_command(cls, argv: Sequence[str], prog: str, recipes: dict, train_fn: Callable, plan_fn: Callable,
+                         what: str) -> int:
+    "A training command: `--recipe`, `--config FILE`, `--key value` settings, `--fresh`, `--plan CARD`; then train."
+    cfg, flags = config_from_args(cls, argv, prog=prog, recipes=recipes,
+                                  flags=[('fresh', 'store_true',
+                                          'start from scratch even if the run folder has checkpoints'),
+                                         plan_command_flag()])
+    if flags['plan']: return print_plan(plan_fn, cfg, flags['plan']) or 0
+    t = train_fn(cfg, resume=not flags['fresh'])
     if t.is_main and t.step >= cfg.steps:
-        print(f"done: {t.step} steps; " + '  '.join(f"{k} {v:.4g}" for k, v in t.metrics.items()) + f"; controller in {t.out}")
+        print(f"done: {t.step} steps; " + '  '.join(f"{k} {v:.4g}" for k, v in t.metrics.items())
+              + f"; {what} in {t.out}")
     return 0
+
+def train_controller_command(argv: Sequence[str] = (), prog: str = 'multideg train-controller') -> int:
+    "Command line of `train_controller`: `--recipe`, `--config FILE`, `--key value` options; `--fresh`, `--plan CARD`."
+    return run_training_command(ControllerTrainConfig, argv, prog, CONTROLLER_RECIPES, train_controller,
+                                plan_controller, 'controller')
 
 train_controller_command.raw_argv = True   # the CLI hands it the arguments unparsed

@@ -123,7 +123,8 @@ _PILLOW_LIMIT = threading.Lock()
 _LIMIT = object()  # max_pixels not given: the limit of the enclosing `pixel_limit` block (else MAX_PIXELS)
 
 def open_pillow(fp, max_pixels: int | None = _LIMIT) -> Image.Image:
-    "`Image.open(fp)` (a path or file) with Pillow's decompression-bomb limit set to ours (default: `current_pixel_limit()`)."
+    ("`Image.open(fp)` (a path or file) with Pillow's decompression-bomb limit set to ours "
+     "(default: `current_pixel_limit()`).")
     if max_pixels is _LIMIT: max_pixels = current_pixel_limit()
     with _PILLOW_LIMIT:  # MAX_IMAGE_PIXELS is Pillow's documented, process-wide setting: set it for this call only
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
@@ -149,16 +150,20 @@ def say_once(key: str, message: str, category=UserWarning, stacklevel: int = 3):
     if key in _said: return
     _said.add(key); warnings.warn(message, category, stacklevel=stacklevel)
 
-def load_image(src, *, max_pixels: int | None = _LIMIT, alpha: str = 'composite', background: float = 1.0) -> torch.Tensor:
+def load_image(src, *, max_pixels: int | None = _LIMIT, alpha: str = 'composite',
+               background: float = 1.0) -> torch.Tensor:
     "Read an image file (path or bytes) as a float32 `3×H×W` tensor in [0, 1], upright."
     if max_pixels is _LIMIT: max_pixels = current_pixel_limit()
     data, name = _read_source(src)
-    too_many = lambda size: ImageLoadError(name, f'{size} exceeds max_pixels={max_pixels:,} (a guard against decompression '
-                                                 'bombs: raise it with --max_pixels on the command line, max_pixels= in Python)')
+    too_many = lambda size: ImageLoadError(name, f'{size} exceeds max_pixels={max_pixels:,} (a guard against '
+                                                 'decompression bombs: raise it with --max_pixels on the command line, '
+                                                 'max_pixels= in Python)')
     try: img = open_pillow(io.BytesIO(data), max_pixels)
     except UnidentifiedImageError: raise ImageLoadError(name, 'not an image file (format not recognised)') from None
-    except Image.DecompressionBombError: raise too_many('the image') from None   # over twice the limit: Pillow stops first
-    except Exception as e: raise ImageLoadError(name, f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
+    # over twice the limit: Pillow stops first
+    except Image.DecompressionBombError: raise too_many('the image') from None
+    except Exception as e:
+        raise ImageLoadError(name, f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
     w, h = img.size
     if max_pixels is not None and w * h > max_pixels: raise too_many(f'{w}×{h} = {w*h:,} pixels')
     try:
@@ -174,9 +179,11 @@ def load_image(src, *, max_pixels: int | None = _LIMIT, alpha: str = 'composite'
             img.load()
             arr, scale = _pil_array(img)
     except ImageLoadError: raise
-    except Exception as e: raise ImageLoadError(name, f'truncated or corrupt image data ({type(e).__name__}: {e})') from e
+    except Exception as e:
+        raise ImageLoadError(name, f'truncated or corrupt image data ({type(e).__name__}: {e})') from e
     if alpha == 'composite' and arr.ndim == 3 and arr.shape[2] in (2, 4) and arr[..., -1].min() < scale:
-        say_once('transparency', f"{name} has transparent pixels: composited onto {'white' if background == 1 else f'grey {background:g}'}"
+        say_once('transparency', f"{name} has transparent pixels: composited onto "
+                                 f"{'white' if background == 1 else f'grey {background:g}'}"
                  " (images with transparency are all treated so; load_image(alpha='drop') keeps the stored colours)")
     return apply_exif_orientation(_array_to_tensor(arr, scale, alpha, background), orientation)
 
@@ -197,11 +204,13 @@ def encode_png16(arr: np.ndarray, level: int = 6) -> bytes:
             _png_chunk(b'IDAT', zlib.compress(rows.tobytes(), level)) + _png_chunk(b'IEND', b''))
 
 # %% ../nbs/00_core.ipynb #14674230
-SAVE_FORMATS = {'.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.bmp': 'BMP', '.tif': 'TIFF', '.tiff': 'TIFF', '.webp': 'WEBP'}
+SAVE_FORMATS = {'.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG', '.bmp': 'BMP', '.tif': 'TIFF', '.tiff': 'TIFF',
+                '.webp': 'WEBP'}
 
 def _as_hwc(x, path) -> torch.Tensor:
     "Check an image tensor for saving and return it as `H×W×C` float in [0, 1]."
-    if not isinstance(x, torch.Tensor): raise TypeError(f"save_image({path}): expected a torch.Tensor, got {type(x).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"save_image({path}): expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim == 4 and x.shape[0] == 1: x = x[0]
     if x.ndim == 2: x = x[None]
     if x.ndim != 3 or x.shape[0] not in (1, 3, 4):
@@ -213,7 +222,8 @@ def _as_hwc(x, path) -> torch.Tensor:
 
 # %% ../nbs/00_core.ipynb #5912f679
 def atomic_write(path, data) -> Path:
-    "Write `data` (bytes, text, or a function given the open binary file) to `path` atomically; on failure nothing is left."
+    ("Write `data` (bytes, text, or a function given the open binary file) to `path` atomically; "
+     "on failure nothing is left.")
     path = Path(path)
     write = data if callable(data) else (lambda f: f.write(data.encode('utf-8') if isinstance(data, str) else data))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,9 +244,11 @@ def save_image(x: torch.Tensor, path, bits: int = 8, **save_kwargs) -> Path:
     "Write `x` (`C×H×W` in [0, 1]) to `path` atomically; format from the suffix, `bits` 8 or 16 (PNG, TIFF)."
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
-    if fmt is None: raise ValueError(f"save_image({path}): unknown suffix {path.suffix!r}; use one of {', '.join(SAVE_FORMATS)}")
+    if fmt is None:
+        raise ValueError(f"save_image({path}): unknown suffix {path.suffix!r}; use one of {', '.join(SAVE_FORMATS)}")
     if bits not in (8, 16): raise ValueError(f"save_image({path}): bits must be 8 or 16, got {bits}")
-    if bits == 16 and fmt not in ('PNG', 'TIFF'): raise ValueError(f"save_image({path}): 16-bit output needs .png or .tif/.tiff, not {path.suffix}")
+    if bits == 16 and fmt not in ('PNG', 'TIFF'):
+        raise ValueError(f"save_image({path}): 16-bit output needs .png or .tif/.tiff, not {path.suffix}")
     hwc = _as_hwc(x, path)
     if bits == 8:
         arr = hwc.mul(255).round().to(torch.uint8).numpy()
@@ -320,7 +332,8 @@ def _number(p: str):
     return p
 
 def parse_setting(cls, name: str, value, source: str = 'settings'):
-    "`value` for field `name` of `cls`: text (a command line, `key=value`) parsed by the field's type; JSON lists as tuples."
+    ("`value` for field `name` of `cls`: text (a command line, `key=value`) parsed by the field's type; "
+     "JSON lists as tuples.")
     kinds = field_types(cls, name)
     if isinstance(value, list) and tuple in kinds and list not in kinds: return tuple(value)   # JSON has no tuples
     if not isinstance(value, str) or not kinds or str in kinds and len(kinds) == 1: return value
@@ -361,11 +374,13 @@ def check_types(cfg) -> None:
         if not kinds: continue
         words = ' or '.join(dict.fromkeys(_TYPE_WORDS.get(k, getattr(k, '__name__', str(k))) for k in kinds))
         if not any(_is_a(v, k) for k in kinds): raise ValueError(f"{f.name} must be {words}, got {v!r}")
-        if isinstance(v, float) and not math.isfinite(v): raise ValueError(f"{f.name} must be a finite number, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{f.name} must be a finite number, got {v!r}")
 
 # %% ../nbs/00_core.ipynb #ad01beb7
 class JsonConfig:
-    "Mixin for configuration dataclasses: `to_dict`, `to_json`, atomic `save`, and `from_dict`/`load` naming bad files and keys."
+    ("Mixin for configuration dataclasses: `to_dict`, `to_json`, atomic `save`, and `from_dict`/`load` "
+     "naming bad files and keys.")
     def to_dict(self) -> dict: return asdict(self)
     def to_json(self) -> str: return json.dumps(self.to_dict(), indent=1) + '\n'
 
@@ -402,7 +417,8 @@ class JsonConfig:
         "Read a configuration written by `save` (or by hand)."
         path = Path(path)
         try: data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read {cls.__name__} config {path}: {e}") from e
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"cannot read {cls.__name__} config {path}: {e}") from e
         return cls.from_dict(data, f"{cls.__name__}: config {path}")
 
 # %% ../nbs/00_core.ipynb #c0b11f6c
@@ -417,14 +433,16 @@ def field_help(cls) -> dict:
     return helps
 
 def _default(f):
-    return f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
+    return (f.default if f.default is not MISSING
+            else (f.default_factory() if f.default_factory is not MISSING else None))
 
 def config_parser(cls, prog: str | None = None, description: str | None = None,
                   flags: Sequence[tuple] = ()) -> argparse.ArgumentParser:
     "A parser with `--config FILE`, `--FIELD VALUE` for every field of `cls` (its comment as help) and `flags`."
     helps = field_help(cls)
     p = CommandParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--config', default=None, metavar='FILE', help='JSON config file (saved by an earlier run: RUN/config.json)')
+    p.add_argument('--config', default=None, metavar='FILE',
+                   help='JSON config file (saved by an earlier run: RUN/config.json)')
     for name, kind, h in flags: p.add_argument(f'--{name}', action=kind, help=h)
     for f in fields(cls):
         d = _default(f)
@@ -432,8 +450,11 @@ def config_parser(cls, prog: str | None = None, description: str | None = None,
                        help=f"{helps.get(f.name) or f.name} (default: {d if isinstance(d, str) else json.dumps(d)})")
     return p
 
-def config_from_args(cls, argv: Sequence[str], base=None, prog: str | None = None, flags: Sequence[tuple] = ()):
-    "`(config, extra flags)` from a command line: defaults < `base` < `--config FILE` < `--key value`."
+def config_from_args(cls, argv: Sequence[str], base=None, prog: str | None = None, flags: Sequence[tuple] = (),
+                     recipes: dict | None = None):
+    "`(config, flags)` from a command line: defaults < `base` < `--recipe NAME` < `--config FILE` < `--key value`."
+    flags = list(flags) + ([('recipe', 'store', f"starting settings: {', '.join(recipes)} (default {next(iter(recipes))})")]
+                           if recipes else [])
     p = config_parser(cls, prog, flags=flags)
     ns, rest = p.parse_known_args(list(argv))
     for a in rest:   # every setting is an option, as in every multideg command
@@ -441,6 +462,11 @@ def config_from_args(cls, argv: Sequence[str], base=None, prog: str | None = Non
         if eq and k and not k.startswith('-'): raise ValueError(f"{a!r}: settings are options, give --{k} {v}")
     if rest: p.error(f"unrecognized arguments: {' '.join(rest)}")
     data = base.to_dict() if isinstance(base, JsonConfig) else dict(base or {})
+    if recipes:
+        ns.recipe = ns.recipe or next(iter(recipes))
+        if ns.recipe not in recipes:
+            raise ValueError(f"--recipe: unknown recipe {ns.recipe!r}; recipes: {', '.join(recipes)}")
+        data.update(recipes[ns.recipe])
     if ns.config is not None:
         path = Path(ns.config)
         try: data.update(json.loads(path.read_text()))
@@ -543,7 +569,8 @@ def load_torch_file(path, what: str = 'checkpoint file'):
 
 # %% ../nbs/00_core.ipynb #ac4be5ee
 def save_weights(state: Mapping, path) -> Path:
-    "A state dict as safetensors at `path`, atomically; tensors go to the CPU, shared or non-contiguous ones are copied."
+    ("A state dict as safetensors at `path`, atomically; tensors go to the CPU, "
+     "shared or non-contiguous ones are copied.")
     from safetensors.torch import save
     seen, out = set(), {}
     for k, v in state.items():
@@ -561,7 +588,8 @@ def read_weights(source, what: str = 'weights file') -> dict:
     else:
         path = Path(source).expanduser(); src = str(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{what} {path} " + ('is a folder, not a file' if path.is_dir() else 'does not exist'))
+            raise FileNotFoundError(f"{what} {path} "
+                                    + ('is a folder, not a file' if path.is_dir() else 'does not exist'))
         if path.suffix == '.safetensors':
             from safetensors.torch import load_file
             try: sd = load_file(str(path), device='cpu')
@@ -582,9 +610,12 @@ def read_json(path, what: str = 'file') -> dict:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist")
     try: data = json.loads(path.read_text())
-    except UnicodeDecodeError as e: raise UnreadableFileError(f"{path} is not a text file ({e}): damaged or cut short") from None
-    except json.JSONDecodeError as e: raise UnreadableFileError(f"{path} is not valid JSON ({e}): damaged or cut short") from None
-    if not isinstance(data, dict): raise UnreadableFileError(f"{path} should hold a JSON object, not {type(data).__name__}")
+    except UnicodeDecodeError as e:
+        raise UnreadableFileError(f"{path} is not a text file ({e}): damaged or cut short") from None
+    except json.JSONDecodeError as e:
+        raise UnreadableFileError(f"{path} is not valid JSON ({e}): damaged or cut short") from None
+    if not isinstance(data, dict):
+        raise UnreadableFileError(f"{path} should hold a JSON object, not {type(data).__name__}")
     return data
 
 # %% ../nbs/00_core.ipynb #aba09e25
@@ -593,7 +624,8 @@ def cached_clip_files(hf_cache_dir=None, url_cache_dir=None) -> list[tuple[str, 
     from huggingface_hub.constants import HF_HUB_CACHE
     hub = Path(hf_cache_dir or HF_HUB_CACHE).expanduser()
     urls = Path(url_cache_dir or Path.home() / '.cache' / 'clip').expanduser()
-    found = [('/'.join(f.parents[2].name.split('--')[1:]), str(f))                   # models--org--repo/snapshots/rev/file
+    # models--org--repo/snapshots/rev/file
+    found = [('/'.join(f.parents[2].name.split('--')[1:]), str(f))
              for f in sorted(hub.glob('models--*/snapshots/*/open_clip_*')) if f.is_file()] if hub.is_dir() else []
     return found + ([('url cache', str(f)) for f in sorted(urls.glob('*.pt')) if f.is_file()] if urls.is_dir() else [])
 

@@ -4,7 +4,8 @@
 
 # %% ../nbs/02_data.ipynb #6be3d435
 from __future__ import annotations
-import errno, hashlib, importlib.util, json, math, os, warnings
+import errno, hashlib, importlib.util, io, json, math, os, warnings
+from collections import OrderedDict
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,23 +14,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.script import store_true
-from PIL import UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .core import (ImageLoadError, MAX_PIXELS, load_image, open_pillow, pixel_limit, require_option, save_image,
-                           to_uint8, atomic_write)
+                           to_uint8, atomic_write, current_pixel_limit, apply_exif_orientation, say_once)
+from .core import _LIMIT, _array_to_tensor, _pil_array, _png_bit_depth, _read_source, _tiff_is_16bit_colour
 from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
                                    preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'SPLITS', 'item_seed', 'item_generator', 'dead_leaves', 'power_spectrum_slope',
-           'ImageList', 'ImageFolder', 'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource',
-           'fit_to_patch', 'random_crop_box', 'dihedral', 'crop_and_flip', 'SyntheticPairs', 'DatasetError',
+__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'DEGRADE_WHERE', 'SPLITS', 'item_seed', 'item_generator', 'dead_leaves',
+           'power_spectrum_slope', 'decode_pixels', 'pixels_to_float', 'ImageList', 'ImageFolder', 'SampleImage',
+           'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'Preloaded', 'recipe_source', 'fit_to_patch',
+           'random_crop_box', 'dihedral', 'crop_and_flip', 'SyntheticPairs', 'degrade_batch', 'DatasetError',
            'parse_degradations', 'PairedFolder', 'collate', 'make_loader', 'embedded_source', 'make_dataset',
            'format_summary', 'make_dataset_command']
 
 # %% ../nbs/02_data.ipynb #a010c947
 def item_seed(*keys) -> int:
-    "A 63-bit seed hashed (SHA-256) from non-negative integers and strings; the same keys give the same seed on any machine."
+    ("A 63-bit seed hashed (SHA-256) from non-negative integers and strings; the same keys give the same seed on any "
+     "machine.")
     for k in keys:
         if isinstance(k, str): continue
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
@@ -85,7 +89,8 @@ def _rasterise(cx, cy, a, b, theta, rect, h: int, w: int, s: int, device, budget
         end = min(n, max(start + 1, int(torch.searchsorted(cnt_cum, torch.tensor(done_before + budget)))))
         ids = torch.arange(start, end)
         start = end
-        visible = (free[y1[ids], x1[ids]] - free[y0[ids], x1[ids]] - free[y1[ids], x0[ids]] + free[y0[ids], x0[ids]]) > 0
+        visible = (free[y1[ids], x1[ids]] - free[y0[ids],
+                                                 x1[ids]] - free[y1[ids], x0[ids]] + free[y0[ids], x0[ids]]) > 0
         ids = ids[visible]
         c = (nx * ny)[ids]
         if not len(ids) or int(c.sum()) == 0: continue
@@ -96,7 +101,8 @@ def _rasterise(cx, cy, a, b, theta, rect, h: int, w: int, s: int, device, budget
         dx = (px.float() + 0.5) / s - cx[sid]; dy = (py.float() + 0.5) / s - cy[sid]
         cs, sn = cos[sid], sin[sid]
         u, v = dx * cs + dy * sn, dy * cs - dx * sn
-        inside = torch.where(rect[sid], (u.abs() <= a[sid]) & (v.abs() <= b[sid]), u * u * inv_a2[sid] + v * v * inv_b2[sid] <= 1)
+        inside = torch.where(rect[sid], (u.abs() <= a[sid]) & (v.abs() <= b[sid]),
+                             u * u * inv_a2[sid] + v * v * inv_b2[sid] <= 1)
         label.scatter_reduce_(0, (py * W + px)[inside], sid[inside], 'amin')
     return label.view(H, W)
 
@@ -104,7 +110,8 @@ def _rasterise(cx, cy, a, b, theta, rect, h: int, w: int, s: int, device, budget
 def dead_leaves(size=256, seed=0, *, alpha: float = 3.0, rmin: float | None = None, rmax: float | None = None,
                 rectangles: float = 0.3, textures: float = 0.5, palette=None, coverage: float = 0.999,
                 supersample: int = 2, max_shapes: int = 1_000_000, device=None) -> torch.Tensor:
-    "A dead-leaves picture `3×H×W` in [0, 1]: occluding shapes with radii ∝ r^-alpha, colours and textures; `seed` (int or str) fixes it."
+    ("A dead-leaves picture `3×H×W` in [0, 1]: occluding shapes with radii ∝ r^-alpha, colours and textures; `seed` "
+     "(int or str) fixes it.")
     h, w = (size, size) if isinstance(size, (int, np.integer)) else tuple(int(v) for v in size)
     if h < 1 or w < 1: raise ValueError(f"dead_leaves: size must be positive, got {size}")
     m = min(h, w)
@@ -112,7 +119,8 @@ def dead_leaves(size=256, seed=0, *, alpha: float = 3.0, rmin: float | None = No
     rmax = max(2.0, 0.6 * max(h, w)) if rmax is None else float(rmax)
     if not 0 < rmin < rmax: raise ValueError(f"dead_leaves: need 0 < rmin < rmax, got rmin={rmin}, rmax={rmax}")
     if not 0 < coverage < 1: raise ValueError(f"dead_leaves: coverage must be in (0, 1), got {coverage}")
-    if not (0 <= rectangles <= 1 and 0 <= textures <= 1): raise ValueError("dead_leaves: rectangles and textures are fractions in [0, 1]")
+    if not (0 <= rectangles <= 1 and 0 <= textures <= 1):
+        raise ValueError("dead_leaves: rectangles and textures are fractions in [0, 1]")
     if int(supersample) < 1: raise ValueError(f"dead_leaves: supersample must be >= 1, got {supersample}")
     device = torch.device('cpu') if device is None else torch.device(device)
     g = torch.Generator().manual_seed(item_seed(seed) if isinstance(seed, str) else item_seed(int(seed)))
@@ -128,7 +136,8 @@ def dead_leaves(size=256, seed=0, *, alpha: float = 3.0, rmin: float | None = No
     col = (palette[(U(n + 1) * len(palette)).long().clamp_max(len(palette) - 1)]
            + 0.12 * (U(n + 1, 3) - 0.5) + 0.2 * (U(n + 1, 1) - 0.5)).clamp(0, 1)
     col2 = (col + 0.35 * (U(n + 1, 3) - 0.5) + 0.25 * (U(n + 1, 1) - 0.5)).clamp(0, 1)
-    kind = torch.where(U(n + 1) < textures, 1 + (U(n + 1) * 3).long().clamp_max(2), torch.zeros(n + 1, dtype=torch.long))
+    kind = torch.where(U(n + 1) < textures, 1 + (U(n + 1) * 3).long().clamp_max(2),
+                       torch.zeros(n + 1, dtype=torch.long))
     amp, phi, phase = 0.3 + 0.7 * U(n + 1), U(n + 1) * 2 * math.pi, U(n + 1) * 2 * math.pi
     r_all = torch.cat([r, r.new_tensor([m / 2])])
     period = (r_all * (0.1 + 0.5 * U(n + 1))).clamp_min(1.5)
@@ -148,13 +157,15 @@ def dead_leaves(size=256, seed=0, *, alpha: float = 3.0, rmin: float | None = No
     gradient = 0.5 + 0.5 * (t / r_all[L]).clamp(-1, 1)
     stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * t / period[L] + phase[L])
     grain = (0.5 + 0.15 * (grain - grain.mean()) / grain.std()).clamp(0, 1)
-    mix = torch.where(k == 1, gradient, torch.where(k == 2, stripes, torch.where(k == 3, grain, torch.zeros_like(t)))) * amp[L]
+    mix = torch.where(k == 1, gradient, torch.where(k == 2, stripes,
+                                                    torch.where(k == 3, grain, torch.zeros_like(t)))) * amp[L]
     img = (col[L] + (col2[L] - col[L]) * mix[..., None]).permute(2, 0, 1)
     if s > 1: img = F.avg_pool2d(img[None], s)[0]
     return img.clamp(0, 1).contiguous()
 
 # %% ../nbs/02_data.ipynb #ba19eb40
-def power_spectrum_slope(x: torch.Tensor, fmin: float = 0.02, fmax: float = 0.25, bins: int = 16) -> tuple[float, float]:
+def power_spectrum_slope(x: torch.Tensor, fmin: float = 0.02, fmax: float = 0.25,
+                         bins: int = 16) -> tuple[float, float]:
     "Slope of log power vs log frequency of the radially averaged spectrum of `x` (`3×H×W` or `H×W`), and the fit's R²."
     g = (x.float().mean(0) if x.ndim == 3 else x.float()).cpu()
     g = g - g.mean()
@@ -190,12 +201,52 @@ def _flat_name(rel: Path) -> str:
     "A relative path as one file-name-safe stem: 'a/b/c.png' -> 'a__b__c'."
     return '__'.join(rel.with_suffix('').parts)
 
+# %% ../nbs/02_data.ipynb #f0a1b2c1
+def decode_pixels(src, *, max_pixels: int | None = _LIMIT) -> torch.Tensor:
+    "An image file's pixels, upright: `uint8` `C×H×W` (C = 1-4, as stored) for 8-bit images, else `load_image`'s."
+    if max_pixels is _LIMIT: max_pixels = current_pixel_limit()
+    data, name = _read_source(src)
+    too_many = lambda size: ImageLoadError(name,
+                                           f'{size} exceeds max_pixels={max_pixels:,} (a guard against decompression '
+                                                 'bombs: raise it with --max_pixels on the command line, max_pixels= '
+                                                 'in Python)')
+    try: img = open_pillow(io.BytesIO(data), max_pixels)
+    except UnidentifiedImageError: raise ImageLoadError(name, 'not an image file (format not recognised)') from None
+    except Image.DecompressionBombError: raise too_many('the image') from None
+    except Exception as e: raise ImageLoadError(name,
+                                                f'truncated or corrupt image header ({type(e).__name__}: {e})') from e
+    w, h = img.size
+    if max_pixels is not None and w * h > max_pixels: raise too_many(f'{w}×{h} = {w*h:,} pixels')
+    if _png_bit_depth(data) == 16 or _tiff_is_16bit_colour(img) or img.mode.startswith('I') or img.mode == 'F':
+        return load_image(data if isinstance(src, (bytes, bytearray, memoryview)) else src, max_pixels=max_pixels)
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+        img.load()
+        arr, _ = _pil_array(img)
+    except Exception as e:
+        raise ImageLoadError(name, f'truncated or corrupt image data ({type(e).__name__}: {e})') from e
+    if arr.ndim == 3 and arr.shape[2] in (2, 4) and arr[..., -1].min() < 255:
+        say_once('transparency', f"{name} has transparent pixels: composited onto white (images with transparency are"
+                                 " all treated so; load_image(alpha='drop') keeps the stored colours)")
+    t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+    return apply_exif_orientation(t[None] if t.ndim == 2 else t.permute(2, 0, 1), orientation)
+
+def pixels_to_float(p: torch.Tensor) -> torch.Tensor:
+    "Pixels from `decode_pixels` (or a crop or flip of them) as `load_image` gives them: float32 `3×H×W` in [0, 1]."
+    if p.is_floating_point(): return p
+    if p.dtype != torch.uint8: raise TypeError(f"pixels_to_float: expected uint8 or float pixels, got {p.dtype}")
+    return _array_to_tensor(p.permute(1, 2, 0).numpy(), 255.0)
+
+
 # %% ../nbs/02_data.ipynb #a352f827
 class ImageList(torch.utils.data.Dataset):
-    "Images from a list of files (`root` gives the names); unreadable files are skipped with a warning, or raise if `strict`."
-    def __init__(self, files: Sequence, root=None, *, strict: bool = False, check: bool = True, max_pixels: int | None = None):
+    "Images from a list of files (`root` names them); unreadable ones are skipped with a warning (`strict`: raise)."
+    def __init__(self, files: Sequence, root=None, *, strict: bool = False, check: bool = True,
+                 max_pixels: int | None = None, cache_mb: float = 0):
         self.root = None if root is None else Path(root)
         self.strict, self.max_pixels = strict, max_pixels
+        if cache_mb < 0: raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
+        self.cache_bytes, self._cache, self._cached = int(cache_mb * 2**20), OrderedDict(), 0
         self.files, self.skipped = [], []
         for f in map(Path, files):
             problem = _header_problem(f) if check else None
@@ -203,22 +254,39 @@ class ImageList(torch.utils.data.Dataset):
             if strict: raise ImageLoadError(f, problem)
             self.skipped.append((str(f), problem))
         if self.skipped:
-            listing = '\n'.join(f'  {f}: {why}' for f, why in self.skipped[:20]) + (f'\n  … and {len(self.skipped) - 20} more' if len(self.skipped) > 20 else '')
+            more = f'\n  … and {len(self.skipped) - 20} more' if len(self.skipped) > 20 else ''
+            listing = '\n'.join(f'  {f}: {why}' for f, why in self.skipped[:20]) + more
             warnings.warn(f"skipped {len(self.skipped)} unreadable image file(s):\n{listing}", stacklevel=2)
 
     def __len__(self): return len(self.files)
     def name(self, i: int) -> str:
         f = self.files[i]
         return _flat_name(f.relative_to(self.root)) if self.root is not None else f.stem
-    def load(self, i: int) -> torch.Tensor:
-        kw = {} if self.max_pixels is None else {'max_pixels': self.max_pixels}
-        return load_image(self.files[i], **kw)
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def load_pixels(self, i: int) -> torch.Tensor:
+        "Image `i` as stored (`decode_pixels`), from the cache when it is there; raises `ImageLoadError` on failure."
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        p = decode_pixels(self.files[i], **({} if self.max_pixels is None else {'max_pixels': self.max_pixels}))
+        n = p.numel() * p.element_size()
+        if 0 < n <= self.cache_bytes:
+            self._cache[i] = p; self._cached += n
+            while self._cached > self.cache_bytes:
+                _, old = self._cache.popitem(last=False); self._cached -= old.numel() * old.element_size()
+        return p
+    def load(self, i: int) -> torch.Tensor: return pixels_to_float(self.load_pixels(i))
+    def __getitem__(self, i: int) -> torch.Tensor: return self._first_readable(i, self.load)
+    def get_pixels(self, i: int) -> torch.Tensor:
+        "`load_pixels`, recovering from an unreadable file as `source[i]` does."
+        return self._first_readable(i, self.load_pixels)
+    def __getstate__(self):  # workers started by pickling get the list, not the cache
+        return {**self.__dict__, '_cache': OrderedDict(), '_cached': 0}
+    def _first_readable(self, i: int, read):
         if not -len(self) <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
         i %= len(self)
         for j in range(len(self)):
             k = (i + j) % len(self)
-            try: return self.load(k)
+            try: return read(k)
             except ImageLoadError as e:
                 if self.strict: raise
                 self.skipped.append((str(self.files[k]), e.reason))
@@ -228,8 +296,8 @@ class ImageList(torch.utils.data.Dataset):
 
 class ImageFolder(ImageList):
     "All images under `root` (recursive, by extension, hidden entries skipped), sorted by path."
-    def __init__(self, root, *, extensions: Sequence[str] = IMAGE_EXTENSIONS, recursive: bool = True, strict: bool = False,
-                 max_pixels: int | None = None):
+    def __init__(self, root, *, extensions: Sequence[str] = IMAGE_EXTENSIONS, recursive: bool = True,
+                 strict: bool = False, max_pixels: int | None = None, check: bool = True, cache_mb: float = 0):
         root = Path(root)
         if not root.exists(): raise FileNotFoundError(f"image folder {root} does not exist")
         if not root.is_dir(): raise NotADirectoryError(f"image folder {root} is not a folder")
@@ -237,9 +305,13 @@ class ImageFolder(ImageList):
         walk = root.rglob('*') if recursive else root.glob('*')
         files = sorted(p for p in walk if p.suffix.lower() in exts and p.is_file()
                        and not any(part.startswith('.') for part in p.relative_to(root).parts))
-        if not files: raise ValueError(f"no images in {root} (looked {'recursively ' if recursive else ''}for {', '.join(sorted(exts))})")
-        super().__init__(files, root, strict=strict, max_pixels=max_pixels)
-        if not self.files: raise ValueError(f"none of the {len(files)} image files in {root} can be read (first: {self.skipped[0][0]}: {self.skipped[0][1]})")
+        if not files:
+            raise ValueError(
+                f"no images in {root} (looked {'recursively ' if recursive else ''}for {', '.join(sorted(exts))})")
+        super().__init__(files, root, strict=strict, max_pixels=max_pixels, check=check, cache_mb=cache_mb)
+        if not self.files:
+            raise ValueError(f"none of the {len(files)} image files in {root} can be read "
+                             f"(first: {self.skipped[0][0]}: {self.skipped[0][1]})")
 
 # %% ../nbs/02_data.ipynb #6a11e21b
 @dataclass(frozen=True)
@@ -277,7 +349,8 @@ SAMPLE_IMAGES = (
                 'Middlebury 2014 stereo benchmark (Scharstein et al.); no licence stated, cite when used', 'train'),
     SampleImage('motorcycle_right', 'skimage', 'data/motorcycle_right.png',
                 'Middlebury 2014 stereo benchmark (Scharstein et al.); no licence stated, cite when used', 'train'),
-    SampleImage('grace_hopper', 'matplotlib', 'mpl-data/sample_data/grace_hopper.jpg', 'public domain (U.S. Navy)', 'eval'),
+    SampleImage(
+        'grace_hopper', 'matplotlib', 'mpl-data/sample_data/grace_hopper.jpg', 'public domain (U.S. Navy)', 'eval'),
 )
 
 def sample_images(split: str | None = None) -> list[SampleImage]:
@@ -289,7 +362,9 @@ class SampleImages(ImageList):
     "The installed sample photos of one split as a source (names are the photos' names)."
     def __init__(self, split: str | None = 'train'):
         self.samples = sample_images(split)
-        if not self.samples: raise ValueError(f"no sample photos of split {split!r} are installed (scikit-image and matplotlib ship them)")
+        if not self.samples:
+            raise ValueError(
+                f"no sample photos of split {split!r} are installed (scikit-image and matplotlib ship them)")
         super().__init__([s.path for s in self.samples], check=False)
     def name(self, i: int) -> str: return self.samples[i].name
 
@@ -307,6 +382,10 @@ class DeadLeaves(torch.utils.data.Dataset):
     __getitem__ = load
     def __repr__(self): return f"DeadLeaves(n={self.n}, size={self.size}, seed={self.seed})"
 
+def _pixels(source, i: int) -> torch.Tensor:
+    "Item `i` of a source as stored (`get_pixels`: `uint8` for 8-bit files) when it can, else `source[i]`."
+    return source.get_pixels(i) if hasattr(source, 'get_pixels') else source[i]
+
 class ConcatSource(torch.utils.data.Dataset):
     "Several sources one after the other."
     def __init__(self, *sources):
@@ -320,8 +399,38 @@ class ConcatSource(torch.utils.data.Dataset):
     def name(self, i: int) -> str: s, j = self._locate(i); return s.name(j)
     def load(self, i: int) -> torch.Tensor: s, j = self._locate(i); return s.load(j)
     def __getitem__(self, i: int) -> torch.Tensor: s, j = self._locate(i); return s[j]
+    def get_pixels(self, i: int) -> torch.Tensor: s, j = self._locate(i); return _pixels(s, j)
     @property
     def skipped(self): return [x for s in self.sources for x in getattr(s, 'skipped', [])]
+
+# %% ../nbs/02_data.ipynb #f0a1b2c6
+class Preloaded(torch.utils.data.Dataset):
+    "Every image of a small `source` read once and kept as stored (`uint8` for 8-bit photos), with its name."
+    def __init__(self, source):
+        self.pixels = [_pixels(source, i) for i in range(len(source))]
+        self.names = [source.name(i) if hasattr(source, 'name') else str(i) for i in range(len(source))]
+        self.skipped = list(getattr(source, 'skipped', []))
+    def __len__(self): return len(self.pixels)
+    def get_pixels(self, i: int) -> torch.Tensor: return self.pixels[i]
+    def load(self, i: int) -> torch.Tensor: return pixels_to_float(self.pixels[i])
+    __getitem__ = load
+    def name(self, i: int) -> str: return self.names[i]
+    def __repr__(self): return f"Preloaded({len(self)} images)"
+
+def recipe_source(source='embedded', split: str = 'train', *, count: int = 256, size=256, seed: int = 0,
+                  cache_mb: float = 256, check: bool = False):
+    "A recipe's clean images: 'embedded', 'deadleaves', 'samples' (in memory) or a folder (listed; decoded lazily)."
+    photos = 'eval' if split == 'val' else 'train'
+    leaves = lambda: DeadLeaves(count, size, seed=item_seed(seed, split, 'deadleaves'))
+    if source == 'embedded':
+        return Preloaded(ConcatSource(SampleImages(photos) if sample_images(photos) else None, leaves()))
+    if source == 'deadleaves': return Preloaded(leaves())
+    if source == 'samples': return Preloaded(SampleImages(photos))
+    folder = Path(source)
+    if not folder.is_dir():
+        raise ValueError(f"source must be 'embedded', 'deadleaves', 'samples' or a folder, got {source!r}")
+    return ImageFolder(folder / split if (folder / split).is_dir() else folder, check=check, cache_mb=cache_mb)
+
 
 # %% ../nbs/02_data.ipynb #14662796
 def fit_to_patch(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -346,7 +455,8 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     if k & 4: x = x.transpose(-2, -1)
     return x
 
-def crop_and_flip(tensors: Sequence[torch.Tensor], size: int | None, generator: torch.Generator, flip: bool = True) -> list[torch.Tensor]:
+def crop_and_flip(tensors: Sequence[torch.Tensor], size: int | None, generator: torch.Generator,
+                  flip: bool = True) -> list[torch.Tensor]:
     "The same random crop (when `size`) and flip/rotation (when `flip`) of every tensor in `tensors` (all of one size)."
     shapes = {tuple(t.shape[-2:]) for t in tensors}
     if len(shapes) != 1: raise ValueError(f"crop_and_flip: tensors differ in size: {sorted(shapes)}")
@@ -361,38 +471,71 @@ def crop_and_flip(tensors: Sequence[torch.Tensor], size: int | None, generator: 
     return [t.contiguous() for t in out]
 
 # %% ../nbs/02_data.ipynb #f88736a2
+DEGRADE_WHERE = ('loader', 'device')
+
 class SyntheticPairs(torch.utils.data.Dataset):
     "Degraded/clean pairs made on the fly from a clean `source`; every item is a function of `(seed, epoch, index)`."
-    def __init__(self, source=None, sampler: DegradationSampler | SecondOrder | str = 'mixed', patch_size: int | None = 256, *,
-                 length: int | None = None, seed: int = 0, augment: bool = True, scene_size: int | str | None = 'source'):
+    def __init__(self, source=None, sampler: DegradationSampler | SecondOrder | str = 'mixed',
+                 patch_size: int | None = 256, *, length: int | None = None, seed: int = 0, augment: bool = True,
+                 scene_size: int | str | None = 'source', degrade: str = 'loader'):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
         if not (scene_size in (None, 'source') or (isinstance(scene_size, int) and not isinstance(scene_size, bool)
                                                    and scene_size >= (patch_size or 1))):
-            raise ValueError(f"scene_size must be 'source', None or a number of pixels >= patch_size ({patch_size}), got {scene_size!r}")
+            raise ValueError(f"scene_size must be 'source', None or a number of pixels >= patch_size ({patch_size}), "
+                             f"got {scene_size!r}")
+        if degrade not in DEGRADE_WHERE: raise ValueError(f"degrade must be one of {DEGRADE_WHERE}, got {degrade!r}")
         if source is None:
-            if patch_size is None: raise ValueError("SyntheticPairs: give a source or a patch_size (for the dead-leaves default)")
+            if patch_size is None:
+                raise ValueError("SyntheticPairs: give a source or a patch_size (for the dead-leaves default)")
             source = DeadLeaves(length or 10_000, patch_size, seed=item_seed(seed, 'deadleaves'))
         if len(source) == 0: raise ValueError("SyntheticPairs: the source is empty")
         self.source, self.patch_size, self.seed, self.augment, self.epoch = source, patch_size, seed, augment, 0
-        self.scene_size = scene_size
+        self.scene_size, self.degrade = scene_size, degrade
         self.sampler = preset(sampler) if isinstance(sampler, str) else sampler
         self.length = len(source) if length is None else int(length)
 
     def __len__(self): return self.length
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
 
+    def clean_crop(self, i: int, g: torch.Generator) -> tuple[torch.Tensor, int | None]:
+        "The clean crop of item `i` (float `3×P×P`) and the scene it shows, cropped from the stored pixels."
+        x = _pixels(self.source, i % len(self.source))
+        if self.patch_size is not None and min(x.shape[-2:]) < self.patch_size:
+            x = fit_to_patch(pixels_to_float(x), self.patch_size)
+        p = self.patch_size
+        scene = None if p is None else min(x.shape[-2:]) if self.scene_size == 'source' else self.scene_size
+        x, = crop_and_flip([x], p, g, flip=self.augment)
+        return pixels_to_float(x), scene
+
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.length: raise IndexError(f"index {i} out of range for {self.length} items")
         g = item_generator(self.seed, self.epoch, i)
+        x, scene = self.clean_crop(i, g)
         j = i % len(self.source)
-        x = self.source[j]
-        if self.patch_size is not None: x = fit_to_patch(x, self.patch_size)
-        scene = None if self.patch_size is None else min(x.shape[-2:]) if self.scene_size == 'source' else self.scene_size
-        x, = crop_and_flip([x], self.patch_size, g, flip=self.augment)
-        y, recs = self.sampler(x[None], g, scene=scene)
         name = self.source.name(j) if hasattr(self.source, 'name') else str(j)
-        return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
-                'parametric_caption': parametric_caption(recs[0]), 'name': name, 'index': i}
+        if self.degrade == 'device':
+            recs = self.sampler.plan(1, g, scene=scene)  # what the sampler would draw here, degraded later
+            return {'gt': x, **_labels(recs[0]), 'name': name, 'index': i}
+        y, recs = self.sampler(x[None], g, scene=scene)
+        return {'lq': y[0], 'gt': x, **_labels(recs[0]), 'name': name, 'index': i}
+
+    def degrade_batch(self, batch: dict, device=None, non_blocking: bool = True) -> dict:
+        "`degrade_batch` with this data set's sampler."
+        return degrade_batch(batch, self.sampler, device, non_blocking=non_blocking)
+
+def _labels(records: list[dict]) -> dict:
+    return {'labels': multi_hot([records])[0], 'records': records, 'caption': caption(records),
+            'parametric_caption': parametric_caption(records)}
+
+def degrade_batch(batch: dict, sampler, device=None, *, non_blocking: bool = True) -> dict:
+    "Degrade a collated batch of clean crops (`degrade='device'`) on `device`: every image from its own records."
+    if 'lq' in batch: raise ValueError("degrade_batch: this batch is already degraded (it has 'lq')")
+    sampler = preset(sampler) if isinstance(sampler, str) else sampler
+    dev = batch['gt'].device if device is None else torch.device(device)
+    out = {k: v.to(dev, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    lq = sampler.replay(out['gt'], batch['records'], check=False)  # crops of [0, 1] images: no value check (no sync)
+    return {'lq': lq, **out}
+
 
 # %% ../nbs/02_data.ipynb #3870aa4f
 class DatasetError(ValueError):
@@ -408,12 +551,15 @@ def parse_degradations(folder_name: str) -> tuple[str, ...]:
     if folder_name == 'clean': return ()
     names = tuple(folder_name.split('_'))
     bad = [n for n in names if n not in NAMES]
-    if bad: raise ValueError(f"unknown degradation name(s) {bad} in folder name {folder_name!r}; valid names: {', '.join(NAMES)}")
+    if bad:
+        raise ValueError(
+            f"unknown degradation name(s) {bad} in folder name {folder_name!r}; valid names: {', '.join(NAMES)}")
     if len(set(names)) != len(names): raise ValueError(f"degradation repeated in folder name {folder_name!r}")
     return names
 
 def _images_by_stem(folder: Path, exts, problems: list) -> dict[str, Path]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith('.'))
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in exts and not p.name.startswith('.'))
     out = {}
     for p in files:
         if p.stem in out: problems.append((str(p), f'same name as {out[p.stem].name}: cannot tell which one to pair'))
@@ -422,18 +568,22 @@ def _images_by_stem(folder: Path, exts, problems: list) -> dict[str, Path]:
 
 # %% ../nbs/02_data.ipynb #98a84506
 class PairedFolder(torch.utils.data.Dataset):
-    "LQ/GT pairs in DA-CLIP's layout (and multi-degradation / LLQ folders), paired by file name and validated at construction."
+    ("LQ/GT pairs in DA-CLIP's layout (and multi-degradation / LLQ folders), paired by file name and validated at "
+     "construction.")
     def __init__(self, root, split: str | None = 'train', *, degradations: Sequence[str] | None = None,
                  patch_size: int | None = None, augment: bool = False, seed: int = 0, check_sizes: bool = True,
                  strict: bool = True, extensions: Sequence[str] = IMAGE_EXTENSIONS):
         self.root = Path(root)
         base = self.root / split if split else self.root
-        if not base.is_dir(): raise FileNotFoundError(f"no folder {base}" + (f" (split {split!r} of {self.root})" if split else ''))
+        if not base.is_dir():
+            raise FileNotFoundError(f"no folder {base}" + (f" (split {split!r} of {self.root})" if split else ''))
         self.base, self.patch_size, self.augment, self.seed, self.epoch = base, patch_size, augment, seed, 0
         exts = {e.lower() for e in extensions}
         problems, items = [], []   # items: (lq, gt, names)
         dirs = sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith('.'))
-        if not dirs: raise DatasetError(base, [(str(base), 'no degradation folders (expected <degradation>/{LQ,GT}/ or LLQ/ and GT/)')])
+        if not dirs:
+            raise DatasetError(base, [(str(base), 'no degradation folders '
+                                                  '(expected <degradation>/{LQ,GT}/ or LLQ/ and GT/)')])
         has_llq = any(d.name == 'LLQ' for d in dirs)
         groups = []  # (label folder, lq folder, gt folder, every GT must be used)
         for d in dirs:
@@ -454,7 +604,9 @@ class PairedFolder(torch.utils.data.Dataset):
             for stem, p in lq.items():
                 if stem not in gt: problems.append((str(p), f'no GT partner named {stem}.* in {gt_dir}')); continue
                 items.append((p, gt[stem], names))
-            if all_gt: problems.extend((str(p), f'no LQ partner named {s}.* in {lq_dir}') for s, p in gt.items() if s not in lq)
+            if all_gt:
+                problems.extend((str(p), f'no LQ partner named {s}.* in {lq_dir}') for s,
+                                p in gt.items() if s not in lq)
         if check_sizes:
             bad = set()
             for k, (lq, gt, _) in enumerate(items):
@@ -465,13 +617,17 @@ class PairedFolder(torch.utils.data.Dataset):
                     except Exception as e:
                         problems.append((str(p), f'unreadable ({type(e).__name__}: {e})')); bad.add(k)
                 if len(sizes) == 2 and sizes[0] != sizes[1]:
-                    problems.append((str(lq), f'size {sizes[0][0]}×{sizes[0][1]} differs from its GT {gt.name} ({sizes[1][0]}×{sizes[1][1]})')); bad.add(k)
+                    problems.append((str(lq),
+                                     f'size {sizes[0][0]}×{sizes[0][1]} differs from its GT {gt.name} '
+                                     f'({sizes[1][0]}×{sizes[1][1]})')); bad.add(k)
             items = [it for k, it in enumerate(items) if k not in bad]
         self.problems = problems
         if problems:
             if strict: raise DatasetError(base, problems)
             warnings.warn(str(DatasetError(base, problems)) + '\n(these pairs are left out)', stacklevel=2)
-        if not items: raise DatasetError(base, problems or [(str(base), 'no LQ/GT pairs' + (f' for {list(degradations)}' if degradations else ''))])
+        if not items:
+            raise DatasetError(base, problems or [(str(base), 'no LQ/GT pairs'
+                                                   + (f' for {list(degradations)}' if degradations else ''))])
         self.items = items
 
     def __len__(self): return len(self.items)
@@ -486,11 +642,17 @@ class PairedFolder(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} pairs")
         lq_path, gt_path, names = self.items[i]
-        lq, gt = load_image(lq_path), load_image(gt_path)
-        if lq.shape != gt.shape: raise ImageLoadError(lq_path, f'size {tuple(lq.shape[1:])} differs from its GT {gt_path} {tuple(gt.shape[1:])}')
+        lq, gt = decode_pixels(lq_path), decode_pixels(gt_path)   # as stored: cropped before becoming float
+        if lq.shape[-2:] != gt.shape[-2:]:
+            raise ImageLoadError(lq_path,
+                                 f'size {tuple(lq.shape[-2:])} differs from its GT {gt_path} {tuple(gt.shape[-2:])}')
         if self.patch_size is not None or self.augment:
-            if self.patch_size is not None: lq, gt = fit_to_patch(lq, self.patch_size), fit_to_patch(gt, self.patch_size)
-            lq, gt = crop_and_flip([lq, gt], self.patch_size, item_generator(self.seed, self.epoch, i), flip=self.augment)
+            if self.patch_size is not None and min(lq.shape[-2:]) < self.patch_size:
+                lq, gt = fit_to_patch(pixels_to_float(lq),
+                                      self.patch_size), fit_to_patch(pixels_to_float(gt), self.patch_size)
+            lq, gt = crop_and_flip([lq, gt], self.patch_size, item_generator(self.seed, self.epoch, i),
+                                   flip=self.augment)
+        lq, gt = pixels_to_float(lq), pixels_to_float(gt)
         records = [{'name': n} for n in names]
         return {'lq': lq, 'gt': gt, 'labels': multi_hot([records])[0], 'records': records, 'caption': caption(records),
                 'parametric_caption': caption(records), 'name': self.name(i), 'index': i}
@@ -541,12 +703,14 @@ def _load_captions(path) -> dict[str, str]:
     if path.suffix.lower() == '.json':
         try: data = json.loads(text)
         except json.JSONDecodeError as e: raise ValueError(f"captions file {path} is not valid JSON: {e}") from None
-        if not isinstance(data, dict): raise ValueError(f"captions file {path} must hold a JSON object {{name: caption}}")
+        if not isinstance(data, dict):
+            raise ValueError(f"captions file {path} must hold a JSON object {{name: caption}}")
         return {str(k): str(v) for k, v in data.items()}
     out = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith('#'): continue
-        if '\t' not in line: raise ValueError(f"captions file {path}, line {n}: expected 'name<TAB>caption', got {line[:60]!r}")
+        if '\t' not in line:
+            raise ValueError(f"captions file {path}, line {n}: expected 'name<TAB>caption', got {line[:60]!r}")
         k, v = line.split('\t', 1); out[k.strip()] = v.strip()
     return out
 
@@ -564,7 +728,9 @@ def _inside(child: Path, parent: Path) -> bool:
 
 
 def _explain_os_error(e: OSError, path) -> OSError:
-    if e.errno == errno.ENOSPC: return OSError(e.errno, f"disk full while writing {path}; finished pairs are kept, free some space and rerun to resume")
+    if e.errno == errno.ENOSPC:
+        return OSError(e.errno, f"disk full while writing {path}; finished pairs are kept, free some space and rerun "
+                                f"to resume")
     return OSError(e.errno, f"cannot write {path}: {e.strerror or e}")
 
 @dataclass
@@ -603,11 +769,13 @@ def _second_jobs(root: Path, split: str, datasets, synthetic, captions: dict) ->
     for lq, gt, names in pf.items:
         rel = lq.relative_to(root).as_posix()
         if len(names) != 1 or names[0] not in datasets:
-            skipped.append((str(lq), f"degradation {caption(list(names))!r} is not one of the recipe's {', '.join(datasets)}")); continue
+            skipped.append((str(lq), f"degradation {caption(list(names))!r} is not one of the "
+                                     f"recipe's {', '.join(datasets)}")); continue
         deg = names[0]
         for syn in synthetic:
             if syn == deg: continue
-            jobs.append(_Job(f"{deg}_{syn}/{lq.stem}", f"{split}/LLQ/{deg}_{syn}/{lq.stem}.png", f"{split}/GT/{deg}/{gt.name}",
+            jobs.append(_Job(
+                f"{deg}_{syn}/{lq.stem}", f"{split}/LLQ/{deg}_{syn}/{lq.stem}.png", f"{split}/GT/{deg}/{gt.name}",
                              rel, _caption_for(captions, lq.stem, lq.name, rel), (lambda p=lq: load_image(p)),
                              gt_file=gt, base=(deg,), add=syn))
     return jobs, skipped
@@ -664,7 +832,8 @@ def _shrink(x: torch.Tensor, max_side: int | None) -> torch.Tensor:
     return F.interpolate(x[None], size=size, mode='bicubic', antialias=True, align_corners=False)[0].clamp(0, 1)
 
 def embedded_source(split: str = 'train', count: int = 200, size=256, seed: int = 0):
-    "The default clean images: the installed sample photos of the split ('val' uses the 'eval' photos) and `count` dead-leaves pictures."
+    ("The default clean images: the installed sample photos of the split ('val' uses the 'eval' photos) and `count` "
+     "dead-leaves pictures.")
     photos = sample_images('eval' if split in ('val', 'eval', 'test') else 'train')
     parts = [SampleImages('eval' if split in ('val', 'eval', 'test') else 'train')] if photos else []
     if count > 0: parts.append(DeadLeaves(count, size, seed=item_seed(seed, split, 'deadleaves')))
@@ -677,40 +846,53 @@ def _resolve_source(source, split, count, size, seed):
         root = getattr(source, 'root', None)
         return source, str(Path(root).resolve()) if root is not None else type(source).__name__
     if source == 'embedded': return embedded_source(split, count, size, seed), f'embedded(count={count}, size={size})'
-    if source == 'deadleaves': return DeadLeaves(count, size, seed=item_seed(seed, split, 'deadleaves')), f'deadleaves(count={count}, size={size})'
+    if source == 'deadleaves':
+        return (DeadLeaves(count, size, seed=item_seed(seed, split, 'deadleaves')),
+                f'deadleaves(count={count}, size={size})')
     if source == 'samples': return SampleImages('eval' if split in ('val', 'eval', 'test') else 'train'), 'samples'
     return ImageFolder(source), str(Path(source).resolve())
 
 # %% ../nbs/02_data.ipynb #89a8370f
-def make_dataset(out, source='embedded', *, sampler: DegradationSampler | SecondOrder | str = 'mixed', seed: int = 0, split: str = 'train',
+def make_dataset(out, source='embedded', *, sampler: DegradationSampler | SecondOrder | str = 'mixed', seed: int = 0,
+                 split: str = 'train',
                  count: int = 200, size: int = 256, per_image: int = 1, max_side: int | None = None, captions=None,
-                 add_second: bool = False, datasets: Sequence[str] = SEED24_DATASET, synthetic: Sequence[str] = SEED24_SYNTHETIC,
+                 add_second: bool = False, datasets: Sequence[str] = SEED24_DATASET,
+                 synthetic: Sequence[str] = SEED24_SYNTHETIC,
                  absolute_paths: bool = False, limit: int | None = None, progress: bool = True) -> dict:
     "Write LQ/GT pairs, `metadata.jsonl` and DA-CLIP's CSV under `out` (see above); resumable; returns a summary."
     from tqdm.auto import tqdm
     out = Path(out)
     if per_image < 1: raise ValueError(f"per_image must be >= 1, got {per_image}")
     if limit is not None and limit < 0: raise ValueError(f"limit must be >= 0, got {limit}")
-    if not split or '/' in split or split.startswith('.'): raise ValueError(f"split must be a plain folder name, got {split!r}")
+    if not split or '/' in split or split.startswith('.'):
+        raise ValueError(f"split must be a plain folder name, got {split!r}")
     caps = _load_captions(captions) if captions else {}
     sampler = preset(sampler) if isinstance(sampler, str) else sampler
-    if isinstance(source, (str, os.PathLike)) and (add_second or str(source) not in ('embedded', 'deadleaves', 'samples')):
+    if isinstance(source, (str, os.PathLike)) and (add_second or str(source) not in ('embedded', 'deadleaves',
+                                                                                     'samples')):
         src = Path(source)
         if not src.exists(): raise FileNotFoundError(f"source folder {src} does not exist")
         if not src.is_dir(): raise NotADirectoryError(f"source {src} is not a folder")
-        if _inside(out, src): raise ValueError(f"the output folder {out} is inside the source folder {src}; choose a folder outside it")
+        if _inside(out, src):
+            raise ValueError(f"the output folder {out} is inside the source folder {src}; choose a folder outside it")
     if add_second:
-        if not isinstance(source, (str, os.PathLike)): raise TypeError("add_second needs the path of a DA-CLIP-layout folder as source")
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError("add_second needs the path of a DA-CLIP-layout folder as source")
         jobs, skipped = _second_jobs(Path(source), split, tuple(datasets), tuple(synthetic), caps)
-        settings = {'mode': 'add_second', 'source': str(Path(source).resolve()), 'datasets': list(datasets), 'synthetic': list(synthetic)}
+        settings = {'mode': 'add_second', 'source': str(Path(source).resolve()), 'datasets': list(datasets),
+                    'synthetic': list(synthetic)}
     else:
         src, desc = _resolve_source(source, split, count, size, seed)
         if max_side is not None: src = _Shrunk(src, max_side)
         jobs, skipped = _clean_jobs(src, split, sampler, seed, per_image, caps)
-        settings = {'mode': 'clean', 'source': desc, 'sampler': json.loads(json.dumps(asdict(sampler))), 'per_image': per_image,
+        settings = {'mode': 'clean', 'source': desc, 'sampler': json.loads(json.dumps(asdict(sampler))),
+                    'per_image': per_image,
                     'max_side': max_side}
-    if not jobs: raise ValueError(f"nothing to build from {source}: no usable images" + (f" ({len(skipped)} skipped)" if skipped else ''))
-    settings.update(seed=seed, captions=str(Path(captions).resolve()) if captions else None, absolute_paths=absolute_paths)
+    if not jobs:
+        raise ValueError(
+            f"nothing to build from {source}: no usable images" + (f" ({len(skipped)} skipped)" if skipped else ''))
+    settings.update(seed=seed, captions=str(Path(captions).resolve()) if captions else None,
+                    absolute_paths=absolute_paths)
     # the output folder: creatable, writable, and holding this split with the same settings (or none)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -721,7 +903,8 @@ def make_dataset(out, source='embedded', *, sampler: DegradationSampler | Second
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     if split in config and config[split] != settings:
         diff = sorted(k for k in set(config[split]) | set(settings) if config[split].get(k) != settings.get(k))
-        raise ValueError(f"{out} already holds split {split!r} made with other settings (differing: {', '.join(diff)}); "
+        raise ValueError(
+            f"{out} already holds split {split!r} made with other settings (differing: {', '.join(diff)}); "
                          "write to another folder (the OUT argument of multideg make-dataset) or use the same settings")
     if split not in config:
         config[split] = settings
@@ -730,7 +913,8 @@ def make_dataset(out, source='embedded', *, sampler: DegradationSampler | Second
     split_dir, journal = out / split, out / split / '.journal.jsonl'
     split_dir.mkdir(exist_ok=True)
     done = {r['file']: r for r in _read_jsonl(split_dir / 'metadata.jsonl') + _read_jsonl(journal)
-            if isinstance(r, dict) and 'file' in r and (out / r['file']).is_file() and (out / r.get('gt', '')).is_file()}
+            if isinstance(r, dict) and 'file' in r and (out / r['file']).is_file()
+            and (out / r.get('gt', '')).is_file()}
     existing = sum(j.lq in done for j in jobs)
     new, stopped = 0, False
     bar = tqdm(total=len(jobs), desc=f'make-dataset {split}', disable=not progress, unit='pair')
@@ -785,7 +969,9 @@ def format_summary(s: dict) -> str:
     return '\n'.join(lines)
 
 def make_dataset_command(out: str,  # output folder
-                         source: str = 'embedded',  # clean images: a folder, 'embedded' (sample photos + dead leaves), 'deadleaves' or 'samples'; with --add_second a DA-CLIP-layout folder
+                         # clean images: a folder, 'embedded' (sample photos + dead leaves), 'deadleaves' or 'samples';
+                         # with --add_second a DA-CLIP-layout folder
+                         source: str = 'embedded',
                          preset: str = 'mixed',  # degradation preset (seed24, single, mixed, ...)
                          seed: int = 0,  # random seed; the same seed gives the same files
                          split: str = 'train',  # split folder to write (train, val)
@@ -794,20 +980,25 @@ def make_dataset_command(out: str,  # output folder
                          per_image: int = 1,  # pairs made from each clean image
                          max_side: int = None,  # downscale clean images whose longer side exceeds this
                          captions: str = None,  # content captions: JSON {name: caption} or 'name<TAB>caption' lines
-                         add_second: store_true = False,  # add a synthetic degradation to every LQ of a DA-CLIP-layout folder (the 8 x 3 recipe)
+                         # add a synthetic degradation to every LQ of a DA-CLIP-layout folder (the 8 x 3 recipe)
+                         add_second: store_true = False,
                          absolute_paths: store_true = False,  # write absolute file paths in the CSV
                          limit: int = None,  # stop after this many new pairs (resume later)
-                         max_pixels: int = MAX_PIXELS,  # refuse clean images with more pixels (a decompression-bomb guard)
+                         # refuse clean images with more pixels (a decompression-bomb guard)
+                         max_pixels: int = MAX_PIXELS,
                          quiet: store_true = False):  # no progress bar
-    "Build a paired data set (LQ/GT, metadata.jsonl, DA-CLIP CSV) from clean images, or add a second degradation to a DA-CLIP-layout folder."
+    ("Build a paired data set (LQ/GT, metadata.jsonl, DA-CLIP CSV) from clean images, or add a second degradation to "
+     "a DA-CLIP-layout folder.")
     require_option(split in SPLITS, 'split', split, f"one of {', '.join(SPLITS)}")
     require_option(preset in PRESETS, 'preset', preset, f"one of {', '.join(PRESETS)}")
-    for name, value, low in (('count', count, 1), ('size', size, 8), ('per_image', per_image, 1), ('max_pixels', max_pixels, 1)):
+    for name, value, low in (('count', count, 1), ('size', size, 8), ('per_image', per_image, 1),
+                             ('max_pixels', max_pixels, 1)):
         require_option(value >= low, name, value, f"an integer >= {low}")
     require_option(max_side is None or max_side >= 8, 'max_side', max_side, 'an integer >= 8')
     require_option(limit is None or limit >= 0, 'limit', limit, 'an integer >= 0')
     with pixel_limit(max_pixels):
-        s = make_dataset(out, source, sampler=preset, seed=seed, split=split, count=count, size=size, per_image=per_image,
+        s = make_dataset(out, source, sampler=preset, seed=seed, split=split, count=count, size=size,
+                         per_image=per_image,
                          max_side=max_side, captions=captions, add_second=add_second, absolute_paths=absolute_paths,
                          limit=limit, progress=not quiet)
     print(format_summary(s))

@@ -33,7 +33,8 @@ def centred_kernel(kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def _as_kernels(kernel) -> torch.Tensor:
     "A kernel (`kh×kw`) or kernels (`B×kh×kw`) as a float64 tensor `B×kh×kw`, checked."
-    k = torch.as_tensor(np.asarray(kernel) if not isinstance(kernel, torch.Tensor) else kernel).detach().to('cpu', torch.float64)
+    k = torch.as_tensor(np.asarray(kernel) if not isinstance(kernel, torch.Tensor) else kernel).detach().to(
+        'cpu', torch.float64)
     if k.ndim == 2: k = k[None]
     if k.ndim != 3 or k.shape[-1] < 1 or k.shape[-2] < 1:
         raise ValueError(f"kernel must be kh×kw or B×kh×kw, got shape {tuple(k.shape)}")
@@ -57,7 +58,8 @@ class LinearOperator:
 
 def _check_images(x, who: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"{who} expects a B×C×H×W tensor, got {type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(f"{who} expects a B×C×H×W tensor, "
+                         f"got {type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}")
     if not x.is_floating_point(): raise ValueError(f"{who} expects a float tensor, got {x.dtype}")
     return x
 
@@ -76,7 +78,8 @@ class FFTBlur(LinearOperator):
             self._spectra[key] = torch.fft.rfft2(k)[:, None]
         K = self._spectra[key]
         if K.shape[0] != 1 and like.shape[0] != K.shape[0]:
-            raise ValueError(f"the operator has {K.shape[0]} kernels (one per image) but the batch has {like.shape[0]} images")
+            raise ValueError(f"the operator has {K.shape[0]} kernels (one per image) "
+                             f"but the batch has {like.shape[0]} images")
         return K
 
     def _filter(self, x: torch.Tensor, conj: bool = False) -> torch.Tensor:
@@ -92,14 +95,16 @@ class FFTBlur(LinearOperator):
         h, w = v.shape[-2:]
         return torch.fft.irfft2(torch.fft.rfft2(v) / (self.spectrum(h, w, v).abs() ** 2 + eta), s=(h, w))
 
-    def __repr__(self): return f"FFTBlur(kernel {'×'.join(map(str, self.kernel.shape[-2:]))}, {self.kernel.shape[0]} kernel(s))"
+    def __repr__(self):
+        return f"FFTBlur(kernel {'×'.join(map(str, self.kernel.shape[-2:]))}, {self.kernel.shape[0]} kernel(s))"
 
 # %% ../nbs/14_ddpg.ipynb #56fada82
 class FFTSuperResolution(FFTBlur):
     "Blur with a kernel, then keep pixels [0::s, 0::s]: the ×s super-resolution operator (circular boundary)."
     def __init__(self, kernel, scale: int):
         super().__init__(kernel)
-        if not isinstance(scale, (int, np.integer)) or scale < 1: raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        if not isinstance(scale, (int, np.integer)) or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale!r}")
         self.scale = int(scale)
 
     def A(self, x):
@@ -137,7 +142,8 @@ class FFTSuperResolution(FFTBlur):
 # %% ../nbs/14_ddpg.ipynb #f937c608
 def bicubic_kernel(scale: int, a: float = -0.5) -> torch.Tensor:
     "The anti-aliasing cubic kernel of ×`scale` bicubic down-sampling, `(4s+1)×(4s+1)`, summing to 1."
-    if not isinstance(scale, (int, np.integer)) or scale < 1: raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    if not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
     r = ((torch.arange(4 * scale + 1, dtype=torch.float64) - 2 * scale) / scale).abs()
     k = torch.where(r <= 1, (a + 2) * r ** 3 - (a + 3) * r ** 2 + 1,
                     torch.where(r < 2, a * r ** 3 - 5 * a * r ** 2 + 8 * a * r - 4 * a, torch.zeros_like(r)))
@@ -159,7 +165,8 @@ def gaussian_blur_operator(sigma, size: int | None = None) -> FFTBlur:
 def motion_blur_operator(size: int = 61, intensity: float = 0.5, seed=0) -> FFTBlur:
     "Motion blur with `motion_kernel(size, intensity)`; `seed` an int (one kernel) or a list (one kernel per image)."
     seeds = [seed] if isinstance(seed, (int, np.integer)) else list(seed)
-    return FFTBlur(torch.stack([torch.from_numpy(motion_kernel(size, intensity, np.random.default_rng(int(s)))).double() for s in seeds]))
+    return FFTBlur(torch.stack([torch.from_numpy(motion_kernel(size, intensity, np.random.default_rng(int(s)))).double()
+                                for s in seeds]))
 
 def sr_operator(scale: int = 4, kernel=None) -> FFTSuperResolution:
     "×`scale` super-resolution: blur with `kernel` (default the bicubic kernel), keep every `scale`-th pixel."
@@ -179,9 +186,11 @@ def ddpg_task(name: str, seed=0) -> LinearOperator:
 def _randn(shape, generator, like: torch.Tensor) -> torch.Tensor:
     "Standard normal noise drawn on `generator`'s device (CPU when None) and moved to `like`'s device and dtype."
     dev = generator.device if generator is not None else torch.device('cpu')
-    return torch.randn(tuple(shape), generator=generator, device=dev, dtype=torch.float32 if like.dtype != torch.float64 else torch.float64).to(like)
+    return torch.randn(tuple(shape), generator=generator, device=dev,
+                       dtype=torch.float32 if like.dtype != torch.float64 else torch.float64).to(like)
 
-def observe(op: LinearOperator, x: torch.Tensor, sigma_y: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def observe(op: LinearOperator, x: torch.Tensor, sigma_y: float = 0.0,
+            generator: torch.Generator | None = None) -> torch.Tensor:
     "The observation y = A x + σ_y·n of clean images `x` (B×C×H×W, [0, 1])."
     if sigma_y < 0: raise ValueError(f"sigma_y must be >= 0, got {sigma_y}")
     y = op.A(_check_images(x, 'observe'))
@@ -191,8 +200,10 @@ def observe(op: LinearOperator, x: torch.Tensor, sigma_y: float = 0.0, generator
 class DDPMSchedule:
     "The DDPM noise schedule (linear β): ᾱ_t for t = −1…T−1 (ᾱ_{−1} = 1) and the sampling time steps."
     def __init__(self, T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
-        if not (isinstance(T, (int, np.integer)) and T >= 1): raise ValueError(f"T must be a positive integer, got {T!r}")
-        if not 0 < beta_start <= beta_end < 1: raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
+        if not (isinstance(T, (int, np.integer)) and T >= 1):
+            raise ValueError(f"T must be a positive integer, got {T!r}")
+        if not 0 < beta_start <= beta_end < 1:
+            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
         self.T = int(T)
         self.betas = torch.linspace(beta_start, beta_end, self.T, dtype=torch.float64)
         self._abar = torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - self.betas, 0)])  # index t + 1
@@ -237,13 +248,15 @@ class DDPGConfig(JsonConfig):
         if self.eta_tilde is not None and not self.eta_tilde >= 0:
             raise ValueError(f"eta_tilde must be >= 0 (or None to use xi), got {self.eta_tilde}")
         if not self.xi >= 0: raise ValueError(f"xi must be >= 0, got {self.xi}")
-        if self.step_size_mode not in (0, 1, 2): raise ValueError(f"step_size_mode must be 0, 1 or 2, got {self.step_size_mode!r}")
+        if self.step_size_mode not in (0, 1, 2):
+            raise ValueError(f"step_size_mode must be 0, 1 or 2, got {self.step_size_mode!r}")
         if not self.scale_ls > 0: raise ValueError(f"scale_ls must be positive, got {self.scale_ls}")
         DDPMSchedule(self.T, self.beta_start, self.beta_end).timesteps(self.steps)  # checks T, betas and steps
 
     def schedule(self) -> DDPMSchedule: return DDPMSchedule(self.T, self.beta_start, self.beta_end)
 
-# dataset, task, σ_y -> (method, γ, ζ, η̃, step-size mode); None: not listed (irrelevant there: at σ_y = 0, δ_t = 0 and η = 1e-4)
+# dataset, task, σ_y -> (method, γ, ζ, η̃, step-size mode); None: not listed
+# (irrelevant there: at σ_y = 0, δ_t = 0 and η = 1e-4)
 PUBLISHED_SETTINGS = {
     ('celeba', 'sr_bicubic', 0.0): ('ddpg', None, 0.7, None, 0),
     ('celeba', 'sr_bicubic', 0.01): ('ddpg', 300., 1.0, 1.0, 0),
@@ -262,7 +275,8 @@ PUBLISHED_SETTINGS = {
     ('celeba', 'deblur_gauss', 0.05, 'idpg'): ('idpg', 8., 0.0, 0.6, 0),
 }
 
-def published_config(task: str, sigma_y: float, dataset: str = 'celeba', method: str = 'ddpg', **overrides) -> DDPGConfig:
+def published_config(task: str, sigma_y: float, dataset: str = 'celeba', method: str = 'ddpg',
+                     **overrides) -> DDPGConfig:
     "The authors' settings for `task` (see `DDPG_TASKS`) at noise level `sigma_y` on `dataset`, with `overrides`."
     key = (dataset, task, float(sigma_y)) + (('idpg',) if method == 'idpg' else ())
     if key not in PUBLISHED_SETTINGS:
@@ -305,7 +319,8 @@ def guide(op: LinearOperator, x0: torch.Tensor, y: torch.Tensor, delta: float, e
 
 # %% ../nbs/14_ddpg.ipynb #750b0355
 @torch.no_grad()
-def restore(eps_model: Callable, y: torch.Tensor, op: LinearOperator, sigma_y: float, config: DDPGConfig | None = None, *,
+def restore(eps_model: Callable, y: torch.Tensor, op: LinearOperator, sigma_y: float,
+            config: DDPGConfig | None = None, *,
             generator: torch.Generator | None = None, x_T: torch.Tensor | None = None, clamp: bool = True,
             callback: Callable | None = None, **overrides) -> torch.Tensor:
     "Restore x from y = A x + σ_y n (B×C×h×w in [0, 1]) with a diffusion ε-model, by DDPG / IDPG / BP / LS guidance."
@@ -316,7 +331,8 @@ def restore(eps_model: Callable, y: torch.Tensor, op: LinearOperator, sigma_y: f
     ym = 2 * y - op.A(torch.ones(shape, device=y.device, dtype=y.dtype))
     eta = guidance_eta(cfg, sigma_y)
     if x_T is None: x = _randn(shape, generator, y)
-    elif tuple(x_T.shape) != tuple(shape): raise ValueError(f"x_T has shape {tuple(x_T.shape)}, the operator needs {tuple(shape)}")
+    elif tuple(x_T.shape) != tuple(shape):
+        raise ValueError(f"x_T has shape {tuple(x_T.shape)}, the operator needs {tuple(shape)}")
     else: x = x_T.to(y)
     ts = sched.timesteps(cfg.steps)
     for i, t in enumerate(ts):
@@ -324,7 +340,8 @@ def restore(eps_model: Callable, y: torch.Tensor, op: LinearOperator, sigma_y: f
         at, an = sched.alpha_bar(t), sched.alpha_bar(t_next)
         eps = eps_model(x, torch.full((shape[0],), t, device=y.device, dtype=torch.long))
         if not isinstance(eps, torch.Tensor) or eps.shape != x.shape:
-            raise ValueError(f"eps_model returned {tuple(getattr(eps, 'shape', ()))} for an input of shape {tuple(x.shape)}")
+            raise ValueError(f"eps_model returned {tuple(getattr(eps, 'shape', ()))} "
+                             f"for an input of shape {tuple(x.shape)}")
         x0 = (x - math.sqrt(1 - at) * eps.to(x)) / math.sqrt(at)
         delta, w = guidance_weights(cfg, an, sigma_y)
         mu_bp, mu_ls = step_sizes(cfg, at, an)
@@ -334,7 +351,8 @@ def restore(eps_model: Callable, y: torch.Tensor, op: LinearOperator, sigma_y: f
         else:
             eps_hat = (x - math.sqrt(at) * x0t) / math.sqrt(1 - at)
             z = _randn(shape, generator, y) if cfg.zeta > 0 else 0
-            x = math.sqrt(an) * x0t + math.sqrt(1 - an) * (math.sqrt(cfg.zeta) * z + math.sqrt(1 - cfg.zeta) * w * eps_hat)
+            x = (math.sqrt(an) * x0t
+                 + math.sqrt(1 - an) * (math.sqrt(cfg.zeta) * z + math.sqrt(1 - cfg.zeta) * w * eps_hat))
     out = (x0t if sigma_y == 0 else x0) / 2 + 0.5
     return out.clamp(0, 1) if clamp else out
 
@@ -348,13 +366,15 @@ def eps_adapter(model, call: Callable | None = None) -> Callable:
         if isinstance(out, (tuple, list)): out = out[0]
         c = x.shape[1]
         if out.ndim == 4 and out.shape[1] == 2 * c: out = out[:, :c]  # learned variance: keep the noise channels
-        if out.shape != x.shape: raise ValueError(f"the model returned {tuple(out.shape)} for an input of shape {tuple(x.shape)}")
+        if out.shape != x.shape:
+            raise ValueError(f"the model returned {tuple(out.shape)} for an input of shape {tuple(x.shape)}")
         return out
     return eps_model
 
 def unet_adapter(unet) -> Callable:
     "An ε-model from multideg's `ConditionalUNet` used as an unconditional DDPM prior (μ = 0, no conditioning)."
-    if not hasattr(unet, 'cfg') or not hasattr(unet, 'fusion'): raise ValueError(f"expected a multideg ConditionalUNet, got {type(unet).__name__}")
+    if not hasattr(unet, 'cfg') or not hasattr(unet, 'fusion'):
+        raise ValueError(f"expected a multideg ConditionalUNet, got {type(unet).__name__}")
     return eps_adapter(unet, lambda m, x, t: m(x, torch.zeros_like(x), t))
 
 def diffusers_adapter(unet, **from_pretrained_kwargs) -> Callable:
@@ -365,9 +385,11 @@ def diffusers_adapter(unet, **from_pretrained_kwargs) -> Callable:
             raise ImportError(f"loading {unet} needs diffusers, which is not installed: pip install diffusers") from e
         unet = UNet2DModel.from_pretrained(str(unet), **from_pretrained_kwargs)
     cfg = getattr(unet, 'config', None)
-    if cfg is None or not hasattr(cfg, 'in_channels'): raise ValueError(f"expected a diffusers UNet2DModel, got {type(unet).__name__}")
+    if cfg is None or not hasattr(cfg, 'in_channels'):
+        raise ValueError(f"expected a diffusers UNet2DModel, got {type(unet).__name__}")
     def call(m, x, t):
-        if x.shape[1] != m.config.in_channels: raise ValueError(f"the UNet2DModel takes {m.config.in_channels} channels, the images have {x.shape[1]}")
+        if x.shape[1] != m.config.in_channels:
+            raise ValueError(f"the UNet2DModel takes {m.config.in_channels} channels, the images have {x.shape[1]}")
         return m(x, t).sample
     return eps_adapter(unet, call)
 
@@ -376,7 +398,8 @@ class GaussianMixturePrior:
     "A mixture of stationary Gaussians over `C×H×W` images on the [−1, 1] scale, with its exact MMSE denoiser."
     def __init__(self, means: torch.Tensor, spectra: torch.Tensor, weights: torch.Tensor | None = None):
         if means.ndim != 4 or spectra.shape != means.shape:
-            raise ValueError(f"means and spectra must both be K×C×H×W, got {tuple(means.shape)} and {tuple(spectra.shape)}")
+            raise ValueError(f"means and spectra must both be K×C×H×W, "
+                             f"got {tuple(means.shape)} and {tuple(spectra.shape)}")
         if not (spectra > 0).all(): raise ValueError("spectra (the covariances' eigenvalues) must be positive")
         if not torch.allclose(spectra, torch.roll(spectra.flip(-2, -1), (1, 1), (-2, -1))):
             raise ValueError("spectra must be symmetric, P(ω) = P(−ω), for the images to be real")
@@ -389,14 +412,18 @@ class GaussianMixturePrior:
     @classmethod
     def stationary(cls, k: int = 6, size: int = 32, channels: int = 3, seed: int = 0, slope=(1.5, 4.0), std=(0.1, 0.35),
                    mean=(-0.6, 0.6), dtype=torch.float32) -> 'GaussianMixturePrior':
-        "`k` random components: flat mean colours in `mean`, per-channel standard deviations in `std`, spectral slopes in `slope`."
+        ("`k` random components: flat mean colours in `mean`, per-channel standard deviations in `std`, "
+         "spectral slopes in `slope`.")
         g = torch.Generator().manual_seed(seed)
-        U = lambda lo_hi, *shape: lo_hi[0] + (lo_hi[1] - lo_hi[0]) * torch.rand(*shape, generator=g, dtype=torch.float64)
-        f = (torch.fft.fftfreq(size, dtype=torch.float64)[:, None] ** 2 + torch.fft.fftfreq(size, dtype=torch.float64)[None] ** 2).sqrt()
+        U = lambda lo_hi, *shape: lo_hi[0] + (lo_hi[1] - lo_hi[0]) * torch.rand(*shape, generator=g,
+                                                                                dtype=torch.float64)
+        f = (torch.fft.fftfreq(size, dtype=torch.float64)[:, None] ** 2
+             + torch.fft.fftfreq(size, dtype=torch.float64)[None] ** 2).sqrt()
         means, spectra = [], []
         for _ in range(k):
             P = (f + 1 / size) ** (-U(slope, 1))
-            spectra.append(U(std, channels, 1, 1) ** 2 * (P / P.mean()))  # P.mean() = per-pixel variance of a unit spectrum
+            # P.mean() = per-pixel variance of a unit spectrum
+            spectra.append(U(std, channels, 1, 1) ** 2 * (P / P.mean()))
             means.append(U(mean, channels, 1, 1).expand(channels, size, size))
         return cls(torch.stack(means).to(dtype), torch.stack(spectra).to(dtype))
 
@@ -414,7 +441,8 @@ class GaussianMixturePrior:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "`n` images on the [0, 1] scale and their components."
-        k = torch.multinomial(self.log_weights.exp().float().cpu(), n, replacement=True, generator=generator).to(self.means.device)
+        k = torch.multinomial(self.log_weights.exp().float().cpu(), n, replacement=True,
+                              generator=generator).to(self.means.device)
         w = _randn((n, *self.shape), generator, self.means)
         return (self.means[k] + self._colour(w, k)) / 2 + 0.5, k
 
@@ -422,7 +450,8 @@ class GaussianMixturePrior:
         ab = torch.as_tensor(abar, dtype=xt.dtype, device=xt.device).reshape(-1, 1, 1, 1, 1)
         z = torch.fft.fft2(xt[:, None] - ab.sqrt() * self.means[None], norm='ortho')   # B×K×C×H×W
         c = ab * self.spectra[None] + (1 - ab)
-        loglik = -0.5 * ((z.abs() ** 2 / c).sum((-3, -2, -1)) + c.log().sum((-3, -2, -1)) + math.prod(self.shape) * math.log(2 * math.pi))
+        loglik = -0.5 * ((z.abs() ** 2 / c).sum((-3, -2, -1)) + c.log().sum((-3, -2, -1))
+                         + math.prod(self.shape) * math.log(2 * math.pi))
         return ab, z, c, self.log_weights + loglik
 
     def log_prob(self, xt: torch.Tensor, abar=1.0) -> torch.Tensor:
@@ -455,11 +484,14 @@ def _dense(fn, h: int, w: int) -> torch.Tensor:
 def posterior_mean(self, y: torch.Tensor, op: LinearOperator, sigma_y: float) -> torch.Tensor:
     "The exact E[x | y] for y = A x + σ_y n, x from this prior (y and the result on the [0, 1] scale)."
     if not sigma_y > 0: raise ValueError(f"posterior_mean needs sigma_y > 0, got {sigma_y}")
-    if getattr(op, 'kernel', torch.zeros(1)).shape[0] != 1: raise ValueError("posterior_mean needs an operator with a single kernel")
+    if getattr(op, 'kernel', torch.zeros(1)).shape[0] != 1:
+        raise ValueError("posterior_mean needs an operator with a single kernel")
     K, C, H, W = self.means.shape
-    if H * W > 4096: raise ValueError(f"posterior_mean works in dense algebra: images up to 64×64 pixels, these are {H}×{W}")
+    if H * W > 4096:
+        raise ValueError(f"posterior_mean works in dense algebra: images up to 64×64 pixels, these are {H}×{W}")
     y = _check_images(y, 'posterior_mean (y)')
-    ym = (2 * y - op.A(torch.ones(1, 1, H, W, device=y.device, dtype=y.dtype))).double().cpu().reshape(y.shape[0], C, -1)
+    ym = (2 * y - op.A(torch.ones(1, 1, H, W, device=y.device, dtype=y.dtype))).double().cpu().reshape(
+        y.shape[0], C, -1)
     A = _dense(op.A, H, W)
     Im = torch.eye(A.shape[0], dtype=torch.float64)
     loglik = torch.zeros(y.shape[0], K, dtype=torch.float64)

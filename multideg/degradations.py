@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_degradations.ipynb #7abd69ba
 from __future__ import annotations
-import io, math
+import io, math, warnings
 from dataclasses import dataclass, field, fields
 
 from typing import Callable, Sequence
@@ -18,14 +18,15 @@ from fastcore.basics import patch
 from .core import JsonConfig
 
 # %% auto #0
-__all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'PRESETS', 'KERNEL_KINDS',
-           'Param', 'default_generator', 'Degradation', 'register', 'get_degradation', 'check_batch',
+__all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'JPEG_CODECS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'PRESETS',
+           'KERNEL_KINDS', 'Param', 'default_generator', 'Degradation', 'register', 'get_degradation', 'check_batch',
            'image_generators', 'records_from', 'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel',
            'noisy', 'jpeg_roundtrip', 'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel',
            'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'scene_side', 'haze', 'hazy',
-           'low_light', 'rainy', 'snowy', 'shadowed', 'raindrop', 'compose', 'visibility', 'names_of', 'multi_hot',
-           'caption', 'parametric_caption', 'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel', 'add_noise',
-           'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps', 'explorer']
+           'low_light', 'rainy', 'snowy', 'shadowed', 'raindrop', 'draw_records', 'apply_records', 'compose',
+           'visibility', 'names_of', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset',
+           'blur_kernel', 'sinc_kernel', 'add_noise', 'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps',
+           'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -49,7 +50,8 @@ class Param:
     def at(self, u: torch.Tensor) -> torch.Tensor:
         "Map `u` in [0, 1] into the range."
         if self.mild_is_high: u = 1 - u
-        v = (math.log(self.low) + u * (math.log(self.high) - math.log(self.low))).exp() if self.log else self.low + u * (self.high - self.low)
+        v = ((math.log(self.low) + u * (math.log(self.high) - math.log(self.low))).exp() if self.log
+             else self.low + u * (self.high - self.low))
         return v.round() if self.integer else v
 
 # %% ../nbs/01_degradations.ipynb #de28402a
@@ -70,25 +72,35 @@ class Degradation:
 
     def resolve(self, n: int, generator: torch.Generator | None = None, strength=None, faithful: bool = False,
                 **given) -> dict[str, torch.Tensor]:
-        "Per-image parameter values (float64 CPU tensors of length `n`, plus `seed`, and `scene` when given): given, faithful, at `strength`, or drawn."
+        ("Per-image parameter values (float64 CPU tensors of length `n`, plus `seed`, and `scene` when given): given, "
+         "faithful, at `strength`, or drawn.")
         unknown = set(given) - set(self.params) - {'seed', 'scene'}
-        if unknown: raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; it takes {sorted(self.params) + ['scene', 'seed']}")
+        if unknown:
+            raise TypeError(
+                f"{self.name}: unknown parameter(s) {sorted(unknown)}; it "
+                f"takes {sorted(self.params) + ['scene', 'seed']}")
         g = default_generator(generator)
         out = {}
         for k, p in self.params.items():
-            u = torch.rand(n, generator=g, device=g.device, dtype=torch.float64).cpu()  # always drawn: stream stays aligned
+            # always drawn: stream stays aligned
+            u = torch.rand(n, generator=g, device=g.device, dtype=torch.float64).cpu()
             if given.get(k) is not None: out[k] = _per_image(given[k], n, f"{self.name}.{k}")
             elif faithful and p.default is not None: out[k] = torch.full((n,), float(p.default), dtype=torch.float64)
             elif strength is not None: out[k] = p.at(_per_image(strength, n, 'strength').clamp(0, 1))
             else: out[k] = p.at(u)
         seeds = torch.randint(0, 2**62, (n,), generator=g, device=g.device).cpu()
-        out['seed'] = _per_image(given['seed'], n, f"{self.name}.seed", torch.int64) if given.get('seed') is not None else seeds
-        if given.get('scene') is not None:  # the image is a crop of a scene with this shorter side (px): see `scene_side`
+        out['seed'] = _per_image(given['seed'], n, f"{self.name}.seed",
+                                 torch.int64) if given.get('seed') is not None else seeds
+        # the image is a crop of a scene with this shorter side (px): see `scene_side`
+        if given.get('scene') is not None:
             out['scene'] = _per_image(given['scene'], n, f"{self.name}.scene")
-            if not (out['scene'] >= 1).all(): raise ValueError(f"{self.name}.scene: the scene's shorter side must be at least 1 px, got {out['scene'].tolist()}")
+            if not (out['scene'] >= 1).all():
+                raise ValueError(
+                    f"{self.name}.scene: the scene's shorter side must be at least 1 px, got {out['scene'].tolist()}")
         return out
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, *, strength=None, faithful: bool = False,
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, *, strength=None,
+                 faithful: bool = False,
                  **params) -> tuple[torch.Tensor, list[dict]]:
         x, squeeze = check_batch(x, self.name)
         y, records = self._degrade(x, generator, strength=strength, faithful=faithful, **params)
@@ -123,13 +135,16 @@ def check_batch(x, who: str = 'degradation') -> tuple[torch.Tensor, bool]:
     if not isinstance(x, torch.Tensor): raise TypeError(f"{who}: expected a torch.Tensor, got {type(x).__name__}")
     squeeze = x.ndim == 3
     if squeeze: x = x[None]
-    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"{who}: expected a B×3×H×W batch (or 3×H×W), got shape {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{who}: expected a B×3×H×W batch (or 3×H×W), got shape {tuple(x.shape)}")
     if not x.is_floating_point(): raise TypeError(f"{who}: expected floating point values in [0, 1], got {x.dtype}")
     if x.numel():
         lo, hi = (v.item() for v in torch.aminmax(x))  # one pass; NaN and ±Inf show up in the extremes
-        if not (math.isfinite(lo) and math.isfinite(hi)): raise ValueError(f"{who}: the batch contains NaN or Inf values")
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{who}: the batch contains NaN or Inf values")
         if lo < -0.05 or hi > 1.05:
-            raise ValueError(f"{who}: values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}] (0-255 data? divide by 255)")
+            raise ValueError(
+                f"{who}: values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}] (0-255 data? divide by 255)")
         if lo < 0 or hi > 1: x = x.clamp(0, 1)  # rounding-level excursions are clamped silently
     return x, squeeze
 
@@ -200,18 +215,30 @@ def _jpeg_cpu(img_u8: np.ndarray, quality: int) -> np.ndarray:
     Image.fromarray(img_u8).save(buf, 'JPEG', quality=quality)
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert('RGB'))
 
-def jpeg_roundtrip(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-    "Encode and decode each image of `x` (`B×3×H×W` in [0, 1]) as JPEG at its own integer quality."
-    u8 = x.clamp(0, 1).mul(255).round().to(torch.uint8)
-    q = [int(v) for v in quality]
-    if x.device.type == 'cuda':
-        from torchvision.io import encode_jpeg, decode_jpeg
-        out = torch.empty_like(u8)
+def _jpeg_torchvision(u8: torch.Tensor, q: list[int]) -> torch.Tensor:
+    "torchvision's JPEG round trip of a `uint8` batch `B×3×H×W` on its device (nvJPEG on CUDA, libjpeg on the CPU)."
+    from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+    out = torch.empty_like(u8)
+    with warnings.catch_warnings():
+        # torchvision 0.29 points to TorchCodec; the codec is the same
+        warnings.simplefilter('ignore', DeprecationWarning)
         for qual in sorted(set(q)):  # batched per quality value
             idx = [i for i, v in enumerate(q) if v == qual]
             enc = encode_jpeg([u8[i] for i in idx], quality=qual)
-            for i, d in zip(idx, decode_jpeg(enc, device=x.device)): out[i] = d
-        return out.float() / 255
+            # the decoder reads host bytes
+            dec = decode_jpeg([e.cpu() for e in enc], mode=ImageReadMode.RGB, device=u8.device)
+            out[idx] = torch.stack(dec)
+    return out
+
+JPEG_CODECS = ('auto', 'pillow', 'torchvision')
+
+def jpeg_roundtrip(x: torch.Tensor, quality: torch.Tensor, codec: str = 'auto') -> torch.Tensor:
+    "Encode and decode each image of `x` (`B×3×H×W` in [0, 1]) as JPEG at its own quality (`codec`: see above)."
+    if codec not in JPEG_CODECS: raise ValueError(f"codec must be one of {', '.join(JPEG_CODECS)}, got {codec!r}")
+    u8 = x.clamp(0, 1).mul(255).round().to(torch.uint8)
+    q = [int(v) for v in quality]
+    if codec == 'torchvision' or (codec == 'auto' and x.device.type == 'cuda'):
+        return _jpeg_torchvision(u8, q).float() / 255
     arrs = u8.permute(0, 2, 3, 1).cpu().numpy()
     out = np.stack([_jpeg_cpu(a, qv) for a, qv in zip(arrs, q)])
     return torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device).float() / 255
@@ -222,13 +249,15 @@ def jpeg_compressed(x, p, gens):
     "JPEG compression artefacts from a real codec at quality `quality`."
     return jpeg_roundtrip(x, p['quality'])
 
+
 # %% ../nbs/01_degradations.ipynb #c5928b08
 def opencv_sigma(ksize: int) -> float:
     "The σ OpenCV uses for `GaussianBlur(ksize, sigma=0)`."
     return 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
 
 @register('gaussian-blurry', describe=lambda p: f"gaussian blur with sigma {p['sigma']:.1f}",
-          sigma=Param(0.5, opencv_sigma(25), default=opencv_sigma(25), doc='standard deviation in pixels (25×25 kernel)'))
+          sigma=Param(0.5, opencv_sigma(25), default=opencv_sigma(25),
+                      doc='standard deviation in pixels (25×25 kernel)'))
 def gaussian_blurry(x, p, gens):
     "Isotropic Gaussian blur, 25×25 support (wider for σ > 4.1)."
     size = max(25, 2 * math.ceil(3 * float(p['sigma'].max())) + 1)
@@ -255,7 +284,8 @@ def motion_kernel(size: int, intensity: float, rng: np.random.Generator) -> np.n
     path = (path - path.mean()) * np.exp(1j * rng.uniform(0, math.pi)) + complex(c / 2, c / 2)
     # splat densely sampled points bilinearly onto the 2x canvas
     t = np.linspace(0, 1, 8 * c)
-    seg = np.interp(t * (len(path) - 1), np.arange(len(path)), path.real) + 1j * np.interp(t * (len(path) - 1), np.arange(len(path)), path.imag)
+    seg = np.interp(t * (len(path) - 1), np.arange(len(path)),
+                    path.real) + 1j * np.interp(t * (len(path) - 1), np.arange(len(path)), path.imag)
     xs, ys = np.clip(seg.real, 0, c - 1.001), np.clip(seg.imag, 0, c - 1.001)
     x0, y0 = xs.astype(int), ys.astype(int); fx, fy = xs - x0, ys - y0
     canvas = np.zeros((c, c))
@@ -267,8 +297,11 @@ def motion_kernel(size: int, intensity: float, rng: np.random.Generator) -> np.n
     k = canvas.reshape(size, 2, size, 2).sum((1, 3))  # area downsampling to size×size
     return (k / k.sum()).astype(np.float32)
 
-@register('motion-blurry', describe=lambda p: f"motion blur with kernel size {p['size']:.0f} and intensity {p['intensity']:.2f}",
-          size=Param(15, 61, default=61, integer=True, doc='kernel size in pixels (made odd; at most a quarter of the smaller side)'),
+@register(
+    'motion-blurry', describe=lambda p: f"motion blur with kernel size {p['size']:.0f} and "
+                                        f"intensity {p['intensity']:.2f}",
+          size=Param(15, 61, default=61, integer=True,
+                     doc='kernel size in pixels (made odd; at most a quarter of the smaller side)'),
           intensity=Param(0.2, 0.8, default=0.5, doc='shake intensity in [0, 1] (DDPG: 0.5)'))
 def motion_blurry(x, p, gens):
     "Blur along a random camera-shake path (random-walk kernel)."
@@ -286,7 +319,8 @@ def motion_blurry(x, p, gens):
 def downsample(x: torch.Tensor, scale: int, keep_small: bool = False) -> torch.Tensor:
     "Antialiased bicubic ×`scale` downsampling, then bicubic back up to the original size unless `keep_small`."
     h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(1, round(h / scale)), max(1, round(w / scale))), mode='bicubic', antialias=True, align_corners=False)
+    small = F.interpolate(x, size=(max(1, round(h / scale)), max(1, round(w / scale))), mode='bicubic', antialias=True,
+                          align_corners=False)
     return small if keep_small else F.interpolate(small, size=(h, w), mode='bicubic', align_corners=False)
 
 @register('low-resolution', describe=lambda p: f"bicubic downsampling by {p['scale']:.0f}",
@@ -302,7 +336,8 @@ def low_resolution(x, p, gens):
 # %% ../nbs/01_degradations.ipynb #ab9035ff
 def stroke_mask(h: int, w: int, coverage: float, g: torch.Generator, device=None) -> torch.Tensor:
     "A free-form hole mask `h×w` (1 = missing) of brush strokes covering about `coverage` of the image."
-    yy, xx = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32), torch.arange(w, device=device, dtype=torch.float32), indexing='ij')
+    yy, xx = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                            torch.arange(w, device=device, dtype=torch.float32), indexing='ij')
     mask = torch.zeros(h, w, device=device)
     side = min(h, w)
     r = lambda: torch.rand((), generator=g, device=g.device).item()
@@ -323,9 +358,10 @@ def stroke_mask(h: int, w: int, coverage: float, g: torch.Generator, device=None
 @register('uncompleted', describe=lambda p: f"missing regions covering {100 * p['coverage']:.0f}% of the image",
           coverage=Param(0.05, 0.35, doc='fraction of the image that is missing'))
 def uncompleted(x, p, gens):
-    "Free-form holes (brush strokes) filled with white."
-    m = torch.stack([stroke_mask(*x.shape[-2:], float(c), g, x.device) for c, g in zip(p['coverage'], gens)])[:, None]
-    return x * (1 - m) + m
+    "Free-form holes (brush strokes) filled with white; the masks are drawn on the CPU (the same on every device)."
+    cpu = image_generators(p['seed'], 'cpu')  # on a GPU: no sync per stroke, and the CPU's holes
+    m = torch.stack([stroke_mask(*x.shape[-2:], float(c), g) for c, g in zip(p['coverage'], cpu)])[:, None]
+    return x * (1 - m.to(x.device)) + m.to(x.device)
 
 # %% ../nbs/01_degradations.ipynb #d2d78882
 def _smoothstep(e0, e1, v: torch.Tensor) -> torch.Tensor:
@@ -339,15 +375,20 @@ def _level(v: float, lo: float, hi: float, words=('light', 'moderate', 'heavy'))
     return words[0] if u < 1 / 3 else words[1] if u < 2 / 3 else words[2]
 
 def scene_side(p: dict, h: int, w: int, device=None) -> torch.Tensor:
-    "Shorter side (px, `B×1` float32) of the scene each image shows: `p['scene']` for a crop of a larger scene, else the image's own."
+    ("Shorter side (px, `B×1` float32) of the scene each image shows: `p['scene']` for a crop of a larger scene, else "
+     "the image's own.")
     s = min(h, w)
     if 'scene' not in p: return torch.full((len(p['seed']), 1), float(s), device=device)
     v = p['scene'].to(device, torch.float32).view(-1, 1)
-    if (v < s).any(): raise ValueError(f"scene: {v.min().item():g} px is smaller than the image's shorter side ({s} px); a crop cannot be larger than its scene")
+    if (v < s).any():
+        raise ValueError(
+            f"scene: {v.min().item():g} px is smaller than the image's shorter side ({s} px); a crop cannot be larger "
+            f"than its scene")
     return v
 
 def _smooth_field(gens: list, cells: int, h: int, w: int, device) -> torch.Tensor:
-    "Smooth random fields `B×1×h×w`: standard normals on a coarse grid (`cells` along the shorter side), bicubic-upsampled."
+    ("Smooth random fields `B×1×h×w`: standard normals on a coarse grid (`cells` along the shorter side), "
+     "bicubic-upsampled.")
     s = min(h, w)
     gh, gw = max(2, round(cells * h / s)), max(2, round(cells * w / s))
     z = torch.empty(len(gens), 1, gh, gw, device=device)
@@ -355,7 +396,8 @@ def _smooth_field(gens: list, cells: int, h: int, w: int, device) -> torch.Tenso
     return F.interpolate(z, size=(h, w), mode='bicubic', align_corners=False)
 
 def _capsule_kernels(length, radius, edge, angle, r: int, taper: float = 0.) -> torch.Tensor:
-    "Soft capsules on a `(2r+1)²` grid: a segment (`length` px, `angle` rad from vertical) swept by a disc (`radius`, soft `edge`); all `B×L`; peak ≤ 1."
+    ("Soft capsules on a `(2r+1)²` grid: a segment (`length` px, `angle` rad from vertical) swept by a disc "
+     "(`radius`, soft `edge`); all `B×L`; peak ≤ 1.")
     u = torch.arange(-r, r + 1, device=length.device, dtype=torch.float32)
     yy, xx = u.view(-1, 1), u.view(1, -1)
     length, radius, edge, angle = (v.float()[..., None, None] for v in (length, radius, edge, angle))
@@ -377,7 +419,8 @@ def _impulses(gens: list, counts: torch.Tensor, h: int, w: int, device) -> torch
     return out.view(b, nl, h, w)
 
 def _splat(imp: torch.Tensor, kern: torch.Tensor) -> torch.Tensor:
-    "Circular convolution of impulse maps (`B×L×H×W`) with centred kernels (`B×L×k×k`, k ≤ H, W), summed over layers: `B×1×H×W`."
+    ("Circular convolution of impulse maps (`B×L×H×W`) with centred kernels (`B×L×k×k`, k ≤ H, W), summed over "
+     "layers: `B×1×H×W`.")
     b, nl, h, w = imp.shape
     r = kern.shape[-1] // 2
     off = torch.arange(-r, r + 1, device=imp.device)
@@ -394,7 +437,8 @@ def _kernel_radius(extent: torch.Tensor, h: int, w: int) -> int:
 def haze(x: torch.Tensor, depth: torch.Tensor, beta, airlight) -> torch.Tensor:
     "Atmospheric scattering `x·t + A·(1−t)`, `t = exp(−beta·depth)`, for a given depth (`B×1×H×W` or `H×W`, ≥ 0)."
     if depth.ndim == 2: depth = depth[None, None]
-    if depth.ndim != 4 or depth.shape[1] != 1: raise ValueError(f"haze: depth must be B×1×H×W or H×W, got {tuple(depth.shape)}")
+    if depth.ndim != 4 or depth.shape[1] != 1:
+        raise ValueError(f"haze: depth must be B×1×H×W or H×W, got {tuple(depth.shape)}")
     b = torch.as_tensor(beta, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
     a = torch.as_tensor(airlight, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
     t = torch.exp(-b * depth.to(x))
@@ -410,7 +454,9 @@ def _random_depth(gens: list, h: int, w: int, device) -> torch.Tensor:
     off = 0.05 + 0.15 * u[:, 2, None, None, None]
     return off + (1 - off) * (d - lo) / (hi - lo).clamp_min(1e-6)
 
-@register('hazy', describe=lambda p: f"{_level(p['beta'], 0.6, 3.0, ('light', 'moderate', 'dense'))} haze with scattering coefficient {p['beta']:.1f}",
+@register(
+    'hazy', describe=lambda p: f"{_level(p['beta'], 0.6, 3.0, ('light', 'moderate', 'dense'))} haze with scattering "
+                               f"coefficient {p['beta']:.1f}",
           beta=Param(0.6, 3.0, doc='scattering coefficient β on depth normalised to [0, 1] (RESIDE-ITS: 0.6–1.8)'),
           airlight=Param(0.7, 1.0, doc='grey atmospheric light A (RESIDE: 0.7–1.0)'))
 def hazy(x, p, gens):
@@ -418,7 +464,9 @@ def hazy(x, p, gens):
     return haze(x, _random_depth(gens, *x.shape[-2:], x.device), p['beta'], p['airlight'])
 
 # %% ../nbs/01_degradations.ipynb #3246c4c9
-@register('low-light', describe=lambda p: f"low light at {p['gain'] * 100:.0f}% illumination with gamma {p['gamma']:.1f} and sensor noise",
+@register(
+    'low-light', describe=lambda p: f"low light at {p['gain'] * 100:.0f}% illumination with gamma {p['gamma']:.1f} "
+                                    f"and sensor noise",
           gain=Param(0.1, 0.5, log=True, mild_is_high=True, doc='mean illumination gain'),
           gamma=Param(1.5, 3.5, doc='darkening gamma of the camera response (Lv et al. 2021)'),
           noise=Param(1e-4, 1.2e-2, log=True, doc='shot-noise variance per unit signal λ_shot (Brooks et al. 2019)'))
@@ -431,7 +479,8 @@ def low_light(x, p, gens):
     return y + (read + v('noise') * y).sqrt() * randn_like_per_image(x, gens)
 
 # %% ../nbs/01_degradations.ipynb #cad12cae
-_RAIN_LAYERS = ((1.0, 1.0, 1.0, 0.75), (0.65, 2.0, 0.75, 0.5), (0.4, 4.0, 0.5, 0.35))  # length, count, intensity, radius (px at 256)
+# length, count, intensity, radius (px at 256)
+_RAIN_LAYERS = ((1.0, 1.0, 1.0, 0.75), (0.65, 2.0, 0.75, 0.5), (0.4, 4.0, 0.5, 0.35))
 
 @register('rainy', describe=lambda p: f"{_level(p['density'], 40, 200)} rain with streaks at {p['angle']:.0f} degrees",
           angle=Param(-30., 30., doc='streak angle from vertical, degrees'),
@@ -457,10 +506,14 @@ def rainy(x, p, gens):
     return x + alpha * (1 - x)
 
 # %% ../nbs/01_degradations.ipynb #2486d44a
-_SNOW_LAYERS = ((0.4, 1.0, 0.8, 1.0), (1.0, 0.3, 1.0, 1.0), (2.2, 0.05, 0.85, 2.5))  # radius, count, intensity, edge softness
+# radius, count, intensity, edge softness
+_SNOW_LAYERS = ((0.4, 1.0, 0.8, 1.0), (1.0, 0.3, 1.0, 1.0), (2.2, 0.05, 0.85, 2.5))
 
-@register('snowy', describe=lambda p: f"{_level(p['density'], 150, 1000)} snow with {_level(p['size'], 0.004, 0.01, ('small', 'medium', 'large'))} flakes",
-          density=Param(150., 1000., log=True, doc="small flakes per (scene's shorter side)² (medium ×0.3, large ×0.05)"),
+@register(
+    'snowy', describe=lambda p: f"{_level(p['density'], 150, 1000)} snow "
+                                f"with {_level(p['size'], 0.004, 0.01, ('small', 'medium', 'large'))} flakes",
+          density=Param(150., 1000., log=True,
+                        doc="small flakes per (scene's shorter side)² (medium ×0.3, large ×0.05)"),
           size=Param(0.004, 0.01, doc="medium flake radius, fraction of the scene's shorter side"),
           intensity=Param(0.5, 1.0, doc='flake opacity'))
 def snowy(x, p, gens):
@@ -482,19 +535,24 @@ def snowy(x, p, gens):
     alpha = (k * flakes).clamp(0, 1)
     white = torch.tensor([0.95, 0.97, 1.0], device=dev).view(1, 3, 1, 1)
     y = x + alpha * (white - x)
-    veil = 0.12 * k * (p['density'].to(x).view(-1, 1, 1, 1) / 1000).sqrt() * (1 + 0.4 * _smooth_field(gens, 3, h, w, dev)).clamp(0, 2)
+    veil = (0.12 * k * (p['density'].to(x).view(-1, 1, 1, 1) / 1000).sqrt()
+            * (1 + 0.4 * _smooth_field(gens, 3, h, w, dev)).clamp(0, 2))
     return y + veil * (0.85 * white - y)
 
 # %% ../nbs/01_degradations.ipynb #a2151972
-def _shadow_mask(gens: list, coverage: torch.Tensor, softness: torch.Tensor, h: int, w: int, device, sides: int = 6) -> torch.Tensor:
-    "Soft masks `B×1×h×w` of one or two random convex polygons covering about `coverage`, penumbra `softness` (fractions of the shorter side)."
+def _shadow_mask(gens: list, coverage: torch.Tensor, softness: torch.Tensor, h: int, w: int, device,
+                 sides: int = 6) -> torch.Tensor:
+    ("Soft masks `B×1×h×w` of one or two random convex polygons covering about `coverage`, penumbra `softness` "
+     "(fractions of the shorter side).")
     s = min(h, w)
     n = min(s, 128)  # mask grid along the shorter side, bilinearly upsampled
     gh, gw = max(1, round(n * h / s)), max(1, round(n * w / s))
-    u = rand_per_image(gens, (2, 5 + 2 * sides), device)  # per polygon: centre (2), angle, stretch, size share, tangent jitters
+    # per polygon: centre (2), angle, stretch, size share, tangent jitters
+    u = rand_per_image(gens, (2, 5 + 2 * sides), device)
     ys = ((torch.arange(gh, device=device) + 0.5) / gh * h / s).view(1, 1, gh, 1)
     xs = ((torch.arange(gw, device=device) + 0.5) / gw * w / s).view(1, 1, 1, gw)
-    share = torch.stack([0.4 + 0.6 * u[:, 0, 4], 0.6 * u[:, 1, 4] * (u[:, 1, 4] > 0.5)], 1)  # second polygon half the time
+    # second polygon half the time
+    share = torch.stack([0.4 + 0.6 * u[:, 0, 4], 0.6 * u[:, 1, 4] * (u[:, 1, 4] > 0.5)], 1)
     area = coverage.to(device, torch.float32)[:, None] * (h * w / s ** 2) * share / share.sum(1, keepdim=True)
     apothem = (area / (sides * math.tan(math.pi / sides))).sqrt()  # regular polygon of that area
     cy, cx = (0.1 + 0.8 * u[..., 0]) * h / s, (0.1 + 0.8 * u[..., 1]) * w / s
@@ -506,27 +564,33 @@ def _shadow_mask(gens: list, coverage: torch.Tensor, softness: torch.Tensor, h: 
     k = torch.arange(sides, device=device)
     phi = 2 * math.pi * (k + 0.35 * (u[..., 5:5 + sides] - 0.5)) / sides
     rad = apothem[..., None] * (0.75 + 0.5 * u[..., 5 + sides:])
-    sd = (rad[..., None, None] - qa[:, :, None] * phi.cos()[..., None, None] - qb[:, :, None] * phi.sin()[..., None, None]).amin(2)
+    sd = (rad[..., None, None] - qa[:, :, None] * phi.cos()[..., None, None]
+          - qb[:, :, None] * phi.sin()[..., None, None]).amin(2)
     soft = softness.to(device, torch.float32).view(-1, 1, 1, 1)
     m = _smoothstep(-0.5, 0.5, sd / soft).amax(1, keepdim=True)  # union of the polygons
     return F.interpolate(m, size=(h, w), mode='bilinear', align_corners=False)
 
-@register('shadowed', describe=lambda p: f"{_level(1 - p['attenuation'], 0.3, 0.7, ('faint', 'moderate', 'deep'))} shadows over {p['coverage'] * 100:.0f}% of the image",
+@register(
+    'shadowed', describe=lambda p: f"{_level(1 - p['attenuation'], 0.3, 0.7, ('faint', 'moderate', 'deep'))} shadows "
+                                   f"over {p['coverage'] * 100:.0f}% of the image",
           attenuation=Param(0.3, 0.7, mild_is_high=True, doc='light left in the shadow (shadow / lit intensity)'),
           softness=Param(0.005, 0.05, doc="penumbra width, fraction of the scene's shorter side"),
           coverage=Param(0.1, 0.5, doc='approximate fraction of the image in shadow'))
 def shadowed(x, p, gens):
     "Cast shadows: soft random polygons darkened and tinted blue (lit by skylight only)."
     h, w = x.shape[-2:]
-    soft = p['softness'] * scene_side(p, h, w).view(-1).double() / min(h, w)  # the penumbra in units of this image's side
+    # the penumbra in units of this image's side
+    soft = p['softness'] * scene_side(p, h, w).view(-1).double() / min(h, w)
     m = _shadow_mask(gens, p['coverage'], soft, h, w, x.device)
     a = p['attenuation'].to(x).view(-1, 1, 1, 1)
     tint = 0.25 * (1 - a) * torch.tensor([-0.6, 0.0, 1.0], device=x.device).view(1, 3, 1, 1)
     return x * (1 - m * (1 - a * (1 + tint)))
 
 # %% ../nbs/01_degradations.ipynb #035fd505
-def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, hs: int, ws: int, device) -> torch.Tensor:
-    "One jittered grid of elliptic drops on an `h×w` image, evaluated on an `hs×ws` grid: `B×5×hs×ws` = alpha, sampling point (x, y in [−1, 1]), rim factor, glint."
+def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, hs: int, ws: int,
+                device) -> torch.Tensor:
+    ("One jittered grid of elliptic drops on an `h×w` image, evaluated on an `hs×ws` grid: `B×5×hs×ws` = alpha, "
+     "sampling point (x, y in [−1, 1]), rim factor, glint.")
     b = len(gens)
     cell = (2.6 * radius).clamp_min(1.0)  # px, one drop at most per cell, fully inside it
     gh = [math.ceil(h / float(c)) + 1 for c in cell]
@@ -536,10 +600,12 @@ def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int,
     off = torch.zeros(b, 2, device=device)
     for i, g in enumerate(gens):
         u = torch.rand(7, gh[i] * gw[i], generator=g, device=device)
-        par[i, :, :gh[i] * gw[i]] = torch.stack([(u[0] < density[i]).float(), 0.55 + 0.45 * u[1], 1 + 0.25 * u[2], u[3] - 0.5, u[4] - 0.5, 1.5 + u[5]])
+        par[i, :, :gh[i] * gw[i]] = torch.stack([(u[0] < density[i]).float(), 0.55 + 0.45 * u[1], 1 + 0.25 * u[2],
+                                                 u[3] - 0.5, u[4] - 0.5, 1.5 + u[5]])
         off[i] = u[6, :2] * cell[i]  # random grid offset
     c, Rm = cell.view(-1, 1, 1), radius.view(-1, 1, 1)
-    py = ((torch.arange(hs, device=device, dtype=torch.float32) + 0.5) * (h / hs)).view(1, hs, 1)  # pixel centres, image px
+    # pixel centres, image px
+    py = ((torch.arange(hs, device=device, dtype=torch.float32) + 0.5) * (h / hs)).view(1, hs, 1)
     px = ((torch.arange(ws, device=device, dtype=torch.float32) + 0.5) * (w / ws)).view(1, 1, ws)
     iy, ix = ((py + off[:, 0, None, None]) / c).floor(), ((px + off[:, 1, None, None]) / c).floor()
     idx = (iy * torch.tensor(gw, device=device).view(-1, 1, 1) + ix).long().clamp(0, G - 1).reshape(b, 1, -1)
@@ -549,7 +615,8 @@ def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int,
     cx = (ix + 0.5) * c - off[:, 1, None, None] + jx * (c - 2 * rx)
     qy, qx = (py - cy) / ry, (px - cx) / rx
     rho = (qx ** 2 + qy ** 2).sqrt()
-    alpha = present * _smoothstep(0., 1., (1 - rho) * rx / (0.2 * rx).clamp_min(1.5))  # soft edge: 20% of the radius, ≥ 1.5 px
+    # soft edge: 20% of the radius, ≥ 1.5 px
+    alpha = present * _smoothstep(0., 1., (1 - rho) * rx / (0.2 * rx).clamp_min(1.5))
     z = zoom * (1 + 0.4 * rho ** 2)  # inverted, minified view, more so towards the edge
     gx, gy = (cx - z * (px - cx)) * (2 / w) - 1, (cy - z * (py - cy)) * (2 / h) - 1
     rim = 1 - 0.35 * _smoothstep(0.55, 1.0, rho)  # darker where the surface is steep
@@ -565,7 +632,9 @@ def _gauss_blur_fft(x: torch.Tensor, sigma: torch.Tensor, pad: int) -> torch.Ten
     tf = torch.exp(-2 * math.pi ** 2 * sigma.to(x).view(-1, 1, 1, 1) ** 2 * (fy ** 2 + fx ** 2))
     return torch.fft.irfft2(torch.fft.rfft2(xp) * tf, s=xp.shape[-2:])[..., pad:pad + h, pad:pad + w]
 
-@register('raindrop', describe=lambda p: f"{_level(p['density'], 0.15, 0.6, ('a few', 'several', 'many'))} {_level(p['radius'], 0.02, 0.06, ('small', 'medium', 'large'))} raindrops on the lens",
+@register('raindrop', describe=lambda p: f"{_level(p['density'], 0.15, 0.6, ('a few', 'several', 'many'))} "
+                                         f"{_level(p['radius'], 0.02, 0.06, ('small', 'medium', 'large'))} "
+                                         "raindrops on the lens",
           density=Param(0.15, 0.6, doc='fraction of drop-grid cells holding a drop'),
           radius=Param(0.02, 0.06, doc="big-drop radius, fraction of the scene's shorter side (small drops: half)"),
           blur=Param(0.005, 0.025, doc="blur of the refracted content, fraction of the scene's shorter side"))
@@ -594,40 +663,76 @@ def _as_steps(item) -> list[dict]:
     if item is None: return []
     if isinstance(item, (str, dict)): item = [item]
     steps = [{'name': s} if isinstance(s, str) else dict(s) for s in item]
-    if any('op' in s for s in steps): raise ValueError("these are the steps of a SecondOrder ('realistic') plan: replay them with its .apply(x, plans)")
+    if any('op' in s for s in steps):
+        raise ValueError(
+            "these are the steps of a SecondOrder ('realistic') plan: replay them with its .apply(x, plans)")
     for s in steps: get_degradation(s.get('name'))
     names = [s['name'] for s in steps]
     if len(set(names)) != len(names): raise ValueError(f"degradation listed twice for one image: {names}")
     return sorted(steps, key=lambda s: ORDER.index(s['name']))
 
-def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = None, faithful: bool = False,
-            scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-    "Degrade `x` in physical order: one list of names/records for every image, or a list of such lists, one per image; `scene`: crops of scenes this big (px)."
-    x, squeeze = check_batch(x, 'compose')
-    b = x.shape[0]
+def _steps_per_image(degradations, b: int, who: str) -> list[list[dict]]:
+    "One canonical list of steps per image: the same set for all `b` images, or one list per image."
     if isinstance(degradations, (str, dict)) or all(isinstance(d, (str, dict)) for d in degradations):
-        per_image = [_as_steps(degradations) for _ in range(b)]  # one set for every image
-    elif len(degradations) == b: per_image = [_as_steps(d) for d in degradations]
-    else: raise ValueError(f"compose: got {len(degradations)} degradation lists for a batch of {b}")
+        return [_as_steps(degradations) for _ in range(b)]  # one set for every image
+    if len(degradations) == b: return [_as_steps(d) for d in degradations]
+    raise ValueError(f"{who}: got {len(degradations)} degradation lists for a batch of {b}")
+
+def draw_records(degradations, n: int, generator: torch.Generator | None = None, faithful: bool = False,
+                 scene=None) -> list[list[dict]]:
+    "The full records `compose` makes for `n` images (names or partial records in, as for `compose`), without an image."
+    per_image = _steps_per_image(degradations, n, 'draw_records')
     if scene is not None:  # records that already say their scene (a replay) keep it
-        for steps, sc in zip(per_image, _per_image(scene, b, 'compose: scene').tolist()):
+        for steps, sc in zip(per_image, _per_image(scene, n, 'compose: scene').tolist()):
             for s in steps: s.setdefault('scene', sc)
     g = default_generator(generator)
-    y, records = x.clone(), [[] for _ in range(b)]
+    records = [[] for _ in range(n)]
     for name in ORDER:
         idx = [i for i, steps in enumerate(per_image) if any(s['name'] == name for s in steps)]
         if not idx: continue
         steps = [next(s for s in per_image[i] if s['name'] == name) for i in idx]
         given = {k: [s.get(k) for s in steps] for k in set().union(*steps) - {'name'}}
         given = {k: v for k, v in given.items() if all(e is not None for e in v)}  # partial lists: draw them all
-        out, recs = DEGRADATIONS[name]._degrade(y[idx], g, faithful=faithful, **given)  # checked once, above
-        y[idx] = out
-        for i, r in zip(idx, recs): records[i].append(r)
+        p = DEGRADATIONS[name].resolve(len(idx), g, faithful=faithful, **given)
+        for i, r in zip(idx, records_from(name, p)): records[i].append(r)
+    return records
+
+def _params_of(d: Degradation, recs: list[dict]) -> dict[str, torch.Tensor]:
+    "The parameter tensors `resolve` gives for these full records of `d` (one per image)."
+    keys = list(d.params) + ['seed'] + (['scene'] if 'scene' in recs[0] else [])
+    missing = sorted({k for r in recs for k in keys if k not in r})
+    if missing: raise ValueError(f"apply_records: records of {d.name!r} lack {missing} (draw them with draw_records)")
+    return {k: torch.tensor([r[k] for r in recs], dtype=torch.int64 if k == 'seed' else torch.float64) for k in keys}
+
+def apply_records(x: torch.Tensor, records: list[list[dict]], check: bool = True) -> torch.Tensor:
+    "Degrade `x` (`B×3×H×W`) from full records, one list per image, on `x`'s device (`check`: check the values)."
+    x, squeeze = check_batch(x, 'apply_records') if check else (x, False)
+    if len(records) != x.shape[0]:
+        raise ValueError(f"apply_records: got {len(records)} record lists for a batch of {x.shape[0]}")
+    per_image = [_as_steps(r) for r in records]
+    y = x.clone()
+    for name in ORDER:
+        idx = [i for i, steps in enumerate(per_image) if any(s['name'] == name for s in steps)]
+        if not idx: continue
+        d = DEGRADATIONS[name]
+        p = _params_of(d, [next(s for s in per_image[i] if s['name'] == name) for i in idx])
+        y[idx] = d.apply(y[idx].float(), p, image_generators(p['seed'], x.device)).clamp(0, 1).to(x.dtype)
+    return y[0] if squeeze else y
+
+def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = None, faithful: bool = False,
+            scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+    "Degrade `x` in physical order: names/records for all images, or one list per image; `scene`: their scene's size."
+    x, squeeze = check_batch(x, 'compose')
+    steps = _steps_per_image(degradations, x.shape[0], 'compose')
+    records = draw_records(steps, x.shape[0], generator, faithful, scene)
+    y = apply_records(x, records, check=False)  # checked once, above
     return (y[0] if squeeze else y), records
+
 
 # %% ../nbs/01_degradations.ipynb #a5ac81b1
 def visibility(clean: torch.Tensor, records: list[dict]) -> dict[str, float]:
-    "For one image (`3×H×W` clean + its records): the PSNR (dB) between the degraded image and the image without each degradation."
+    ("For one image (`3×H×W` clean + its records): the PSNR (dB) between the degraded image and the image without "
+     "each degradation.")
     if clean.ndim != 3: raise ValueError(f"visibility: one clean image 3×H×W, got shape {tuple(clean.shape)}")
     steps = _as_steps(records)
     full = compose(clean, [steps])[0] if steps else clean
@@ -662,7 +767,8 @@ def caption(item) -> str:
 
 def parametric_caption(records: list[dict]) -> str:
     "SRCLIP-style caption from one image's records: `'gaussian noise with sigma 25, jpeg with quality factor 30'`."
-    if any(isinstance(r, dict) and 'op' in r for r in records):  # a `SecondOrder` plan: described step by step, in order
+    # a `SecondOrder` plan: described step by step, in order
+    if any(isinstance(r, dict) and 'op' in r for r in records):
         return ', '.join(t for t in map(describe_op, records) if t) or 'no degradation'
     parts = []
     for r in _as_steps(records):
@@ -683,13 +789,16 @@ class DegradationSampler:
 
     def __post_init__(self):
         if self.weights is None: self.weights = {n: 1.0 for n in NAMES if n in DEGRADATIONS}
-        for n in list(self.weights) + [n for pair in self.exclude for n in pair] + [n for c in (self.combos or []) for n in c]:
+        for n in (list(self.weights) + [n for pair in self.exclude for n in pair]
+                  + [n for c in (self.combos or []) for n in c]):
             get_degradation(n)
-        if any(k < 0 for k in self.counts) or sum(self.counts.values()) <= 0: raise ValueError(f"counts must be non-negative integers with positive total weight, got {self.counts}")
+        if any(k < 0 for k in self.counts) or sum(self.counts.values()) <= 0:
+            raise ValueError(f"counts must be non-negative integers with positive total weight, got {self.counts}")
 
     def draw(self, n: int, generator: torch.Generator) -> list[list[str]]:
         "Names for `n` images."
-        if self.combos: return [list(self.combos[int(i)]) for i in torch.randint(len(self.combos), (n,), generator=generator)]
+        if self.combos:
+            return [list(self.combos[int(i)]) for i in torch.randint(len(self.combos), (n,), generator=generator)]
         ks = list(self.counts)
         kp = torch.tensor([self.counts[k] for k in ks], dtype=torch.float64)
         out = []
@@ -698,18 +807,31 @@ class DegradationSampler:
             avail, chosen = dict(self.weights), []
             while len(chosen) < k and avail:
                 names = list(avail)
-                pick = names[int(torch.multinomial(torch.tensor([avail[m] for m in names], dtype=torch.float64), 1, generator=generator))]
+                pick = names[int(torch.multinomial(torch.tensor([avail[m] for m in names], dtype=torch.float64), 1,
+                                                   generator=generator))]
                 chosen.append(pick)
                 for m in [pick] + [b if a == pick else a for a, b in self.exclude if pick in (a, b)]: avail.pop(m, None)
             out.append(sorted(chosen, key=ORDER.index))
         return out
 
-    def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None, scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+    def plan(self, n: int, generator: torch.Generator | None = None, scene=None) -> list[list[dict]]:
+        "Full records for `n` images, drawn as `__call__` draws them (same generator, same records), without an image."
+        g = default_generator(generator)
+        return draw_records(self.draw(n, g), n, g, faithful=self.faithful, scene=scene)
+
+    def replay(self, x: torch.Tensor, records: list[list[dict]], check: bool = True) -> torch.Tensor:
+        "Degrade `x` from records made by `plan` (on `x`'s device)."
+        return apply_records(x, records, check=check)
+
+    def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None,
+              scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
         "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful`."
         return compose(x, plans, generator, faithful=self.faithful, scene=scene)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-        "Degrade a batch with freshly drawn sets (crops of scenes `scene` px big, if given); returns the batch and per-image records."
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                 scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+        ("Degrade a batch with freshly drawn sets (crops of scenes `scene` px big, if given); returns the batch and "
+         "per-image records.")
         g = default_generator(generator)
         x, squeeze = check_batch(x, 'DegradationSampler')
         y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful, scene=scene)
@@ -739,19 +861,23 @@ def _grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def blur_kernel(kind: str, size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.,
                 beta: float = 1.) -> torch.Tensor:
-    "A `size×size` Real-ESRGAN blur kernel summing to 1: Gaussian, generalized Gaussian or plateau, iso- or anisotropic."
-    if kind not in KERNEL_KINDS: raise ValueError(f"unknown kernel kind {kind!r}; choose from {', '.join(KERNEL_KINDS)}")
+    ("A `size×size` Real-ESRGAN blur kernel summing to 1: Gaussian, generalized Gaussian or plateau, iso- or "
+     "anisotropic.")
+    if kind not in KERNEL_KINDS:
+        raise ValueError(f"unknown kernel kind {kind!r}; choose from {', '.join(KERNEL_KINDS)}")
     if size < 1 or size % 2 == 0: raise ValueError(f"kernel size must be odd and positive, got {size}")
     if sigma_y is None or not kind.endswith('aniso'): sigma_y = sigma_x  # isotropic kinds ignore sigma_y and theta
     yy, xx = _grid(size)
     c, s = math.cos(theta), math.sin(theta)
     q = ((c * xx + s * yy) / sigma_x) ** 2 + ((-s * xx + c * yy) / sigma_y) ** 2  # xᵀ Σ⁻¹ x along the principal axes
     family = kind.split('_')[0]
-    k = torch.exp(-0.5 * q ** beta) if family == 'generalized' else 1 / (1 + q ** beta) if family == 'plateau' else torch.exp(-0.5 * q)
+    k = (torch.exp(-0.5 * q ** beta) if family == 'generalized' else 1 / (1 + q ** beta) if family == 'plateau'
+         else torch.exp(-0.5 * q))
     return (k / k.sum()).float()
 
 def sinc_kernel(size: int, omega_c: float) -> torch.Tensor:
-    "A `size×size` circular low-pass (2-D sinc, 'jinc') kernel with cut-off `omega_c` (radians per pixel), summing to 1."
+    ("A `size×size` circular low-pass (2-D sinc, 'jinc') kernel with cut-off `omega_c` (radians per pixel), summing "
+     "to 1.")
     yy, xx = _grid(size)
     d = (xx ** 2 + yy ** 2).sqrt()
     k = omega_c * torch.special.bessel_j1(omega_c * d) / (2 * math.pi * d.clamp_min(1e-12))
@@ -762,10 +888,12 @@ def sinc_kernel(size: int, omega_c: float) -> torch.Tensor:
 _LUMA = (0.299, 0.587, 0.114)
 
 def add_noise(x: torch.Tensor, step: dict) -> torch.Tensor:
-    "Add one image's Gaussian (`sigma` on the 0-255 scale) or Poisson (`scale`) noise as described by `step`, from its `seed`."
+    ("Add one image's Gaussian (`sigma` on the 0-255 scale) or Poisson (`scale`) noise as described by `step`, from "
+     "its `seed`.")
     g = torch.Generator(device=x.device).manual_seed(int(step['seed']))
     if step['kind'] == 'gaussian':
-        n = torch.randn((x.shape[0], 1 if step['gray'] else 3, *x.shape[-2:]), generator=g, device=x.device) * (step['sigma'] / 255)
+        n = torch.randn((x.shape[0], 1 if step['gray'] else 3, *x.shape[-2:]), generator=g,
+                        device=x.device) * (step['sigma'] / 255)
     elif step['kind'] == 'poisson':
         base = (x * torch.tensor(_LUMA, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True) if step['gray'] else x
         base = (base.clamp(0, 1) * 255).round() / 255
@@ -817,12 +945,16 @@ class SecondOrder(JsonConfig):
             if f.name.endswith(('_prob', '_prob2')) and not isinstance(v, tuple):
                 if not 0 <= v <= 1: raise ValueError(f"SecondOrder.{f.name} must be a probability in [0, 1], got {v}")
             elif 'prob' in f.name:
-                if len(v) == 0 or min(v) < 0 or sum(v) <= 0: raise ValueError(f"SecondOrder.{f.name} must be non-negative weights, got {v}")
+                if len(v) == 0 or min(v) < 0 or sum(v) <= 0:
+                    raise ValueError(f"SecondOrder.{f.name} must be non-negative weights, got {v}")
             elif isinstance(v, tuple) and (len(v) != 2 or v[0] > v[1]):
                 raise ValueError(f"SecondOrder.{f.name} must be a (low, high) range, got {v}")
-        if len(self.kernel_probs) != len(KERNEL_KINDS): raise ValueError(f"kernel_probs needs one weight per kind {KERNEL_KINDS}")
-        if self.kernel_range[0] < 1 or self.kernel_range[0] % 2 == 0: raise ValueError(f"kernel_range must start at an odd size, got {self.kernel_range}")
-        if not isinstance(self.scale, int) or self.scale < 1: raise ValueError(f"scale must be a positive integer, got {self.scale}")
+        if len(self.kernel_probs) != len(KERNEL_KINDS):
+            raise ValueError(f"kernel_probs needs one weight per kind {KERNEL_KINDS}")
+        if self.kernel_range[0] < 1 or self.kernel_range[0] % 2 == 0:
+            raise ValueError(f"kernel_range must start at an odd size, got {self.kernel_range}")
+        if not isinstance(self.scale, int) or self.scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {self.scale}")
 
 # %% ../nbs/01_degradations.ipynb #5401cd71
 @patch
@@ -851,11 +983,13 @@ def _resize_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
     direction = _pick(g, probs)
     scale = _uniform(g, 1., hi) if direction == 0 else _uniform(g, lo, 1.) if direction == 1 else 1.
     mode = ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]
-    return {'name': 'low-resolution' if scale < 1 else None, 'op': 'resize', 'stage': stage, 'scale': scale, 'mode': mode}
+    return {'name': 'low-resolution' if scale < 1 else None, 'op': 'resize', 'stage': stage, 'scale': scale,
+            'mode': mode}
 
 @patch
 def _noise_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
-    p, nr, pr, gp = ((self.gaussian_noise_prob, self.noise_range, self.poisson_scale_range, self.gray_noise_prob) if stage == 1 else
+    p, nr, pr, gp = ((self.gaussian_noise_prob, self.noise_range, self.poisson_scale_range, self.gray_noise_prob)
+                     if stage == 1 else
                      (self.gaussian_noise_prob2, self.noise_range2, self.poisson_scale_range2, self.gray_noise_prob2))
     gaussian = _uniform(g) < p
     level = {'sigma': _uniform(g, *nr)} if gaussian else {'scale': _uniform(g, *pr)}
@@ -878,11 +1012,13 @@ def draw(self: SecondOrder, n: int, generator: torch.Generator | None = None) ->
         steps = [self._blur_step(g, 1), self._resize_step(g, 1), self._noise_step(g, 1), self._jpeg_step(g, 1)]
         if _uniform(g) < self.second_blur_prob: steps.append(self._blur_step(g, 2))
         steps += [self._resize_step(g, 2), self._noise_step(g, 2)]
-        back = [{'name': None, 'op': 'resize', 'stage': 3, 'scale': 1. / self.scale, 'mode': ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]}]
+        back = [{'name': None, 'op': 'resize', 'stage': 3, 'scale': 1. / self.scale,
+                 'mode': ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]}]
         if _uniform(g) < self.final_sinc_prob:
             size = list(range(self.kernel_range[0], self.kernel_range[1] + 1, 2))
             size = size[min(int(_uniform(g) * len(size)), len(size) - 1)]
-            back.append({'name': 'gaussian-blurry', 'op': 'sinc', 'stage': 3, 'size': size, 'omega_c': _uniform(g, math.pi / 3, math.pi)})
+            back.append({'name': 'gaussian-blurry', 'op': 'sinc', 'stage': 3, 'size': size,
+                         'omega_c': _uniform(g, math.pi / 3, math.pi)})
         jpeg = self._jpeg_step(g, 2); jpeg['stage'] = 3
         steps += back + [jpeg] if _uniform(g) < 0.5 else [jpeg] + back
         plans.append(steps)
@@ -896,11 +1032,13 @@ def describe_op(step: dict) -> str | None:
     if op == 'blur':
         family = {'iso': 'gaussian', 'aniso': 'gaussian'}.get(step['kind'].split('_')[0], step['kind'].split('_')[0])
         extra = f" and beta {step['beta']:.1f}" if family != 'gaussian' else ''
-        if step['kind'].endswith('aniso'): return f"anisotropic {family} blur with sigmas {step['sigma_x']:.1f} and {step['sigma_y']:.1f}{extra}"
+        if step['kind'].endswith('aniso'):
+            return f"anisotropic {family} blur with sigmas {step['sigma_x']:.1f} and {step['sigma_y']:.1f}{extra}"
         return f"{family} blur with sigma {step['sigma_x']:.1f}{extra}"
     if op == 'resize': return f"downsampling by {step['scale']:.2f}" if step.get('name') else None
     if op == 'noise':
-        what = f"gaussian noise with sigma {step['sigma']:.0f}" if step['kind'] == 'gaussian' else f"poisson noise with scale {step['scale']:.2f}"
+        what = (f"gaussian noise with sigma {step['sigma']:.0f}" if step['kind'] == 'gaussian'
+                else f"poisson noise with scale {step['scale']:.2f}")
         return ('gray ' if step['gray'] else '') + what
     if op == 'jpeg': return f"jpeg with quality factor {step['quality']}"
     raise ValueError(f"unknown step {op!r} in a SecondOrder plan")
@@ -923,7 +1061,8 @@ def _run(self: SecondOrder, x: torch.Tensor, steps: list[dict], hw: tuple[int, i
     op = steps[0]['op']
     if op == 'resize':
         return [F.interpolate(x[i:i + 1], size=self._target_size(s, *hw), mode=s['mode'],
-                              **({} if s['mode'] == 'area' else {'align_corners': False})).clamp(0, 1) for i, s in enumerate(steps)]
+                              **({} if s['mode'] == 'area' else {'align_corners': False})).clamp(0, 1)
+                for i, s in enumerate(steps)]
     if op in ('blur', 'sinc'):
         size = max(s['size'] for s in steps)
         ks = torch.zeros(len(steps), size, size)
@@ -943,7 +1082,8 @@ def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator
     # `generator` is not needed (plans carry their noise seeds) and `scene` changes nothing (every step is defined in
     # pixels): both are there so that every sampler is called alike
     x, squeeze = check_batch(x, 'SecondOrder')
-    if len(plans) != x.shape[0]: raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
+    if len(plans) != x.shape[0]:
+        raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
     hw = tuple(x.shape[-2:])
     imgs = list(x.float().split(1))
     for j in range(max((len(p) for p in plans), default=0)):
@@ -951,26 +1091,43 @@ def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator
         for i, p in enumerate(plans):
             if j < len(p): groups.setdefault((p[j]['op'], tuple(imgs[i].shape[-2:])), []).append(i)
         for idx in groups.values():
-            for i, y in zip(idx, self._run(torch.cat([imgs[i] for i in idx]), [plans[i][j] for i in idx], hw)): imgs[i] = y
+            for i, y in zip(idx, self._run(torch.cat([imgs[i] for i in idx]), [plans[i][j] for i in idx], hw)):
+                imgs[i] = y
     shapes = {tuple(t.shape[-2:]) for t in imgs}
-    if len(shapes) > 1: raise ValueError(f"SecondOrder.apply: plans end at different sizes {sorted(shapes)} (each must end with a resize back)")
+    if len(shapes) > 1:
+        raise ValueError(
+            f"SecondOrder.apply: plans end at different sizes {sorted(shapes)} (each must end with a resize back)")
     y = torch.cat(imgs).to(x.dtype)
     return (y[0] if squeeze else y), plans
 
 @patch
-def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None, scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-    "Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records); `scene` as in `apply`."
+def plan(self: SecondOrder, n: int, generator: torch.Generator | None = None, scene=None) -> list[list[dict]]:
+    "One plan per image, drawn as `__call__` draws them (`scene` changes nothing here), without an image."
+    return self.draw(n, default_generator(generator))
+
+@patch
+def replay(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], check: bool = True) -> torch.Tensor:
+    "Degrade `x` from plans made by `plan` (on `x`'s device); the value check always runs here."
+    return self.apply(x, plans)[0]
+
+@patch
+def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None,
+             scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+    ("Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records); `scene` as "
+     "in `apply`.")
     n = x.shape[0] if isinstance(x, torch.Tensor) and x.ndim == 4 else 1  # `apply` checks the batch (once)
     return self.apply(x, self.draw(n, default_generator(generator)))
 
 # %% ../nbs/01_degradations.ipynb #395dd70f
 def strength_steps(strengths: dict[str, float]) -> list[dict]:
-    "Records for `compose` putting each named degradation at a strength in [0, 1] (0: the mild end of its ranges, 1: the strong end)."
+    ("Records for `compose` putting each named degradation at a strength in [0, 1] (0: the mild end of its ranges, 1: "
+     "the strong end).")
     steps = []
     for name, s in strengths.items():
         d = get_degradation(name)
         if not 0 <= float(s) <= 1: raise ValueError(f"strength of {name!r} must lie in [0, 1], got {s}")
-        steps.append({'name': name, **{k: float(p.at(torch.tensor([float(s)], dtype=torch.float64))[0]) for k, p in d.params.items()}})
+        steps.append({'name': name, **{k: float(p.at(torch.tensor([float(s)], dtype=torch.float64))[0]) for k,
+                                       p in d.params.items()}})
     return steps
 
 # %% ../nbs/01_degradations.ipynb #bc7ff99a
@@ -990,14 +1147,16 @@ def _png(x: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 def explorer(images: dict[str, torch.Tensor] | None = None, size: int = 192, seed: int = 0):
-    "An `ipywidgets` panel: pick an image, tick degradations and set their strengths; shows clean | degraded and the captions."
+    ("An `ipywidgets` panel: pick an image, tick degradations and set their strengths; shows clean | degraded and the "
+     "captions.")
     try: import ipywidgets as W
     except ImportError as e: raise ImportError("the explorer needs ipywidgets: pip install ipywidgets") from e
     images = _sample_photos(size) if images is None else images
     pick = W.Dropdown(options=list(images), description='image')
     seed_w = W.IntText(seed, description='seed')
     rows = {n: (W.Checkbox(value=False, description=n, indent=False, layout=W.Layout(width='140px')),
-                W.FloatSlider(value=0.5, min=0, max=1, step=0.05, continuous_update=False, readout_format='.2f')) for n in ORDER}
+                W.FloatSlider(value=0.5, min=0, max=1, step=0.05, continuous_update=False,
+                              readout_format='.2f')) for n in ORDER}
     view, text = W.Image(format='png'), W.HTML()
 
     def render(*_):

@@ -18,12 +18,15 @@ __all__ = ['DEMO_PROFILES', 'DEMO_ROOT', 'DemoConfig', 'demo', 'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
-    'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16, patch_size=64,
-                  per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3, loss='x0', prediction='x0'),
-    'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16, patch_size=64,
-                per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3, loss='x0', prediction='x0'),
-    'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16, patch_size=128,
-                per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4, loss='ml', prediction='noise'),
+    'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16,
+                  patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
+                  loss='x0', prediction='x0'),
+    'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
+                patch_size=64, per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
+                loss='x0', prediction='x0'),
+    'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
+                patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
+                loss='ml', prediction='noise'),
 }
 DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
@@ -46,9 +49,12 @@ class DemoConfig(JsonConfig):
     per_photo: int | None = None          # degraded versions of each held-out photo
     eval_size: int | None = None          # centre crop of the evaluation photos (None: whole photos)
     controller_batch: int | None = None
-    count: int | None = None              # dead-leaves training pictures (drawing them takes a noticeable share of a CPU run)
-    lr: float | None = None               # restorer's peak lr (NAFNet's 1e-3 for the direct backbone, IR-SDE's 2e-4 for the U-Net)
-    loss: str | None = None               # U-Net loss and prediction: 'x0'/'x0' in CPU minutes, the official 'ml'/'noise' on a GPU
+    # dead-leaves training pictures (drawing them takes a noticeable share of a CPU run)
+    count: int | None = None
+    # restorer's peak lr (NAFNet's 1e-3 for the direct backbone, IR-SDE's 2e-4 for the U-Net)
+    lr: float | None = None
+    # U-Net loss and prediction: 'x0'/'x0' in CPU minutes, the official 'ml'/'noise' on a GPU
+    loss: str | None = None
     prediction: str | None = None
     val_count: int | None = None          # validation crops of the controller (the restorer uses a quarter, at least 8)
     sampler: str = 'fast'                 # IR-SDE sampler and steps of the evaluation (unet)
@@ -87,7 +93,8 @@ class DemoConfig(JsonConfig):
         return cfg if cfg.out is not None else replace(cfg, out=_default_folder(cfg))
 
 def _default_folder(cfg: DemoConfig) -> str:
-    "`multideg-demo/PROFILE` for a resolved config, and each setting that differs from the profile's (`-unet`, `-seed2`)."
+    ("`multideg-demo/PROFILE` for a resolved config, and each setting that differs from the profile's "
+     "(`-unet`, `-seed2`).")
     plain = {f.name: f.default for f in fields(DemoConfig)} | DEMO_PROFILES[cfg.profile]
     named = ('backbone', 'preset', 'fusion', 'loss', 'prediction', 'sampler')    # their values say what they are
     parts = [f"{getattr(cfg, k)}" if k in named else f"{k}{getattr(cfg, k)}"
@@ -99,7 +106,8 @@ def _stage(i: int, n: int, what: str):
     print(f"\n=== multideg demo [{i}/{n}] {what}", flush=True)
 
 def _restore_fn(restorer):
-    "`lq (1×3×H×W) -> (restored, predicted names)` for `evaluate`, through the `Restorer` (whole-image conditioning, tiles)."
+    ("`lq (1×3×H×W) -> (restored, predicted names)` for `evaluate`, through the `Restorer` "
+     "(whole-image conditioning, tiles).")
     def fn(lq):
         r = restorer.restore(lq.cpu())
         out = r.image[None].to(lq.device)
@@ -110,15 +118,20 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     "The controller's and the restorer's run settings for a resolved `cfg` (made first: a bad setting fails at once)."
     from multideg.controller_training import ControllerTrainConfig
     from multideg.restorer_training import RestorationConfig
-    ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps, batch_size=cfg.controller_batch, counts=counts,
-                                 device=cfg.device, seed=cfg.seed, count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
-                                 val_every=max(1, cfg.controller_steps // 4), save_every=max(1, cfg.controller_steps // 4),
+    ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps,
+                                 batch_size=cfg.controller_batch, counts=counts, device=cfg.device, seed=cfg.seed,
+                                 count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
+                                 val_every=max(1, cfg.controller_steps // 4),
+                                 save_every=max(1, cfg.controller_steps // 4),
                                  log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
-    rcfg = RestorationConfig(out=str(out / 'restorer'), controller=ccfg.out, backbone=cfg.backbone, preset=cfg.preset, fusion=cfg.fusion,
-                             steps=cfg.restorer_steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, counts=counts, device=cfg.device,
-                             count=cfg.count, val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss, sde={'prediction': cfg.prediction},
-                             seed=cfg.seed, val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
-                             log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps, tensorboard=False)
+    rcfg = RestorationConfig(out=str(out / 'restorer'), controller=ccfg.out, backbone=cfg.backbone, preset=cfg.preset,
+                             fusion=cfg.fusion, steps=cfg.restorer_steps, batch_size=cfg.batch_size,
+                             patch_size=cfg.patch_size, counts=counts, device=cfg.device, count=cfg.count,
+                             val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss,
+                             sde={'prediction': cfg.prediction}, seed=cfg.seed,
+                             val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
+                             log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps,
+                             tensorboard=False)
     return ccfg, rcfg
 
 def _check_folder(cfg: DemoConfig, out: Path) -> None:
@@ -174,10 +187,12 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
 
     _stage(4, 4, "evaluation on the held-out photos")
     t0 = time.time()
-    restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps, seed=cfg.seed)
+    restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps,
+                                    seed=cfg.seed)
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
     res = evaluate(_restore_fn(restorer), ds, device='cpu', progress=True)
-    report = write_report(res, out / 'report', title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
+    report = write_report(res, out / 'report',
+                          title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
     timings['evaluation'] = time.time() - t0
     s = res.summary()
     summary = {'input_psnr': s['input_psnr'], 'output_psnr': s['output_psnr'], 'psnr_gain': s['gain_psnr'],
@@ -187,7 +202,8 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     _write_summary(out, summary, read_metrics(out / 'restorer', 'val'), res)
     print(f"\nheld-out photos: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB (restored), "
           f"gain {s['gain_psnr']:+.2f} dB; SSIM {s['input_ssim']:.3f} -> {s['output_ssim']:.3f}"
-          + (f"; degradations recognised exactly on {100 * s['recognised']:.0f}% of the photos" if s.get('recognised') is not None else ''))
+          + (f"; degradations recognised exactly on {100 * s['recognised']:.0f}% of the photos"
+             if s.get('recognised') is not None else ''))
     print(f"report: {out / 'demo.md'}  ({summary['total_s_this_call'] / 60:.1f} min)")
     return summary
 
@@ -211,30 +227,39 @@ def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
     rows = res.by_combination()
     lines = ["# multideg demo", "",
              f"Held-out photos ({summary['images']} degraded versions of photos never seen in training): "
-             f"PSNR **{summary['input_psnr']:.2f} dB** (degraded input) → **{summary['output_psnr']:.2f} dB** (restored), "
-             f"a gain of **{summary['psnr_gain']:+.2f} dB**; SSIM {summary['input_ssim']:.3f} → {summary['output_ssim']:.3f}."]
+             f"PSNR **{summary['input_psnr']:.2f} dB** (degraded input) → "
+             f"**{summary['output_psnr']:.2f} dB** (restored), "
+             f"a gain of **{summary['psnr_gain']:+.2f} dB**; "
+             f"SSIM {summary['input_ssim']:.3f} → {summary['output_ssim']:.3f}."]
     if summary.get('recognised') is not None:
-        lines.append(f"The controller named the exact set of degradations on {100 * summary['recognised']:.0f}% of them.")
+        lines.append(f"The controller named the exact set of degradations on "
+                     f"{100 * summary['recognised']:.0f}% of them.")
     lines += ["", "| stage | minutes (this call) |", "|---|---|"] + [f"| {k} | {v / 60:.1f} |" for k, v in t.items()]
     lines += ["", "## By degradation combination", "", markdown_table(rows, table_columns(res)), "",
               "![training curve](training.png)", "", "![examples](report/examples.png)", "",
-              "Full report: [report/report.md](report/report.md). Settings: `demo.json`; runs: `controller/`, `restorer/`."]
+              "Full report: [report/report.md](report/report.md). "
+              "Settings: `demo.json`; runs: `controller/`, `restorer/`."]
     text = '\n'.join(lines) + '\n'
     atomic_write(out / 'demo.md', text)
     data = json.dumps(summary, indent=1).encode()
     atomic_write(out / 'summary.json', data)
 
 # %% ../nbs/15_demo.ipynb #1e6c9cf4
-def demo_command(out: str = None,  # the demo's folder (default: multideg-demo/PROFILE, e.g. multideg-demo/quick); resumes
-                 quick: store_true = False,  # a smoke run of a few minutes (small steps and images)
-                 profile: str = None,  # how much it trains: 'quick', 'cpu' or 'gpu' (default: gpu on CUDA, else cpu)
-                 device: str = None,  # cpu, cuda, cuda:1, mps (default: multideg's choice)
-                 backbone: str = None,  # 'nafnet' (direct, the CPU default) or 'unet' (IR-SDE, the GPU default)
-                 fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
-                 seed: int = 0):  # random seed
-    "Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, write a report."
+def demo_command(
+        out: str = None,  # the demo's folder (default: multideg-demo/PROFILE, e.g. multideg-demo/quick); resumes
+        quick: store_true = False,  # a smoke run of a few minutes (small steps and images)
+        profile: str = None,  # how much it trains: 'quick', 'cpu' or 'gpu' (default: gpu on CUDA, else cpu)
+        device: str = None,  # cpu, cuda, cuda:1, mps (default: multideg's choice)
+        backbone: str = None,  # 'nafnet' (direct, the CPU default) or 'unet' (IR-SDE, the GPU default)
+        fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
+        seed: int = 0):  # random seed
+    ("Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, "
+     "write a report.")
     if quick and profile not in (None, 'quick'):
         raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
-    s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion, seed=seed))
-    if not s['psnr_gain'] > 0: print("note: the restorer did not beat the input on these photos; train longer (--profile cpu, or gpu on a GPU)")
+    s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion,
+                        seed=seed))
+    if not s['psnr_gain'] > 0:
+        print("note: the restorer did not beat the input on these photos; "
+              "train longer (--profile cpu, or gpu on a GPU)")
     return 0

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import MAX_PIXELS, CommandParser, pixel_limit, require_option, to_uint8, atomic_write
-from .degradations import NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption, preset as make_preset
+from .degradations import (NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption,
+                                   preset as make_preset)
 from .data import PairedFolder, SampleImages, item_generator
 from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
@@ -28,7 +29,8 @@ __all__ = ['METRICS', 'METRIC_LABELS', 'combination', 'combination_names', 'cent
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
 def combination(names) -> str:
-    "Key of one image's degradation combination: its distinct names (or records) in canonical order joined by '+', or 'clean'."
+    ("Key of one image's degradation combination: its distinct names (or records) in canonical order joined by '+', "
+     "or 'clean'.")
     ns = names_of(names)
     return '+'.join(ns) if ns else 'clean'
 
@@ -51,8 +53,10 @@ def _check_count(v, what: str):
 
 # %% ../nbs/13_evaluate.ipynb #b215b8f4
 class SyntheticEval(torch.utils.data.Dataset):
-    "`n` held-out pairs: pair i is version i // P of photo i mod P (a centre crop of `patch_size` of the degraded photo), degraded with the seed (seed, 'eval', photo, version)."
-    def __init__(self, sampler='mixed', n: int | None = None, patch_size: int | None = None, seed: int = 0, source=None):
+    ("`n` held-out pairs: pair i is version i // P of photo i mod P "
+     "(a centre crop of `patch_size` of the degraded photo), degraded with the seed (seed, 'eval', photo, version).")
+    def __init__(self, sampler='mixed', n: int | None = None, patch_size: int | None = None, seed: int = 0,
+                 source=None):
         _check_count(n, 'n'); _check_count(patch_size, 'patch_size')
         self.source = SampleImages('eval') if source is None else source
         if len(self.source) == 0: raise ValueError("SyntheticEval: the source has no images")
@@ -71,23 +75,28 @@ class SyntheticEval(torch.utils.data.Dataset):
     def description(self) -> str:
         photos = ', '.join(dict.fromkeys(self._photo(i) for i in range(len(self.source))))
         crop = f"centre crops of {self.patch_size} px of the degraded photos" if self.patch_size else "whole images"
-        return f"{self.n} synthetic pairs: preset {self.preset!r} on the held-out photos ({photos}), {crop}, seed {self.seed}"
+        return (f"{self.n} synthetic pairs: preset {self.preset!r} on the held-out photos ({photos}), {crop}, "
+                f"seed {self.seed}")
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.n: raise IndexError(f"index {i} out of range for {self.n} pairs")
         photo = self.source[i % len(self.source)]
         x = centre_crop(photo, self.patch_size).contiguous()
-        # the crop of the degraded photo: drops, flakes and streaks keep the photo's scale (degrading only the crop's pixels)
+        # the crop of the degraded photo: drops, flakes and streaks keep the photo's scale
+        # (degrading only the crop's pixels)
         scene = min(photo.shape[-2:]) if self.patch_size else None
-        y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)), scene=scene)
+        y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)),
+                               scene=scene)
         return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
                 'parametric_caption': parametric_caption(recs[0]), 'name': self.name(i), 'index': i}
     def __repr__(self): return f"SyntheticEval({self.description})"
 
 # %% ../nbs/13_evaluate.ipynb #0731ab01
 class EvalSet(torch.utils.data.Dataset):
-    "Items `indices` of `base` (item dicts with 'lq' and 'gt'), centre-cropped to `patch_size`; `description` says what they are."
-    def __init__(self, base, indices: Sequence[int] | None = None, patch_size: int | None = None, description: str = ''):
+    ("Items `indices` of `base` (item dicts with 'lq' and 'gt'), centre-cropped to `patch_size`; "
+     "`description` says what they are.")
+    def __init__(self, base, indices: Sequence[int] | None = None, patch_size: int | None = None,
+                 description: str = ''):
         _check_count(patch_size, 'patch_size')
         self.base, self.patch_size = base, patch_size
         self.indices = list(range(len(base))) if indices is None else [int(i) for i in indices]
@@ -105,22 +114,27 @@ class EvalSet(torch.utils.data.Dataset):
 # %% ../nbs/13_evaluate.ipynb #f05af24e
 def eval_dataset(data='synthetic', *, n: int | None = None, patch_size: int | None = None, seed: int = 0,
                  preset: str | None = None) -> torch.utils.data.Dataset:
-    "Evaluation pairs: `data` = 'synthetic' (with `preset`, default 'mixed') or a preset name on the held-out photos, or a folder in DA-CLIP's layout."
+    ("Evaluation pairs: `data` = 'synthetic' (with `preset`, default 'mixed') or a preset name on the held-out photos, "
+     "or a folder in DA-CLIP's layout.")
     _check_count(n, 'n'); _check_count(patch_size, 'patch_size')
     if isinstance(data, str) and (data == 'synthetic' or data in PRESETS):
         if data in PRESETS and preset not in (None, data):
             raise ValueError(f"data={data!r} names a preset and preset={preset!r} another; give one of them")
         name = data if data in PRESETS else (preset or 'mixed')
-        if name not in PRESETS: raise ValueError(f"preset={name!r} is not a degradation preset; choose from {', '.join(PRESETS)}")
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r} is not a degradation preset; choose from {', '.join(PRESETS)}")
         return SyntheticEval(name, n, patch_size, seed)
     if not isinstance(data, (str, os.PathLike)):
         raise TypeError(f"data must be 'synthetic', a preset name or the path of a folder, got {type(data).__name__}")
     root = Path(data)
     if not root.exists():
-        raise FileNotFoundError(f"data={str(data)!r} is neither 'synthetic', a degradation preset ({', '.join(PRESETS)}) nor an existing folder")
+        raise FileNotFoundError(f"data={str(data)!r} is neither 'synthetic', "
+                                f"a degradation preset ({', '.join(PRESETS)}) nor an existing folder")
     if not root.is_dir():
-        raise NotADirectoryError(f"data={str(data)!r} is a file; give a folder in DA-CLIP's layout (<root>/val/<degradation>/LQ|GT) or a preset")
-    if preset is not None: raise ValueError(f"preset={preset!r} applies to synthetic data only, and data={str(data)!r} is a folder")
+        raise NotADirectoryError(f"data={str(data)!r} is a file; "
+                                 "give a folder in DA-CLIP's layout (<root>/val/<degradation>/LQ|GT) or a preset")
+    if preset is not None:
+        raise ValueError(f"preset={preset!r} applies to synthetic data only, and data={str(data)!r} is a folder")
     if (root / 'val').is_dir(): split = 'val'
     elif (root / 'train').is_dir():
         raise ValueError(f"data={str(data)!r} has a 'train' split but no 'val' split; evaluate on held-out pairs "
@@ -135,11 +149,13 @@ def eval_dataset(data='synthetic', *, n: int | None = None, patch_size: int | No
 
 # %% ../nbs/13_evaluate.ipynb #8fcab06a
 METRICS = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'lpips')
-METRIC_LABELS = {'psnr': 'PSNR (dB)', 'ssim': 'SSIM', 'psnr_y': 'PSNR-Y (dB)', 'ssim_y': 'SSIM-Y', 'lpips': 'LPIPS (lower is better)'}
+METRIC_LABELS = {'psnr': 'PSNR (dB)', 'ssim': 'SSIM', 'psnr_y': 'PSNR-Y (dB)', 'ssim_y': 'SSIM-Y',
+                 'lpips': 'LPIPS (lower is better)'}
 
 @dataclass
 class EvalResults:
-    "What `evaluate` measured: one row per image, the metrics computed, those that could not be (and why), settings, example thumbnails."
+    ("What `evaluate` measured: one row per image, the metrics computed, those that could not be (and why), settings, "
+     "example thumbnails.")
     rows: list                                        # one dict per image (see above)
     metrics: tuple                                    # metrics with input_/output_ columns in every row
     unavailable: dict = field(default_factory=dict)   # metric -> why it was not computed
@@ -158,7 +174,8 @@ class EvalResults:
         return vals if cap is None else [min(v, cap) for v in vals]
 
     def summary(self, rows=None) -> dict:
-        "Count, and per metric the mean input, mean output and gain over `rows` (default: all); 'recognised' with predictions."
+        ("Count, and per metric the mean input, mean output and gain over `rows` (default: all); "
+         "'recognised' with predictions.")
         rows = self.rows if rows is None else rows
         if not rows: raise ValueError("EvalResults.summary: no rows")
         out = {'n': len(rows)}
@@ -188,7 +205,8 @@ def by_combination(self: EvalResults) -> list[dict]:
 
 @patch
 def by_type(self: EvalResults) -> list[dict]:
-    "One summary row per degradation type present (canonical order), over the images that contain it, alone or combined."
+    ("One summary row per degradation type present (canonical order), over the images that contain it, "
+     "alone or combined.")
     out = []
     for t in ORDER:
         rows = [row for row in self.rows if t in combination_names(row['combination'])]
@@ -213,7 +231,8 @@ def _json_safe(v):
 @patch
 def to_dict(self: EvalResults) -> dict:
     "Everything but the thumbnails, plus the tables, as JSON-ready data (non-finite numbers as 'inf', '-inf', 'nan')."
-    return _json_safe({'metrics': list(self.metrics), 'unavailable': self.unavailable, 'settings': self.settings, 'rows': self.rows,
+    return _json_safe({'metrics': list(self.metrics), 'unavailable': self.unavailable, 'settings': self.settings,
+                       'rows': self.rows,
                        'examples': [e['row'] for e in self.examples], 'by_combination': self.by_combination(),
                        'by_type': self.by_type(), 'recognition': self.recognition()})
 
@@ -222,17 +241,20 @@ def from_dict(cls: EvalResults, d: dict) -> EvalResults:
     "Results from `to_dict`'s data (without thumbnails)."
     num = lambda k, v: float(v) if isinstance(v, str) and k.startswith(('input_', 'output_')) else v
     try: rows = [{k: num(k, v) for k, v in row.items()} for row in d['rows']]
-    except (KeyError, TypeError, AttributeError, ValueError) as e: raise ValueError(f"not evaluation results: {e}") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"not evaluation results: {e}") from None
     return cls(rows, tuple(d.get('metrics', ())), dict(d.get('unavailable', {})), dict(d.get('settings', {})))
 
 # %% ../nbs/13_evaluate.ipynb #f79d6cd0
 def _eval_item(item, i: int) -> tuple[torch.Tensor, torch.Tensor, list[str], str]:
     "LQ, GT, true names and name of item `i`, checked."
-    if not isinstance(item, dict): raise TypeError(f"evaluate: item {i} of the dataset is a {type(item).__name__}, not a dict with 'lq' and 'gt'")
+    if not isinstance(item, dict):
+        raise TypeError(f"evaluate: item {i} of the dataset is a {type(item).__name__}, not a dict with 'lq' and 'gt'")
     missing = [k for k in ('lq', 'gt') if k not in item]
     if missing: raise ValueError(f"evaluate: item {i} of the dataset has no {' or '.join(map(repr, missing))}")
     lq, gt = item['lq'], item['gt']
-    if not (isinstance(lq, torch.Tensor) and isinstance(gt, torch.Tensor) and lq.ndim == 3 and lq.shape[0] == 3 and lq.shape == gt.shape):
+    if not (isinstance(lq, torch.Tensor) and isinstance(gt, torch.Tensor) and lq.ndim == 3 and lq.shape[0] == 3
+            and lq.shape == gt.shape):
         raise ValueError(f"evaluate: item {i}: 'lq' and 'gt' must be 3×H×W tensors of one shape, got "
                          f"{tuple(getattr(lq, 'shape', ()))} and {tuple(getattr(gt, 'shape', ()))}")
     return lq.float().cpu(), gt.float().cpu(), names_of(item.get('records')), str(item.get('name', i))
@@ -241,18 +263,24 @@ def _restore_output(out, lq: torch.Tensor, name: str) -> tuple[torch.Tensor, lis
     "The restored image (`3×H×W`, CPU float) and the predicted names (or None) from what `restore_fn` returned."
     pred = None
     if isinstance(out, (tuple, list)):
-        if len(out) != 2: raise ValueError(f"restore_fn returned a sequence of {len(out)} for {name!r}; expected restored or (restored, predicted_names)")
+        if len(out) != 2:
+            raise ValueError(f"restore_fn returned a sequence of {len(out)} for {name!r}; "
+                             "expected restored or (restored, predicted_names)")
         out, pred = out
-        if isinstance(pred, str) or not isinstance(pred, (list, tuple, set, frozenset)) or not all(isinstance(p, str) for p in pred):
+        if (isinstance(pred, str) or not isinstance(pred, (list, tuple, set, frozenset))
+                or not all(isinstance(p, str) for p in pred)):
             raise TypeError(f"restore_fn returned predicted names {pred!r} for {name!r}; expected a list of names")
         bad = sorted(set(pred) - set(NAMES))
-        if bad: raise ValueError(f"restore_fn predicted unknown degradation(s) {bad} for {name!r}; valid names: {', '.join(NAMES)}")
+        if bad: raise ValueError(f"restore_fn predicted unknown degradation(s) {bad} for {name!r}; "
+                                 f"valid names: {', '.join(NAMES)}")
         pred = list(pred)
-    if not isinstance(out, torch.Tensor): raise TypeError(f"restore_fn returned a {type(out).__name__} for {name!r}; expected a 1×3×H×W tensor")
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"restore_fn returned a {type(out).__name__} for {name!r}; expected a 1×3×H×W tensor")
     shape = tuple(out.shape)
     if out.ndim == 4 and out.shape[0] == 1: out = out[0]
     if tuple(out.shape) != tuple(lq.shape):
-        raise ValueError(f"restore_fn returned shape {shape} for {name!r}, whose input is {(1, *lq.shape)}; expected the same shape")
+        raise ValueError(f"restore_fn returned shape {shape} for {name!r}, whose input is {(1, *lq.shape)}; "
+                         "expected the same shape")
     out = out.detach().float().cpu()
     if not torch.isfinite(out).all(): raise ValueError(f"restore_fn returned NaN or Inf values for {name!r}")
     return out, pred
@@ -262,34 +290,43 @@ def _thumbnail(x: torch.Tensor, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if max(h, w) > size:
         k = size / max(h, w)
-        x = F.interpolate(x[None], size=(max(1, round(h * k)), max(1, round(w * k))), mode='bicubic', antialias=True, align_corners=False)[0]
+        x = F.interpolate(x[None], size=(max(1, round(h * k)), max(1, round(w * k))), mode='bicubic', antialias=True,
+                          align_corners=False)[0]
     return to_uint8(x)
 
 # %% ../nbs/13_evaluate.ipynb #b7f55ce9
 def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] = ('psnr', 'ssim', 'lpips'), crop_border: int = 4,
              y_channel: bool = False, quantize: bool = True, psnr_cap: float | None = 100.0, lpips=None, device=None,
              examples: int = 4, thumb_size: int = 160, progress: bool = True) -> EvalResults:
-    "Run `restore_fn` (`1×3×H×W` LQ -> restored, or (restored, names)) on every pair of `dataset`; measure input and output against the GT."
+    ("Run `restore_fn` (`1×3×H×W` LQ -> restored, or (restored, names)) on every pair of `dataset`; "
+     "measure input and output against the GT.")
     from tqdm.auto import tqdm
-    if not callable(restore_fn): raise TypeError(f"evaluate: restore_fn must be callable, got {type(restore_fn).__name__}")
+    if not callable(restore_fn):
+        raise TypeError(f"evaluate: restore_fn must be callable, got {type(restore_fn).__name__}")
     metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else list(metrics)))
     if y_channel: metrics = tuple(dict.fromkeys(metrics + ('psnr_y', 'ssim_y')))
     bad = [m for m in metrics if m not in METRICS]
-    if bad or not metrics: raise ValueError(f"evaluate: metrics must name some of {', '.join(METRICS)}; got {list(metrics)}")
+    if bad or not metrics:
+        raise ValueError(f"evaluate: metrics must name some of {', '.join(METRICS)}; got {list(metrics)}")
     if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
         raise ValueError(f"evaluate: crop_border must be an integer >= 0, got {crop_border!r}")
-    if psnr_cap is not None and not psnr_cap > 0: raise ValueError(f"evaluate: psnr_cap must be positive or None, got {psnr_cap!r}")
-    if examples < 0 or thumb_size < 8: raise ValueError(f"evaluate: need examples >= 0 and thumb_size >= 8, got {examples}, {thumb_size}")
+    if psnr_cap is not None and not psnr_cap > 0:
+        raise ValueError(f"evaluate: psnr_cap must be positive or None, got {psnr_cap!r}")
+    if examples < 0 or thumb_size < 8:
+        raise ValueError(f"evaluate: need examples >= 0 and thumb_size >= 8, got {examples}, {thumb_size}")
     try: n = len(dataset)
-    except TypeError: raise TypeError(f"evaluate: dataset must be a sized data set of item dicts (eval_dataset, PairedFolder, a list), "
+    except TypeError: raise TypeError(f"evaluate: dataset must be a sized data set of item dicts "
+                                      f"(eval_dataset, PairedFolder, a list), "
                                       f"got {type(dataset).__name__}") from None
     if n == 0: raise ValueError("evaluate: the dataset is empty")
     unavailable = {}
     if 'lpips' in metrics and lpips is None:
         try: lpips = LPIPS('alex', device=device)
         except MetricUnavailable as e: unavailable['lpips'] = str(e)
-    fns = {'psnr': lambda a, b: psnr(a, b, crop_border, False, quantize), 'ssim': lambda a, b: ssim(a, b, crop_border, False, quantize),
-           'psnr_y': lambda a, b: psnr(a, b, crop_border, True, quantize), 'ssim_y': lambda a, b: ssim(a, b, crop_border, True, quantize),
+    fns = {'psnr': lambda a, b: psnr(a, b, crop_border, False, quantize),
+           'ssim': lambda a, b: ssim(a, b, crop_border, False, quantize),
+           'psnr_y': lambda a, b: psnr(a, b, crop_border, True, quantize),
+           'ssim_y': lambda a, b: ssim(a, b, crop_border, True, quantize),
            'lpips': lambda a, b: lpips(a, b)}
     computed = tuple(m for m in metrics if m not in unavailable)
     rows, shots = [], []
@@ -300,7 +337,8 @@ def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] = ('psnr',
         seconds = time.perf_counter() - t0
         restored, pred = _restore_output(out, lq, name)
         if rows and ('predicted' in rows[0]) != (pred is not None):
-            raise ValueError(f"restore_fn returned predicted names for some images but not for others ({name!r}); return them always or never")
+            raise ValueError(f"restore_fn returned predicted names for some images but not for others ({name!r}); "
+                             "return them always or never")
         row = {'index': i, 'name': name, 'combination': combination(names), 'n_degradations': len(names),
                'height': lq.shape[-2], 'width': lq.shape[-1]}
         if pred is not None: row.update(predicted=combination(pred), recognised=set(pred) == set(names))
@@ -309,10 +347,13 @@ def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] = ('psnr',
             row[f'output_{m}'] = float(fns[m](restored[None], gt[None])[0])
         row['seconds'] = seconds
         rows.append(row)
-        if len(shots) < examples: shots.append({'row': i, **{k: _thumbnail(v, thumb_size) for k, v in (('lq', lq), ('output', restored), ('gt', gt))}})
+        if len(shots) < examples:
+            shots.append({'row': i, **{k: _thumbnail(v, thumb_size)
+                                       for k, v in (('lq', lq), ('output', restored), ('gt', gt))}})
     settings = {'dataset': getattr(dataset, 'description', f'{n} items of {type(dataset).__name__}'), 'images': n,
                 'crop_border': crop_border, 'quantize': quantize, 'y_channel': y_channel, 'psnr_cap': psnr_cap,
-                'lpips': 'alex' if 'lpips' in computed and isinstance(lpips, LPIPS) else ('custom' if 'lpips' in computed else None)}
+                'lpips': ('alex' if 'lpips' in computed and isinstance(lpips, LPIPS)
+                          else ('custom' if 'lpips' in computed else None))}
     return EvalResults(rows, computed, unavailable, settings, shots)
 
 # %% ../nbs/13_evaluate.ipynb #825bbf5f
@@ -325,7 +366,8 @@ def _fmt(key: str, v) -> str:
     return f'{v:+.{digits}f}' if key.startswith('gain_') else f'{v:.{digits}f}'
 
 def table_columns(results: EvalResults, first: str = 'combination') -> list[tuple[str, str]]:
-    "(key, header) pairs of a summary table: `first`, images, then input / model / Δ for each metric, 'recognised' with predictions."
+    ("(key, header) pairs of a summary table: `first`, images, then input / model / Δ for each metric, "
+     "'recognised' with predictions.")
     cols = [(first, first), ('n', 'images')]
     for m in results.metrics:
         lab = METRIC_LABELS[m]
@@ -335,8 +377,10 @@ def table_columns(results: EvalResults, first: str = 'combination') -> list[tupl
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
     "A Markdown table of `rows` (dicts); `columns` are (key, header) pairs; numeric columns are right-aligned."
-    numeric = [any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows) for k, _ in columns]
-    lines = ['| ' + ' | '.join(h for _, h in columns) + ' |', '|' + '|'.join('---:' if num else '---' for num in numeric) + '|']
+    numeric = [any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)
+               for k, _ in columns]
+    lines = ['| ' + ' | '.join(h for _, h in columns) + ' |',
+             '|' + '|'.join('---:' if num else '---' for num in numeric) + '|']
     lines += ['| ' + ' | '.join(_fmt(k, r.get(k, '')) for k, _ in columns) + ' |' for r in rows]
     return '\n'.join(lines)
 
@@ -361,7 +405,8 @@ def radar_chart(results: EvalResults, metric: str = 'psnr', title: str | None = 
     "Per-type `metric` of the input and of the model on a radar, one axis per degradation type (needs >= 3 types)."
     _check_metric(results, metric, 'radar_chart')
     types = results.by_type()
-    if len(types) < 3: raise ValueError(f"radar_chart needs at least 3 degradation types; the results have {len(types)}")
+    if len(types) < 3:
+        raise ValueError(f"radar_chart needs at least 3 degradation types; the results have {len(types)}")
     angles = [2 * math.pi * k / len(types) for k in range(len(types))]
     series = {'input': [t[f'input_{metric}'] for t in types], 'model': [t[f'output_{metric}'] for t in types]}
     lo, hi = min(min(v) for v in series.values()), max(max(v) for v in series.values())
@@ -400,14 +445,16 @@ def _value_text(metric: str, v: float) -> str:
 
 def example_grid(results: EvalResults, title: str | None = None):
     "The kept examples, one per row: input / output / ground truth, with their PSNR (or first metric) in the titles."
-    if not results.examples: raise ValueError("example_grid: the results keep no examples (evaluate(..., examples=k) with k > 0)")
+    if not results.examples:
+        raise ValueError("example_grid: the results keep no examples (evaluate(..., examples=k) with k > 0)")
     m = 'psnr' if 'psnr' in results.metrics else (results.metrics[0] if results.metrics else None)
     k = len(results.examples)
     fig = _figure(figsize=(7.8, 2.5 * k + 0.5))
     axs = fig.subplots(k, 3, squeeze=False)
     for r, ex in enumerate(results.examples):
         row = results.rows[ex['row']]
-        for c, (key, label, col) in enumerate((('lq', 'input', 'input'), ('output', 'output', 'output'), ('gt', 'ground truth', None))):
+        for c, (key, label, col) in enumerate((('lq', 'input', 'input'), ('output', 'output', 'output'),
+                                               ('gt', 'ground truth', None))):
             ax = axs[r, c]
             ax.imshow(ex[key].permute(1, 2, 0).numpy()); ax.set_xticks([]); ax.set_yticks([])
             ax.set_title(label + (f" {_value_text(m, row[col + '_' + m])}" if m and col else ''), fontsize=9)
@@ -417,13 +464,17 @@ def example_grid(results: EvalResults, title: str | None = None):
 
 # %% ../nbs/13_evaluate.ipynb #dd355291
 def write_report(results: EvalResults, out_dir, title: str = 'multideg evaluation') -> Path:
-    "Write the tables (CSV, Markdown), charts, examples, results.json and report.md into `out_dir`, each file atomically; return report.md's path."
-    if not isinstance(results, EvalResults): raise TypeError(f"write_report: results must be EvalResults, got {type(results).__name__}")
+    ("Write the tables (CSV, Markdown), charts, examples, results.json and report.md into `out_dir`, "
+     "each file atomically; return report.md's path.")
+    if not isinstance(results, EvalResults):
+        raise TypeError(f"write_report: results must be EvalResults, got {type(results).__name__}")
     if not results.rows: raise ValueError("write_report: the results have no rows")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"write_report: out_dir {out} is a file, not a folder")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"write_report: out_dir {out} is a file, not a folder")
     try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise OSError(e.errno, f"write_report: cannot create the folder {out}: {e.strerror or e}") from None
+    except OSError as e:
+        raise OSError(e.errno, f"write_report: cannot create the folder {out}: {e.strerror or e}") from None
     def text(name: str, s: str): atomic_write(out / name, s)
     def figure(name: str, make) -> str | None:
         "Draw and save one chart; the reason when it cannot be drawn (a stale file of that name is removed)."
@@ -441,18 +492,22 @@ def write_report(results: EvalResults, out_dir, title: str = 'multideg evaluatio
     no_bars = figure('bars.png', lambda: bar_chart(results)) if main else 'no metric was computed'
     no_examples = figure('examples.png', lambda: example_grid(results))
     text('results.json', json.dumps({'title': title, **results.to_dict()}, indent=1, allow_nan=False) + '\n')
-    text('report.md', _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar, no_bars, no_examples))
+    text('report.md',
+         _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar, no_bars, no_examples))
     return out / 'report.md'
 
 def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar, no_bars, no_examples) -> str:
     s, rows = results.settings, results.rows
     cap = results.psnr_cap
-    capped = {k: results.capped(k) for k in (f'{w}_{m}' for m in results.metrics if m in ('psnr', 'psnr_y') for w in ('input', 'output'))}
+    capped = {k: results.capped(k)
+              for k in (f'{w}_{m}' for m in results.metrics if m in ('psnr', 'psnr_y') for w in ('input', 'output'))}
     seconds = [r['seconds'] for r in rows if 'seconds' in r]
     L = [f"# {title}", '', f"{len(rows)} images: {s.get('dataset', '?')}.", '',
          f"Metrics: {', '.join(METRIC_LABELS[m] for m in results.metrics) or 'none'}; PSNR and SSIM on "
-         f"{'8-bit (quantised) ' if s.get('quantize', True) else ''}images with a {s.get('crop_border', '?')}-pixel border crop "
-         "(LPIPS uncropped). Input = the degraded image against the ground truth (the baseline); model = the restored image; "
+         f"{'8-bit (quantised) ' if s.get('quantize', True) else ''}images with a "
+         f"{s.get('crop_border', '?')}-pixel border crop "
+         "(LPIPS uncropped). Input = the degraded image against the ground truth (the baseline); "
+         "model = the restored image; "
          "Δ = model − input (for LPIPS lower is better)."]
     if cap is not None and any(m in results.metrics for m in ('psnr', 'psnr_y')):
         L.append(f"Means count PSNR values above {cap:g} dB (identical images: +inf) as {cap:g} dB; capped here: "
@@ -474,10 +529,14 @@ def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar,
               f"Exact set {100 * flat['exact']:.1f}%, micro F1 {flat['micro_f1']:.4f}, macro F1 {flat['macro_f1']:.4f} "
               f"over {rec['n']} images; exact set by number of degradations: "
               + ', '.join(f"{k}: {100 * a:.1f}% of {c}" for k, (a, c) in rec['exact_by_count'].items()) + '.', '',
-              markdown_table(per, [('type', 'type'), ('precision', 'precision'), ('recall', 'recall'), ('f1', 'F1'), ('support', 'images')]), '']
-    L += ['## Examples', '', '![input, output, ground truth](examples.png)' if no_examples is None else f"(no examples: {no_examples})", '',
+              markdown_table(per, [('type', 'type'), ('precision', 'precision'), ('recall', 'recall'), ('f1', 'F1'),
+                                   ('support', 'images')]), '']
+    L += ['## Examples', '',
+          '![input, output, ground truth](examples.png)' if no_examples is None else f"(no examples: {no_examples})",
+          '',
           '## Files', '', '- [per_image.csv](per_image.csv): one row per image',
-          '- [by_combination.csv](by_combination.csv), [by_combination.md](by_combination.md), [by_type.csv](by_type.csv): the tables',
+          '- [by_combination.csv](by_combination.csv), [by_combination.md](by_combination.md), '
+          '[by_type.csv](by_type.csv): the tables',
           '- [results.json](results.json): settings, rows and tables as data', '']
     return '\n'.join(L)
 
@@ -498,7 +557,8 @@ def _eval_parser(prog: str):
     m = add_model_arguments(p, 'model: --model, --daclip with --irsde, or --input')
     m.add_argument('--input', action='store_true', help='no model: report the degraded input itself (the baseline)')
     d = p.add_argument_group('data')
-    d.add_argument('--data', default='synthetic', help="'synthetic' (held-out photos, --preset), a preset name, or a DA-CLIP-layout folder")
+    d.add_argument('--data', default='synthetic',
+                   help="'synthetic' (held-out photos, --preset), a preset name, or a DA-CLIP-layout folder")
     d.add_argument('--preset', default=None, help='degradation preset of synthetic data (default: mixed)')
     d.add_argument('-n', type=int, default=None, help='at most this many pairs')
     d.add_argument('--patch_size', type=int, default=None, help='centre crops of this size (default: whole images)')
@@ -509,24 +569,29 @@ def _eval_parser(prog: str):
     s.add_argument('--tile', type=int, default=512, help='tile size; 0: never tile (default: %(default)s)')
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--y_channel', action='store_true', help='also PSNR/SSIM on the BT.601 luma')
-    s.add_argument('--crop_border', type=int, default=4, help='pixels cropped on every side before measuring (default: %(default)s)')
-    d.add_argument('--max_pixels', type=int, default=MAX_PIXELS, help='refuse images with more pixels (a decompression-bomb guard; default: %(default)s)')
+    s.add_argument('--crop_border', type=int, default=4,
+                   help='pixels cropped on every side before measuring (default: %(default)s)')
+    d.add_argument('--max_pixels', type=int, default=MAX_PIXELS,
+                   help='refuse images with more pixels (a decompression-bomb guard; default: %(default)s)')
     s.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     return p
 
 def _check_eval_options(a) -> None:
     "One-line errors naming the option for values `eval` cannot use."
-    for name, option, low in (('n', '-n', 1), ('patch_size', 'patch_size', 8), ('steps', 'steps', 1), ('tile', 'tile', 0),
-                              ('crop_border', 'crop_border', 0), ('max_pixels', 'max_pixels', 1)):
+    for name, option, low in (('n', '-n', 1), ('patch_size', 'patch_size', 8), ('steps', 'steps', 1),
+                              ('tile', 'tile', 0), ('crop_border', 'crop_border', 0), ('max_pixels', 'max_pixels', 1)):
         v = getattr(a, name)
-        require_option(v is None or v >= low, option, v, f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
+        require_option(v is None or v >= low, option, v,
+                       f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
 
 def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     "Command line: evaluate a restorer (or the input) on a data set and write the report folder."
     a = _eval_parser(prog).parse_args(list(argv))
     _check_eval_options(a)
-    kinds = [k for k, on in (('--model', a.model), ('--daclip/--irsde', a.daclip or a.irsde), ('--input', a.input)) if on]
-    if len(kinds) != 1: raise ValueError(f"give exactly one model: --model RUN_DIR, --daclip FILE --irsde FILE, or --input (got {', '.join(kinds) or 'none'})")
+    kinds = [k for k, on in (('--model', a.model), ('--daclip/--irsde', a.daclip or a.irsde), ('--input', a.input))
+             if on]
+    if len(kinds) != 1: raise ValueError(f"give exactly one model: --model RUN_DIR, --daclip FILE --irsde FILE, "
+                                         f"or --input (got {', '.join(kinds) or 'none'})")
     if (a.daclip is None) != (a.irsde is None): raise ValueError("the official pair needs both --daclip and --irsde")
     ds = eval_dataset(a.data, n=a.n, patch_size=a.patch_size, seed=a.seed, preset=a.preset)
     if a.input: fn, title = (lambda lq: lq), 'the degraded input (no model)'
@@ -536,12 +601,14 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
             res = r.restore(lq.cpu())
             out = res.image[None].to(lq.device)
             return (out, res.predicted) if r.controller is not None else out
-        title = f"{a.model or 'official DA-CLIP + IR-SDE'} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(a.model)
+        title = (f"{a.model or 'official DA-CLIP + IR-SDE'} ({r.sampler}, {r.steps or 'all'} steps)"
+                 if r.sde is not None else str(a.model))
     with pixel_limit(a.max_pixels):
         res = evaluate(fn, ds, device='cpu', crop_border=a.crop_border, y_channel=a.y_channel, progress=not a.quiet)
     report = write_report(res, a.out, title=f"multideg eval: {title}")
     s = res.summary()
-    print(f"{s['n']} images: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB ({s['gain_psnr']:+.2f}); "
+    print(f"{s['n']} images: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB "
+          f"({s['gain_psnr']:+.2f}); "
           f"SSIM {s['input_ssim']:.4f} -> {s['output_ssim']:.4f}; report: {report}")
     return 0
 

@@ -134,7 +134,8 @@ def fusion_config(name='none', _source: str | None = None, **options) -> FusionC
     known = {f.name for f in fields(cfg_cls)}
     if set(options) - known:
         where = f"{_source}: " if _source else ''
-        raise ValueError(f"{where}fusion {name!r} has no option(s) {sorted(set(options) - known)}; its options: {sorted(known)}")
+        raise ValueError(f"{where}fusion {name!r} has no option(s) {sorted(set(options) - known)}; "
+                         f"its options: {sorted(known)}")
     return cfg_cls(**options)
 
 def make_fusion(name='none', dims: FusionDims | None = None, **options) -> 'Fusion':
@@ -156,7 +157,8 @@ class Fusion(nn.Module):
 
     def __init__(self, cfg: FusionConfig, dims: FusionDims):
         super().__init__()
-        if not isinstance(cfg, self.Config): raise TypeError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(cfg).__name__}")
+        if not isinstance(cfg, self.Config):
+            raise TypeError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(cfg).__name__}")
         self.cfg, self.dims = cfg, dims
 
     def needs(self) -> tuple:
@@ -176,17 +178,21 @@ class Fusion(nn.Module):
         want = {'content': 2, 'degradation': 2, 'tokens': 3, 'scene': 3, 'image': 4}
         for k, v in inputs.items():
             if v is None: continue
-            if not isinstance(v, torch.Tensor): raise TypeError(f"fusion {name!r}: `{k}` must be a tensor, got {type(v).__name__}")
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(f"fusion {name!r}: `{k}` must be a tensor, got {type(v).__name__}")
             shape = {2: 'B×D', 3: 'B×N×D', 4: 'B×C×H×W'}[want[k]]
             if v.ndim != want[k] or not v.is_floating_point():
-                raise ValueError(f"fusion {name!r}: `{k}` must be a float tensor {shape}, got {v.dtype} of shape {tuple(v.shape)}")
+                raise ValueError(f"fusion {name!r}: `{k}` must be a float tensor {shape}, "
+                                 f"got {v.dtype} of shape {tuple(v.shape)}")
             if k != 'image' and v.shape[-1] != d:
                 raise ValueError(f"fusion {name!r}: `{k}` has width {v.shape[-1]}, but embed_dim is {d}")
             if k == 'image' and v.shape[1] != self.dims.in_channels:
-                raise ValueError(f"fusion {name!r}: `image` has {v.shape[1]} channels, the backbone gives {self.dims.in_channels}")
+                raise ValueError(f"fusion {name!r}: `image` has {v.shape[1]} channels, "
+                                 f"the backbone gives {self.dims.in_channels}")
             if k in ('tokens', 'scene') and v.shape[1] == 0: raise ValueError(f"fusion {name!r}: `{k}` has no tokens")
             batch[k] = v.shape[0]
-        if len(set(batch.values())) > 1: raise ValueError(f"fusion {name!r}: inputs disagree on the batch size: {batch}")
+        if len(set(batch.values())) > 1:
+            raise ValueError(f"fusion {name!r}: inputs disagree on the batch size: {batch}")
         missing = [k for k in self.needs() if inputs.get(k) is None]
         if missing: raise ValueError(f"fusion {name!r} needs {', '.join(f'`{m}`' for m in missing)}, got None")
         return inputs
@@ -277,7 +283,8 @@ class PromptFusion(Fusion):
 
     def official_names(self) -> dict:
         "Own parameter name → the official ConditionalUNet's key (only for DA-CLIP's single prompt)."
-        if self.cfg.n_prompts != 1: raise ValueError(f"a bank of {self.cfg.n_prompts} prompts has no official layout (DA-CLIP has 1)")
+        if self.cfg.n_prompts != 1:
+            raise ValueError(f"a bank of {self.cfg.n_prompts} prompts has no official layout (DA-CLIP has 1)")
         return {k: k for k in self.state_dict()}
 
 # %% ../nbs/04_fusion.ipynb #eda0d326
@@ -291,7 +298,8 @@ class CrossAttentionConfig(FusionConfig):
     def __post_init__(self):
         super().__post_init__()
         _check_inputs_option(self.name, self.inputs)
-        if self.context_dim is not None and self.context_dim < 1: raise ValueError(f"fusion 'cross_attention': context_dim must be >= 1, got {self.context_dim}")
+        if self.context_dim is not None and self.context_dim < 1:
+            raise ValueError(f"fusion 'cross_attention': context_dim must be >= 1, got {self.context_dim}")
 
 @register_fusion
 class CrossAttentionFusion(Fusion):
@@ -316,7 +324,8 @@ class CrossAttentionFusion(Fusion):
             v = self.norm(v.to(self.type_embed.dtype)) + self.type_embed[i]
             if n == 'tokens':
                 if v.shape[1] > self.cfg.max_tokens:
-                    raise ValueError(f"fusion 'cross_attention': {v.shape[1]} tokens, but max_tokens is {self.cfg.max_tokens}")
+                    raise ValueError(f"fusion 'cross_attention': {v.shape[1]} tokens, "
+                                     f"but max_tokens is {self.cfg.max_tokens}")
                 v = v + self.index_embed[:v.shape[1]]
             parts.append(v)
         return Conditioning(context=self.proj(torch.cat(parts, 1)))
@@ -338,7 +347,8 @@ def _levels(name: str, levels, dims: FusionDims) -> tuple:
     n = len(dims.levels)
     if levels is None: return tuple(range(n))
     bad = [l for l in levels if not (isinstance(l, int) and 0 <= l < n)]
-    if bad or not levels: raise ValueError(f"fusion {name!r}: levels must be hook-point indices in [0, {n}), got {levels}")
+    if bad or not levels:
+        raise ValueError(f"fusion {name!r}: levels must be hook-point indices in [0, {n}), got {levels}")
     return tuple(sorted(set(levels)))
 
 @register_fusion
@@ -376,7 +386,8 @@ class TokenConfig(FusionConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.dim < 1 or self.heads < 1: raise ValueError(f"fusion 'token': dim and heads must be >= 1, got {self.dim} and {self.heads}")
+        if self.dim < 1 or self.heads < 1:
+            raise ValueError(f"fusion 'token': dim and heads must be >= 1, got {self.dim} and {self.heads}")
 
 class _RowNorm(nn.Module):
     "LayerNorm over the channels of `B×N×C` token rows, computed in float32."
@@ -394,7 +405,8 @@ class TokenBlock(nn.Module):
         self.tok_in = nn.Linear(token_dim, c)
         self.norm_x, self.norm_t, self.norm_mlp = _RowNorm(c), _RowNorm(c), _RowNorm(c)
         self.t_q, self.t_kv, self.t_out = nn.Linear(c, c, bias=False), nn.Linear(c, 2 * c, bias=False), nn.Linear(c, c)
-        self.i_q, self.i_kv, self.i_out = nn.Linear(c, c, bias=False), nn.Linear(2 * c, 2 * c, bias=False), nn.Linear(c, c)
+        self.i_q, self.i_kv, self.i_out = (nn.Linear(c, c, bias=False), nn.Linear(2 * c, 2 * c, bias=False),
+                                           nn.Linear(c, c))
         self.mlp = nn.Sequential(nn.Linear(c, c), nn.GELU(), nn.Linear(c, c))
         if zero_init:
             for m in (self.i_out, self.mlp[2]): nn.init.zeros_(m.weight); nn.init.zeros_(m.bias)
@@ -407,10 +419,12 @@ class TokenBlock(nn.Module):
         sn = self.norm_x(s)
         t = self.norm_t(self.tok_in(tok.to(x.dtype)))
         k, v = self.t_kv(sn).chunk(2, -1)
-        t = self.t_out(merge_heads(attention(split_heads(self.t_q(t), h_), split_heads(k, h_), split_heads(v, h_), impl=self.impl)))
+        t = self.t_out(merge_heads(attention(split_heads(self.t_q(t), h_), split_heads(k, h_), split_heads(v, h_),
+                                             impl=self.impl)))
         pair = torch.cat([t[:, :1].expand(-1, t.shape[1] - 1, -1), t[:, 1:]], -1)   # B×K×2C
         k, v = self.i_kv(pair).chunk(2, -1)
-        s = s + self.i_out(merge_heads(attention(split_heads(self.i_q(sn), h_), split_heads(k, h_), split_heads(v, h_), impl=self.impl)))
+        s = s + self.i_out(merge_heads(attention(split_heads(self.i_q(sn), h_), split_heads(k, h_), split_heads(v, h_),
+                                                 impl=self.impl)))
         s = s + self.mlp(self.norm_mlp(s))
         return s.transpose(1, 2).reshape(b, c, h, w)
 
@@ -424,9 +438,12 @@ class TokenFusion(Fusion):
         super().__init__(cfg, dims)
         self.levels = _levels(cfg.name, cfg.levels, dims)
         if cfg.levels is None:
-            self.levels = tuple(l for l in self.levels if dims.strides[l] >= cfg.min_stride) or (max(self.levels, key=lambda l: dims.strides[l]),)
-        self.token_mlp = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.dim), nn.ReLU(), nn.Linear(cfg.dim, cfg.dim), nn.ReLU())
-        self.blocks = nn.ModuleDict({str(l): TokenBlock(dims.levels[l], cfg.dim, cfg.heads, cfg.zero_init) for l in self.levels})
+            self.levels = (tuple(l for l in self.levels if dims.strides[l] >= cfg.min_stride)
+                           or (max(self.levels, key=lambda l: dims.strides[l]),))
+        self.token_mlp = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.dim), nn.ReLU(), nn.Linear(cfg.dim, cfg.dim),
+                                       nn.ReLU())
+        self.blocks = nn.ModuleDict({str(l): TokenBlock(dims.levels[l], cfg.dim, cfg.heads, cfg.zero_init)
+                                     for l in self.levels})
 
     def needs(self): return ('content', 'tokens') if self.cfg.use_tokens else ('content', 'degradation')
 
@@ -453,7 +470,8 @@ class TextAttentionConfig(FusionConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.source not in ('scene', 'degradation', 'content'):
-            raise ValueError(f"fusion 'text_attention': source must be 'scene', 'degradation' or 'content', got {self.source!r}")
+            raise ValueError(f"fusion 'text_attention': source must be 'scene', 'degradation' or 'content', "
+                             f"got {self.source!r}")
         if self.proj_dim < 1 or self.out_channels < 1 or not self.temperature > 0:
             raise ValueError("fusion 'text_attention': proj_dim and out_channels must be >= 1 and temperature > 0")
 
@@ -485,7 +503,8 @@ class TextAttentionFusion(Fusion):
         "The text vector `B×D` the pixels attend to (unit RMS)."
         if self.cfg.source == 'scene':
             s = F.normalize(scene.float(), dim=-1)
-            w = torch.softmax(self.cfg.scene_scale * torch.einsum('bd,bsd->bs', F.normalize(content.float(), dim=-1), s), -1)
+            w = torch.softmax(self.cfg.scene_scale
+                              * torch.einsum('bd,bsd->bs', F.normalize(content.float(), dim=-1), s), -1)
             t = torch.einsum('bs,bsd->bd', w, s)
         else: t = content if self.cfg.source == 'content' else degradation
         return _unit(t)
@@ -497,7 +516,8 @@ class TextAttentionFusion(Fusion):
             q = self.q(image)                                                         # B×p×H×W
             sigma = torch.einsum('bphw,p->bhw', q, self.k.weight[:, 0, 0].to(q.dtype)) / math.sqrt(self.cfg.proj_dim)
             m = soft_coordinate(sigma.reshape(b, 1, h * w), t, self.impl).reshape(b, 1, h, w)
-            f = m * self.v.weight[:, 0, 0].to(m.dtype)[:, None, None] + self.v.bias.to(m.dtype)[:, None, None]   # Σ_j a_j v_j
+            # Σ_j a_j v_j
+            f = m * self.v.weight[:, 0, 0].to(m.dtype)[:, None, None] + self.v.bias.to(m.dtype)[:, None, None]
             return Conditioning(channels=self.out(f))
         sigma = (2 * image - 1).reshape(b, c, h * w) / self.cfg.temperature           # one head per image channel
         return Conditioning(channels=soft_coordinate(sigma, t, self.impl).reshape(b, c, h, w))

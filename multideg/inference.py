@@ -34,21 +34,26 @@ BACKBONES = ('unet', 'nafnet')
 
 @dataclass
 class RestorerConfig(JsonConfig):
-    "What defines a trained restorer (its controller aside): the backbone and its config, the SDE, how embeddings are fed."
-    backbone: str = 'unet'                # 'unet': IR-SDE noise network (sampled); 'nafnet': direct restoration (one pass)
-    backbone_config: dict = field(default_factory=dict)   # the backbone's full config (UNetConfig / NAFNetConfig fields)
+    ("What defines a trained restorer (its controller aside): the backbone and its config, the SDE, "
+     "how embeddings are fed.")
+    # 'unet': IR-SDE noise network (sampled); 'nafnet': direct restoration (one pass)
+    backbone: str = 'unet'
+    # the backbone's full config (UNetConfig / NAFNetConfig fields)
+    backbone_config: dict = field(default_factory=dict)
     sde: dict | None = field(default_factory=lambda: SDEConfig().to_dict())  # IR-SDE settings (for 'unet')
     normalize: bool = True                # L2-normalise the controller's embeddings (False: raw, as the official code)
     sampler: str = 'posterior'            # default sampler of `restore` (for 'unet')
     steps: int | None = None              # default number of sampling steps (None: all T)
 
     def __post_init__(self):
-        require(self.backbone in BACKBONES, f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        require(self.backbone in BACKBONES,
+                f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.sampler in SAMPLERS, f"RestorerConfig: sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.backbone == 'unet':
             require(self.sde is not None, "RestorerConfig: the 'unet' backbone needs an SDE (sde=...)")
             self.sde = SDEConfig(**self.sde).to_dict() if not isinstance(self.sde, SDEConfig) else self.sde.to_dict()
-            require(self.steps is None or 1 <= self.steps <= self.sde['T'], f"RestorerConfig: steps must lie in 1..T={self.sde['T']}, got {self.steps}")
+            require(self.steps is None or 1 <= self.steps <= self.sde['T'],
+                    f"RestorerConfig: steps must lie in 1..T={self.sde['T']}, got {self.steps}")
         self.backbone_config = json.loads(json.dumps(dict(self.backbone_config)))   # as it reads back from JSON
 
     @property
@@ -56,7 +61,8 @@ class RestorerConfig(JsonConfig):
 
 def build_backbone(cfg: RestorerConfig) -> nn.Module:
     "The (untrained) backbone a `RestorerConfig` describes."
-    if cfg.backbone == 'unet': return ConditionalUNet(UNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
+    if cfg.backbone == 'unet':
+        return ConditionalUNet(UNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
     return ConditionalNAFNet(NAFNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
 
 def build_sde(cfg: RestorerConfig) -> IRSDE | None:
@@ -65,33 +71,40 @@ def build_sde(cfg: RestorerConfig) -> IRSDE | None:
 
 # %% ../nbs/08_inference.ipynb #94789a94
 def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: Sequence | None = None,
-                          normalize: bool = True) -> tuple[dict, object]:
-    "The fusion inputs (content, degradation, tokens) for LQ images in [0, 1], and the controller's output; oracle with `true`."
+                          normalize: bool = True, decode: bool = True) -> tuple[dict, object]:
+    ("The fusion inputs (content, degradation, tokens) for LQ images in [0, 1], and the controller's output; "
+     "oracle with `true`; without `decode` the output has no predicted sets (no host read: training).")
     if controller is None: return {}, None
     with torch.no_grad():
-        out = controller(controller.preprocess(lq.to(controller.device, torch.float32)))
+        out = controller(controller.preprocess(lq.to(controller.device, torch.float32)), decode=decode)
         emb = {'content': out.content, 'degradation': out.degradation, 'tokens': out.tokens}
         if true is not None:
             true = [list(s) for s in true]
-            if len(true) != lq.shape[0]: raise ValueError(f"controller_embeddings: {len(true)} true sets for {lq.shape[0]} images")
+            if len(true) != lq.shape[0]:
+                raise ValueError(f"controller_embeddings: {len(true)} true sets for {lq.shape[0]} images")
             tpl = controller.config.templates
             emb['degradation'] = controller.text_embeddings([caption(s) for s in true], tpl).to(out.degradation.dtype)
             if out.tokens is not None:
                 k = out.tokens.shape[1]
-                emb['tokens'] = torch.stack([controller.text_embeddings((s + ['clean'] * k)[:k], tpl) for s in true]).to(out.tokens.dtype)
-        emb = {n: (F.normalize(v.float(), dim=-1) if normalize else v.float()).to(lq.device) for n, v in emb.items() if v is not None}
+                emb['tokens'] = torch.stack([controller.text_embeddings((s + ['clean'] * k)[:k], tpl)
+                                             for s in true]).to(out.tokens.dtype)
+        emb = {n: (F.normalize(v.float(), dim=-1) if normalize else v.float()).to(lq.device)
+               for n, v in emb.items() if v is not None}
     return emb, out
 
 # %% ../nbs/08_inference.ipynb #93d594eb
 def restore_tensor(backbone: nn.Module, lq: torch.Tensor, emb: dict | None = None, *, sde: IRSDE | None = None,
                    sampler: str = 'posterior', steps: int | None = None, generator: torch.Generator | None = None,
-                   x_T: torch.Tensor | None = None, progress: bool = False, eta: float = 0., order: int = 2) -> torch.Tensor:
-    "Restored images (B×3×H×W in [0, 1]) for LQ images `lq` in [0, 1], with the fusion inputs `emb` (`eta`, `order`: the fast sampler's)."
+                   x_T: torch.Tensor | None = None, progress: bool = False, eta: float = 0.,
+                   order: int = 2, noise=None) -> torch.Tensor:
+    ("Restored images (B×3×H×W in [0, 1]) for LQ images `lq` in [0, 1], with the fusion inputs `emb` "
+     "(`eta`, `order`: the fast sampler's; `noise`: given draws, see `NoiseSource`).")
     emb = emb or {}
     if sde is None: return backbone(lq, **emb).float().clamp(0, 1)
     sde = sde.to(lq.device)
-    if x_T is None: x_T = sde.noise_state(lq, generator=generator)
-    x0 = sde.sample(backbone, lq, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress, eta=eta, order=order, **emb)
+    if x_T is None and noise is None: x_T = sde.noise_state(lq, generator=generator)   # else: the first draw
+    x0 = sde.sample(backbone, lq, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress,
+                    eta=eta, order=order, noise=noise, **emb)
     return x0.float().clamp(0, 1)
 
 # %% ../nbs/08_inference.ipynb #55e4f788
@@ -105,7 +118,8 @@ def load_controller(path, device='cpu') -> DAClip:
         if not state.get('model_config'): raise ValueError(f"checkpoint {path} has no controller config")
         cfg = ControllerConfig(**state['model_config'])
         weights = path / ('ema.safetensors' if (path / 'ema.safetensors').is_file() else 'model.safetensors')
-    else: raise FileNotFoundError(f"{path}: neither a controller run folder (controller.json) nor a checkpoint folder (state.json)")
+    else: raise FileNotFoundError(f"{path}: neither a controller run folder (controller.json) "
+                                  "nor a checkpoint folder (state.json)")
     return controller_from_config(replace(cfg, pretrained=str(weights)), device=device)
 
 def save_controller(controller: DAClip, folder: Path):
@@ -116,14 +130,16 @@ def save_controller(controller: DAClip, folder: Path):
 # %% ../nbs/08_inference.ipynb #c032bf1a
 @dataclass
 class RestorerParts:
-    "A trained restorer's pieces: its config, backbone (eval mode), SDE (None for a direct backbone) and controller (None if unconditioned)."
+    ("A trained restorer's pieces: its config, backbone (eval mode), SDE (None for a direct backbone) "
+     "and controller (None if unconditioned).")
     config: RestorerConfig
     backbone: nn.Module
     sde: IRSDE | None
     controller: DAClip | None
 
 def load_restorer(path, device='cpu') -> RestorerParts:
-    "A restorer written by `train_restoration`: `restorer.json`, `restorer.safetensors` and, if conditioned, `controller/`."
+    ("A restorer written by `train_restoration`: `restorer.json`, `restorer.safetensors` and, if conditioned, "
+     "`controller/`.")
     path = Path(path)
     if not (path / 'restorer.json').is_file():
         hint = ' (its training has not finished: resume it)' if (path / 'checkpoints').is_dir() else ''
@@ -133,17 +149,21 @@ def load_restorer(path, device='cpu') -> RestorerParts:
     sd = read_weights(path / 'restorer.safetensors')
     own = backbone.state_dict()
     bad = sorted(set(own) ^ set(sd))
-    if bad: raise ValueError(f"{path / 'restorer.safetensors'} does not fit restorer.json: keys {bad[:4]} ({len(bad)} differ)")
+    if bad:
+        raise ValueError(f"{path / 'restorer.safetensors'} does not fit restorer.json: "
+                         f"keys {bad[:4]} ({len(bad)} differ)")
     backbone.load_state_dict(sd)
     needs = fusion_config(rcfg.backbone_config['fusion']).name != 'none'
     if needs and not (path / 'controller' / 'controller.json').is_file():
-        raise FileNotFoundError(f"{path}: the restorer is conditioned but {path / 'controller'} holds no controller.json")
+        raise FileNotFoundError(f"{path}: the restorer is conditioned but {path / 'controller'} "
+                                "holds no controller.json")
     controller = load_controller(path / 'controller', device=device).eval() if needs else None
     sde = build_sde(rcfg)
     return RestorerParts(rcfg, backbone.to(device).eval(), sde.to(device) if sde is not None else None, controller)
 
 def save_restorer(parts: RestorerParts, path) -> Path:
-    "Write `parts` as a restorer folder that `load_restorer` reads (restorer.json, restorer.safetensors, controller/); atomic files."
+    ("Write `parts` as a restorer folder that `load_restorer` reads "
+     "(restorer.json, restorer.safetensors, controller/); atomic files.")
     path = Path(path)
     save_weights(parts.backbone.state_dict(), path / 'restorer.safetensors')
     if parts.controller is not None: save_controller(parts.controller, path / 'controller')

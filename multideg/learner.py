@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_learner.ipynb #828dd24f
 from __future__ import annotations
-import contextlib, csv, io, json, math, os, random, secrets, shutil, time
+import contextlib, csv, io, json, math, os, random, secrets, shutil, time, weakref
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,16 +15,20 @@ import torch
 import torch.nn as nn
 from fastcore.basics import patch
 
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from .core import (UnreadableFileError, JsonConfig, _available, atomic_write, check_types, default_device,
                            load_torch_file, read_json, read_weights, require, save_weights, seed_everything)
 from .data import collate, item_generator, item_seed
 
 # %% auto #0
-__all__ = ['TrainConfig', 'lr_factor', 'EMA', 'EpochSampler', 'BatchStream', 'rng_state', 'set_rng_state', 'list_checkpoints',
-           'seed_stage', 'CancelFitException', 'Callback', 'run_cbs', 'LambdaCB', 'run_device', 'Learner', 'TrainCB',
-           'DeviceCB', 'choose_precision', 'MixedPrecisionCB', 'GradAccumulationCB', 'GradClipCB', 'NonFiniteLossError',
-           'NonFiniteGuardCB', 'EMACB', 'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB',
-           'ValidationCB', 'CheckpointCB', 'standard_callbacks', 'final_weights', 'publish_weights']
+__all__ = ['CARDS', 'TrainConfig', 'lr_factor', 'EMA', 'EpochSampler', 'EpochItems', 'default_workers', 'BatchStream',
+           'rng_state', 'set_rng_state', 'list_checkpoints', 'seed_stage', 'CancelFitException', 'Callback', 'run_cbs',
+           'LambdaCB', 'run_device', 'Learner', 'TrainCB', 'DeviceCB', 'CompileCB', 'choose_precision',
+           'MixedPrecisionCB', 'GradAccumulationCB', 'GradClipCB', 'NonFiniteLossError', 'NonFiniteGuardCB', 'EMACB',
+           'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB', 'ValidationCB', 'CheckpointCB',
+           'standard_callbacks', 'final_weights', 'publish_weights', 'TrainingPlan', 'LiveBytes', 'plan_training',
+           'measure_training', 'Card', 'visible_card', 'plan_report', 'check_device_placement']
 
 # %% ../nbs/09_learner.ipynb #9b0ecc9e
 _MP = ('auto', 'no', 'bf16', 'fp16')
@@ -53,10 +57,12 @@ class TrainConfig(JsonConfig):
     ema_beta: float | None = 0.995       # EMA decay (None: no EMA)
     ema_every: int = 10                  # update the EMA every this many optimiser steps
     ema_warmup: bool = True              # decay min(beta, 1 - (1 + updates)^(-2/3)): the EMA follows closely at first
-    mixed_precision: str = 'auto'        # 'auto' (bf16 on CUDA from capability 8.0, else fp16), 'no', 'bf16' or 'fp16'; CPU/MPS: fp32
+    # 'auto' (bf16 on CUDA from capability 8.0, else fp16), 'no', 'bf16' or 'fp16'; CPU/MPS: fp32
+    mixed_precision: str = 'auto'
     device: str | None = None            # None: multideg's default device; 'cpu' forces the CPU
     seed: int = 0                        # every random draw of the run derives from it (weights, data, dropout, ...)
-    num_workers: int = 0                 # DataLoader worker processes
+    # DataLoader worker processes (None: 0 on a CPU, min(4, cores - 1) beside a GPU)
+    num_workers: int | None = None
     log_every: int = 50                  # print and log the training losses every this many steps
     val_every: int = 500                 # validate every this many steps (0: only at the end)
     save_every: int = 500                # checkpoint every this many steps (0: only at the end)
@@ -67,28 +73,37 @@ class TrainConfig(JsonConfig):
     time_limit: float | None = None      # stop (with a checkpoint, resumable) after this many minutes
     find_unused_parameters: bool = False  # DDP option for models whose loss leaves some parameters unused
     tensorboard: bool = True             # also log to TensorBoard when it is installed
+    tf32: bool = True                    # CUDA: TF32 matrix products and convolutions (Ampere and later)
+    channels_last: bool = False          # the model and the image batches in channels-last memory format
+    compile: bool = False                # torch.compile the model
 
     def __post_init__(self):
         if isinstance(self.betas, (list, tuple)): self.betas = tuple(self.betas)
         check_types(self)
-        require(len(self.betas) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in self.betas),
+        require(len(self.betas) == 2
+                and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in self.betas),
                f"betas must be two numbers in [0, 1), got {self.betas}")
         self.betas = tuple(float(b) for b in self.betas)
         require(self.out.strip() != '', "out must name the run folder, got ''")
         for k in ('steps', 'batch_size', 'accumulate', 'ema_every', 'keep_last', 'log_every'):
             require(getattr(self, k) >= 1, f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
-        for k in ('warmup', 'val_every', 'save_every', 'num_workers'):
+        require(self.num_workers is None or self.num_workers >= 0,
+                f"num_workers must be >= 0 or none, got {self.num_workers!r}")
+        for k in ('warmup', 'val_every', 'save_every'):
             require(getattr(self, k) >= 0, f"{k} must be an integer >= 0, got {getattr(self, k)!r}")
-        require(self.lr > 0 and 0 <= self.min_lr <= self.lr, f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        require(self.lr > 0 and 0 <= self.min_lr <= self.lr,
+                f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         require(self.eps > 0, f"eps must be > 0, got {self.eps}")
         require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        require(self.ema_beta is None or 0 < self.ema_beta < 1, f"ema_beta must be in (0, 1) or None, got {self.ema_beta}")
+        require(self.ema_beta is None or 0 < self.ema_beta < 1,
+                f"ema_beta must be in (0, 1) or None, got {self.ema_beta}")
         require(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}")
         require(self.mixed_precision in _MP, f"mixed_precision must be one of {_MP}, got {self.mixed_precision!r}")
         require(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
         _check_device(self.device)
         require(self.best_mode in ('max', 'min'), f"best_mode must be 'max' or 'min', got {self.best_mode!r}")
-        require(self.time_limit is None or self.time_limit > 0, f"time_limit must be > 0 minutes or None, got {self.time_limit}")
+        require(self.time_limit is None or self.time_limit > 0,
+                f"time_limit must be > 0 minutes or None, got {self.time_limit}")
         self._check_own()
         metrics = self.val_metrics()
         require(self.best_metric is None or metrics is None or self.best_metric in metrics,
@@ -170,7 +185,8 @@ class EMA:
 
 # %% ../nbs/09_learner.ipynb #02933b94
 class EpochSampler(torch.utils.data.Sampler):
-    "One process's indices of one epoch: a permutation seeded by (seed, epoch) or the plain order, from position `start`."
+    ("One process's indices of one epoch: a permutation seeded by (seed, epoch) or the plain order, from position "
+     "`start`.")
     def __init__(self, n: int, *, shuffle: bool = True, seed: int = 0, rank: int = 0, world: int = 1):
         if n < 1: raise ValueError("EpochSampler: the data set is empty")
         if not 0 <= rank < world: raise ValueError(f"EpochSampler: rank {rank} outside world size {world}")
@@ -183,26 +199,45 @@ class EpochSampler(torch.utils.data.Sampler):
                  else torch.arange(self.n)).tolist()
         order = (order * math.ceil(self.per_rank * self.world / self.n))[:self.per_rank * self.world]
         return order[self.rank::self.world]
-    def __iter__(self): return iter(self.indices()[self.start:])
+    # the epoch travels with the index
+    def __iter__(self): return ((self.epoch, i) for i in self.indices()[self.start:])
     def __len__(self): return max(0, self.per_rank - self.start)
 
+class EpochItems(torch.utils.data.Dataset):
+    "`dataset` indexed by `(epoch, index)`: a data set whose items depend on the epoch learns it in the worker itself."
+    def __init__(self, dataset): self.dataset = dataset
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, key):
+        epoch, i = key
+        if hasattr(self.dataset, 'set_epoch'): self.dataset.set_epoch(epoch)
+        return self.dataset[i]
+
+def default_workers(device) -> int:
+    "Loader worker processes for a device: none on CPU (the cores train), min(4, cores - 1) beside a GPU."
+    return 0 if torch.device(device).type == 'cpu' else max(0, min(4, (os.cpu_count() or 1) - 1))
+
 class BatchStream:
-    "Endless batches of `dataset` for one process; `state_dict()` / `load_state_dict()` save and restore the position."
+    ("Endless batches of `dataset` for one process (persistent workers); `state_dict()`/`load_state_dict()`: the "
+     "position.")
     def __init__(self, dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0, rank: int = 0, world: int = 1,
                  num_workers: int = 0, collate_fn: Callable = collate, pin_memory: bool = False):
-        self.dataset, self.batch_size, self.num_workers, self.collate_fn, self.pin_memory = dataset, batch_size, num_workers, collate_fn, pin_memory
+        self.dataset, self.batch_size, self.num_workers = dataset, batch_size, num_workers
+        self.collate_fn, self.pin_memory = collate_fn, pin_memory
         self.sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank, world=world)
         self.batches_per_epoch = self.sampler.per_rank // batch_size
         if self.batches_per_epoch < 1:
-            raise ValueError(f"the data set has {len(dataset)} items: too few for batches of {batch_size} on {world} process(es)")
-        self.epoch, self.batch, self._it = 0, 0, None
+            raise ValueError(f"the data set has {len(dataset)} items: too few for batches of {batch_size} "
+                             f"on {world} process(es)")
+        self.epoch, self.batch, self._it, self.loader = 0, 0, None, None
 
     def _start_epoch(self):
         self.sampler.set_epoch(self.epoch); self.sampler.start = self.batch * self.batch_size
-        if hasattr(self.dataset, 'set_epoch'): self.dataset.set_epoch(self.epoch)
-        self._it = iter(torch.utils.data.DataLoader(self.dataset, self.batch_size, sampler=self.sampler, num_workers=self.num_workers,
-                                                    collate_fn=self.collate_fn, drop_last=True, pin_memory=self.pin_memory,
-                                                    generator=item_generator(self.sampler.seed, 'loader', self.epoch)))
+        if self.loader is None:   # built once: worker processes persist across epochs, the sampler tells them the epoch
+            self.loader = torch.utils.data.DataLoader(
+                EpochItems(self.dataset), self.batch_size, sampler=self.sampler, num_workers=self.num_workers,
+                collate_fn=self.collate_fn, drop_last=True, pin_memory=self.pin_memory,
+                persistent_workers=self.num_workers > 0, generator=item_generator(self.sampler.seed, 'loader'))
+        self._it = iter(self.loader)
     def __iter__(self): return self
     def __next__(self):
         if self._it is None: self._start_epoch()
@@ -233,9 +268,11 @@ def set_rng_state(st: dict) -> None:
     random.setstate((v[0], tuple(v[1]), v[2]))
     torch.set_rng_state(st['torch'])
     n = st['numpy']
-    np.random.set_state({'bit_generator': 'MT19937', 'state': {'key': n['key'].numpy().astype(np.uint32), 'pos': n['pos']},
+    np.random.set_state({'bit_generator': 'MT19937',
+                         'state': {'key': n['key'].numpy().astype(np.uint32), 'pos': n['pos']},
                          'has_gauss': n['has_gauss'], 'gauss': n['gauss']})
-    if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+    if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(st['cuda'])
     if 'mps' in st and torch.backends.mps.is_available(): torch.mps.set_rng_state(st['mps'])
 
 def _fsync_dir(path: Path):
@@ -301,7 +338,8 @@ def _processes(cfg: TrainConfig):
     from accelerate.utils import DistributedDataParallelKwargs
     dev = run_device(cfg)
     return Accelerator(cpu=dev.type == 'cpu', mixed_precision='no',
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)])
+                       kwargs_handlers=[
+                           DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)])
 
 class Learner:
     "Trains `model` by `loss_fn(model, batch)` on `train_data`; what else happens is the callbacks' (`cbs`)."
@@ -314,16 +352,19 @@ class Learner:
         self.rank, self.world, self.is_main = self.acc.process_index, self.acc.num_processes, self.acc.is_main_process
         self.device, self.out = self.acc.device, Path(cfg.out)
         seed_stage(cfg.seed, 'train', self.rank)
-        groups = param_groups if param_groups is not None else [{'params': [p for p in model.parameters() if p.requires_grad]}]
+        groups = param_groups if param_groups is not None else [{'params': [p for p in model.parameters()
+                                                                            if p.requires_grad]}]
         groups = [dict(g, params=list(g['params'])) for g in groups]
         if not any(g['params'] for g in groups): raise ValueError("Learner: the model has no trainable parameters")
         for g in groups: g.setdefault('lr', cfg.lr); g.setdefault('weight_decay', cfg.weight_decay)
         self.model = self.raw_model = model
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.opt, _Schedule(cfg.steps, cfg.warmup, cfg.min_lr / cfg.lr))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.opt,
+                                                           _Schedule(cfg.steps, cfg.warmup, cfg.min_lr / cfg.lr))
         self.stream = train_data if isinstance(train_data, BatchStream) else BatchStream(
             train_data, cfg.batch_size, shuffle=shuffle, seed=cfg.seed, rank=self.rank, world=self.world,
-            num_workers=cfg.num_workers, collate_fn=collate_fn, pin_memory=self.device.type == 'cuda')
+            num_workers=default_workers(self.device) if cfg.num_workers is None else cfg.num_workers,
+            collate_fn=collate_fn, pin_memory=self.device.type == 'cuda')
         self.step, self.metrics, self.best, self.last_checkpoint, self.ema, self.scaler = 0, {}, None, None, None, None
         self.n_micro, self.no_sync, self.autocast, self.stopping = 1, _NO_SYNC, contextlib.nullcontext, None
         self.cbs = list(cbs)
@@ -372,7 +413,8 @@ def fit(self: Learner, until: int | None = None) -> dict:
 
 @patch
 def one_step(self: Learner) -> None:
-    "One optimiser step over `n_micro` micro-batches; `terms` holds the step's mean loss terms (all processes)."
+    ("One optimiser step over `n_micro` micro-batches; `terms`: the step's mean loss terms (all processes), on the "
+     "device.")
     self.callback('before_step')
     self.opt.zero_grad(set_to_none=True)
     totals = {}
@@ -386,10 +428,11 @@ def one_step(self: Learner) -> None:
             self.callback('backward')
             self.callback('after_backward')
         for n, v in self.parts.items():
-            if isinstance(v, torch.Tensor) and v.numel() == 1: totals[n] = totals.get(n, 0) + v.detach().float() / self.n_micro
+            if isinstance(v, torch.Tensor) and v.numel() == 1:
+                totals[n] = totals.get(n, 0) + v.detach().float() / self.n_micro
     names = sorted(totals)
     vals = self.mean_over_processes(torch.stack([totals[n].reshape(()) for n in names]))
-    self.terms = dict(zip(names, vals.tolist()))
+    self.terms = dict(zip(names, vals.unbind()))           # on the device: read back only when logged
     self.callback('before_opt_step')
     self.callback('opt_step')
     self.terms['lr'] = self.scheduler.get_last_lr()[0]
@@ -409,18 +452,39 @@ _MP = ('auto', 'no', 'bf16', 'fp16')
 def _to_device(batch, device):
     if isinstance(batch, torch.Tensor): return batch.to(device, non_blocking=True)
     if isinstance(batch, dict): return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor): return type(batch)(_to_device(v, device) for v in batch)
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+def _channels_last(batch):
+    if isinstance(batch, torch.Tensor):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.ndim == 4 else batch
+    if isinstance(batch, dict): return {k: _channels_last(v) for k, v in batch.items()}
     return batch
 
 class DeviceCB(Callback):
     "The model (wrapped for data parallelism with several processes) and every batch on the run's device."
     order = -20
+    def __init__(self, channels_last: bool = False, tf32: bool = True, benchmark: bool = True):
+        self.channels_last, self.tf32, self.benchmark = channels_last, tf32, benchmark
     def after_create(self, learn):
+        if learn.device.type == 'cuda':   # TF32 matrix products (Ampere on); the fastest kernels for fixed sizes
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
+            torch.backends.cudnn.benchmark = self.benchmark
+        if self.channels_last: learn.raw_model.to(memory_format=torch.channels_last)
         learn.model = learn.acc.prepare_model(learn.raw_model)
         if learn.world > 1:
             last = lambda: learn.micro == learn.n_micro - 1
             learn.no_sync = lambda learn: contextlib.nullcontext() if last() else learn.model.no_sync()
-    def before_batch(self, learn): learn.batch = _to_device(learn.batch, learn.device)
+    def before_batch(self, learn):
+        learn.batch = _to_device(learn.batch, learn.device)
+        if self.channels_last: learn.batch = _channels_last(learn.batch)
+
+class CompileCB(Callback):
+    "`torch.compile` the model (after `DeviceCB`); the learner keeps the plain model for its weights and checkpoints."
+    order = -15
+    def __init__(self, **options): self.options = options
+    def after_create(self, learn): learn.model = torch.compile(learn.model, **self.options)
 
 # %% ../nbs/09_learner.ipynb #20d5fc13
 def choose_precision(device, wanted: str = 'auto', capability: tuple | None = None) -> str:
@@ -433,7 +497,8 @@ def choose_precision(device, wanted: str = 'auto', capability: tuple | None = No
     return 'fp16' if wanted == 'fp16' or not bf16 else 'bf16'
 
 class MixedPrecisionCB(TrainCB):
-    "Autocast to `precision` ('bf16' or 'fp16') around forward and loss; fp16 scales the loss and skips overflowing steps."
+    ("Autocast to `precision` ('bf16' or 'fp16') around forward and loss; fp16 scales the loss and skips overflowing "
+     "steps.")
     order = -10
     def __init__(self, precision: str): self.precision = precision
     def after_create(self, learn):
@@ -470,30 +535,58 @@ class GradClipCB(Callback):
     order = 10
     def __init__(self, max_norm: float): self.max_norm = max_norm
     def before_opt_step(self, learn):
-        learn.terms['grad_norm'] = float(torch.nn.utils.clip_grad_norm_(learn.params, self.max_norm))
+        learn.terms['grad_norm'] = torch.nn.utils.clip_grad_norm_(learn.params, self.max_norm)   # stays on the device
 
 # %% ../nbs/09_learner.ipynb #89e9bd99
 class NonFiniteLossError(RuntimeError):
     "The loss (or the gradient) became NaN or infinite; training stopped before the weights were touched."
 
+def _watched(learn) -> dict:
+    "The terms the guard watches: the loss terms, and the gradient norm unless fp16's scaler handles overflow."
+    return {n: v for n, v in learn.terms.items()
+            if isinstance(v, torch.Tensor) and (n != 'grad_norm' or learn.scaler is None)}
+
 class NonFiniteGuardCB(Callback):
-    "Stop before the optimiser step when a loss term or the gradient norm is not finite."
+    "Stop when a loss term or the gradient norm is not finite: before the step (`every=1`) or at the next check."
     order = 20
+    def __init__(self, every: int = 1): self.every = every
+    def before_fit(self, learn): self.flag, self.since = None, learn.step
     def before_opt_step(self, learn):
-        bad = [f"{n}={v:g}" for n, v in learn.terms.items() if n != 'grad_norm' and not math.isfinite(v)]
-        norm = learn.terms.get('grad_norm', 0.0)
-        if bad: what = f"the loss is not finite ({', '.join(bad)})"
-        elif not math.isfinite(norm) and learn.scaler is None: what = f"the gradient norm is {norm}"
-        else: return                                   # all finite, or an fp16 overflow that the scaler skips
-        where = (f"the last good checkpoint is {learn.last_checkpoint}, left intact (resume from it, e.g. with a lower lr)"
+        watched = _watched(learn)
+        values = torch.stack([v.float().reshape(()) for v in watched.values()])
+        if self.every == 1:                             # one host read every step: a bad step is not taken
+            vals = dict(zip(watched, values.tolist()))
+            bad = [f"{n}={v:g}" for n, v in vals.items() if n != 'grad_norm' and not math.isfinite(v)]
+            norm = vals.get('grad_norm', 0.0)
+            if bad: what = f"the loss is not finite ({', '.join(bad)})"
+            elif not math.isfinite(norm): what = f"the gradient norm is {norm}"
+            else: return
+            return self._stop(learn, f"training stopped at step {learn.step + 1}: {what}; the weights were not updated")
+        ok = torch.isfinite(values).all()                # on the device: no sync
+        self.flag = ~ok if self.flag is None else self.flag | ~ok
+    def after_step(self, learn):
+        if self.every > 1 and (learn.step % self.every == 0 or learn.step == learn.stop or learn.stopping):
+            self.check(learn)
+    def before_save(self, learn):
+        if self.every > 1: self.check(learn)             # a checkpoint is never written over a non-finite run
+    def check(self, learn):
+        if self.flag is not None and bool(self.flag):
+            self._stop(learn, f"training stopped at step {learn.step}: a loss term or the gradient norm became NaN or "
+                              f"infinite after step {self.since} (checked every {self.every} steps); the weights since "
+                              "are not to be trusted")
+        self.flag, self.since = None, learn.step
+    def _stop(self, learn, what: str):
+        where = (f"the last good checkpoint is {learn.last_checkpoint}, left intact (resume from it, e.g. with a "
+                 "lower lr)"
                  if learn.last_checkpoint else "no checkpoint has been written yet")
-        raise NonFiniteLossError(f"training stopped at step {learn.step + 1}: {what}; the weights were not updated; {where}")
+        raise NonFiniteLossError(f"{what}; {where}")
 
 # %% ../nbs/09_learner.ipynb #df31fd50
 class EMACB(Callback):
     "An exponential moving average of the weights (`learn.ema`), updated after every `every`-th optimiser step."
     order = 10
-    def __init__(self, beta: float = 0.995, every: int = 10, warmup: bool = True): self.beta, self.every, self.warmup = beta, every, warmup
+    def __init__(self, beta: float = 0.995, every: int = 10, warmup: bool = True):
+        self.beta, self.every, self.warmup = beta, every, warmup
     def after_create(self, learn): learn.ema = EMA(learn.raw_model, self.beta, self.every, self.warmup)
     def after_step(self, learn): learn.ema.update(learn.raw_model, learn.step)
 
@@ -507,18 +600,24 @@ class ProgressCB(Callback):
     "Mean loss terms every `every` steps (and at the end) to the loggers, and to the console with the time left."
     order = 30
     def __init__(self, every: int = 50, console: bool = True): self.every, self.console = every, console
-    def before_fit(self, learn): self.run, self.t, self.at = {}, time.time(), learn.step
+    def before_fit(self, learn): self.run, self.n, self.t, self.at = {}, 0, time.time(), learn.step
     def after_step(self, learn):
-        for k, v in learn.terms.items(): self.run.setdefault(k, []).append(v)
+        for k, v in learn.terms.items():                 # summed where they are: no host read between reports
+            self.run[k] = self.run.get(k, 0) + (v.detach().float() if isinstance(v, torch.Tensor) else v)
+        self.n += 1
         if not (learn.step % self.every == 0 or learn.step == learn.stop or learn.stopping): return
-        mean = {k: sum(v) / len(v) for k, v in self.run.items()}
+        keys = list(self.run)
+        mean = dict(zip(keys,
+                        (torch.stack([torch.as_tensor(self.run[k], dtype=torch.float32, device=learn.device).reshape(())
+                                            for k in keys]) / self.n).tolist()))
         rate = (learn.step - self.at) / max(1e-9, time.time() - self.t)
         learn.log('train', dict(mean, steps_per_s=rate))
         if self.console:
-            learn.print(f"step {learn.step}/{learn.config.steps}  " + '  '.join(f"{k} {v:.4g}" for k, v in mean.items() if k != 'lr')
+            learn.print(f"step {learn.step}/{learn.config.steps}  "
+                        + '  '.join(f"{k} {v:.4g}" for k, v in mean.items() if k != 'lr')
                         + f"  lr {mean['lr']:.3g}  {rate:.2f} steps/s"
                         + (f"  eta {_clock((learn.stop - learn.step) / rate)}" if learn.step < learn.stop else ''))
-        self.run, self.t, self.at = {}, time.time(), learn.step
+        self.run, self.n, self.t, self.at = {}, 0, time.time(), learn.step
 
 # %% ../nbs/09_learner.ipynb #20511c5d
 _CSV_HEAD = ['step', 'time', 'phase', 'name', 'value']
@@ -575,11 +674,13 @@ class TensorBoardCB(Callback):
 
 # %% ../nbs/09_learner.ipynb #4309308d
 class TimeLimitCB(Callback):
-    "Stop after `minutes` (checked after every step; every process stops at the same step)."
+    "Stop after `minutes` (checked after every step, or every `every` steps with several processes, which must agree)."
     order = 20
-    def __init__(self, minutes: float): self.minutes = minutes
+    def __init__(self, minutes: float, every: int = 10): self.minutes, self.every = minutes, every
     def before_fit(self, learn): self.t0 = time.time()
     def after_step(self, learn):
+        # a collective: not every step
+        if learn.world > 1 and learn.step % self.every and learn.step != learn.stop: return
         if learn.anywhere(time.time() - self.t0 > 60 * self.minutes):
             learn.stopping = f"time limit of {self.minutes} min reached at step {learn.step}; resume to continue"
     def after_fit(self, learn):
@@ -590,7 +691,8 @@ class ValidationCB(Callback):
     "`val_fn(model)` every `every` steps (0: only at the end) on the main process, with the EMA weights if `use_ema`."
     order = 40
     def __init__(self, val_fn: Callable, every: int = 500, use_ema: bool = True, best_metric: str | None = None):
-        self.val_fn, self.every, self.use_ema, self.best_metric, self.warned = val_fn, every, use_ema, best_metric, False
+        self.val_fn, self.every, self.use_ema, self.best_metric, self.warned = (val_fn, every, use_ema, best_metric,
+                                                                                False)
     def after_step(self, learn):
         if (self.every and learn.step % self.every == 0) or learn.step == learn.config.steps: self.validate(learn)
     def validate(self, learn) -> dict:
@@ -605,20 +707,24 @@ class ValidationCB(Callback):
             k = self.best_metric
             if k is not None and k not in metrics and not self.warned:
                 self.warned = True
-                warnings.warn(f"best_metric {k!r} is not among the validation metrics ({', '.join(metrics) or 'none'}): "
+                warnings.warn(f"best_metric {k!r} is not among the validation metrics "
+                              f"({', '.join(metrics) or 'none'}): "
                               "no best checkpoint is kept", stacklevel=2)
             learn.log('val', metrics)
-            learn.print(f"step {learn.step}/{learn.config.steps}  val  " + '  '.join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            learn.print(f"step {learn.step}/{learn.config.steps}  val  "
+                        + '  '.join(f"{k} {v:.4g}" for k, v in metrics.items()))
         learn.acc.wait_for_everyone()
         learn.metrics, learn.validated = metrics, learn.step
         return metrics
 
 # %% ../nbs/09_learner.ipynb #726c4930
-_RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'tensorboard', 'time_limit',
-             'device', 'mixed_precision')
+_RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'tensorboard',
+             'time_limit',
+             'device', 'mixed_precision', 'tf32', 'channels_last', 'compile')
 
 class CheckpointCB(Callback):
-    "Atomic checkpoints every `every` steps (0: at the end only), at a stop and at a better `best_metric`; exact resume."
+    ("Atomic checkpoints every `every` steps (0: at the end only), at a stop and at a better `best_metric`; exact "
+     "resume.")
     order = 50
     def __init__(self, every: int = 500, keep_last: int = 2, best_metric: str | None = None, best_mode: str = 'max'):
         self.every, self.keep_last, self.best_metric, self.best_mode = every, keep_last, best_metric, best_mode
@@ -640,6 +746,7 @@ class CheckpointCB(Callback):
 @patch
 def save(self: CheckpointCB, learn) -> Path:
     "Write the checkpoint of the current step (atomically: temporary folder, then rename); remove old ones."
+    learn.callback('before_save')                        # e.g. the NaN guard's check
     root, name = learn.out / 'checkpoints', f"step-{learn.step:08d}"
     final, tmp = root / name, root / f".tmp-{name}"
     if learn.is_main:
@@ -683,7 +790,8 @@ def _read(self: CheckpointCB, learn, path: Path) -> dict:
         raise UnreadableFileError(f"{path / 'state.json'} lacks the step or the data position: not a checkpoint state "
                                   "multideg wrote")
     ck = {'path': path, 'state': state, 'model': read_weights(path / 'model.safetensors'), 'ema': None, 'rng': None}
-    if learn.ema is not None and (path / 'ema.safetensors').is_file(): ck['ema'] = read_weights(path / 'ema.safetensors')
+    if learn.ema is not None and (path / 'ema.safetensors').is_file():
+        ck['ema'] = read_weights(path / 'ema.safetensors')
     ck['opt'] = load_torch_file(path / 'optimizer.pt')
     if not isinstance(ck['opt'], dict) or not {'optimizer', 'scheduler'} <= set(ck['opt']):
         raise UnreadableFileError(f"{path / 'optimizer.pt'} lacks the optimizer and schedule states multideg writes")
@@ -699,7 +807,8 @@ def resume(self: CheckpointCB, learn, path=None) -> Path | None:
     "Load checkpoint `path` (default: the newest readable one, warning about newer damaged ones); returns it, or None."
     if path is not None:
         path = Path(path)
-        if not (path / 'state.json').is_file(): raise FileNotFoundError(f"{path} is not a checkpoint folder (no state.json)")
+        if not (path / 'state.json').is_file():
+            raise FileNotFoundError(f"{path} is not a checkpoint folder (no state.json)")
         ck = self._read(learn, path)
     else:
         ck, damaged = None, []
@@ -727,7 +836,8 @@ def _load(self: CheckpointCB, learn, ck: dict) -> None:
     path, state = ck['path'], ck['state']
     now = learn.config.to_dict()
     diff = sorted(k for k, v in state.get('config', {}).items() if k not in _RUN_ONLY and now.get(k) != v)
-    if diff: warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}", stacklevel=4)
+    if diff:
+        warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}", stacklevel=4)
     m, sd = learn.raw_model, ck['model']
     bad = sorted(set(m.state_dict()) ^ set(sd))
     if bad: raise ValueError(f"checkpoint {path} does not fit the model: keys {bad[:4]} ({len(bad)} differ)")
@@ -746,13 +856,17 @@ def _load(self: CheckpointCB, learn, ck: dict) -> None:
                       "random states and data order are not those of an uninterrupted run", stacklevel=4)
     else: warnings.warn(f"{path} has no random states for process {learn.rank}: the random draws that follow are "
                         "not those of an uninterrupted run", stacklevel=4)
-    learn.step, learn.best, learn.metrics, learn.last_checkpoint = int(state['step']), state.get('best'), state.get('metrics', {}), path
+    learn.step, learn.best, learn.metrics, learn.last_checkpoint = (int(state['step']), state.get('best'),
+                                                                    state.get('metrics', {}), path)
 
 # %% ../nbs/09_learner.ipynb #ff752254
 def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=None) -> list[Callback]:
-    "The callbacks `cfg` asks for: device, precision, accumulation, clipping, NaN guard, EMA, validation, checkpoints, logs."
+    ("The callbacks `cfg` asks for: device, precision, accumulation, clipping, NaN guard, EMA, validation, "
+     "checkpoints, logs.")
     precision = choose_precision(device or run_device(cfg), cfg.mixed_precision)
-    cbs = [DeviceCB(), MixedPrecisionCB(precision) if precision != 'no' else TrainCB(), NonFiniteGuardCB(),
+    on_cpu = torch.device(device or run_device(cfg)).type == 'cpu'   # elsewhere, no host read between log steps
+    cbs = [DeviceCB(cfg.channels_last, cfg.tf32), MixedPrecisionCB(precision) if precision != 'no' else TrainCB(),
+           NonFiniteGuardCB(1 if on_cpu else cfg.log_every),
            ProgressCB(cfg.log_every), CSVLoggerCB(),
            CheckpointCB(cfg.save_every, cfg.keep_last, cfg.best_metric if val_fn else None, cfg.best_mode)]
     if cfg.accumulate > 1: cbs.append(GradAccumulationCB(cfg.accumulate))
@@ -761,6 +875,7 @@ def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=
     if val_fn is not None: cbs.append(ValidationCB(val_fn, cfg.val_every, cfg.val_ema, cfg.best_metric))
     if cfg.tensorboard: cbs.append(TensorBoardCB())
     if cfg.time_limit is not None: cbs.append(TimeLimitCB(cfg.time_limit))
+    if cfg.compile: cbs.append(CompileCB())
     return cbs
 
 @patch
@@ -771,7 +886,8 @@ def resume_and_fit(self: Learner, until: int | None = None, resume: bool = True)
     return self.step >= self.config.steps
 
 def final_weights(learn: Learner) -> Path:
-    "The weights file a finished run publishes: EMA (else model) weights of the best validated checkpoint (else the last)."
+    ("The weights file a finished run publishes: EMA (else model) weights of the best validated checkpoint (else the "
+     "last).")
     best = learn.best and learn.out / 'checkpoints' / f"step-{learn.best['step']:08d}"
     src = best if best and best.is_dir() else learn.last_checkpoint
     return src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
@@ -781,3 +897,152 @@ def publish_weights(learn: Learner, dest) -> Path:
     src = final_weights(learn)
     atomic_write(dest, src.read_bytes())
     return src
+
+# %% ../nbs/09_learner.ipynb #4ad8f13d
+@dataclass
+class TrainingPlan:
+    ("What one optimiser step needs: peak memory (bytes, by kind) and floating-point operations, for a device and "
+     "precision.")
+    device: str                # the device planned for ('cpu', 'cuda', ...)
+    precision: str             # 'no', 'bf16' or 'fp16'
+    batch_size: int            # items per micro-batch
+    accumulate: int            # micro-batches per optimiser step
+    peak: int                  # bytes at the peak of a step (steady state: optimiser states exist)
+    parts: dict                # the peak by kind: parameters, gradients, optimizer, activations, temporaries, ...
+    flops: int                 # floating-point operations of one optimiser step (forward and backward)
+    def fits(self, capacity: int, margin: float = 0.85) -> bool:
+        "Whether the peak fits in `margin` of `capacity` bytes (the rest: library workspaces and allocator slack)."
+        return self.peak <= margin * capacity
+    def items_per_second(self, peak_flops: float, utilisation: float = 0.4) -> float:
+        "The items per second the data must deliver to keep a card of `peak_flops` busy at `utilisation`."
+        return peak_flops * utilisation / max(1, self.flops) * self.batch_size * self.accumulate
+    def __str__(self):
+        gib = lambda b: f"{b / 2**30:.2f} GiB"
+        parts = ', '.join(f"{k} {gib(v)}" for k, v in self.parts.items() if v)
+        return (f"{self.device} ({self.precision}), batch {self.batch_size} x {self.accumulate}: peak {gib(self.peak)} "
+                f"({parts}); {self.flops / 1e12:.3f} TFLOP per step")
+
+# %% ../nbs/09_learner.ipynb #6e58e639
+@contextlib.contextmanager
+def _replacing_params():
+    "`module.to(...)` replaces parameters instead of swapping them (fake parameters cannot be swapped in place)."
+    was = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try: yield
+    finally: torch.__future__.set_overwrite_module_params_on_conversion(was)
+
+class LiveBytes(TorchDispatchMode):
+    "Bytes of the live tensor storages: those `add`ed, and every tensor an op creates while active; and their peak."
+    def __init__(self): super().__init__(); self.live, self.now, self.peak = {}, 0, 0
+    def add(self, *tensors):
+        for t in tensors:
+            if not isinstance(t, torch.Tensor): continue
+            st = t.untyped_storage()
+            key = st._cdata
+            if key in self.live: continue
+            self.live[key] = st.nbytes(); self.now += st.nbytes(); self.peak = max(self.peak, self.now)
+            weakref.finalize(st, self._free, key)      # the storage's end, whenever it comes
+    def _free(self, key): self.now -= self.live.pop(key, 0)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.add(*tree_flatten(out)[0])
+        return out
+
+def _bytes(tensors) -> int: return sum(t.untyped_storage().nbytes() for t in {id(t): t for t in tensors}.values())
+
+def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: bool = False):
+    "Two optimiser steps under `LiveBytes` (the first creates the optimiser's states); (tracker, flops of the second)."
+    from torch.utils.flop_counter import FlopCounterMode
+    live = LiveBytes()
+    live.add(*model.parameters(), *model.buffers(), *[v for v in tree_flatten(batch)[0] if isinstance(v, torch.Tensor)])
+    flops = 0
+    with live:
+        for i in range(2):
+            fc = FlopCounterMode(display=False) if (count_flops and i == 1) else contextlib.nullcontext()
+            with fc:
+                opt.zero_grad(set_to_none=True)
+                for _ in range(accumulate):
+                    with (torch.autocast('cpu', dtype=dtype) if dtype else contextlib.nullcontext()):
+                        loss = _loss_parts(loss_fn(model, batch))['loss'] / accumulate
+                    loss.backward()
+                opt.step()
+            if count_flops and i == 1: flops = fc.get_total_flops()
+    return live, flops
+
+def plan_training(build: Callable, make_batch: Callable, loss_fn: Callable, *, device='cpu', precision: str = 'no',
+                  accumulate: int = 1, optimizer: Callable | None = None, ema: bool = False) -> TrainingPlan:
+    ("Plan one optimiser step: `build()` → model, `make_batch()` → one micro-batch, `loss_fn(model, batch)`; all fake; "
+     "`ema`: the run keeps a float32 average of the trainable weights too.")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    require(precision in ('no', 'bf16', 'fp16'), f"precision must be 'no', 'bf16' or 'fp16', got {precision!r}")
+    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)
+    with FakeTensorMode(allow_non_fake_inputs=True), _replacing_params(), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Accessing the data pointer of FakeTensor')   # deep copies of modules
+        model = build()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        require(trainable, "plan_training: the model has no trainable parameters")
+        opt = optimizer(trainable) if optimizer else torch.optim.AdamW(trainable)
+        batch = make_batch()
+        n = (len(next(v for v in batch.values() if isinstance(v, torch.Tensor))) if isinstance(batch, dict)
+             else len(batch))
+        live, flops = _two_steps(model, opt, batch, loss_fn, accumulate, dtype, count_flops=True)
+        parts = {'parameters': _bytes(model.parameters()), 'buffers': _bytes(model.buffers()),
+                 'gradients': _bytes(trainable),
+                 'optimizer': _bytes(v for st in opt.state.values() for v in st.values()
+                                     if isinstance(v, torch.Tensor))}
+        shadow = sum(p.numel() * 4 for p in trainable) if ema else 0   # EMA: float32, there all along
+    # the rest: kept activations, temporaries, the batch
+    parts['activations'] = max(0, live.peak - sum(parts.values()))
+    parts['ema'] = shadow
+    return TrainingPlan(str(torch.device(device)), precision, n, accumulate, live.peak + shadow, parts, int(flops))
+
+# %% ../nbs/09_learner.ipynb #c3427b3d
+def measure_training(build: Callable, make_batch: Callable, loss_fn: Callable, *, accumulate: int = 1) -> int:
+    "The peak tensor memory (bytes) of two real optimiser steps on the CPU (`LiveBytes` on real tensors)."
+    model = build()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+    return _two_steps(model, opt, make_batch(), loss_fn, accumulate, None)[0].peak
+
+# %% ../nbs/09_learner.ipynb #5352b765
+@dataclass(frozen=True)
+class Card:
+    "A GPU as its data sheet gives it: memory (bytes), compute capability, dense tensor TFLOP/s in bf16/fp16."
+    name: str
+    memory: int
+    capability: tuple
+    tflops: float
+
+CARDS = {c.name: c for c in [
+    Card('t4', 15 * 2**30, (7, 5), 65.0),         # Colab's free GPU: 16 GB, 15 GiB usable; fp16 tensor cores
+    Card('v100', 16 * 2**30, (7, 0), 125.0),
+    Card('l4', 22 * 2**30, (8, 9), 121.0),        # 24 GB
+    Card('a100', 40 * 2**30, (8, 0), 312.0),      # the 40 GB A100 (Colab's); 'a100-80' below
+    Card('a100-80', 80 * 2**30, (8, 0), 312.0),
+    Card('h100', 80 * 2**30, (9, 0), 989.0)]}
+
+def visible_card(device=None) -> Card | None:
+    "The CUDA card `device` is on (its memory and capability read from the device), or None off CUDA."
+    device = torch.device(device or 'cuda')
+    if device.type != 'cuda' or not torch.cuda.is_available(): return None
+    p = torch.cuda.get_device_properties(device)
+    known = next((c for c in CARDS.values() if c.capability == (p.major, p.minor)
+                  and abs(c.memory - p.total_memory) < 6 * 2**30), None)
+    return Card(p.name, p.total_memory, (p.major, p.minor), known.tflops if known else float('nan'))
+
+def plan_report(plan: TrainingPlan, card: Card, utilisation: float = 0.4) -> str:
+    "A plan against a card: the peak against its memory, and the data rate the card needs at `utilisation` of its peak."
+    gib, fits = lambda b: f"{b / 2**30:.1f} GiB", plan.fits(card.memory)
+    rate = plan.items_per_second(card.tflops * 1e12, utilisation)
+    return (f"{card.name} ({plan.precision}, estimated): peak {gib(plan.peak)} of {gib(card.memory)}, "
+            + ("fits" if fits else "does NOT fit") + f" (85% margin); {plan.flops / 1e12:.2f} TFLOP per step; "
+            f"at {utilisation:.0%} of {card.tflops:g} TFLOP/s the data must deliver {rate:,.0f} items/s")
+
+# %% ../nbs/09_learner.ipynb #c3f4e662
+def check_device_placement(build: Callable, make_batch: Callable, forward: Callable, device='cuda') -> None:
+    ("Run `forward(model, batch)` on fake tensors of `device` (no GPU needed): a tensor left elsewhere or a host read "
+     "raises.")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with (FakeTensorMode(allow_non_fake_inputs=False), torch.device(device), _replacing_params(),
+          warnings.catch_warnings()):
+        warnings.simplefilter('ignore')                 # "CUDA is not available": nothing is run
+        with torch.no_grad(): forward(build(), make_batch())

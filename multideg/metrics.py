@@ -21,8 +21,10 @@ def _prepare(x: torch.Tensor, y: torch.Tensor, crop_border: int, y_channel: bool
         if not isinstance(t, torch.Tensor): raise TypeError(f"{who}: {name} must be a tensor, got {type(t).__name__}")
     if x.shape != y.shape: raise ValueError(f"{who}: the images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
     if x.ndim == 3: x, y = x[None], y[None]
-    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"{who}: expected B×3×H×W or 3×H×W RGB images, got {tuple(x.shape)}")
-    if not (torch.isfinite(x).all() and torch.isfinite(y).all()): raise ValueError(f"{who}: the images contain NaN or Inf")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{who}: expected B×3×H×W or 3×H×W RGB images, got {tuple(x.shape)}")
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError(f"{who}: the images contain NaN or Inf")
     if crop_border < 0 or 2 * crop_border >= min(x.shape[-2:]):
         raise ValueError(f"{who}: crop_border={crop_border} leaves nothing of a {x.shape[-2]}×{x.shape[-1]} image")
     x, y = x.double().clamp(0, 1), y.double().clamp(0, 1)
@@ -32,7 +34,8 @@ def _prepare(x: torch.Tensor, y: torch.Tensor, crop_border: int, y_channel: bool
     return x * 255, y * 255
 
 # %% ../nbs/07_metrics.ipynb #6878ce23
-def psnr(x: torch.Tensor, y: torch.Tensor, crop_border: int = 0, y_channel: bool = False, quantize: bool = True) -> torch.Tensor:
+def psnr(x: torch.Tensor, y: torch.Tensor, crop_border: int = 0, y_channel: bool = False,
+         quantize: bool = True) -> torch.Tensor:
     "PSNR in dB per image (`(B,)`, float64) between `x` and `y` in [0, 1], on RGB or on the BT.601 luma."
     a, b = _prepare(x, y, crop_border, y_channel, quantize, 'psnr')
     mse = ((a - b) ** 2).flatten(1).mean(1)
@@ -44,10 +47,12 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     g = torch.exp(-r ** 2 / (2 * sigma ** 2)); g = g / g.sum()
     return g[:, None] * g[None, :]
 
-def ssim(x: torch.Tensor, y: torch.Tensor, crop_border: int = 0, y_channel: bool = False, quantize: bool = True) -> torch.Tensor:
+def ssim(x: torch.Tensor, y: torch.Tensor, crop_border: int = 0, y_channel: bool = False,
+         quantize: bool = True) -> torch.Tensor:
     "MATLAB-style SSIM per image (`(B,)`, float64) between `x` and `y` in [0, 1], on RGB or on the BT.601 luma."
     a, b = _prepare(x, y, crop_border, y_channel, quantize, 'ssim')
-    if min(a.shape[-2:]) < 11: raise ValueError(f"ssim: images must be at least 11×11 after cropping, got {tuple(a.shape[-2:])}")
+    if min(a.shape[-2:]) < 11:
+        raise ValueError(f"ssim: images must be at least 11×11 after cropping, got {tuple(a.shape[-2:])}")
     c = a.shape[1]
     w = _gaussian_window().to(a.device)[None, None].expand(c, 1, 11, 11)
     filt = lambda t: F.conv2d(t, w, groups=c)  # valid mode: the map is (H−10)×(W−10)
@@ -61,11 +66,13 @@ def ssim(x: torch.Tensor, y: torch.Tensor, crop_border: int = 0, y_channel: bool
 class MetricUnavailable(RuntimeError):
     "A metric cannot be computed here (a missing package or weights); the message says what to install or download."
 
-_LPIPS_BACKBONES = {'alex': ('AlexNet_Weights', 'alexnet'), 'vgg': ('VGG16_Weights', 'vgg16'), 'squeeze': ('SqueezeNet1_1_Weights', 'squeezenet1_1')}
+_LPIPS_BACKBONES = {'alex': ('AlexNet_Weights', 'alexnet'), 'vgg': ('VGG16_Weights', 'vgg16'),
+                    'squeeze': ('SqueezeNet1_1_Weights', 'squeezenet1_1')}
 
 def lpips_weights_path(net: str = 'alex') -> Path:
     "Where torchvision keeps the backbone weights LPIPS(`net`) needs (its hub cache)."
-    if net not in _LPIPS_BACKBONES: raise ValueError(f"LPIPS net must be one of {', '.join(_LPIPS_BACKBONES)}, got {net!r}")
+    if net not in _LPIPS_BACKBONES:
+        raise ValueError(f"LPIPS net must be one of {', '.join(_LPIPS_BACKBONES)}, got {net!r}")
     import torchvision.models as tvm
     url = getattr(tvm, _LPIPS_BACKBONES[net][0]).IMAGENET1K_V1.url
     return Path(torch.hub.get_dir()) / 'checkpoints' / url.rsplit('/', 1)[-1]
@@ -77,24 +84,28 @@ class LPIPS(torch.nn.Module):
         path = lpips_weights_path(net)
         try: import lpips
         except ImportError as e:
-            raise MetricUnavailable("LPIPS needs the lpips package: pip install 'multideg[metrics]' (or pip install lpips)") from e
+            raise MetricUnavailable("LPIPS needs the lpips package: pip install 'multideg[metrics]' "
+                                    "(or pip install lpips)") from e
         if not path.is_file():
             import torchvision.models as tvm
             url = getattr(tvm, _LPIPS_BACKBONES[net][0]).IMAGENET1K_V1.url
-            raise MetricUnavailable(f"LPIPS-{net} needs the {_LPIPS_BACKBONES[net][1]} ImageNet weights, not found at {path}; "
+            raise MetricUnavailable(f"LPIPS-{net} needs the {_LPIPS_BACKBONES[net][1]} ImageNet weights, "
+                                    f"not found at {path}; "
                                     f"download {url} to that path (or set TORCH_HOME) and try again")
         self.model = lpips.LPIPS(net=net, verbose=False).eval().requires_grad_(False)
         if device is not None: self.model.to(device)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if x.shape != y.shape: raise ValueError(f"LPIPS: the images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+        if x.shape != y.shape:
+            raise ValueError(f"LPIPS: the images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
         if x.ndim == 3: x, y = x[None], y[None]
         dev = next(self.model.parameters()).device
         return self.model(x.to(dev).float() * 2 - 1, y.to(dev).float() * 2 - 1).flatten()
 
 # %% ../nbs/07_metrics.ipynb #40393d8c
-def image_metrics(x: torch.Tensor, y: torch.Tensor, crop_border: int = 4, lpips: LPIPS | None = None) -> dict[str, torch.Tensor]:
+def image_metrics(x: torch.Tensor, y: torch.Tensor, crop_border: int = 4,
+                  lpips: LPIPS | None = None) -> dict[str, torch.Tensor]:
     "PSNR, SSIM, PSNR_Y, SSIM_Y (border-cropped) and optionally LPIPS per image between restored `x` and target `y`."
     out = {'psnr': psnr(x, y, crop_border), 'ssim': ssim(x, y, crop_border),
            'psnr_y': psnr(x, y, crop_border, y_channel=True), 'ssim_y': ssim(x, y, crop_border, y_channel=True)}

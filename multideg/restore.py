@@ -15,19 +15,20 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from PIL import Image
 
-from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device, load_image,
-                           numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS)
+from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
+                           load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS)
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, timesteps
-from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, pool_hook,
-                           unet_config)
+from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, official_unet_config,
+                           pool_hook, unet_config)
 from .controller import build_controller
-from .inference import RestorerConfig, RestorerParts, build_sde, controller_embeddings, load_restorer, restore_tensor
+from .inference import (RestorerConfig, RestorerParts, build_sde, controller_embeddings, load_restorer,
+                                restore_tensor)
 
 # %% auto #0
 __all__ = ['POOLINGS', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights', 'tiled', 'PoolStats',
-           'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'RestoreResult', 'Restorer',
-           'find_inputs', 'plan_outputs', 'add_model_arguments', 'restorer_from_args', 'restore_command']
+           'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'RestoreTrace', 'RestoreResult',
+           'Restorer', 'find_inputs', 'plan_outputs', 'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -316,22 +317,41 @@ def as_image(image) -> torch.Tensor:
     elif isinstance(image, torch.Tensor):
         x = image.detach().cpu()
         if x.ndim == 4:
-            if x.shape[0] != 1: raise ValueError(f"image tensor: restore one image at a time (1×3×H×W), got a batch of {x.shape[0]}")
+            if x.shape[0] != 1:
+                raise ValueError(f"image tensor: restore one image at a time (1×3×H×W), got a batch of {x.shape[0]}")
             x = x[0]
         if x.ndim == 2: x = x[None]
         if x.dtype == torch.uint8: x = x.float() / 255
-        if not x.is_floating_point(): raise ValueError(f"image tensor: expected float values in [0, 1] (or uint8), got {x.dtype}")
-    else: raise TypeError(f"cannot restore a {type(image).__name__}: give a tensor, a path, a PIL image or a NumPy array")
-    if x.ndim != 3 or x.shape[0] not in (1, 3): raise ValueError(f"image: expected 3 (or 1) channels, C×H×W, got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"image tensor: expected float values in [0, 1] (or uint8), got {x.dtype}")
+    else: raise TypeError(f"cannot restore a {type(image).__name__}: "
+                          "give a tensor, a path, a PIL image or a NumPy array")
+    if x.ndim != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"image: expected 3 (or 1) channels, C×H×W, got shape {tuple(x.shape)}")
     if min(x.shape[-2:]) < 1: raise ValueError(f"image: empty, shape {tuple(x.shape)}")
     x = x.float().expand(3, -1, -1)
     if not torch.isfinite(x).all(): raise ValueError("image: has NaN or infinite values")
     lo, hi = x.min().item(), x.max().item()
-    if lo < -1e-4 or hi > 1 + 1e-4: raise ValueError(f"image: values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] (divide 8-bit values by 255)")
+    if lo < -1e-4 or hi > 1 + 1e-4:
+        raise ValueError(f"image: values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] (divide 8-bit values by 255)")
     if lo < 0 or hi > 1: x = x.clamp(0, 1)                                # rounding errors only
     return x.contiguous()[None]
 
 # %% ../nbs/12_restore.ipynb #42296f06
+@dataclass(repr=False)
+class RestoreTrace:
+    "Every stage of one restoration, on the CPU, for comparing it stage by stage (`restore(..., trace=True)`)."
+    clip_input: torch.Tensor | None      # 1×3×S×S: the controller's encoder input (resized, cropped, normalised)
+    embeddings: dict                     # the fusion inputs as the backbone gets them (1×D each)
+    times: list                          # the time of each network call, first to last (T first)
+    states: torch.Tensor                 # (n+1)×3×H×W: x_T, then the state after each of the n steps (the last: x_0)
+    model_out: torch.Tensor              # n×3×H×W: the backbone's output at each call (ε̂ for the IR-SDE U-Net)
+    output: torch.Tensor                 # 3×H×W: the restoration before clamping to [0, 1]
+
+    def __repr__(self) -> str:
+        return (f"RestoreTrace({len(self.times)} network calls at t = {self.times[:3]}…, states "
+                f"{tuple(self.states.shape)}, |x| up to {self.states.abs().max().item():.3g})")
+
 @dataclass(repr=False)
 class RestoreResult:
     "One restored image: the image (3×H×W, CPU, [0, 1]), every degradation's probability, the names detected."
@@ -341,6 +361,7 @@ class RestoreResult:
     seconds: float = 0.0
     decoding: str = ''                   # how `predicted` was read: 'threshold', 'set', 'softmax' ('': no controller)
     confidence: float | None = None      # 'set': the set's probability among the candidates; 'softmax': the name's
+    trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
 
     def __repr__(self) -> str:
         h, w = self.image.shape[-2:]
@@ -422,21 +443,49 @@ class Restorer:
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
 
 # %% ../nbs/12_restore.ipynb #bb5248a6
+def _official_unet_cfg(unet, dim: int) -> UNetConfig:
+    "The U-Net config `unet` names: a preset (fusion width `dim`), a `UNetConfig`, an official setting or option file."
+    if isinstance(unet, UNetConfig): return unet
+    if isinstance(unet, str) and unet in UNET_PRESETS:
+        return unet_config(unet, fusion={'name': 'prompt', 'embed_dim': dim})
+    if isinstance(unet, (dict, Path)) or (isinstance(unet, str) and Path(unet).suffix in ('.yml', '.yaml', '.json')):
+        return official_unet_config(unet)
+    raise ValueError(f"unet: a preset ({', '.join(UNET_PRESETS)}), a UNetConfig, or the official network_G.setting "
+                     f"(a dict, or its .yml option file); got {unet!r}")
+
+def _sde_config(sde) -> SDEConfig:
+    "The SDE settings `sde`: None (the official test options), an `SDEConfig`, an `IRSDE`, or a dict of the fields."
+    if sde is None: return SDEConfig()
+    if isinstance(sde, SDEConfig): return sde
+    if hasattr(sde, 'config') and isinstance(sde.config, SDEConfig): return sde.config
+    if isinstance(sde, dict):
+        try: return SDEConfig(**sde)
+        except TypeError as e:
+            raise ValueError(f"sde: {e}; fields: {', '.join(SDEConfig.__dataclass_fields__)}") from None
+    raise ValueError(f"sde: an SDEConfig, an IRSDE or a dict of SDEConfig fields, got {type(sde).__name__}")
+
 @patch(cls_method=True)
-def from_official(cls: Restorer, daclip, irsde, *, clip_model='ViT-B-32', unet: str | UNetConfig = 'daclip', tokenizer=None, **kwargs) -> Restorer:
-    "The official DA-CLIP + universal IR-SDE restorer from its two files; keyword arguments as for `Restorer`."
+def from_official(cls: Restorer, daclip, irsde, *, clip_model='ViT-B-32', unet='daclip', tokenizer=None, sde=None,
+                  **kwargs) -> Restorer:
+    ("The official DA-CLIP + universal IR-SDE restorer from its two files; `sde`: the test options' SDE settings "
+     "(default: T = 100, max_sigma 50, eps 0.005); keyword arguments as for `Restorer`.")
     for what, p in (('DA-CLIP checkpoint', daclip), ('universal restoration checkpoint', irsde)):
         p = Path(p).expanduser()
-        if not p.is_file(): raise FileNotFoundError(f"{what} {p} " + ('is a folder, not a file' if p.is_dir() else 'does not exist'))
+        if not p.is_file():
+            raise FileNotFoundError(f"{what} {p} " + ('is a folder, not a file' if p.is_dir() else 'does not exist'))
+    scfg = _sde_config(sde)
     ctrl = build_controller(clip_model, tokenizer=tokenizer, names=DACLIP_NAMES, n_tokens=0)
     ctrl.load_daclip_checkpoint(Path(daclip).expanduser())
     dim = ctrl.clip.visual.output_dim
-    ucfg = unet if isinstance(unet, UNetConfig) else unet_config(unet, fusion={'name': 'prompt', 'embed_dim': dim})
-    if ucfg.fusion['embed_dim'] != dim: raise ValueError(f"the DA-CLIP model gives {dim}-d embeddings but the U-Net expects {ucfg.fusion['embed_dim']}")
+    ucfg = _official_unet_cfg(unet, dim)
+    if ucfg.fusion.get('embed_dim') != dim:
+        raise ValueError(f"the DA-CLIP model gives {dim}-d embeddings but the U-Net expects "
+                         f"{ucfg.fusion.get('embed_dim')}")
     net = load_official(ConditionalUNet(ucfg), Path(irsde).expanduser())
-    rcfg = RestorerConfig('unet', ucfg.to_dict(), SDEConfig().to_dict(), normalize=False, sampler='posterior', steps=None)
+    rcfg = RestorerConfig('unet', ucfg.to_dict(), scfg.to_dict(), normalize=False, sampler='posterior', steps=None)
     kwargs.setdefault('detection', 'softmax')
     return cls(RestorerParts(rcfg, net.eval(), build_sde(rcfg), ctrl.eval()), **kwargs)
+
 
 # %% ../nbs/12_restore.ipynb #79af61fd
 @patch
@@ -460,8 +509,10 @@ def _condition(self: Restorer, x: torch.Tensor) -> tuple[dict, dict, list, tuple
 @patch
 @torch.no_grad()
 def restore(self: Restorer, image, *, sampler: str | None = None, steps: int | None = None,
-            seed: int | None = None) -> RestoreResult:
-    "Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations detected."
+            seed: int | None = None, noise=None, trace: bool = False) -> RestoreResult:
+    ("Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations "
+     "detected; `noise`: given draws instead of the seed's (`NoiseSource`), e.g. to replay a recorded run; "
+     "`trace`: keep every stage (`RestoreTrace`).")
     from tqdm.auto import tqdm
     t0 = time.perf_counter()
     x = as_image(image)
@@ -478,9 +529,32 @@ def restore(self: Restorer, image, *, sampler: str | None = None, steps: int | N
                disable=None if self.progress is None else not self.progress)
     tb.bar, tb.evals = (None if bar.disable else bar), evals
     g = torch.Generator(state).manual_seed(seed)
-    try: out = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps, generator=g)
+    try:
+        if trace: out, tr = self._traced(tb, x.to(state), emb, sampler, steps, g, noise)
+        else: out, tr = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps, generator=g,
+                                       noise=noise), None
     finally: bar.close()
-    return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence)
+    return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
+
+@patch
+def _traced(self: Restorer, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise) -> tuple:
+    "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
+    calls = []
+    def net(*args, **kw):
+        out = tb(*args, **kw)
+        t = args[2].reshape(-1)[0].item() if self.sde is not None else None
+        calls.append((args[0].cpu(), t, out.float().cpu()))
+        return out
+    if self.sde is None: x0, states = net(x, **emb).float(), []
+    else: x0, states = self.sde.to(x.device).sample(net, x, sampler=sampler, steps=steps, generator=g, noise=noise,
+                                                    return_intermediates=True, **emb)
+    c = self.controller                           # the encoder's input as `_condition` makes it
+    clip = c.preprocess(c.resize_crop(x.cpu()).to(c.device, torch.float32)).cpu() if c is not None else None
+    first = [calls[0][0]] if calls and self.sde is not None else []
+    tr = RestoreTrace(clip, {k: v.cpu() for k, v in emb.items()}, [t for _, t, _ in calls if t is not None],
+                      torch.cat(first + [s.float().cpu() for s in states]) if first else x0.new_zeros(0, *x0.shape[1:]),
+                      torch.cat([o for *_, o in calls]), x0[0].float().cpu())
+    return x0.float().clamp(0, 1), tr
 
 @patch
 def restore_file(self: Restorer, src, dst, *, bits: int = 8, **kwargs) -> RestoreResult:
@@ -500,14 +574,16 @@ def _folder_images(folder: Path, recursive: bool) -> list[Path]:
     files = folder.rglob('*') if recursive else folder.iterdir()
     return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith('.'))
 
-def find_inputs(inputs: Sequence[str], recursive: bool = False) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]], list[Path]]:
+def find_inputs(inputs: Sequence[str],
+                recursive: bool = False) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]], list[Path]]:
     "`(file, relative output name)` for INPUTS (files, folders, globs), the `(input, problem)`s, and the input folders."
     found, problems, folders = [], [], []
     def add(p: Path, arg: str):
         if p.is_dir():
             folders.append(p)
             imgs = _folder_images(p, recursive)
-            if not imgs: problems.append((arg if arg == str(p) else str(p), f"no image files ({', '.join(IMAGE_SUFFIXES[:4])}, ...) in this folder"))
+            if not imgs: problems.append((arg if arg == str(p) else str(p),
+                                          f"no image files ({', '.join(IMAGE_SUFFIXES[:4])}, ...) in this folder"))
             found.extend((f, f.relative_to(p)) for f in imgs)
         else: found.append((p, Path(p.name)))
     for arg in inputs:
@@ -525,10 +601,12 @@ def find_inputs(inputs: Sequence[str], recursive: bool = False) -> tuple[list[tu
     return unique, problems, folders
 
 def plan_outputs(found: Sequence[tuple[Path, Path]], out: Path, ext: str = '.png') -> list[tuple[Path, Path]]:
-    "`(input, output file)` pairs: the relative name with suffix `ext` ('same': the input's, if it can be written) in `out`, made unique."
+    ("`(input, output file)` pairs: the relative name with suffix `ext` ('same': the input's, if it can be written) "
+     "in `out`, made unique.")
     plan, taken = [], set()
     for f, rel in found:
-        suffix = f.suffix.lower() if ext == 'same' and f.suffix.lower() in SAVE_FORMATS else ('.png' if ext == 'same' else ext)
+        suffix = (f.suffix.lower() if ext == 'same' and f.suffix.lower() in SAVE_FORMATS
+                  else ('.png' if ext == 'same' else ext))
         dst, k = out / rel.with_suffix(suffix), 2
         while dst in taken: dst, k = out / rel.with_name(f"{rel.stem}-{k}{suffix}"), k + 1
         taken.add(dst); plan.append((f, dst))

@@ -11,28 +11,34 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import config_from_args, require
+from .core import require
 from .degradations import NAMES
-from .controller import DAClip
+from .controller import ControllerConfig, DAClip, controller_from_config
 from .fusion import fusion_config
 from .unet import nafnet_config, unet_config
 from .sde import IRSDE, SAMPLERS, SDEConfig
 from .metrics import psnr, ssim
-from .inference import (BACKBONES, RestorerConfig, build_backbone, build_sde, controller_embeddings, load_controller,
+from .inference import (BACKBONES, RestorerConfig, build_backbone, build_sde, controller_embeddings,
+                                load_controller,
                                 restore_tensor, save_controller)
-from .learner import Learner, TrainConfig, publish_weights, run_device, seed_stage, standard_callbacks
-from .controller_training import ControllerTrainConfig, check_synthetic_data, controller_data, train_controller
+from .learner import (Card, Learner, TrainConfig, TrainingPlan, choose_precision, plan_report, plan_training,
+                              publish_weights, run_device, seed_stage, standard_callbacks, visible_card)
+from .controller_training import (ControllerTrainConfig, check_synthetic_data, controller_data, data_callbacks,
+                                         refuse_unless_fits, run_training_command, train_controller)
 
 # %% auto #0
-__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'train_restoration', 'train_command']
+__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'train_restoration',
+           'train_command']
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
-def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool, loss: str):
+def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
+                      loss: str):
     lq, gt = batch['lq'], batch['gt']
     true = [[r['name'] for r in recs] for recs in batch['records']] if oracle else None
-    emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize)
+    emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)
     if sde is None: return F.l1_loss(model(lq, **emb).float(), gt)
     sde = sde.to(lq.device)
     t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
@@ -48,8 +54,10 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
 def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int, seed: int) -> dict:
     dev = next(model.parameters()).device
     g = torch.Generator(dev).manual_seed(seed)
-    outs = [restore_tensor(model, lq[i:i + batch_size].to(dev), {k: v[i:i + batch_size].to(dev) for k, v in emb.items()},
-                           sde=sde, sampler=sampler, steps=steps, generator=g).cpu() for i in range(0, len(lq), batch_size)]
+    outs = [restore_tensor(model, lq[i:i + batch_size].to(dev),
+                           {k: v[i:i + batch_size].to(dev) for k, v in emb.items()},
+                           sde=sde, sampler=sampler, steps=steps, generator=g).cpu()
+            for i in range(0, len(lq), batch_size)]
     out = torch.cat(outs)
     p = psnr(out, gt)
     return {'psnr': p.mean().item(), 'ssim': ssim(out, gt).mean().item(), 'psnr_gain': (p - psnr(lq, gt)).mean().item()}
@@ -59,7 +67,8 @@ RESTORATION_LOSSES = ('ml', 'noise', 'x0')
 
 @dataclass
 class RestorationConfig(TrainConfig):
-    "The loop's settings (`TrainConfig`) with IR-SDE's optimiser, plus the backbone, the SDE, the controller and the data."
+    ("The loop's settings (`TrainConfig`) with IR-SDE's optimiser, plus the backbone, the SDE, the controller and the "
+     "data.")
     out: str = 'runs/restorer'
     steps: int = 600
     batch_size: int = 8
@@ -74,23 +83,33 @@ class RestorationConfig(TrainConfig):
     best_metric: str | None = 'psnr'
     best_mode: str = 'max'
     backbone: str = 'unet'               # 'unet' (IR-SDE, sampled) or 'nafnet' (direct restoration, one pass)
-    preset: str = 'tiny'                 # the backbone's preset (unet: 'tiny', 'small', 'daclip'; nafnet: 'tiny', 'small', 'base')
-    fusion: str | dict = 'prompt'        # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'cross_attention', 'film', 'token', ... or a dict
+    # the backbone's preset (unet: 'tiny', 'small', 'daclip'; nafnet: 'tiny', 'small', 'base')
+    preset: str = 'tiny'
+    # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'cross_attention', 'film', 'token', ... or a dict
+    fusion: str | dict = 'prompt'
     backbone_options: dict = field(default_factory=dict)  # overrides of the backbone preset (e.g. {"nf": 16})
-    sde: dict = field(default_factory=dict)  # IR-SDE settings (max_sigma, T, eps: the official 50, 100, 0.005; prediction: 'x0' unless given, the official 'noise' in the daclip recipe)
-    loss: str = 'x0'                     # 'x0' (L1 on x̂_0), 'ml' (IR-SDE's maximum-likelihood L1, official) or 'noise' (L1 on ε̂); nafnet: L1 on the image
-    controller: str | None = None        # a trained controller's run folder (None: train a tiny one in OUT/controller first)
+    # IR-SDE settings (max_sigma, T, eps: officially 50, 100, 0.005; prediction 'x0' unless given, 'noise' in daclip)
+    sde: dict = field(default_factory=dict)
+    # 'x0' (L1 on x̂_0), 'ml' (IR-SDE's maximum-likelihood L1, official) or 'noise' (L1 on ε̂); nafnet: L1 on the image
+    loss: str = 'x0'
+    # a trained controller's run folder (None: train a tiny one in OUT/controller first)
+    controller: str | None = None
     controller_steps: int = 800          # steps of that controller
-    oracle: bool = False                 # condition on the true degradations (text embeddings) instead of the controller's prediction
+    # condition on the true degradations (text embeddings) instead of the controller's prediction
+    oracle: bool = False
     normalize: bool = True               # L2-normalise the embeddings before the fusion
     counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
     names: tuple = NAMES                 # the degradation types drawn
-    source: str = 'embedded'             # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
+    # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
+    source: str | None = 'embedded'
     count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
     size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
     patch_size: int = 64                 # training crop size
-    scene_size: int | str | None = 'source'  # the scene a crop shows (SyntheticPairs): 'source' = crops of the degraded source image, or px, or None
+    # the scene a crop shows (SyntheticPairs): 'source' = crops of the degraded source image, or px, or None
+    scene_size: int | str | None = 'source'
     epoch_length: int = 2048             # items per epoch
+    # where pairs are degraded: 'loader' (each image, in the loader) or 'device' (the batch)
+    degrade: str = 'loader'
     val_count: int = 16                  # held-out validation crops
     val_sampler: str = 'fast'            # sampler and steps used for validation (unet)
     val_steps: int | None = 10           # sampler steps of each validation restoration (None: all T steps)
@@ -98,7 +117,8 @@ class RestorationConfig(TrainConfig):
     def _check_own(self):
         check_synthetic_data(self)
         require(isinstance(self.sde, dict), f"sde must be a dict of SDEConfig fields, got {self.sde!r}")
-        self.sde = {'prediction': 'x0', **self.sde}   # sde={'max_sigma': 30} keeps the x0 prediction the x0 loss goes with
+        # sde={'max_sigma': 30} keeps the x0 prediction the x0 loss goes with
+        self.sde = {'prediction': 'x0', **self.sde}
         require(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
         require(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
@@ -106,7 +126,8 @@ class RestorationConfig(TrainConfig):
             T = SDEConfig.from_dict(self.sde, 'sde').T
             require(self.val_steps is None or 1 <= self.val_steps <= T,
                    f"val_steps must lie in 1..T={T} or be none, got {self.val_steps}")
-        for k in ('patch_size', 'controller_steps'): require(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ('patch_size', 'controller_steps'):
+            require(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
         self.restorer_config(64)   # checks the backbone preset, its options, the fusion and the SDE now
 
     def val_metrics(self) -> tuple:
@@ -124,22 +145,69 @@ class RestorationConfig(TrainConfig):
 
 RESTORATION_RECIPES = {
     'cpu': {},                                                          # the defaults: minutes on a CPU
-    'daclip': dict(preset='daclip', fusion='prompt', sde={'prediction': 'noise'}, patch_size=256, batch_size=16, steps=700_000, lr=2e-4, min_lr=1e-6,
-                   warmup=0, grad_clip=None, ema_beta=0.995, ema_every=10, val_every=10_000, save_every=10_000, val_count=100,
-                   val_sampler='posterior', val_steps=100, normalize=False, loss='ml', mixed_precision='bf16'),
+    'daclip': dict(preset='daclip', fusion='prompt', sde={'prediction': 'noise'}, patch_size=256, batch_size=16,
+                   steps=700_000, lr=2e-4, min_lr=1e-6, warmup=0, grad_clip=None, ema_beta=0.995, ema_every=10,
+                   val_every=10_000, save_every=10_000, val_count=100, val_sampler='posterior', val_steps=100,
+                   normalize=False, loss='ml', mixed_precision='auto', source=None),
 }
+# Colab's T4 (15 GiB, no bfloat16): the same run in float16, 16 images a step as 2 × 8 (the plan: 10.3 GiB at the
+# peak with the ViT-B-32 controller), a checkpoint every 1,000 steps (sessions end without warning)
+RESTORATION_RECIPES['t4'] = dict(RESTORATION_RECIPES['daclip'], batch_size=8, accumulate=2, mixed_precision='fp16',
+                                 save_every=1000, val_every=5000)
+
+# %% ../nbs/11_restorer_training.ipynb #3c9dd195
+class _Planned(nn.Module):
+    "A backbone and its frozen controller in one module, so that a plan counts both."
+    def __init__(self, backbone: nn.Module, controller: nn.Module | None):
+        super().__init__()
+        self.backbone, self.controller = backbone, (controller.requires_grad_(False) if controller is not None
+                                                    else None)
+
+def _controller_config_for(cfg: RestorationConfig) -> ControllerConfig | None:
+    "The config of the controller a run of `cfg` conditions on (None: no fusion)."
+    if fusion_config(cfg.fusion).name == 'none': return None
+    if cfg.controller is not None: return ControllerConfig.load(Path(cfg.controller) / 'controller.json')
+    if cfg.preset == 'daclip': return ControllerConfig(model='ViT-B-32', names=cfg.names)
+    return ControllerTrainConfig(names=cfg.names, counts=cfg.counts).controller_config()
+
+def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> TrainingPlan:
+    "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
+    device = 'cuda' if card else run_device(cfg)
+    precision = choose_precision(device, cfg.mixed_precision, card.capability if card else None)
+    ccfg, made = _controller_config_for(cfg), {'sde': build_sde(cfg.restorer_config(64))}   # constants: real tensors
+    def build():
+        ctrl = controller_from_config(replace(ccfg, pretrained=None)) if ccfg is not None else None
+        dim = ctrl.name_embeddings().shape[-1] if ctrl is not None else fusion_config(cfg.fusion).embed_dim
+        return _Planned(build_backbone(cfg.restorer_config(dim)), ctrl)
+    def batch():
+        B, p = cfg.batch_size, cfg.patch_size
+        return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p), 'records': [[] for _ in range(B)]}
+    def loss(model, b):
+        return _restoration_loss(model.backbone, b, sde=made['sde'], controller=model.controller, oracle=False,
+                                 normalize=cfg.normalize, loss=cfg.loss)
+    return plan_training(build, batch, loss, device=device, precision=precision, accumulate=cfg.accumulate,
+                         ema=cfg.ema_beta is not None)
 
 # %% ../nbs/11_restorer_training.ipynb #d724aa5f
 def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | None:
     if not needs_controller: return None
     if cfg.controller is not None: return load_controller(cfg.controller)
+    require(cfg.preset != 'daclip',
+            "preset 'daclip' is the official U-Net, conditioned by DA-CLIP's ViT-B-32 controller: "
+                                    "train one first (multideg train-controller --recipe daclip) and pass its folder "
+                                    "(--controller FOLDER)")
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:   # every process would train its own copy into the same folder
-        raise ValueError("train_restoration: with several processes, train the controller first (multideg train-controller) "
+        raise ValueError("train_restoration: with several processes, train the controller first "
+                         "(multideg train-controller) "
                          "and pass its folder as controller=...")
-    ccfg = ControllerTrainConfig(out=str(Path(cfg.out) / 'controller'), steps=cfg.controller_steps, names=cfg.names, counts=cfg.counts,
-                                 source=cfg.source, count=cfg.count, seed=cfg.seed, device=cfg.device, val_count=min(256, 8 * cfg.val_count),
-                                 val_every=max(1, cfg.controller_steps // 4), save_every=max(1, cfg.controller_steps // 4),
-                                 log_every=max(1, min(cfg.log_every, cfg.controller_steps // 4)), tensorboard=cfg.tensorboard,
+    ccfg = ControllerTrainConfig(out=str(Path(cfg.out) / 'controller'), steps=cfg.controller_steps, names=cfg.names,
+                                 counts=cfg.counts,
+                                 source=cfg.source, count=cfg.count, seed=cfg.seed, device=cfg.device,
+                                 val_count=min(256, 8 * cfg.val_count),
+                                 val_every=max(1, cfg.controller_steps // 4),
+                                 save_every=max(1, cfg.controller_steps // 4),
+                                 log_every=max(1, min(cfg.log_every, cfg.controller_steps // 4)),
+                                 tensorboard=cfg.tensorboard,
                                  warmup=min(100, cfg.controller_steps // 10))
     print(f"no controller given: training one for {cfg.controller_steps} steps in {ccfg.out}")
     train_controller(ccfg)
@@ -149,23 +217,32 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
                       **overrides) -> Learner:
     "Train a restorer (resuming the run in `config.out`); writes restorer.json, restorer.safetensors and controller/."
     cfg = replace(config or RestorationConfig(), **overrides)
-    run_device(cfg)
+    card = visible_card(run_device(cfg))
+    if card is not None:                            # on a GPU: the plan first, and no run that cannot fit
+        plan = plan_restoration(cfg, card)
+        refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",
+                           lambda b: plan_restoration(replace(cfg, batch_size=b), card))
+        if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))
     needs_controller = fusion_config(cfg.fusion).name != 'none'
     controller = _controller_for(cfg, needs_controller)
     dim = controller.name_embeddings().shape[-1] if controller is not None else fusion_config(cfg.fusion).embed_dim
     rcfg = cfg.restorer_config(dim)
     seed_stage(cfg.seed, 'init')        # after the controller's training: the backbone's weights follow the seed
     model, sde = build_backbone(rcfg), build_sde(rcfg)
-    if 'scene' in model.fusion.needs(): raise ValueError("train_restoration: the fusion needs scene embeddings, which this loop does not provide")
+    if 'scene' in model.fusion.needs():
+        raise ValueError("train_restoration: the fusion needs scene embeddings, which this loop does not provide")
     train_ds, val_ds = controller_data(cfg, 'train', cfg.patch_size), controller_data(cfg, 'val', cfg.patch_size)
     val_items = [val_ds[i] for i in range(len(val_ds))]
     val_lq, val_gt = torch.stack([it['lq'] for it in val_items]), torch.stack([it['gt'] for it in val_items])
     val_true = [[r['name'] for r in it['records']] for it in val_items] if cfg.oracle else None
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
-    loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize, loss=cfg.loss)
-    val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler, steps=cfg.val_steps,
+    loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
+                      loss=cfg.loss)
+    val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
+                     steps=cfg.val_steps,
                      batch_size=2 * cfg.batch_size, seed=cfg.seed)
-    trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn), model_config=json.loads(rcfg.to_json()))
+    trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn) + data_callbacks(cfg, train_ds),
+                      model_config=json.loads(rcfg.to_json()))
     if controller is not None and trainer.device.type != 'cpu':
         controller.to(trainer.device)
     if trainer.resume_and_fit(until, resume) and trainer.is_main:
@@ -179,21 +256,8 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
 
 # %% ../nbs/11_restorer_training.ipynb #1949df28
 def train_command(argv: Sequence[str] = (), prog: str = 'multideg train') -> int:
-    "Command line of `train_restoration`: `--recipe NAME`, `--config FILE`, `--key value` options; `--fresh` ignores old checkpoints."
-    argv = list(argv)
-    recipe = 'cpu'
-    for i, a in enumerate(argv):
-        if a == '--recipe' or a.startswith('--recipe='):
-            recipe = a.partition('=')[2] if '=' in a else (argv[i + 1] if i + 1 < len(argv) else '')
-            del argv[i:i + (1 if '=' in a else 2)]
-            break
-    if recipe not in RESTORATION_RECIPES: raise ValueError(f"--recipe: unknown recipe {recipe!r}; recipes: {', '.join(RESTORATION_RECIPES)}")
-    cfg, flags = config_from_args(RestorationConfig, argv, base=RestorationConfig(**RESTORATION_RECIPES[recipe]), prog=prog,
-                           flags=[('fresh', 'store_true', 'start from scratch even if the run folder has checkpoints'),
-                                  ('recipe', 'store', f"starting settings: {', '.join(RESTORATION_RECIPES)} (default cpu)")])
-    t = train_restoration(cfg, resume=not flags['fresh'])
-    if t.is_main and t.step >= cfg.steps:
-        print(f"done: {t.step} steps; " + '  '.join(f"{k} {v:.4g}" for k, v in t.metrics.items()) + f"; restorer in {t.out}")
-    return 0
+    "Command line of `train_restoration`: `--recipe`, `--config FILE`, `--key value` options; `--fresh`, `--plan CARD`."
+    return run_training_command(RestorationConfig, argv, prog, RESTORATION_RECIPES, train_restoration, plan_restoration,
+                                'restorer')
 
 train_command.raw_argv = True   # the CLI hands it the arguments unparsed

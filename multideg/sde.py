@@ -16,7 +16,10 @@ from torch import nn
 from .core import JsonConfig
 
 # %% auto #0
-__all__ = ['PREDICTIONS', 'SAMPLERS', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'timesteps']
+__all__ = ['PREDICTIONS', 'BASIC_SAMPLERS', 'MR_SOLVERS', 'MR_PREDICTIONS', 'MR_MAX_ORDER', 'MR_SAMPLERS', 'SAMPLERS',
+           'MR_SOLVER_CLASSES', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'NoiseSource', 'timesteps', 'MRSamplerConfig',
+           'MRSchedule', 'mr_timesteps', 'mr_step_orders', 'MRSampler', 'MRODEData', 'MRODENoise', 'MRSDEData',
+           'MRSDENoise', 'mr_config', 'mr_sampler']
 
 # %% ../nbs/06_sde.ipynb #aa6226e5
 PREDICTIONS = ('noise', 'x0')
@@ -129,9 +132,10 @@ def noise_from_output(self, out: torch.Tensor, xt: torch.Tensor, mu: torch.Tenso
 
 # %% ../nbs/06_sde.ipynb #e9d3cfa6
 @patch_to(IRSDE)
-def _jump(self, t: torch.Tensor, s: torch.Tensor):
+def _jump(self, t: torch.Tensor, s: torch.Tensor, one_step: bool | None = None):
     "A, B, C for the jump t → s: e^{-(θ̄_t−θ̄_s)dt}, e^{-θ̄_t dt}, e^{-θ̄_s dt}."
-    if bool((s == t - 1).all()):  # one step back: the official float32 arithmetic, to the last bit
+    if one_step is None: one_step = bool((s == t - 1).all())   # a host read: callers that know, say so
+    if one_step:  # one step back: the official float32 arithmetic, to the last bit
         return (torch.exp(-v * self.dt) for v in (self.thetas[t], self.thetas_cumsum[t], self.thetas_cumsum[s]))
     cum = self._cum64.to(t.device)  # long jumps: float64 (1 − B² is a cancellation at small t)
     return torch.exp(-(cum[t] - cum[s]) * self.dt), torch.exp(-cum[t] * self.dt), torch.exp(-cum[s] * self.dt)
@@ -139,8 +143,9 @@ def _jump(self, t: torch.Tensor, s: torch.Tensor):
 @patch_to(IRSDE)
 def posterior_mean(self, xt: torch.Tensor, x0: torch.Tensor, mu: torch.Tensor, t, s=None) -> torch.Tensor:
     "Mean of x_s | x_t, x_0 (s = t − 1 by default: the official optimum reverse state x*_{t−1})."
+    one_step = True if s is None else None             # s = t − 1 by construction: no need to look (no host read)
     t = _t(t, xt); s = t - 1 if s is None else _t(s, xt)
-    A, B, C = self._jump(t, s)
+    A, B, C = self._jump(t, s, one_step)
     ca, cb = A * (1 - C ** 2) / (1 - B ** 2), C * (1 - A ** 2) / (1 - B ** 2)
     return _bc(ca, xt) * (xt - mu) + _bc(cb, xt) * (x0 - mu) + mu
 
@@ -167,7 +172,49 @@ def ml_loss(self, noise_pred: torch.Tensor, xt: torch.Tensor, x0: torch.Tensor, 
     return (pred - target).abs().flatten(1).mean(1).mean()
 
 # %% ../nbs/06_sde.ipynb #7e797ad8
-SAMPLERS = ('posterior', 'sde', 'ode', 'fast')
+BASIC_SAMPLERS = ('posterior', 'sde', 'ode', 'fast')
+MR_SOLVERS, MR_PREDICTIONS, MR_MAX_ORDER = ('ode', 'sde'), ('data', 'noise'), {'ode': 3, 'sde': 2}
+# MR Sampler (below), by name: 'mrs' is the paper's DA-CLIP setting (ODE, data prediction, order 2)
+MR_SAMPLERS = ('mrs', *(f"mrs-{s}-{p}-{o}" for s in MR_SOLVERS for p in MR_PREDICTIONS
+                       for o in range(1, MR_MAX_ORDER[s] + 1)))
+SAMPLERS = BASIC_SAMPLERS + MR_SAMPLERS
+
+class NoiseSource:
+    "A sampler's Gaussian draws, one `draw(x)` at a time: replayed from `noise` (see below), else from `generator`."
+    def __init__(self, noise=None, generator: torch.Generator | None = None):
+        # noise: a callable `noise(x)`, a tensor whose rows are the draws, or a sequence / iterator of tensors
+        self.generator, self.drawn, self._fn, self._it = generator, 0, None, None
+        if callable(noise) and not isinstance(noise, torch.Tensor): self._fn = noise
+        elif isinstance(noise, torch.Tensor):
+            if noise.ndim == 0: raise ValueError("noise: a tensor of draws needs one row per draw, got a scalar")
+            self._it = iter(noise.unbind(0))
+        elif noise is not None:
+            try: self._it = iter(noise)
+            except TypeError:
+                raise TypeError(f"noise: expected a callable, a tensor of draws or a sequence of tensors, "
+                                f"got {type(noise).__name__}") from None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        "The next draw, shaped like `x` (a given one may lack `x`'s leading singleton dimensions), on its device."
+        if self._fn is not None: z = self._fn(x)
+        elif self._it is not None:
+            try: z = next(self._it)
+            except StopIteration:
+                raise ValueError(f"noise: the given draws ran out after {self.drawn}; this sampling needs more") \
+                    from None
+        else: z = torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+        z = torch.as_tensor(z)
+        if z.shape != x.shape:
+            if [d for d in z.shape if d != 1] != [d for d in x.shape if d != 1]:
+                raise ValueError(f"noise: draw {self.drawn} has shape {tuple(z.shape)}, the state {tuple(x.shape)}")
+            z = z.reshape(x.shape)
+        self.drawn += 1
+        return z.to(device=x.device, dtype=x.dtype)
+
+def _draw(noise, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    "One step's Gaussian draw: `noise` itself (a tensor), the next of a `NoiseSource` or callable, else `generator`'s."
+    if isinstance(noise, NoiseSource): return noise(x)
+    return NoiseSource([noise] if isinstance(noise, torch.Tensor) else noise, generator)(x)
 
 def timesteps(T: int, steps: int | None = None) -> list[int]:
     "`steps` integer times from T down to 1, evenly spaced (all T of them by default)."
@@ -177,22 +224,26 @@ def timesteps(T: int, steps: int | None = None) -> list[int]:
 
 @patch_to(IRSDE)
 def step(self, noise_pred: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int, sampler: str = 'posterior',
-         generator: torch.Generator | None = None, eta: float = 0., order: int = 2, prev: dict | None = None) -> torch.Tensor:
-    "One transition x_t → x_s (s < t) from the network's noise; `prev` carries the fast sampler's history between calls."
-    if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose from: {', '.join(SAMPLERS)}")
+         generator: torch.Generator | None = None, eta: float = 0., order: int = 2, prev: dict | None = None,
+         noise=None) -> torch.Tensor:
+    """One transition x_t → x_s (s < t) from the network's noise; `prev` carries the fast sampler's history between
+    calls; `noise`: this step's draw (a tensor or a `NoiseSource`; else from `generator`)."""
+    if sampler not in BASIC_SAMPLERS:
+        hint = " (MR Sampler steps through its solvers: mr_sampler(name).step)" if sampler in MR_SAMPLERS else ''
+        raise ValueError(f"unknown sampler {sampler!r}{hint}; choose from: {', '.join(BASIC_SAMPLERS)}")
     if not 0 <= s < t <= self.T: raise ValueError(f"step: need 0 <= s < t <= {self.T}, got t={t}, s={s}")
-    noise = lambda: torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    z = lambda: _draw(noise, x, generator)
     tt, ss = _t(t, x), _t(s, x)
     if sampler in ('sde', 'ode'):
         delta = float((self._cum64[t] - self._cum64[s]) * self.dt)  # Δ = (θ̄_t − θ̄_s) dt  (= θ_t dt for s = t−1)
         score = self.score_from_noise(noise_pred, tt)
         if sampler == 'ode': return x - ((mu - x) - self.lam ** 2 * score) * delta  # x − [θ(μ−x) − ½σ²s] dt
-        return x - ((mu - x) - 2 * self.lam ** 2 * score) * delta + math.sqrt(2 * self.lam ** 2 * delta) * noise()
+        return x - ((mu - x) - 2 * self.lam ** 2 * score) * delta + math.sqrt(2 * self.lam ** 2 * delta) * z()
     x0 = self.x0_from_noise(x, mu, noise_pred, tt)
     if sampler == 'posterior':  # x_s ~ N(mean of x_s | x_t, x̂_0, posterior variance)
         mean = self.posterior_mean(x, x0, mu, tt, ss)
         std = self.posterior_std(tt, None if s == t - 1 else ss, like=x)
-        return mean + _bc(std, x) * noise()
+        return mean + _bc(std, x) * z()
     if s == 0: return x0  # the fast sampler's last jump: σ̄_0 = 0, α_0 = 1
     A, B, C = self._jump(tt[:1], ss[:1])  # α_s/α_t, α_t, α_s (float64)
     a_t, a_s = float(B), float(C)
@@ -200,7 +251,8 @@ def step(self, noise_pred: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: i
     h = math.log(a_s / sb_s) - math.log(a_t / sb_t)
     if eta > 0:  # order 1 with fresh noise: y_s = α_s(x̂0−μ) + sqrt(σ̄_s² − η²v) ε̂ + η sqrt(v) z
         v = float(self.posterior_std(tt[:1], ss[:1])) ** 2
-        return mu + a_s * (x0 - mu) + math.sqrt(max(sb_s ** 2 - eta ** 2 * v, 0.)) * noise_pred + eta * math.sqrt(v) * noise()
+        return (mu + a_s * (x0 - mu) + math.sqrt(max(sb_s ** 2 - eta ** 2 * v, 0.)) * noise_pred
+                + eta * math.sqrt(v) * z())
     d = x0 - mu
     if order == 2 and prev is not None and prev.get('x0') is not None:
         r = prev['h'] / h
@@ -212,13 +264,22 @@ def step(self, noise_pred: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: i
 @torch.no_grad()
 def sample(self, model: Callable, mu: torch.Tensor, *args, sampler: str = 'posterior', steps: int | None = None,
            generator: torch.Generator | None = None, x_T: torch.Tensor | None = None, eta: float = 0., order: int = 2,
-           return_intermediates: bool = False, progress: bool = False, **kwargs):
-    "Restore from μ (the LQ batch): `steps` network calls `model(x_t, μ, t, *args, **kwargs)` → ε̂ (or x̂_0 − μ, see `prediction`); returns x_0 (and the states)."
-    if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose from: {', '.join(SAMPLERS)}")
+           return_intermediates: bool = False, progress: bool = False, noise=None, **kwargs):
+    """Restore from μ (the LQ batch): `steps` network calls `model(x_t, μ, t, *args, **kwargs)` → ε̂ (or x̂_0 − μ, see
+    `prediction`); returns x_0 (and the states). Draws come from `noise` (as `NoiseSource` takes it) or `generator`;
+    without `x_T` the first one starts the chain."""
+    if isinstance(sampler, str) and sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose from: {', '.join(SAMPLERS)}")
+    if not isinstance(sampler, str) or sampler in MR_SAMPLERS:   # MR Sampler: the order is in its name (or config)
+        if eta: raise ValueError(f"eta: only the fast sampler takes eta, not {getattr(sampler, 'name', sampler)!r}")
+        return mr_sampler(sampler, self).sample(model, mu, *args, steps=steps, x_T=x_T, generator=generator,
+                                                noise=noise, return_intermediates=return_intermediates,
+                                                progress=progress, **kwargs)
     if order not in (1, 2): raise ValueError(f"order must be 1 or 2, got {order}")
     if not 0 <= eta <= 1: raise ValueError(f"eta must lie in [0, 1], got {eta}")
     ts = timesteps(self.T, steps)
-    x = self.noise_state(mu, generator) if x_T is None else x_T
+    draw = NoiseSource(noise, generator)
+    x = mu + self.lam * draw(mu) if x_T is None else x_T            # = noise_state(mu, generator) without noise
     prev, states = {}, []
     it = ts
     if progress:
@@ -227,6 +288,268 @@ def sample(self, model: Callable, mu: torch.Tensor, *args, sampler: str = 'poste
     for i, t in enumerate(it):
         s = ts[i + 1] if i + 1 < len(ts) else 0
         eps = self.noise_from_output(model(x, mu, _t(t, x), *args, **kwargs), x, mu, t)
-        x = self.step(eps, x, mu, t, s, sampler, generator, eta=eta, order=order, prev=prev)
+        x = self.step(eps, x, mu, t, s, sampler, generator, eta=eta, order=order, prev=prev, noise=draw)
         if return_intermediates: states.append(x)
     return (x, states) if return_intermediates else x
+
+# %% ../nbs/06_sde.ipynb #65369ff6
+@dataclass
+class MRSamplerConfig(JsonConfig):
+    "MR Sampler's settings: the solver, what it extrapolates, its order, and the official time-step options."
+    solver: str = 'ode'               # 'ode' (probability flow, deterministic) or 'sde' (reverse SDE, a draw per step)
+    prediction: str = 'data'          # what the multistep extrapolates: 'data' (x̂₀) or 'noise' (ε̂)
+    order: int = 2                    # 1–3 for the ODE, 1–2 for the SDE (as the official code)
+    lambda_min: float = -5.           # start at the latest time whose λ_t ≥ lambda_min (-5: all of the default SDE)
+    lower_order_final: bool = True    # NFE < 10: lower the order towards the end (the official step orders)
+
+    def __post_init__(self):
+        if self.solver not in MR_SOLVERS: raise ValueError(f"solver must be one of {MR_SOLVERS}, got {self.solver!r}")
+        if self.prediction not in MR_PREDICTIONS:
+            raise ValueError(f"prediction must be one of {MR_PREDICTIONS}, got {self.prediction!r}")
+        top = MR_MAX_ORDER[self.solver]
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= top:
+            raise ValueError(f"order must be 1..{top} for the {self.solver.upper()} solver, got {self.order!r}")
+        if not isinstance(self.lambda_min, (int, float)) or math.isnan(self.lambda_min):
+            raise ValueError(f"lambda_min must be a number, got {self.lambda_min!r}")
+
+    @property
+    def name(self) -> str:
+        "The sampler's name in `SAMPLERS`: 'mrs-<solver>-<prediction>-<order>'."
+        return f"mrs-{self.solver}-{self.prediction}-{self.order}"
+
+
+class MRSchedule:
+    "MR Sampler's IR-SDE constants on t = 0…T (float32, the official order of operations): θ̄ includes θ₀."
+    def __init__(self, max_sigma: float = 50., T: int = 100, eps: float = 0.005):
+        SDEConfig(max_sigma=max_sigma, T=T, eps=eps)                  # the SDE's checks, naming the setting
+        self.T, self.lam = T, max_sigma / 255
+        self.thetas = cosine_thetas(T)
+        self.thetas_cumsum = cum = self.thetas.cumsum(0)              # θ̄_t = Σ_{s≤t} θ_s, so θ̄_0 = θ_0 > 0
+        dt = -1 / cum[-1] * math.log(eps)                             # e^{-θ̄_T dt} = eps, on this θ̄
+        self.dt = float(dt)
+        self.alphas = torch.exp(-cum * dt)                            # α_t = e^{-θ̄_t dt}
+        self.sigma_bars = torch.sqrt(self.lam ** 2 * (1 - torch.exp(-2 * cum * dt)))   # σ̄_t > 0, even at t = 0
+        self.lambdas = torch.log(self.alphas) - torch.log(self.sigma_bars)             # λ_t = ln α_t − ln σ̄_t
+
+    @classmethod
+    def from_sde(cls, sde) -> 'MRSchedule':
+        "The schedule for an `IRSDE`'s (or an `SDEConfig`'s) settings."
+        c = sde.config if isinstance(sde, IRSDE) else sde
+        return cls(c.max_sigma, c.T, c.eps)
+
+    def at(self, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        "α, σ̄ and λ at float times `t` in [0, T], each interpolated piecewise-linearly in t (float64)."
+        t = torch.as_tensor(t, dtype=torch.float64)
+        if not bool(((t >= 0) & (t <= self.T)).all()): raise ValueError(f"t: times must lie in [0, {self.T}]")
+        i = t.floor().long().clamp(0, self.T - 1)
+        w = t - i
+        return tuple(v.double()[i] * (1 - w) + v.double()[i + 1] * w
+                     for v in (self.alphas, self.sigma_bars, self.lambdas))
+
+
+def mr_timesteps(schedule: MRSchedule, steps: int, lambda_min: float = -5.) -> list[float]:
+    "MR Sampler's NFE + 1 times: linspace(0, t_max, NFE + 1) descending, float (computed in float32, as the official)."
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1 (the NFE), got {steps!r}")
+    low = torch.tensor([lambda_min], dtype=schedule.lambdas.dtype)
+    t_max = schedule.T - int(torch.searchsorted(schedule.lambdas.flip(0), low))   # drop the times with λ_t < lambda_min
+    if t_max < 1: raise ValueError(f"lambda_min: every λ_t but λ_0 lies below {lambda_min}; nothing left to sample")
+    return torch.linspace(0, t_max, steps + 1, dtype=torch.float32).flip(0).double().tolist()
+
+def mr_step_orders(steps: int, order: int, lower_order_final: bool = True) -> list[int]:
+    "The order of each of the NFE steps: 1, 2, … while the history fills; NFE < 10: the official lowering near the end."
+    orders = []
+    for i in range(1, steps + 1):
+        if i < order: orders.append(i)                                # not enough earlier outputs yet
+        elif i == steps: orders.append(order)                         # the last step: the full order again (official)
+        elif lower_order_final and steps < 10: orders.append(min(order, steps - i))
+        else: orders.append(order)
+    return orders
+
+# %% ../nbs/06_sde.ipynb #7994d90e
+class MRSampler:
+    "MR Sampler's multistep loop for IR-SDE; each subclass is one solver, its `step` written under its equation."
+    solver: str = ''
+    prediction: str = ''
+
+    def __init__(self, sde: IRSDE | SDEConfig | None = None, order: int = 2, lambda_min: float = -5.,
+                 lower_order_final: bool = True):
+        sde = IRSDE() if sde is None else sde
+        if not isinstance(sde, (IRSDE, SDEConfig)):
+            raise TypeError(f"sde: expected an IRSDE or an SDEConfig, got {type(sde).__name__}")
+        if type(self) is MRSampler:
+            raise TypeError("MRSampler is the loop; build a solver: mr_sampler(name) or a subclass")
+        self.config = MRSamplerConfig(self.solver, self.prediction, order, lambda_min, lower_order_final)
+        self.schedule = MRSchedule.from_sde(sde)
+        self.fit_target = (sde.config if isinstance(sde, IRSDE) else sde).prediction   # what the network outputs
+        self.set_timesteps(self.schedule.T)
+
+    @classmethod
+    def from_config(cls, config: MRSamplerConfig, sde=None) -> 'MRSampler':
+        "The solver of `config` (its solver and prediction) with its settings."
+        return MR_SOLVER_CLASSES[config.solver, config.prediction](sde, config.order, config.lambda_min,
+                                                                     config.lower_order_final)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.name}, NFE {len(self.timesteps) - 1}, dt {self.schedule.dt:.8f})"
+
+    def set_timesteps(self, steps: int):
+        "The NFE + 1 times, α, σ̄ and λ there, the order of each step; clears the history."
+        self.timesteps = mr_timesteps(self.schedule, steps, self.config.lambda_min)
+        a, s, l = self.schedule.at(self.timesteps)
+        self.alphas, self.sigmas, self.lambdas = a.tolist(), s.tolist(), l.tolist()
+        self.step_orders = mr_step_orders(steps, self.config.order, self.config.lower_order_final)
+        self.history = []                                   # the solver's variable at t_{i−1}, t_{i−2}, …
+
+    def convert(self, out: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, i: int) -> torch.Tensor:
+        "The network's output at (x, t_i) as this solver's variable: x̂₀ ('data') or ε̂ ('noise')."
+        a, s = self.alphas[i], self.sigmas[i]
+        if self.fit_target == 'noise':                                # out = ε̂
+            return (x - s * out - (1 - a) * mu) / a if self.prediction == 'data' else out
+        return mu + out if self.prediction == 'data' else (x - mu - a * out) / s   # out = x̂₀ − μ
+
+    def _push(self, out: torch.Tensor, i: int, x: torch.Tensor, mu: torch.Tensor) -> int:
+        "Convert and keep the output of step i (taken at t_{i−1}); the step's order."
+        if not 1 <= i < len(self.timesteps):
+            raise ValueError(f"step: i must lie in 1..{len(self.timesteps) - 1}, got {i}")
+        if len(self.history) != min(i - 1, 3):
+            raise ValueError(f"step {i}: {len(self.history)} earlier outputs kept; run the steps in order from 1 "
+                             f"(set_timesteps starts again)")
+        self.history = [self.convert(out, x, mu, i - 1)] + self.history[:2]
+        return self.step_orders[i - 1]
+
+    def _differences(self, i: int, order: int):
+        "h = λ_i − λ_{i−1} and the divided differences D₁, D₂ of the kept outputs (None where the order needs none)."
+        L, m = self.lambdas, self.history
+        h, D1, D2 = L[i] - L[i - 1], None, None
+        if order >= 2:
+            r0 = (L[i - 1] - L[i - 2]) / h                            # r = h_{i−1}/h_i
+            D1 = (m[0] - m[1]) / r0
+        if order == 3:
+            r1 = (L[i - 2] - L[i - 3]) / h                            # r' = h_{i−2}/h_i
+            D1_1 = (m[1] - m[2]) / r1
+            D1, D2 = D1 + (D1 - D1_1) * r0 / (r0 + r1), (D1 - D1_1) / (r0 + r1)
+        return h, D1, D2
+
+    def step(self, model_output: torch.Tensor, i: int, x: torch.Tensor, mu: torch.Tensor, noise=None) -> torch.Tensor:
+        "x at t_i from x at t_{i−1} and the network's output there (`noise`: the SDE solvers' draw)."
+        raise NotImplementedError(f"{type(self).__name__} is not a solver; use MRODEData, MRODENoise, MRSDEData "
+                                  "or MRSDENoise")
+
+    @torch.no_grad()
+    def sample(self, model: Callable, mu: torch.Tensor, *args, steps: int | None = None,
+               x_T: torch.Tensor | None = None, generator: torch.Generator | None = None, noise=None,
+               return_intermediates: bool = False, progress: bool = False, **kwargs):
+        "x_0 from μ by `steps` (NFE, default T) calls `model(x, μ, t, *args, **kwargs)`, t float; states on request."
+        self.set_timesteps(self.schedule.T if steps is None else steps)
+        draw = NoiseSource(noise, generator)
+        x = mu + self.schedule.lam * draw(mu) if x_T is None else x_T  # the prior: the first draw
+        it = range(1, len(self.timesteps))
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(it, desc=f"{self.config.name} sampling", leave=False)
+        states = []
+        for i in it:
+            t = torch.full((x.shape[0],), self.timesteps[i - 1], device=x.device, dtype=torch.float32)
+            x = self.step(model(x, mu, t, *args, **kwargs), i, x, mu, noise=draw)
+            if return_intermediates: states.append(x)
+        return (x, states) if return_intermediates else x
+
+
+class MRODEData(MRSampler):
+    "ODE solver, data prediction: the probability-flow ODE solved exactly in λ with x̂₀ extrapolated (the default)."
+    solver, prediction = 'ode', 'data'
+
+    def step(self, model_output, i, x, mu, noise=None):
+        "x at t_i from x at t_{i−1} and the network's output there."
+        order = self._push(model_output, i, x, mu)
+        h, D1, D2 = self._differences(i, order)
+        a0, a, s0, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i - 1], self.sigmas[i]
+        phi1 = math.expm1(-h)
+        # 1. x_i = (σ̄_i/σ̄_{i−1}) x_{i−1} + (1 − σ̄_i/σ̄_{i−1} + (σ̄_i/σ̄_{i−1}) α_{i−1} − α_i) μ
+        #          − α_i (e^{−h} − 1) x̂₀
+        x_i = (s / s0) * x + (1 - s / s0 + s / s0 * a0 - a) * mu - (a * phi1) * self.history[0]
+        # 2. order 2: + α_i φ₂ D₁,  φ₂ = (e^{−h} − 1)/h + 1,  D₁ = (x̂₀⁽ⁱ⁻¹⁾ − x̂₀⁽ⁱ⁻²⁾)/r,  r = h_{i−1}/h
+        phi2 = phi1 / h + 1
+        if order >= 2: x_i = x_i + (a * phi2) * D1
+        # 3. order 3: D₁ extrapolated with the difference before it, − α_i φ₃ D₂,  φ₃ = φ₂/h − ½
+        if order == 3: x_i = x_i - (a * (phi2 / h - 0.5)) * D2
+        return x_i
+
+
+class MRODENoise(MRSampler):
+    "ODE solver, noise prediction: the same ODE solved exactly in λ with ε̂ extrapolated."
+    solver, prediction = 'ode', 'noise'
+
+    def step(self, model_output, i, x, mu, noise=None):
+        "x at t_i from x at t_{i−1} and the network's output there."
+        order = self._push(model_output, i, x, mu)
+        h, D1, D2 = self._differences(i, order)
+        a0, a, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i]
+        phi1 = math.expm1(h)
+        # 1. x_i = (α_i/α_{i−1}) x_{i−1} + (1 − α_i/α_{i−1}) μ − σ̄_i (e^{h} − 1) ε̂
+        x_i = (a / a0) * x + (1 - a / a0) * mu - (s * phi1) * self.history[0]
+        # 2. order 2: − σ̄_i φ₂ D₁,  φ₂ = (e^{h} − 1)/h − 1,  D₁ = (ε̂⁽ⁱ⁻¹⁾ − ε̂⁽ⁱ⁻²⁾)/r
+        phi2 = phi1 / h - 1
+        if order >= 2: x_i = x_i - (s * phi2) * D1
+        # 3. order 3: − σ̄_i φ₃ D₂,  φ₃ = φ₂/h − ½
+        if order == 3: x_i = x_i - (s * (phi2 / h - 0.5)) * D2
+        return x_i
+
+
+class MRSDEData(MRSampler):
+    "SDE solver, data prediction: the reverse SDE's linear part and noise exact, x̂₀ extrapolated; one draw per step."
+    solver, prediction = 'sde', 'data'
+
+    def step(self, model_output, i, x, mu, noise=None):
+        "x at t_i from x at t_{i−1}, the network's output there and a draw (`noise`: a tensor or a `NoiseSource`)."
+        order = self._push(model_output, i, x, mu)
+        h, D1, _ = self._differences(i, order)
+        a0, a, s0, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i - 1], self.sigmas[i]
+        z = _draw(noise, x)                                           # drawn after the network call, as the official
+        one_m = -math.expm1(-2 * h)                                   # 1 − e^{−2h}
+        # 1. x_i = (σ̄_i/σ̄_{i−1}) e^{−h} x_{i−1} + (1 − (α_i/α_{i−1}) e^{−2h} − α_i (1 − e^{−2h})) μ
+        #          + α_i (1 − e^{−2h}) x̂₀ + σ̄_i √(1 − e^{−2h}) z
+        x_i = ((s / s0 * math.exp(-h)) * x + (1 - a / a0 * math.exp(-2 * h) - a * one_m) * mu
+               + (a * one_m) * self.history[0] + (s * math.sqrt(one_m)) * z)
+        # 2. order 2: + α_i (1 − (1 − e^{−2h})/(2h)) D₁
+        if order >= 2: x_i = x_i + (a * (1 - one_m / (2 * h))) * D1
+        return x_i
+
+
+class MRSDENoise(MRSampler):
+    "SDE solver, noise prediction: the reverse SDE solved the same way with ε̂ extrapolated; one draw per step."
+    solver, prediction = 'sde', 'noise'
+
+    def step(self, model_output, i, x, mu, noise=None):
+        "x at t_i from x at t_{i−1}, the network's output there and a draw (`noise`: a tensor or a `NoiseSource`)."
+        order = self._push(model_output, i, x, mu)
+        h, D1, _ = self._differences(i, order)
+        a0, a, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i]
+        z = _draw(noise, x)
+        phi1 = math.expm1(h)
+        # 1. x_i = (α_i/α_{i−1}) x_{i−1} + (1 − α_i/α_{i−1}) μ − 2σ̄_i (e^{h} − 1) ε̂ + σ̄_i √(e^{2h} − 1) z
+        x_i = ((a / a0) * x + (1 - a / a0) * mu - (2 * s * phi1) * self.history[0]
+               + (s * math.sqrt(math.expm1(2 * h))) * z)
+        # 2. order 2: − 2σ̄_i φ₂ D₁,  φ₂ = (e^{h} − 1)/h − 1
+        if order >= 2: x_i = x_i - (2 * s * (phi1 / h - 1)) * D1
+        return x_i
+
+
+MR_SOLVER_CLASSES = {('ode', 'data'): MRODEData, ('ode', 'noise'): MRODENoise,
+                     ('sde', 'data'): MRSDEData, ('sde', 'noise'): MRSDENoise}
+
+def mr_config(name: str = 'mrs') -> MRSamplerConfig:
+    "The configuration an MR Sampler name in `SAMPLERS` stands for ('mrs': ODE, data prediction, order 2)."
+    if name not in MR_SAMPLERS:
+        raise ValueError(f"sampler: {name!r} is not an MR Sampler; choose from: {', '.join(MR_SAMPLERS)}")
+    if name == 'mrs': return MRSamplerConfig()
+    _, solver, prediction, order = name.split('-')
+    return MRSamplerConfig(solver, prediction, int(order))
+
+def mr_sampler(sampler: str | MRSamplerConfig = 'mrs', sde: IRSDE | SDEConfig | None = None) -> MRSampler:
+    "The MR Sampler solver for a name in `SAMPLERS` or an `MRSamplerConfig`, on `sde`'s schedule variant."
+    if isinstance(sampler, str): sampler = mr_config(sampler)
+    if not isinstance(sampler, MRSamplerConfig):
+        raise TypeError(f"sampler: expected a sampler name or an MRSamplerConfig, got {type(sampler).__name__}")
+    return MRSampler.from_config(sampler, sde)

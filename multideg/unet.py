@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .core import crop_to, pad_to_multiple, read_weights
-from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, ImageContextFusion, JsonConfig, NoFusion,
-                             PromptFusion, attention, fusion_config, make_fusion, merge_heads, set_attention_impl,
-                             split_heads)
+from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, ImageContextFusion, JsonConfig,
+                             NoFusion, PromptFusion, attention, fusion_config, make_fusion, merge_heads,
+                             set_attention_impl, split_heads)
 
 # %% auto #0
 __all__ = ['UNET_PRESETS', 'NAFNET_PRESETS', 'SinusoidalPosEmb', 'LayerNorm', 'PreNorm', 'Residual', 'default_conv', 'Block',
@@ -201,7 +201,8 @@ class UNetConfig(JsonConfig):
         if self.nf < 2 or self.nf % 2: raise ValueError(f"UNetConfig: nf must be an even number >= 2, got {self.nf}")
         if not self.ch_mult or any(not isinstance(m, int) or m < 1 for m in self.ch_mult):
             raise ValueError(f"UNetConfig: ch_mult must be positive integers, got {self.ch_mult}")
-        if self.attn_impl not in ATTENTION_IMPLS: raise ValueError(f"UNetConfig: attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
+        if self.attn_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"UNetConfig: attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
         if self.scale not in (1, 0.5):
             raise ValueError(f"UNetConfig: scale must be 1 or 0.5 (an extra ×2 down/up-sampling), got {self.scale!r}")
         self.scale = float(self.scale)
@@ -246,13 +247,15 @@ def _check_cond(net, cond: Conditioning, batch: int):
     "Check that `cond` fits the backbone `net` (which has `fusion`, `film_widths`, `time_dim`)."
     f = net.fusion
     if cond.context is not None and f.context_dim is None:
-        raise ValueError(f"conditioning has context tokens, but fusion {f.cfg.name!r} gives this network no cross-attention")
+        raise ValueError(f"conditioning has context tokens, but fusion {f.cfg.name!r} "
+                         "gives this network no cross-attention")
     if cond.channels is not None and not f.extra_channels:
         raise ValueError(f"conditioning has extra channels, but fusion {f.cfg.name!r} gives this network no extra_conv")
     if cond.time is not None and tuple(cond.time.shape) != (batch, net.time_dim):
         raise ValueError(f"conditioning time is {tuple(cond.time.shape)}, expected {(batch, net.time_dim)}")
     if cond.film is not None and len(cond.film) != len(net.hook_widths):
-        raise ValueError(f"conditioning has FiLM for {len(cond.film)} hook points, the network has {len(net.hook_widths)}")
+        raise ValueError(f"conditioning has FiLM for {len(cond.film)} hook points, "
+                         f"the network has {len(net.hook_widths)}")
 
 # %% ../nbs/05_unet.ipynb #6bc06d74
 class ConditionalUNet(nn.Module):
@@ -327,20 +330,23 @@ class ConditionalUNet(nn.Module):
         b = x.shape[0]
         if not isinstance(t, torch.Tensor): t = torch.tensor(t, device=x.device)
         if t.ndim == 0: t = t.expand(b)
-        if t.shape != (b,): raise ValueError(f"t must be a number or a tensor of shape ({b},), got shape {tuple(t.shape)}")
+        if t.shape != (b,):
+            raise ValueError(f"t must be a number or a tensor of shape ({b},), got shape {tuple(t.shape)}")
         return t.to(x.device)
 
     def forward(self, xt, mu, t, content=None, degradation=None, tokens=None, scene=None,
                 cond: Conditioning | None = None) -> torch.Tensor:
         "Predicted noise for state `xt` (B×C×H×W) with condition `mu` (the degraded image) at time `t`."
         if xt.ndim != 4 or xt.shape != mu.shape or xt.shape[1] != self.cfg.in_nc:
-            raise ValueError(f"xt and mu must both be B×{self.cfg.in_nc}×H×W, got {tuple(xt.shape)} and {tuple(mu.shape)}")
+            raise ValueError(f"xt and mu must both be B×{self.cfg.in_nc}×H×W, "
+                             f"got {tuple(xt.shape)} and {tuple(mu.shape)}")
         if cond is None:
             cond = self.fusion(content=content, degradation=degradation, tokens=tokens, scene=scene, image=mu)
         _check_cond(self, cond, xt.shape[0])
         x, size = pad_to_multiple(torch.cat([xt - mu, mu], 1), 2 ** self.depth)
         x = self.init_conv(x)
-        if cond.channels is not None: x = x + _extra_input(self.extra_conv, cond.channels, x.shape[-2:], size, 2 ** self.depth)
+        if cond.channels is not None:
+            x = x + _extra_input(self.extra_conv, cond.channels, x.shape[-2:], size, 2 ** self.depth)
         x_ = x
         if self.cfg.scale == 0.5: x = self.downsample(x)
         temb = self.time_mlp(self._time(t, xt))
@@ -386,10 +392,13 @@ def load_official(net: ConditionalUNet, state_or_path, strict: bool = True) -> C
     sd = {back.get(k, k): v for k, v in sd.items()}
     own = net.state_dict()
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}"
+              for k in own if k in sd and sd[k].shape != own[k].shape]
     if shapes or (strict and (missing or unexpected)):
-        raise ValueError(f"official checkpoint {src} does not fit this network: missing {missing[:5]}{'…' if len(missing) > 5 else ''}"
-                         f" ({len(missing)}), unexpected {unexpected[:5]}{'…' if len(unexpected) > 5 else ''} ({len(unexpected)}),"
+        raise ValueError(f"official checkpoint {src} does not fit this network: "
+                         f"missing {missing[:5]}{'…' if len(missing) > 5 else ''}"
+                         f" ({len(missing)}), unexpected {unexpected[:5]}{'…' if len(unexpected) > 5 else ''} "
+                         f"({len(unexpected)}),"
                          f" shape mismatches {shapes[:5]}")
     net.load_state_dict(sd, strict=strict)
     return net
@@ -459,7 +468,8 @@ def official_unet(setting=None, weights=None, *, strict: bool = True, **options)
 
 # %% ../nbs/05_unet.ipynb #89e65a54
 def local_mean(x: torch.Tensor, k: int | None) -> torch.Tensor:
-    "Mean of `x` (…×H×W) over the k×k window around each position, as TLC's local pooling; global where k covers the map."
+    ("Mean of `x` (…×H×W) over the k×k window around each position, as TLC's local pooling; "
+     "global where k covers the map.")
     h, w = x.shape[-2:]
     if k is None or (k >= h and k >= w): return x.mean((-2, -1), keepdim=True)
     kh, kw = min(k, h), min(k, w)
@@ -564,19 +574,23 @@ class NAFNetConfig(JsonConfig):
     fusion: dict = field(default_factory=lambda: {'name': 'prompt'})
     checkpoint: bool = False
     attn_impl: str = 'sdpa'
-    train_size: int | None = None       # TLC: the training patch size; the SCA then averages over tlc_ratio × it (None: global)
+    # TLC: the training patch size; the SCA then averages over tlc_ratio × it (None: global)
+    train_size: int | None = None
     tlc_ratio: float = 1.5              # TLC's window, relative to the training patch
 
     def __post_init__(self):
         self.enc_blocks, self.dec_blocks = tuple(self.enc_blocks), tuple(self.dec_blocks)
         self.fusion = fusion_config(self.fusion, _source='NAFNetConfig.fusion').to_dict()
         if len(self.enc_blocks) != len(self.dec_blocks):
-            raise ValueError(f"NAFNetConfig: enc_blocks {self.enc_blocks} and dec_blocks {self.dec_blocks} differ in length")
+            raise ValueError(f"NAFNetConfig: enc_blocks {self.enc_blocks} and dec_blocks {self.dec_blocks} "
+                             "differ in length")
         if self.width < 1 or self.mid_blocks < 0 or min(self.enc_blocks + self.dec_blocks, default=1) < 0:
             raise ValueError("NAFNetConfig: width must be >= 1 and block counts >= 0")
-        if self.attn_impl not in ATTENTION_IMPLS: raise ValueError(f"NAFNetConfig: attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
+        if self.attn_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"NAFNetConfig: attn_impl must be one of {ATTENTION_IMPLS}, got {self.attn_impl!r}")
         if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < 1):
-            raise ValueError(f"NAFNetConfig: train_size must be a positive number of pixels or None, got {self.train_size!r}")
+            raise ValueError(f"NAFNetConfig: train_size must be a positive number of pixels or None, "
+                             f"got {self.train_size!r}")
         if not self.tlc_ratio > 0: raise ValueError(f"NAFNetConfig: tlc_ratio must be > 0, got {self.tlc_ratio!r}")
 
     def pool_size(self, level: int) -> int | None:
@@ -586,12 +600,14 @@ class NAFNetConfig(JsonConfig):
 NAFNET_PRESETS = {
     'base': dict(),                                                              # NAFNet-width32 (SIDD layout)
     'small': dict(width=16, enc_blocks=(1, 1, 1), mid_blocks=2, dec_blocks=(1, 1, 1)),
-    'tiny': dict(width=16, enc_blocks=(1, 1), mid_blocks=1, dec_blocks=(1, 1), fusion={'name': 'prompt', 'embed_dim': 32}),
+    'tiny': dict(width=16, enc_blocks=(1, 1), mid_blocks=1, dec_blocks=(1, 1),
+                 fusion={'name': 'prompt', 'embed_dim': 32}),
 }
 
 def nafnet_config(preset: str = 'base', **overrides) -> NAFNetConfig:
     "The config of a NAFNet preset with `overrides` (a `fusion` given as a name or dict keeps the preset's embed_dim)."
-    if preset not in NAFNET_PRESETS: raise ValueError(f"unknown NAFNet preset {preset!r}; presets: {sorted(NAFNET_PRESETS)}")
+    if preset not in NAFNET_PRESETS:
+        raise ValueError(f"unknown NAFNet preset {preset!r}; presets: {sorted(NAFNET_PRESETS)}")
     kw = {**NAFNET_PRESETS[preset], **overrides}
     if 'fusion' in overrides and not isinstance(overrides['fusion'], FusionConfig):
         f = {'name': overrides['fusion']} if isinstance(overrides['fusion'], str) else dict(overrides['fusion'])
@@ -608,7 +624,8 @@ class ConditionalNAFNet(nn.Module):
         self.cfg = cfg
         w, n = cfg.width, len(cfg.enc_blocks)
         self.depth, self.time_dim = n, 4 * w
-        self.hook_widths = tuple([w * 2 ** i for i in range(n)] + [w * 2 ** n] + [w * 2 ** i for i in reversed(range(n))])
+        self.hook_widths = tuple([w * 2 ** i for i in range(n)] + [w * 2 ** n]
+                                 + [w * 2 ** i for i in reversed(range(n))])
         strides = tuple([2 ** i for i in range(n)] + [2 ** n] + [2 ** i for i in reversed(range(n))])
         fcfg = fusion_config(cfg.fusion)
         self.fusion = make_fusion(fcfg, FusionDims(self.time_dim, self.hook_widths, strides, cfg.in_nc))
@@ -648,7 +665,8 @@ class ConditionalNAFNet(nn.Module):
         _check_cond(self, cond, x.shape[0])
         inp, size = pad_to_multiple(x, 2 ** self.depth)
         y = self.intro(inp)
-        if cond.channels is not None: y = y + _extra_input(self.extra_conv, cond.channels, y.shape[-2:], size, 2 ** self.depth)
+        if cond.channels is not None:
+            y = y + _extra_input(self.extra_conv, cond.channels, y.shape[-2:], size, 2 ** self.depth)
         emb = cond.time
         hook, skips = 0, []
         for blocks, down in zip(self.encoders, self.downs):
