@@ -30,8 +30,8 @@ from .controller_training import (ControllerTrainConfig, check_synthetic_data, c
                                          refuse_unless_fits, run_training_command, train_controller)
 
 # %% auto #0
-__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'train_restoration',
-           'train_command']
+__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'fit_restoration',
+           'train_restoration', 'train_command']
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
@@ -188,6 +188,21 @@ def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> Traini
     return plan_training(build, batch, loss, device=device, precision=precision, accumulate=cfg.accumulate,
                          ema=cfg.ema_beta is not None)
 
+# %% ../nbs/11_restorer_training.ipynb #0e380fb5
+def fit_restoration(cfg: RestorationConfig, card: Card) -> tuple[RestorationConfig, TrainingPlan]:
+    "`cfg` and its plan on `card`, with activation checkpointing switched on if that makes it fit; else an error."
+    plan = plan_restoration(cfg, card)
+    if not plan.fits(card.memory) and not cfg.backbone_options.get('checkpoint'):
+        ck = replace(cfg, backbone_options={**cfg.backbone_options, 'checkpoint': True})
+        ck_plan = plan_restoration(ck, card)
+        if ck_plan.fits(card.memory):
+            print(f"activation checkpointing switched on: {plan.peak / 2**30:.1f} GiB -> {ck_plan.peak / 2**30:.1f} GiB "
+                  f"at the peak (estimated) on {card.name}")
+            return ck, ck_plan
+    refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",
+                       lambda b: plan_restoration(replace(cfg, batch_size=b), card))
+    return cfg, plan
+
 # %% ../nbs/11_restorer_training.ipynb #d724aa5f
 def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | None:
     if not needs_controller: return None
@@ -219,9 +234,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     cfg = replace(config or RestorationConfig(), **overrides)
     card = visible_card(run_device(cfg))
     if card is not None:                            # on a GPU: the plan first, and no run that cannot fit
-        plan = plan_restoration(cfg, card)
-        refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",
-                           lambda b: plan_restoration(replace(cfg, batch_size=b), card))
+        cfg, plan = fit_restoration(cfg, card)
         if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))
     needs_controller = fusion_config(cfg.fusion).name != 'none'
     controller = _controller_for(cfg, needs_controller)
