@@ -447,8 +447,6 @@ class TrainCB(Callback):
         learn.opt.step(); learn.scheduler.step()
 
 # %% ../nbs/09_learner.ipynb #79477615
-_MP = ('auto', 'no', 'bf16', 'fp16')
-
 def _to_device(batch, device):
     if isinstance(batch, torch.Tensor): return batch.to(device, non_blocking=True)
     if isinstance(batch, dict): return {k: _to_device(v, device) for k, v in batch.items()}
@@ -515,9 +513,8 @@ class MixedPrecisionCB(TrainCB):
         if learn.scaler: learn.scaler.unscale_(learn.opt)          # clipping sees the true gradients
     def opt_step(self, learn):
         if learn.scaler is None: return super().opt_step(learn)
-        scale = learn.scaler.get_scale()
-        learn.scaler.step(learn.opt); learn.scaler.update()
-        if learn.scaler.get_scale() >= scale: learn.scheduler.step()   # a smaller scale: the step was skipped
+        learn.scaler.step(learn.opt); learn.scaler.update()   # skips the step when the gradients overflowed
+        learn.scheduler.step()       # the schedule counts every step, skipped or not: no host read to tell them apart
 
 # %% ../nbs/09_learner.ipynb #39478bb6
 class GradAccumulationCB(Callback):
