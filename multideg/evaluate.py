@@ -24,7 +24,7 @@ from .restore import add_model_arguments, restorer_from_args
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'combination', 'combination_names', 'centre_crop', 'SyntheticEval', 'EvalSet',
-           'eval_dataset', 'EvalResults', 'evaluate', 'table_columns', 'markdown_table', 'radar_chart', 'bar_chart',
+           'eval_dataset', 'EvalResults', 'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart',
            'example_grid', 'write_report', 'load_results', 'eval_command']
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
@@ -401,25 +401,30 @@ def _check_metric(results: EvalResults, metric: str, who: str):
     if metric not in results.metrics:
         raise ValueError(f"{who}: metric {metric!r} was not computed; computed: {', '.join(results.metrics) or 'none'}")
 
-def radar_chart(results: EvalResults, metric: str = 'psnr', title: str | None = None):
-    "Per-type `metric` of the input and of the model on a radar, one axis per degradation type (needs >= 3 types)."
-    _check_metric(results, metric, 'radar_chart')
-    types = results.by_type()
-    if len(types) < 3:
-        raise ValueError(f"radar_chart needs at least 3 degradation types; the results have {len(types)}")
-    angles = [2 * math.pi * k / len(types) for k in range(len(types))]
-    series = {'input': [t[f'input_{metric}'] for t in types], 'model': [t[f'output_{metric}'] for t in types]}
-    lo, hi = min(min(v) for v in series.values()), max(max(v) for v in series.values())
-    pad = 0.1 * (hi - lo) or 1.0
-    fig = _figure(figsize=(6.4, 6.4))
-    ax = fig.add_subplot(projection='polar')
-    for (label, v), colour in zip(series.items(), ('tab:gray', 'tab:blue')):
-        ax.plot(angles + angles[:1], v + v[:1], 'o-', color=colour, lw=1.5, label=label)
-        ax.fill(angles + angles[:1], v + v[:1], color=colour, alpha=0.15)
-    ax.set_xticks(angles, [f"{t['type']}\n({t['n']})" for t in types], fontsize=9)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_title(title or f"{METRIC_LABELS[metric]} per degradation type", pad=18)
-    ax.legend(loc='upper right', bbox_to_anchor=(1.12, 1.08))
+def change_chart(results: EvalResults, metric: str = 'psnr', title: str | None = None):
+    ("Per degradation combination and overall: the model's mean change over the input (model − input), bars from a "
+     "zero line, the number of images on each; a bar left of zero is a combination the model made worse.")
+    _check_metric(results, metric, 'change_chart')
+    rows = results.by_combination()
+    better = -1 if metric == 'lpips' else 1                 # LPIPS: lower is better
+    gains = [better * r[f'gain_{metric}'] for r in rows]
+    fig = _figure(figsize=(6.4, 0.42 * len(rows) + 1.3))
+    ax = fig.add_subplot()
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, gains, color=['tab:green' if g >= 0 else 'tab:red' for g in gains], height=0.6)
+    ax.axvline(0, color='black', lw=0.8)
+    span = max((abs(g) for g in gains), default=1.0) or 1.0
+    for yi, g, r in zip(y, gains, rows):
+        ax.text(g + (0.02 if g >= 0 else -0.02) * span, yi, f"n={r['n']}", va='center', fontsize=8,
+                ha='left' if g >= 0 else 'right')
+    ax.set_yticks(y, [r['combination'] for r in rows], fontsize=9)
+    ax.set_xlim(-1.25 * span, 1.25 * span)
+    unit = ' (dB)' if metric in ('psnr', 'psnr_y') else ''
+    ax.set_xlabel(f"change over the input, {metric.upper().replace('_Y', '-Y')}{unit}"
+                  + (' (sign flipped: lower LPIPS is better)' if metric == 'lpips' else ''))
+    ax.grid(axis='x', alpha=0.3)
+    ax.set_title(title or f"Model minus input, per combination ({len(results.rows)} images)", fontsize=10)
+    fig.tight_layout()
     return fig
 
 def bar_chart(results: EvalResults, metrics: Sequence[str] | None = None, title: str | None = None):
@@ -444,7 +449,8 @@ def _value_text(metric: str, v: float) -> str:
     return f'{v:.4f}'
 
 def example_grid(results: EvalResults, title: str | None = None):
-    "The kept examples, one per row: input / output / ground truth, with their PSNR (or first metric) in the titles."
+    ("The kept examples (the first images of the data set, not picked by result), one per row: input / output / "
+     "ground truth, with their PSNR (or first metric).")
     if not results.examples:
         raise ValueError("example_grid: the results keep no examples (evaluate(..., examples=k) with k > 0)")
     m = 'psnr' if 'psnr' in results.metrics else (results.metrics[0] if results.metrics else None)
@@ -458,8 +464,9 @@ def example_grid(results: EvalResults, title: str | None = None):
             ax = axs[r, c]
             ax.imshow(ex[key].permute(1, 2, 0).numpy()); ax.set_xticks([]); ax.set_yticks([])
             ax.set_title(label + (f" {_value_text(m, row[col + '_' + m])}" if m and col else ''), fontsize=9)
-        axs[r, 0].set_ylabel(f"{row['name']}\n{row['combination'].replace('+', ' +' + chr(10))}", fontsize=8)
-    if title: fig.suptitle(title)
+        name = row['name'] if len(row['name']) <= 16 else row['name'][:15] + '…'
+        axs[r, 0].set_ylabel(f"{name}\n{row['combination'].replace('+', ' +' + chr(10))}", fontsize=8)
+    fig.suptitle(title or f"The first {k} images of the data set (not chosen by result)", fontsize=10)
     return fig
 
 # %% ../nbs/13_evaluate.ipynb #dd355291
@@ -488,15 +495,15 @@ def write_report(results: EvalResults, out_dir, title: str = 'multideg evaluatio
     text('by_combination.md', f"# {title}: by degradation combination\n\n{markdown_table(combos, ccols)}\n")
     text('by_type.csv', _csv_text(types, [k for k, _ in tcols]))
     main = 'psnr' if 'psnr' in results.metrics else (results.metrics[0] if results.metrics else None)
-    no_radar = figure('radar.png', lambda: radar_chart(results, main)) if main else 'no metric was computed'
+    no_change = figure('change.png', lambda: change_chart(results, main)) if main else 'no metric was computed'
     no_bars = figure('bars.png', lambda: bar_chart(results)) if main else 'no metric was computed'
     no_examples = figure('examples.png', lambda: example_grid(results))
     text('results.json', json.dumps({'title': title, **results.to_dict()}, indent=1, allow_nan=False) + '\n')
     text('report.md',
-         _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar, no_bars, no_examples))
+         _report_markdown(results, title, combos, types, rec, ccols, tcols, no_change, no_bars, no_examples))
     return out / 'report.md'
 
-def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar, no_bars, no_examples) -> str:
+def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_change, no_bars, no_examples) -> str:
     s, rows = results.settings, results.rows
     cap = results.psnr_cap
     capped = {k: results.capped(k)
@@ -516,10 +523,11 @@ def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_radar,
     for m, why in results.unavailable.items(): L += ['', f"**{m.upper()} not computed**: {why}"]
     L += ['', '## By degradation combination', '', markdown_table(combos, ccols), '',
           '[by_combination.csv](by_combination.csv) · [by_combination.md](by_combination.md)', '',
+          '![model minus input, per combination](change.png)' if no_change is None
+          else f"(no change chart: {no_change})", '',
           '## By degradation type', '',
           'Means over the images that contain the type, alone or with others. [by_type.csv](by_type.csv)', '',
           markdown_table(types, tcols) if types else '(no image has a degradation)', '']
-    L += ['![per-type radar, input and model](radar.png)' if no_radar is None else f"(no radar chart: {no_radar})", '']
     L += ['![input and model per type](bars.png)' if no_bars is None else f"(no bar chart: {no_bars})", '']
     if rec is not None:
         flat = flat_metrics(rec)
