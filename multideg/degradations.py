@@ -157,7 +157,7 @@ def _per_image(v, n: int, what: str, dtype=torch.float64) -> torch.Tensor:
 
 def image_generators(seeds: torch.Tensor, device) -> list[torch.Generator]:
     "One generator per image on `device`, seeded from `seeds`."
-    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds.tolist()]  # host values: no sync
 
 def records_from(name: str, p: dict[str, torch.Tensor]) -> list[dict]:
     "Per-image records `{'name': ..., param: value, ...}` (plain Python numbers, JSON-ready)."
@@ -225,8 +225,9 @@ def _jpeg_torchvision(u8: torch.Tensor, q: list[int]) -> torch.Tensor:
         for qual in sorted(set(q)):  # batched per quality value
             idx = [i for i, v in enumerate(q) if v == qual]
             enc = encode_jpeg([u8[i] for i in idx], quality=qual)
-            # the decoder reads host bytes
-            dec = decode_jpeg([e.cpu() for e in enc], mode=ImageReadMode.RGB, device=u8.device)
+            # the decoder reads host bytes: one copy for all of them
+            sizes = [len(e) for e in enc]
+            dec = decode_jpeg(list(torch.cat(enc).cpu().split(sizes)), mode=ImageReadMode.RGB, device=u8.device)
             out[idx] = torch.stack(dec)
     return out
 
@@ -236,7 +237,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: torch.Tensor, codec: str = 'auto') 
     "Encode and decode each image of `x` (`B×3×H×W` in [0, 1]) as JPEG at its own quality (`codec`: see above)."
     if codec not in JPEG_CODECS: raise ValueError(f"codec must be one of {', '.join(JPEG_CODECS)}, got {codec!r}")
     u8 = x.clamp(0, 1).mul(255).round().to(torch.uint8)
-    q = [int(v) for v in quality]
+    q = [int(v) for v in (quality.tolist() if isinstance(quality, torch.Tensor) else quality)]  # one host read
     if codec == 'torchvision' or (codec == 'auto' and x.device.type == 'cuda'):
         return _jpeg_torchvision(u8, q).float() / 255
     arrs = u8.permute(0, 2, 3, 1).cpu().numpy()
@@ -260,7 +261,7 @@ def opencv_sigma(ksize: int) -> float:
                       doc='standard deviation in pixels (25×25 kernel)'))
 def gaussian_blurry(x, p, gens):
     "Isotropic Gaussian blur, 25×25 support (wider for σ > 4.1)."
-    size = max(25, 2 * math.ceil(3 * float(p['sigma'].max())) + 1)
+    size = max(25, 2 * math.ceil(3 * max(p['sigma'].tolist())) + 1)
     return filter2d(x, gaussian_kernel(p['sigma'], size).to(x.device))
 
 # %% ../nbs/01_degradations.ipynb #09b4b525
@@ -306,11 +307,11 @@ def motion_kernel(size: int, intensity: float, rng: np.random.Generator) -> np.n
 def motion_blurry(x, p, gens):
     "Blur along a random camera-shake path (random-walk kernel)."
     cap = max(3, min(x.shape[-2:]) // 4)
-    sizes = [min(int(s), cap) // 2 * 2 + 1 for s in p['size']]
+    sizes = [min(int(s), cap) // 2 * 2 + 1 for s in p['size'].tolist()]
     size = max(sizes)
     ks = torch.zeros(x.shape[0], size, size)
-    for i, (s, inten, seed) in enumerate(zip(sizes, p['intensity'], p['seed'])):
-        k = motion_kernel(s, float(inten), np.random.default_rng(int(seed)))
+    for i, (s, inten, seed) in enumerate(zip(sizes, p['intensity'].tolist(), p['seed'].tolist())):
+        k = motion_kernel(s, inten, np.random.default_rng(seed))
         o = (size - s) // 2
         ks[i, o:o + s, o:o + s] = torch.from_numpy(k)
     return filter2d(x, ks.to(x.device))
@@ -327,9 +328,9 @@ def downsample(x: torch.Tensor, scale: int, keep_small: bool = False) -> torch.T
           scale=Param(2, 4, default=4, integer=True, doc='downsampling factor: 2, 3 or 4'))
 def low_resolution(x, p, gens):
     "Bicubic down- and up-sampling by an integer factor (antialiased)."
-    out = torch.empty_like(x)
-    for s in p['scale'].unique():
-        idx = (p['scale'] == s).nonzero().flatten().to(x.device)
+    out, scales = torch.empty_like(x), p['scale'].tolist()
+    for s in sorted(set(scales)):  # host values: no sync
+        idx = torch.tensor([i for i, v in enumerate(scales) if v == s], device=x.device)
         out[idx] = downsample(x[idx], int(s))
     return out
 
@@ -360,7 +361,7 @@ def stroke_mask(h: int, w: int, coverage: float, g: torch.Generator, device=None
 def uncompleted(x, p, gens):
     "Free-form holes (brush strokes) filled with white; the masks are drawn on the CPU (the same on every device)."
     cpu = image_generators(p['seed'], 'cpu')  # on a GPU: no sync per stroke, and the CPU's holes
-    m = torch.stack([stroke_mask(*x.shape[-2:], float(c), g) for c, g in zip(p['coverage'], cpu)])[:, None]
+    m = torch.stack([stroke_mask(*x.shape[-2:], c, g) for c, g in zip(p['coverage'].tolist(), cpu)])[:, None]
     return x * (1 - m.to(x.device)) + m.to(x.device)
 
 # %% ../nbs/01_degradations.ipynb #d2d78882
@@ -376,15 +377,15 @@ def _level(v: float, lo: float, hi: float, words=('light', 'moderate', 'heavy'))
 
 def scene_side(p: dict, h: int, w: int, device=None) -> torch.Tensor:
     ("Shorter side (px, `B×1` float32) of the scene each image shows: `p['scene']` for a crop of a larger scene, else "
-     "the image's own.")
+     "the image's own (checked on the host, where the records' values are: no sync).")
     s = min(h, w)
     if 'scene' not in p: return torch.full((len(p['seed']), 1), float(s), device=device)
-    v = p['scene'].to(device, torch.float32).view(-1, 1)
-    if (v < s).any():
+    v = p['scene'].to(torch.float32).view(-1, 1)
+    if min(v.view(-1).tolist()) < s:
         raise ValueError(
-            f"scene: {v.min().item():g} px is smaller than the image's shorter side ({s} px); a crop cannot be larger "
-            f"than its scene")
-    return v
+            f"scene: {min(v.view(-1).tolist()):g} px is smaller than the image's shorter side ({s} px); a crop cannot "
+            f"be larger than its scene")
+    return v.to(device)
 
 def _smooth_field(gens: list, cells: int, h: int, w: int, device) -> torch.Tensor:
     ("Smooth random fields `B×1×h×w`: standard normals on a coarse grid (`cells` along the shorter side), "
@@ -408,12 +409,14 @@ def _capsule_kernels(length, radius, edge, angle, r: int, taper: float = 0.) -> 
     return k * (1 - taper * (t / half.clamp_min(1e-6)) ** 2) if taper else k
 
 def _impulses(gens: list, counts: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
-    "Sparse maps `B×L×h×w`: per image and layer, `counts[i, l]` impulses at random pixels, amplitudes in [0.5, 1]."
+    ("Sparse maps `B×L×h×w`: per image and layer, `counts[i, l]` impulses at random pixels, amplitudes in [0.5, 1] "
+     "(`counts` on the host: no sync).")
     b, nl = counts.shape
     out = torch.zeros(b, nl, h * w, device=device)
+    counts = counts.tolist()
     for i, g in enumerate(gens):
         for l in range(nl):
-            n = int(counts[i, l])
+            n = int(counts[i][l])
             pos = torch.randint(0, h * w, (n,), generator=g, device=device)
             out[i, l].index_add_(0, pos, 0.5 + 0.5 * torch.rand(n, generator=g, device=device))
     return out.view(b, nl, h, w)
@@ -430,8 +433,8 @@ def _splat(imp: torch.Tensor, kern: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft2(spec, s=(h, w)).clamp_min(0)
 
 def _kernel_radius(extent: torch.Tensor, h: int, w: int) -> int:
-    "Half-size of a kernel grid holding every `extent` (px), capped so the kernel fits in the image."
-    return max(0, min(math.ceil(float(extent.max())) if extent.numel() else 0, (min(h, w) - 1) // 2))
+    "Half-size of a kernel grid holding every `extent` (px, a host tensor: no sync), capped to fit in the image."
+    return max(0, min(math.ceil(max(extent.flatten().tolist())) if extent.numel() else 0, (min(h, w) - 1) // 2))
 
 # %% ../nbs/01_degradations.ipynb #29f35d29
 def haze(x: torch.Tensor, depth: torch.Tensor, beta, airlight) -> torch.Tensor:
@@ -491,17 +494,17 @@ def rainy(x, p, gens):
     "Rain streaks: three layers of motion-blurred random impulses, screen-blended."
     b, _, h, w = x.shape
     dev = x.device
-    s = scene_side(p, h, w, dev)  # B×1
-    lay = torch.tensor(_RAIN_LAYERS, device=dev)
+    s = scene_side(p, h, w)  # B×1, on the host: the sizes and counts are computed there (no sync), then moved
+    lay = torch.tensor(_RAIN_LAYERS)
     jitter = (rand_per_image(gens, (len(_RAIN_LAYERS),), dev) - 0.5) * math.radians(6)  # each layer's own wind
     angle = torch.deg2rad(p['angle'].to(dev, torch.float32))[:, None] + jitter
-    length = p['length'].to(dev, torch.float32)[:, None] * s * lay[:, 0]
+    length = p['length'].to(torch.float32)[:, None] * s * lay[:, 0]
     radius = (s / 256 * lay[:, 3]).clamp_min(0.25)
     edge = (s / 256).clamp_min(1.0).expand_as(radius)
-    counts = (p['density'].to(dev, torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
-    imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None]
+    counts = (p['density'].to(torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
+    imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None].to(dev)
     r = _kernel_radius(length / 2 + radius + edge, h, w)
-    streaks = _splat(imp, _capsule_kernels(length, radius, edge, angle, r, taper=0.6))
+    streaks = _splat(imp, _capsule_kernels(*(v.to(dev) for v in (length, radius, edge)), angle, r, taper=0.6))
     alpha = (p['intensity'].to(x).view(-1, 1, 1, 1) * streaks).clamp(0, 1)
     return x + alpha * (1 - x)
 
@@ -520,17 +523,18 @@ def snowy(x, p, gens):
     "Snow: multi-scale soft flakes, slightly streaked, composited in white, with a faint veil."
     b, _, h, w = x.shape
     dev = x.device
-    s = scene_side(p, h, w, dev)  # B×1
-    lay = torch.tensor(_SNOW_LAYERS, device=dev)
+    s = scene_side(p, h, w)  # B×1, on the host: the sizes and counts are computed there (no sync), then moved
+    lay = torch.tensor(_SNOW_LAYERS)
     u = rand_per_image(gens, (2,), dev)  # fall angle, streak amount
     angle = ((u[:, :1] - 0.5) * math.radians(50)).expand(-1, len(_SNOW_LAYERS))
-    radius = (p['size'].to(dev, torch.float32)[:, None] * s * lay[:, 0]).clamp_min(0.3)
+    radius = (p['size'].to(torch.float32)[:, None] * s * lay[:, 0]).clamp_min(0.3)
     edge = (radius * 0.4 * lay[:, 3]).clamp_min(0.8)
-    length = radius * 1.5 * u[:, 1:]
-    counts = (p['density'].to(dev, torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
-    imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None]
-    r = _kernel_radius(length / 2 + radius + edge, h, w)
-    flakes = _splat(imp, _capsule_kernels(length, radius, edge, angle, r))
+    counts = (p['density'].to(torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
+    imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None].to(dev)
+    # the streak length is drawn on the device (u < 1): the grid holds the longest one (a larger grid only adds zeros)
+    r = _kernel_radius(radius * 1.5 / 2 + radius + edge, h, w)
+    radius, edge = radius.to(dev), edge.to(dev)
+    flakes = _splat(imp, _capsule_kernels(radius * 1.5 * u[:, 1:], radius, edge, angle, r))
     k = p['intensity'].to(x).view(-1, 1, 1, 1)
     alpha = (k * flakes).clamp(0, 1)
     white = torch.tensor([0.95, 0.97, 1.0], device=dev).view(1, 3, 1, 1)
@@ -590,11 +594,12 @@ def shadowed(x, p, gens):
 def _drop_layer(gens: list, radius: torch.Tensor, density: torch.Tensor, h: int, w: int, hs: int, ws: int,
                 device) -> torch.Tensor:
     ("One jittered grid of elliptic drops on an `h×w` image, evaluated on an `hs×ws` grid: `B×5×hs×ws` = alpha, "
-     "sampling point (x, y in [−1, 1]), rim factor, glint.")
+     "sampling point (x, y in [−1, 1]), rim factor, glint (`radius` on the host: the grid sizes need no sync).")
     b = len(gens)
     cell = (2.6 * radius).clamp_min(1.0)  # px, one drop at most per cell, fully inside it
-    gh = [math.ceil(h / float(c)) + 1 for c in cell]
-    gw = [math.ceil(w / float(c)) + 1 for c in cell]
+    gh = [math.ceil(h / c) + 1 for c in cell.tolist()]
+    gw = [math.ceil(w / c) + 1 for c in cell.tolist()]
+    cell, radius = cell.to(device), radius.to(device)
     G = max(a * c for a, c in zip(gh, gw))
     par = torch.zeros(b, 6, G, device=device)  # present, radius, aspect, jitter y, jitter x, field widening
     off = torch.zeros(b, 2, device=device)
@@ -642,12 +647,13 @@ def raindrop(x, p, gens):
     "Adherent raindrops: soft ellipses showing a blurred, inverted, minified view, darker rim and a highlight."
     b, _, h, w = x.shape
     dev = x.device
-    s = scene_side(p, h, w, dev).view(-1)
+    s = scene_side(p, h, w).view(-1)  # on the host: the sizes are computed there (no sync)
     f = 2 if min(h, w) >= 32 else 1  # blur, sample and lay out the drops at half resolution
     hs, ws = math.ceil(h / f), math.ceil(w / f)
     xs = F.interpolate(x, size=(hs, ws), mode='area') if f > 1 else x
-    blurred = _gauss_blur_fft(xs, p['blur'].to(x) * s / f, min(hs - 1, ws - 1, math.ceil(0.1 * float(s.max()) / f)))
-    R, dens = p['radius'].to(dev, torch.float32) * s, p['density'].to(dev, torch.float32)
+    pad = min(hs - 1, ws - 1, math.ceil(0.1 * max(s.tolist()) / f))
+    blurred = _gauss_blur_fft(xs, p['blur'].to(x) * s.to(dev) / f, pad)
+    R, dens = p['radius'].to(torch.float32) * s, p['density'].to(dev, torch.float32)  # R: on the host
     big = _drop_layer(gens, R, dens, h, w, hs, ws, dev)
     small = _drop_layer(gens, R / 2, dens, h, w, hs, ws, dev)
     field = torch.where(small[:, :1] > 0, small, big)  # small drops over big ones
@@ -896,8 +902,12 @@ def add_noise(x: torch.Tensor, step: dict) -> torch.Tensor:
                         device=x.device) * (step['sigma'] / 255)
     elif step['kind'] == 'poisson':
         base = (x * torch.tensor(_LUMA, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True) if step['gray'] else x
-        base = (base.clamp(0, 1) * 255).round() / 255
-        levels = 2 ** math.ceil(math.log2(max(len(torch.unique(base)), 1)))
+        q = (base.clamp(0, 1) * 255).round()
+        base = q / 255
+        # levels = 2^⌈log2(number of distinct values)⌉, counted on the device (no sync): q holds the integers 0-255
+        seen = torch.zeros(256, device=x.device).index_fill_(0, q.flatten().long(), 1).sum()
+        pw = torch.tensor([2. ** k for k in range(9)], dtype=base.dtype, device=x.device)
+        levels = pw.index_select(0, (seen > pw).sum().view(1))  # a power of two: the same products as a number
         n = (torch.poisson(base * levels, generator=g) / levels - base) * step['scale']
     else: raise ValueError(f"unknown noise kind {step['kind']!r}: 'gaussian' or 'poisson'")
     return x + n
@@ -1071,17 +1081,18 @@ def _run(self: SecondOrder, x: torch.Tensor, steps: list[dict], hw: tuple[int, i
             ks[i, o:o + s['size'], o:o + s['size']] = step_kernel(s)
         y = filter2d(x, ks.to(x.device))
     elif op == 'noise': y = torch.cat([add_noise(x[i:i + 1], s) for i, s in enumerate(steps)])
-    elif op == 'jpeg': y = jpeg_roundtrip(x, torch.tensor([s['quality'] for s in steps]))
+    elif op == 'jpeg': y = jpeg_roundtrip(x, [s['quality'] for s in steps])  # host numbers: no sync
     else: raise ValueError(f"unknown step {op!r} in a SecondOrder plan")
     return list(y.clamp(0, 1).split(1))
 
 @patch
 def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator: torch.Generator | None = None,
-          scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-    "Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W`); returns the batch (size H//scale) and the plans."
+          scene=None, check: bool = True) -> tuple[torch.Tensor, list[list[dict]]]:
+    ("Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W`); returns the batch (size H//scale) and the plans "
+     "(`check`: check the values, a sync on a GPU).")
     # `generator` is not needed (plans carry their noise seeds) and `scene` changes nothing (every step is defined in
     # pixels): both are there so that every sampler is called alike
-    x, squeeze = check_batch(x, 'SecondOrder')
+    x, squeeze = check_batch(x, 'SecondOrder') if check else (x, False)
     if len(plans) != x.shape[0]:
         raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
     hw = tuple(x.shape[-2:])
@@ -1107,8 +1118,8 @@ def plan(self: SecondOrder, n: int, generator: torch.Generator | None = None, sc
 
 @patch
 def replay(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], check: bool = True) -> torch.Tensor:
-    "Degrade `x` from plans made by `plan` (on `x`'s device); the value check always runs here."
-    return self.apply(x, plans)[0]
+    "Degrade `x` (`B×3×H×W`) from plans made by `plan` (on `x`'s device; `check`: check the values)."
+    return self.apply(x, plans, check=check)[0]
 
 @patch
 def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None,

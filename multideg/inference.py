@@ -118,6 +118,16 @@ def load_controller(path, device='cpu') -> DAClip:
         if not state.get('model_config'): raise ValueError(f"checkpoint {path} has no controller config")
         cfg = ControllerConfig(**state['model_config'])
         weights = path / ('ema.safetensors' if (path / 'ema.safetensors').is_file() else 'model.safetensors')
+        m, sd = controller_from_config(cfg), read_weights(weights)   # the checkpoint holds what trained
+        bad = sorted(set(sd) - set(m.state_dict()))
+        if bad: raise ValueError(f"{weights} does not fit the controller of {path / 'state.json'}: keys {bad[:4]}")
+        m.load_state_dict(sd, strict=False)
+        with torch.no_grad():
+            now = {n: float(p.double().sum()) for n, p in m.named_parameters() if n not in sd}
+        if any(n not in now or abs(now[n] - v) > 1e-6 * (1 + abs(v)) for n, v in state.get('frozen') or []):
+            raise ValueError(f"{path} holds the trained weights only, and its frozen CLIP cannot be rebuilt here (a random "
+                             "one, seeded by the run): load the finished run folder (controller.json) or resume the run")
+        return m if device is None else m.to(device)
     else: raise FileNotFoundError(f"{path}: neither a controller run folder (controller.json) "
                                   "nor a checkpoint folder (state.json)")
     return controller_from_config(replace(cfg, pretrained=str(weights)), device=device)

@@ -26,9 +26,10 @@ __all__ = ['CARDS', 'TrainConfig', 'lr_factor', 'EMA', 'EpochSampler', 'EpochIte
            'rng_state', 'set_rng_state', 'list_checkpoints', 'seed_stage', 'CancelFitException', 'Callback', 'run_cbs',
            'LambdaCB', 'run_device', 'Learner', 'TrainCB', 'DeviceCB', 'CompileCB', 'choose_precision',
            'MixedPrecisionCB', 'GradAccumulationCB', 'GradClipCB', 'NonFiniteLossError', 'NonFiniteGuardCB', 'EMACB',
-           'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB', 'ValidationCB', 'CheckpointCB',
-           'standard_callbacks', 'final_weights', 'publish_weights', 'TrainingPlan', 'LiveBytes', 'plan_training',
-           'measure_training', 'Card', 'visible_card', 'plan_report', 'check_device_placement']
+           'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB', 'ValidationCB', 'frozen_names',
+           'saved_state', 'CheckpointCB', 'standard_callbacks', 'final_weights', 'publish_weights', 'TrainingPlan',
+           'LiveBytes', 'plan_training', 'measure_training', 'Card', 'visible_card', 'plan_report',
+           'check_device_placement']
 
 # %% ../nbs/09_learner.ipynb #9b0ecc9e
 _MP = ('auto', 'no', 'bf16', 'fp16')
@@ -719,6 +720,20 @@ _RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last'
              'time_limit',
              'device', 'mixed_precision', 'tf32', 'channels_last', 'compile')
 
+def frozen_names(model: nn.Module) -> set:
+    "The parameters that do not train: a checkpoint leaves them out (the model's build gives them back)."
+    return {n for n, p in model.named_parameters() if not p.requires_grad}
+
+def _fingerprint(model: nn.Module, names: set) -> list:
+    "A cheap check that the frozen weights are those a checkpoint was written with: each tensor's sum, in float64."
+    with torch.no_grad():
+        return [[n, float(p.double().sum())] for n, p in sorted(model.named_parameters()) if n in names]
+
+def saved_state(model: nn.Module, state: dict | None = None) -> dict:
+    "`state` (default: the model's) without the frozen parameters."
+    frozen = frozen_names(model)
+    return {k: v for k, v in (model.state_dict() if state is None else state).items() if k not in frozen}
+
 class CheckpointCB(Callback):
     ("Atomic checkpoints every `every` steps (0: at the end only), at a stop and at a better `best_metric`; exact "
      "resume.")
@@ -753,13 +768,14 @@ def save(self: CheckpointCB, learn) -> Path:
     learn.acc.wait_for_everyone()
     if learn.is_main:
         m = learn.raw_model
-        save_weights(m.state_dict(), tmp / 'model.safetensors')
-        if learn.ema is not None: save_weights(learn.ema.state_dict(m), tmp / 'ema.safetensors')
+        save_weights(saved_state(m), tmp / 'model.safetensors')            # frozen weights left out
+        if learn.ema is not None: save_weights(saved_state(m, learn.ema.state_dict(m)), tmp / 'ema.safetensors')
         _torch_save({'optimizer': learn.opt.state_dict(), 'scheduler': learn.scheduler.state_dict(),
                      'scaler': learn.scaler.state_dict() if learn.scaler is not None else None}, tmp / 'optimizer.pt')
         state = {'format': 1, 'step': learn.step, 'data': learn.stream.state_dict(), 'metrics': learn.metrics,
                  'best': learn.best, 'ema_updates': learn.ema.updates if learn.ema else None, 'world_size': learn.world,
-                 'time': time.time(), 'config': learn.config.to_dict(), 'model_config': learn.model_config}
+                 'time': time.time(), 'config': learn.config.to_dict(), 'model_config': learn.model_config,
+                 'frozen': _fingerprint(m, frozen_names(m))}
         atomic_write(tmp / 'state.json', json.dumps(state, indent=1))
         _fsync_dir(tmp)
         old = None
@@ -836,9 +852,13 @@ def _load(self: CheckpointCB, learn, ck: dict) -> None:
     if diff:
         warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}", stacklevel=4)
     m, sd = learn.raw_model, ck['model']
-    bad = sorted(set(m.state_dict()) ^ set(sd))
+    bad = sorted((set(saved_state(m)) - set(sd)) | (set(sd) - set(m.state_dict())))   # (older ones hold frozen too)
     if bad: raise ValueError(f"checkpoint {path} does not fit the model: keys {bad[:4]} ({len(bad)} differ)")
-    m.load_state_dict(sd)
+    fp, now = state.get('frozen'), dict(_fingerprint(m, frozen_names(m)))
+    if fp is not None and any(n not in now or abs(now[n] - v) > 1e-6 * (1 + abs(v)) for n, v in fp):
+        raise ValueError(f"checkpoint {path} was trained with other frozen weights than this model has (another "
+                         "pretrained CLIP, or another seed): build the model as the run did")
+    m.load_state_dict(sd, strict=False)
     if learn.ema is not None:
         if ck['ema'] is not None: learn.ema.load_shadow(ck['ema'], state.get('ema_updates') or 0)
         else: warnings.warn(f"{path} has no EMA weights; the EMA restarts from the current weights", stacklevel=4)
@@ -890,9 +910,11 @@ def final_weights(learn: Learner) -> Path:
     return src / ('ema.safetensors' if (src / 'ema.safetensors').is_file() else 'model.safetensors')
 
 def publish_weights(learn: Learner, dest) -> Path:
-    "Copy the run's `final_weights` to `dest` atomically (e.g. RUN/controller.safetensors); returns the source file."
+    "The run's `final_weights`, the frozen ones put back, as one whole state dict at `dest`; returns the source file."
     src = final_weights(learn)
-    atomic_write(dest, src.read_bytes())
+    full = {k: v.detach().cpu() for k, v in learn.raw_model.state_dict().items()}
+    full.update(read_weights(src))
+    save_weights(full, dest)
     return src
 
 # %% ../nbs/09_learner.ipynb #4ad8f13d
