@@ -442,7 +442,8 @@ def orthonormalize(t: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def head_embeddings(self: DAClip) -> torch.Tensor:
     "The directions the probability head scores against: the name embeddings, orthonormalised if the config says so."
-    key = ('head', tuple(self.config.names), tuple(self.config.templates), self.config.orthogonal_names, str(self.device))
+    c = self.config
+    key = ('head', tuple(c.names), tuple(c.templates), c.orthogonal_names, str(self.device))
     if key not in self._text_cache:                  # computed once (the text tower is frozen), not at every forward
         t = self.name_embeddings()
         self._text_cache[key] = orthonormalize(t) if self.config.orthogonal_names else t
@@ -748,7 +749,8 @@ def token_targets(logp: torch.Tensor, labels: torch.Tensor, max_exact: int = 720
             for k, j in match_tokens(-lp[i][:, present]): target[i, k] = present[j]
         return target
     dev, ar = logp.device, torch.arange(M, device=logp.device)
-    cand = torch.tensor(list(itertools.permutations(range(P), K)), device=dev)        # C×K: token k takes slot cand[c, k]
+    # C×K: token k takes slot cand[c, k]
+    cand = torch.tensor(list(itertools.permutations(range(P), K)), device=dev)
     present = torch.sort(labels.float() * (M - ar), dim=1, descending=True, stable=True).indices   # present names first
     present = F.pad(present, (0, P - M), value=M)
     n = labels.sum(1).long()

@@ -453,7 +453,8 @@ def config_parser(cls, prog: str | None = None, description: str | None = None,
 def config_from_args(cls, argv: Sequence[str], base=None, prog: str | None = None, flags: Sequence[tuple] = (),
                      recipes: dict | None = None):
     "`(config, flags)` from a command line: defaults < `base` < `--recipe NAME` < `--config FILE` < `--key value`."
-    flags = list(flags) + ([('recipe', 'store', f"starting settings: {', '.join(recipes)} (default {next(iter(recipes))})")]
+    flags = list(flags) + ([('recipe', 'store',
+                             f"starting settings: {', '.join(recipes)} (default {next(iter(recipes))})")]
                            if recipes else [])
     p = config_parser(cls, prog, flags=flags)
     ns, rest = p.parse_known_args(list(argv))

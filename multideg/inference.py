@@ -125,8 +125,9 @@ def load_controller(path, device='cpu') -> DAClip:
         with torch.no_grad():
             now = {n: float(p.double().sum()) for n, p in m.named_parameters() if n not in sd}
         if any(n not in now or abs(now[n] - v) > 1e-6 * (1 + abs(v)) for n, v in state.get('frozen') or []):
-            raise ValueError(f"{path} holds the trained weights only, and its frozen CLIP cannot be rebuilt here (a random "
-                             "one, seeded by the run): load the finished run folder (controller.json) or resume the run")
+            raise ValueError(f"{path} holds the trained weights only, and its frozen CLIP cannot be rebuilt here "
+                             "(a random one, seeded by the run): load the finished run folder (controller.json) "
+                             "or resume the run")
         return m if device is None else m.to(device)
     else: raise FileNotFoundError(f"{path}: neither a controller run folder (controller.json) "
                                   "nor a checkpoint folder (state.json)")

@@ -196,7 +196,8 @@ def fit_restoration(cfg: RestorationConfig, card: Card) -> tuple[RestorationConf
         ck = replace(cfg, backbone_options={**cfg.backbone_options, 'checkpoint': True})
         ck_plan = plan_restoration(ck, card)
         if ck_plan.fits(card.memory):
-            print(f"activation checkpointing switched on: {plan.peak / 2**30:.1f} GiB -> {ck_plan.peak / 2**30:.1f} GiB "
+            print(f"activation checkpointing switched on: {plan.peak / 2**30:.1f} GiB -> "
+                  f"{ck_plan.peak / 2**30:.1f} GiB "
                   f"at the peak (estimated) on {card.name}")
             return ck, ck_plan
     refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",

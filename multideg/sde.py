@@ -34,9 +34,12 @@ class SDEConfig(JsonConfig):
     prediction: str = 'noise'  # what the network outputs: 'noise' (ε̂, the official) or 'x0' (x̂_0 − μ)
 
     def __post_init__(self):
-        if self.prediction not in PREDICTIONS: raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
-        if self.schedule != 'cosine': raise ValueError(f"schedule: only 'cosine' (the official one) is implemented, got {self.schedule!r}")
-        if not (isinstance(self.T, int) and self.T >= 1): raise ValueError(f"T must be a positive integer, got {self.T!r}")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
+        if self.schedule != 'cosine':
+            raise ValueError(f"schedule: only 'cosine' (the official one) is implemented, got {self.schedule!r}")
+        if not (isinstance(self.T, int) and self.T >= 1):
+            raise ValueError(f"T must be a positive integer, got {self.T!r}")
         if not 0 < self.eps < 1: raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
         if not self.max_sigma > 0: raise ValueError(f"max_sigma must be positive, got {self.max_sigma}")
 
@@ -80,7 +83,8 @@ class IRSDE(nn.Module):
         return cls(**asdict(config))
 
     def extra_repr(self) -> str:
-        return f"max_sigma={self.config.max_sigma}, T={self.T}, schedule={self.config.schedule!r}, eps={self.config.eps}, prediction={self.prediction!r}, dt={self.dt:.6f}"
+        return (f"max_sigma={self.config.max_sigma}, T={self.T}, schedule={self.config.schedule!r}, "
+                f"eps={self.config.eps}, prediction={self.prediction!r}, dt={self.dt:.6f}")
 
 # %% ../nbs/06_sde.ipynb #c6884d42
 def _t(t, x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +160,8 @@ def posterior_std(self, t, s=None, like: torch.Tensor | None = None) -> torch.Te
     if s is None: return self.posterior_stds.to(t.device)[t]
     s = _t(s, like if like is not None else torch.zeros(1))
     A, B, C = self._jump(t.to(self._cum64.device), s.to(self._cum64.device))
-    return (self.lam * ((1 - A.double() ** 2) * (1 - C.double() ** 2) / (1 - B.double() ** 2)).clamp_min(0).sqrt()).float().to(t.device)
+    var = ((1 - A.double() ** 2) * (1 - C.double() ** 2) / (1 - B.double() ** 2)).clamp_min(0)
+    return (self.lam * var.sqrt()).float().to(t.device)
 
 @patch_to(IRSDE)
 def reverse_sde_mean(self, xt: torch.Tensor, mu: torch.Tensor, score: torch.Tensor, t) -> torch.Tensor:
@@ -166,7 +171,8 @@ def reverse_sde_mean(self, xt: torch.Tensor, mu: torch.Tensor, score: torch.Tens
 
 @patch_to(IRSDE)
 def ml_loss(self, noise_pred: torch.Tensor, xt: torch.Tensor, x0: torch.Tensor, mu: torch.Tensor, t) -> torch.Tensor:
-    "IR-SDE's maximum-likelihood loss: L1 between the network's reverse step and the optimal x*_{t−1}, per sample then averaged."
+    ("IR-SDE's maximum-likelihood loss: L1 between the network's reverse step and the optimal x*_{t−1}, per sample "
+     "then averaged.")
     pred = self.reverse_sde_mean(xt, mu, self.score_from_noise(noise_pred, t), t)
     target = self.posterior_mean(xt, x0, mu, t)
     return (pred - target).abs().flatten(1).mean(1).mean()
