@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_learner.ipynb #828dd24f
 from __future__ import annotations
-import contextlib, csv, io, json, math, os, random, secrets, shutil, time, weakref
+import contextlib, csv, gc, io, json, math, os, random, secrets, shutil, time, weakref
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -967,6 +967,16 @@ class LiveBytes(TorchDispatchMode):
         self.add(*tree_flatten(out)[0])
         return out
 
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    ("Python's cyclic collector paused (after one collection): it would free some tensors at moments that vary from "
+     "run to run; what is freed, and when, then depends on reference counts alone, and a plan gives one figure.")
+    was = gc.isenabled()
+    gc.collect(); gc.disable()
+    try: yield
+    finally:
+        if was: gc.enable()
+
 def _bytes(tensors) -> int: return sum(t.untyped_storage().nbytes() for t in {id(t): t for t in tensors}.values())
 
 def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: bool = False):
@@ -975,7 +985,7 @@ def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: 
     live = LiveBytes()
     live.add(*model.parameters(), *model.buffers(), *[v for v in tree_flatten(batch)[0] if isinstance(v, torch.Tensor)])
     flops = 0
-    with live:
+    with _no_cyclic_gc(), live:
         for i in range(2):
             fc = FlopCounterMode(display=False) if (count_flops and i == 1) else contextlib.nullcontext()
             with fc:

@@ -190,18 +190,14 @@ def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> Traini
 
 # %% ../nbs/11_restorer_training.ipynb #0e380fb5
 def fit_restoration(cfg: RestorationConfig, card: Card) -> tuple[RestorationConfig, TrainingPlan]:
-    "`cfg` and its plan on `card`, with activation checkpointing switched on if that makes it fit; else an error."
+    "`cfg` and its plan on `card`; an error naming a batch that would fit (and activation checkpointing) if it does not."
     plan = plan_restoration(cfg, card)
-    if not plan.fits(card.memory) and not cfg.backbone_options.get('checkpoint'):
-        ck = replace(cfg, backbone_options={**cfg.backbone_options, 'checkpoint': True})
-        ck_plan = plan_restoration(ck, card)
-        if ck_plan.fits(card.memory):
-            print(f"activation checkpointing switched on: {plan.peak / 2**30:.1f} GiB -> "
-                  f"{ck_plan.peak / 2**30:.1f} GiB "
-                  f"at the peak (estimated) on {card.name}")
-            return ck, ck_plan
-    refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",
-                       lambda b: plan_restoration(replace(cfg, batch_size=b), card))
+    ckpt = '' if cfg.backbone_options.get('checkpoint') else (
+        "; or turn on activation checkpointing (--backbone_options '{\"checkpoint\": true}'), whose saving "
+        "the plan cannot credit")
+    try: refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",
+                            lambda b: plan_restoration(replace(cfg, batch_size=b), card))
+    except ValueError as e: raise ValueError(f"{e}{ckpt}") from None
     return cfg, plan
 
 # %% ../nbs/11_restorer_training.ipynb #d724aa5f
