@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
-import json, os, random
+import json, os
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, Sequence
@@ -17,15 +17,14 @@ from .degradations import NAMES, DegradationSampler
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
                                  flat_metrics, predict_sets, set_metrics)
 from .inference import TINY_CLIP
-from .learner import (CARDS, Card, LambdaCB, Learner, TrainConfig, TrainingPlan, choose_precision, plan_report,
-                              Callback, DeviceCB, plan_training, publish_weights, run_device, seed_stage,
-                              standard_callbacks,
+from .learner import (CARDS, Callback, Card, DeviceCB, LambdaCB, Learner, TrainConfig, TrainingPlan,
+                              plan_report, plan_run, publish_weights, run_device, seed_stage, standard_callbacks,
                               visible_card)
 
 # %% auto #0
 __all__ = ['CONTROLLER_RECIPES', 'check_synthetic_data', 'ControllerTrainConfig', 'controller_data', 'DegradeOnDeviceCB',
-           'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'train_controller', 'plan_command_flag',
-           'print_plan', 'run_training_command', 'train_controller_command']
+           'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'plan_for_card', 'train_controller',
+           'plan_command_flag', 'print_plan', 'run_training_command', 'train_controller_command']
 
 # %% ../nbs/10_controller_training.ipynb #8f6d356a
 def check_synthetic_data(cfg) -> None:
@@ -159,16 +158,11 @@ CONTROLLER_RECIPES = {
 }
 CONTROLLER_RECIPES['t4'] = dict(CONTROLLER_RECIPES['daclip'], batch_size=128, accumulate=4, mixed_precision='fp16')
 
-def _records(names: Sequence[str], counts: dict, n: int, seed: int = 0) -> list:
-    "`n` degradation records of `names`, as many per image as `counts` draws (what a plan's batch needs)."
-    g, ks = random.Random(seed), sorted(counts)
-    return [[{'name': m} for m in g.sample(list(names), g.choices(ks, [counts[k] for k in ks])[0])] for _ in range(n)]
-
 def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> TrainingPlan:
     "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
-    device = 'cuda' if card else run_device(cfg)
-    precision = choose_precision(device, cfg.mixed_precision, card.capability if card else None)
     ccfg = replace(cfg.controller_config(), pretrained=None)   # the weights' values do not change the plan
+    sampler = DegradationSampler(counts=cfg.counts, weights={k: 1.0 for k in cfg.names})
+    records = sampler.plan(cfg.batch_size, torch.Generator().manual_seed(0))   # drawn here: host values, not fake
     size = {}
     def build():
         m = controller_from_config(ccfg)
@@ -178,17 +172,18 @@ def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> Tra
     def batch():
         p, B = cfg.patch_size or size['clip'], cfg.batch_size
         return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p),
-                'records': _records(cfg.names, cfg.counts, B)}
+                'records': records}
     weights = dict(content=cfg.content_weight, degradation=cfg.degradation_weight, bce=cfg.bce_weight,
                    tokens=cfg.token_weight)
     def loss(model, b):
         return _controller_loss(model, b, raw=model, loss=ControllerLoss(**weights), size=size['clip'],
                                 mean_std=model.config_mean_std())
-    return plan_training(build, batch, loss, device=device, precision=precision, accumulate=cfg.accumulate,
-                         ema=cfg.ema_beta is not None)
+    return plan_run(cfg, card, build, batch, loss)
 
-def refuse_unless_fits(plan: TrainingPlan, card: Card | None, what: str, batch_plan: Callable[[int], TrainingPlan]):
-    "Raise if `plan` does not fit `card`, naming the largest batch size that would (`batch_plan(b)`: the plan at b)."
+def refuse_unless_fits(plan: TrainingPlan, card: Card | None, what: str, batch_plan: Callable[[int], TrainingPlan],
+                       more: str = ''):
+    ("Raise if `plan` does not fit `card`, naming the largest batch size that would (`batch_plan(b)`: the plan at b); "
+     "`more`: other ways out, added to the message.")
     if card is None or plan.fits(card.memory): return
     b = plan.batch_size
     while b > 1 and not batch_plan(b // 2).fits(card.memory): b //= 2
@@ -197,7 +192,15 @@ def refuse_unless_fits(plan: TrainingPlan, card: Card | None, what: str, batch_p
             else "a smaller model or activation checkpointing")
     raise ValueError(f"{what} needs about {plan.peak / 2**30:.1f} GiB at its peak (estimated), more than 85% of "
                      f"{card.name}'s {card.memory / 2**30:.1f} GiB: try {hint}"
-                     + (", or --recipe t4" if card.memory < 20 * 2**30 else ''))
+                     + (", or --recipe t4" if card.memory < 20 * 2**30 else '') + more)
+
+def plan_for_card(cfg, card: Card, plan_fn: Callable, what: str, more: str = '') -> TrainingPlan:
+    "`plan_fn(cfg, card)`, refused (naming a batch that fits) when it does not fit `card`; printed by the first process."
+    plan = plan_fn(cfg, card)
+    refuse_unless_fits(plan, card, f"{what} at batch {cfg.batch_size}",
+                       lambda b: plan_fn(replace(cfg, batch_size=b), card), more)
+    if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))
+    return plan
 
 # %% ../nbs/10_controller_training.ipynb #9567e342
 def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -> ControllerConfig:
@@ -218,11 +221,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     "Train a controller (resuming the run in `config.out`); writes `controller.safetensors` and `controller.json`."
     cfg = replace(config or ControllerTrainConfig(), **overrides)
     card = visible_card(run_device(cfg))            # a device this machine lacks fails before anything is built
-    if card is not None:                            # on a GPU: the plan first, and no run that cannot fit
-        plan = plan_controller(cfg, card)
-        refuse_unless_fits(plan, card, f"this controller at batch {cfg.batch_size}",
-                           lambda b: plan_controller(replace(cfg, batch_size=b), card))
-        if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))
+    if card is not None: plan_for_card(cfg, card, plan_controller, 'this controller')   # on a GPU: plan first
     ccfg = cfg.controller_config()
     seed_stage(cfg.seed, 'init')                     # the initial weights follow the seed, whatever ran before
     model = controller_from_config(ccfg, download=cfg.download)   # fails at once when the weights are not on disk

@@ -22,8 +22,8 @@ __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_S
            'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'rgb_to_y', 'require', 'field_types',
            'parse_setting', 'check_types', 'JsonConfig', 'field_help', 'config_parser', 'config_from_args',
            'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints', 'local_clip_weights',
-           'UnreadableFileError', 'load_torch_file', 'save_weights', 'read_weights', 'read_json', 'cached_clip_files',
-           'system_info']
+           'UnreadableFileError', 'load_torch_file', 'save_weights', 'read_weights', 'frozen_fingerprint',
+           'fingerprint_differs', 'read_json', 'cached_clip_files', 'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -321,7 +321,7 @@ def require(ok: bool, message: str) -> None:
 def field_types(cls, name: str) -> tuple:
     "The types field `name` of dataclass `cls` allows (NoneType included for `X | None`); `()` if unknown."
     try: hint = typing.get_type_hints(cls)[name]
-    except Exception: return ()
+    except (NameError, TypeError, KeyError): return ()   # annotations that cannot be resolved here
     if typing.get_origin(hint) in (typing.Union, types.UnionType): return typing.get_args(hint)
     return (typing.get_origin(hint) or hint,)
 
@@ -605,6 +605,16 @@ def read_weights(source, what: str = 'weights file') -> dict:
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad: raise UnreadableFileError(f"{what} {src}: expected a state dict of tensors; {bad[:3]} are not tensors")
     return {(k[7:] if k.startswith('module.') else k): v for k, v in sd.items()}
+
+def frozen_fingerprint(model) -> dict:
+    "Each frozen (not trained) parameter's sum, in float64: a cheap check that frozen weights are the expected ones."
+    with torch.no_grad():
+        return {n: float(p.double().sum()) for n, p in model.named_parameters() if not p.requires_grad}
+
+def fingerprint_differs(saved, model) -> list:
+    "The names in `saved` (a fingerprint, or its `[name, sum]` pairs) whose sums `model` does not reproduce."
+    now = frozen_fingerprint(model)
+    return [n for n, v in dict(saved or {}).items() if n not in now or abs(now[n] - v) > 1e-6 * (1 + abs(v))]
 
 def read_json(path, what: str = 'file') -> dict:
     "A JSON object from `path`; a missing or damaged file raises an error naming it."

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import JsonConfig, read_json, read_weights, require, save_weights
+from .core import JsonConfig, fingerprint_differs, read_json, read_weights, require, save_weights
 from .degradations import caption
 from .controller import ControllerConfig, DAClip, controller_from_config
 from .fusion import fusion_config
@@ -122,9 +122,7 @@ def load_controller(path, device='cpu') -> DAClip:
         bad = sorted(set(sd) - set(m.state_dict()))
         if bad: raise ValueError(f"{weights} does not fit the controller of {path / 'state.json'}: keys {bad[:4]}")
         m.load_state_dict(sd, strict=False)
-        with torch.no_grad():
-            now = {n: float(p.double().sum()) for n, p in m.named_parameters() if n not in sd}
-        if any(n not in now or abs(now[n] - v) > 1e-6 * (1 + abs(v)) for n, v in state.get('frozen') or []):
+        if fingerprint_differs(state.get('frozen'), m):
             raise ValueError(f"{path} holds the trained weights only, and its frozen CLIP cannot be rebuilt here "
                              "(a random one, seeded by the run): load the finished run folder (controller.json) "
                              "or resume the run")

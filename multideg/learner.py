@@ -17,7 +17,7 @@ from fastcore.basics import patch
 
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from .core import (UnreadableFileError, JsonConfig, _available, atomic_write, check_types, default_device,
+from .core import (UnreadableFileError, fingerprint_differs, frozen_fingerprint, JsonConfig, _available, atomic_write, check_types, default_device,
                            load_torch_file, read_json, read_weights, require, save_weights, seed_everything)
 from .data import collate, item_generator, item_seed
 
@@ -28,7 +28,7 @@ __all__ = ['CARDS', 'TrainConfig', 'lr_factor', 'EMA', 'EpochSampler', 'EpochIte
            'MixedPrecisionCB', 'GradAccumulationCB', 'GradClipCB', 'NonFiniteLossError', 'NonFiniteGuardCB', 'EMACB',
            'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB', 'ValidationCB', 'frozen_names',
            'saved_state', 'CheckpointCB', 'standard_callbacks', 'final_weights', 'publish_weights', 'TrainingPlan',
-           'LiveBytes', 'plan_training', 'measure_training', 'Card', 'visible_card', 'plan_report',
+           'LiveBytes', 'plan_training', 'plan_run', 'measure_training', 'Card', 'visible_card', 'plan_report',
            'check_device_placement']
 
 # %% ../nbs/09_learner.ipynb #9b0ecc9e
@@ -724,11 +724,6 @@ def frozen_names(model: nn.Module) -> set:
     "The parameters that do not train: a checkpoint leaves them out (the model's build gives them back)."
     return {n for n, p in model.named_parameters() if not p.requires_grad}
 
-def _fingerprint(model: nn.Module, names: set) -> list:
-    "A cheap check that the frozen weights are those a checkpoint was written with: each tensor's sum, in float64."
-    with torch.no_grad():
-        return [[n, float(p.double().sum())] for n, p in sorted(model.named_parameters()) if n in names]
-
 def saved_state(model: nn.Module, state: dict | None = None) -> dict:
     "`state` (default: the model's) without the frozen parameters."
     frozen = frozen_names(model)
@@ -742,6 +737,10 @@ class CheckpointCB(Callback):
         self.every, self.keep_last, self.best_metric, self.best_mode = every, keep_last, best_metric, best_mode
     def before_fit(self, learn):
         if learn.is_main: learn.config.save(learn.out / 'config.json')
+    def frozen(self, model) -> dict:
+        "The frozen weights' fingerprint, taken once: they do not change during a run."
+        if getattr(self, '_frozen', None) is None: self._frozen = frozen_fingerprint(model)
+        return self._frozen
     def after_step(self, learn):
         m = learn.metrics if getattr(learn, 'validated', None) == learn.step else {}
         if self._is_better(learn, m):
@@ -775,7 +774,7 @@ def save(self: CheckpointCB, learn) -> Path:
         state = {'format': 1, 'step': learn.step, 'data': learn.stream.state_dict(), 'metrics': learn.metrics,
                  'best': learn.best, 'ema_updates': learn.ema.updates if learn.ema else None, 'world_size': learn.world,
                  'time': time.time(), 'config': learn.config.to_dict(), 'model_config': learn.model_config,
-                 'frozen': _fingerprint(m, frozen_names(m))}
+                 'frozen': self.frozen(m)}
         atomic_write(tmp / 'state.json', json.dumps(state, indent=1))
         _fsync_dir(tmp)
         old = None
@@ -854,8 +853,7 @@ def _load(self: CheckpointCB, learn, ck: dict) -> None:
     m, sd = learn.raw_model, ck['model']
     bad = sorted((set(saved_state(m)) - set(sd)) | (set(sd) - set(m.state_dict())))   # (older ones hold frozen too)
     if bad: raise ValueError(f"checkpoint {path} does not fit the model: keys {bad[:4]} ({len(bad)} differ)")
-    fp, now = state.get('frozen'), dict(_fingerprint(m, frozen_names(m)))
-    if fp is not None and any(n not in now or abs(now[n] - v) > 1e-6 * (1 + abs(v)) for n, v in fp):
+    if fingerprint_differs(state.get('frozen'), m):
         raise ValueError(f"checkpoint {path} was trained with other frozen weights than this model has (another "
                          "pretrained CLIP, or another seed): build the model as the run did")
     m.load_state_dict(sd, strict=False)
@@ -880,8 +878,8 @@ def _load(self: CheckpointCB, learn, ck: dict) -> None:
 def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=None) -> list[Callback]:
     ("The callbacks `cfg` asks for: device, precision, accumulation, clipping, NaN guard, EMA, validation, "
      "checkpoints, logs.")
-    precision = choose_precision(device or run_device(cfg), cfg.mixed_precision)
-    on_cpu = torch.device(device or run_device(cfg)).type == 'cpu'   # elsewhere, no host read between log steps
+    device = torch.device(device or run_device(cfg))
+    precision, on_cpu = choose_precision(device, cfg.mixed_precision), device.type == 'cpu'   # on_cpu: NaN guard
     cbs = [DeviceCB(cfg.channels_last, cfg.tf32), MixedPrecisionCB(precision) if precision != 'no' else TrainCB(),
            NonFiniteGuardCB(1 if on_cpu else cfg.log_every),
            ProgressCB(cfg.log_every), CSVLoggerCB(),
@@ -1026,6 +1024,13 @@ def plan_training(build: Callable, make_batch: Callable, loss_fn: Callable, *, d
     return TrainingPlan(str(torch.device(device)), precision, n, accumulate, live.peak + shadow, parts, int(flops))
 
 # %% ../nbs/09_learner.ipynb #c3427b3d
+def plan_run(cfg: TrainConfig, card, build: Callable, make_batch: Callable, loss_fn: Callable) -> TrainingPlan:
+    "`plan_training` as a run of `cfg` would go: on `card` (else the run's device), its precision, accumulation, EMA."
+    device = 'cuda' if card else run_device(cfg)
+    precision = choose_precision(device, cfg.mixed_precision, card.capability if card else None)
+    return plan_training(build, make_batch, loss_fn, device=device, precision=precision, accumulate=cfg.accumulate,
+                         ema=cfg.ema_beta is not None)
+
 def measure_training(build: Callable, make_batch: Callable, loss_fn: Callable, *, accumulate: int = 1) -> int:
     "The peak tensor memory (bytes) of two real optimiser steps on the CPU (`LiveBytes` on real tensors)."
     model = build()

@@ -24,10 +24,10 @@ from .metrics import psnr, ssim
 from .inference import (BACKBONES, RestorerConfig, build_backbone, build_sde, controller_embeddings,
                                 load_controller,
                                 restore_tensor, save_controller)
-from .learner import (Card, Learner, TrainConfig, TrainingPlan, choose_precision, plan_report, plan_training,
-                              publish_weights, run_device, seed_stage, standard_callbacks, visible_card)
+from .learner import (Card, Learner, TrainConfig, TrainingPlan, plan_run, publish_weights, run_device,
+                              seed_stage, standard_callbacks, visible_card)
 from .controller_training import (ControllerTrainConfig, check_synthetic_data, controller_data, data_callbacks,
-                                         refuse_unless_fits, run_training_command, train_controller)
+                                         plan_for_card, run_training_command, train_controller)
 
 # %% auto #0
 __all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'fit_restoration',
@@ -172,9 +172,7 @@ def _controller_config_for(cfg: RestorationConfig) -> ControllerConfig | None:
 
 def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> TrainingPlan:
     "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
-    device = 'cuda' if card else run_device(cfg)
-    precision = choose_precision(device, cfg.mixed_precision, card.capability if card else None)
-    ccfg, made = _controller_config_for(cfg), {'sde': build_sde(cfg.restorer_config(64))}   # constants: real tensors
+    ccfg, sde = _controller_config_for(cfg), build_sde(cfg.restorer_config(64))   # the SDE: constants, real tensors
     def build():
         ctrl = controller_from_config(replace(ccfg, pretrained=None)) if ccfg is not None else None
         dim = ctrl.name_embeddings().shape[-1] if ctrl is not None else fusion_config(cfg.fusion).embed_dim
@@ -183,22 +181,17 @@ def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> Traini
         B, p = cfg.batch_size, cfg.patch_size
         return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p), 'records': [[] for _ in range(B)]}
     def loss(model, b):
-        return _restoration_loss(model.backbone, b, sde=made['sde'], controller=model.controller, oracle=False,
+        return _restoration_loss(model.backbone, b, sde=sde, controller=model.controller, oracle=False,
                                  normalize=cfg.normalize, loss=cfg.loss)
-    return plan_training(build, batch, loss, device=device, precision=precision, accumulate=cfg.accumulate,
-                         ema=cfg.ema_beta is not None)
+    return plan_run(cfg, card, build, batch, loss)
 
 # %% ../nbs/11_restorer_training.ipynb #0e380fb5
 def fit_restoration(cfg: RestorationConfig, card: Card) -> tuple[RestorationConfig, TrainingPlan]:
     "`cfg` and its plan on `card`; an error naming a batch that would fit (and activation checkpointing) if it does not."
-    plan = plan_restoration(cfg, card)
     ckpt = '' if cfg.backbone_options.get('checkpoint') else (
         "; or turn on activation checkpointing (--backbone_options '{\"checkpoint\": true}'), whose saving "
         "the plan cannot credit")
-    try: refuse_unless_fits(plan, card, f"this restorer at batch {cfg.batch_size}",
-                            lambda b: plan_restoration(replace(cfg, batch_size=b), card))
-    except ValueError as e: raise ValueError(f"{e}{ckpt}") from None
-    return cfg, plan
+    return cfg, plan_for_card(cfg, card, plan_restoration, 'this restorer', ckpt)
 
 # %% ../nbs/11_restorer_training.ipynb #d724aa5f
 def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | None:
@@ -230,9 +223,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     "Train a restorer (resuming the run in `config.out`); writes restorer.json, restorer.safetensors and controller/."
     cfg = replace(config or RestorationConfig(), **overrides)
     card = visible_card(run_device(cfg))
-    if card is not None:                            # on a GPU: the plan first, and no run that cannot fit
-        cfg, plan = fit_restoration(cfg, card)
-        if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))
+    if card is not None: cfg, _ = fit_restoration(cfg, card)   # on a GPU: the plan first, no run that cannot fit
     needs_controller = fusion_config(cfg.fusion).name != 'none'
     controller = _controller_for(cfg, needs_controller)
     dim = controller.name_embeddings().shape[-1] if controller is not None else fusion_config(cfg.fusion).embed_dim
