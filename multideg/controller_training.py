@@ -194,9 +194,11 @@ def refuse_unless_fits(plan: TrainingPlan, card: Card | None, what: str, batch_p
                      f"{card.name}'s {card.memory / 2**30:.1f} GiB: try {hint}"
                      + (", or --recipe t4" if card.memory < 20 * 2**30 else '') + more)
 
-def plan_for_card(cfg, card: Card, plan_fn: Callable, what: str, more: str = '') -> TrainingPlan:
-    "`plan_fn(cfg, card)`, refused (naming a batch that fits) when it does not fit `card`; printed by the first process."
-    plan = plan_fn(cfg, card)
+def plan_for_card(cfg, card: Card, plan_fn: Callable, what: str, more: str = '',
+                  plan: TrainingPlan | None = None) -> TrainingPlan:
+    ("`plan_fn(cfg, card)` (or `plan`, already made), refused (naming a batch that fits) when it does not fit `card`; "
+     "printed by the first process.")
+    plan = plan or plan_fn(cfg, card)
     refuse_unless_fits(plan, card, f"{what} at batch {cfg.batch_size}",
                        lambda b: plan_fn(replace(cfg, batch_size=b), card), more)
     if int(os.environ.get('RANK', '0')) == 0: print(plan_report(plan, card))

@@ -927,6 +927,7 @@ class TrainingPlan:
     peak: int                  # bytes at the peak of a step (steady state: optimiser states exist)
     parts: dict                # the peak by kind: parameters, gradients, optimizer, activations, temporaries, ...
     flops: int                 # floating-point operations of one optimiser step (forward and backward)
+    notes: tuple = ()          # what was decided for the run from the plan (e.g. activation checkpointing switched on)
     def fits(self, capacity: int, margin: float = 0.85) -> bool:
         "Whether the peak fits in `margin` of `capacity` bytes (the rest: library workspaces and allocator slack)."
         return self.peak <= margin * capacity
@@ -937,7 +938,7 @@ class TrainingPlan:
         gib = lambda b: f"{b / 2**30:.2f} GiB"
         parts = ', '.join(f"{k} {gib(v)}" for k, v in self.parts.items() if v)
         return (f"{self.device} ({self.precision}), batch {self.batch_size} x {self.accumulate}: peak {gib(self.peak)} "
-                f"({parts}); {self.flops / 1e12:.3f} TFLOP per step")
+                f"({parts}); {self.flops / 1e12:.3f} TFLOP per step" + ''.join(f"; {n}" for n in self.notes))
 
 # %% ../nbs/09_learner.ipynb #6e58e639
 @contextlib.contextmanager
@@ -950,15 +951,20 @@ def _replacing_params():
 
 class LiveBytes(TorchDispatchMode):
     "Bytes of the live tensor storages: those `add`ed, and every tensor an op creates while active; and their peak."
-    def __init__(self): super().__init__(); self.live, self.now, self.peak = {}, 0, 0
+    def __init__(self):
+        super().__init__(); self.live, self.now, self.peak = {}, 0, 0
+        self.collect = False       # collect cyclic garbage before counting a new peak (see `_two_steps`)
     def add(self, *tensors):
         for t in tensors:
             if not isinstance(t, torch.Tensor): continue
             st = t.untyped_storage()
             key = st._cdata
             if key in self.live: continue
-            self.live[key] = st.nbytes(); self.now += st.nbytes(); self.peak = max(self.peak, self.now)
+            self.live[key] = st.nbytes(); self.now += st.nbytes()
             weakref.finalize(st, self._free, key)      # the storage's end, whenever it comes
+        if self.now > self.peak:
+            if self.collect: gc.collect()
+            self.peak = max(self.peak, self.now)
     def _free(self, key): self.now -= self.live.pop(key, 0)
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
@@ -978,7 +984,9 @@ def _no_cyclic_gc():
 def _bytes(tensors) -> int: return sum(t.untyped_storage().nbytes() for t in {id(t): t for t in tensors}.values())
 
 def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: bool = False):
-    "Two optimiser steps under `LiveBytes` (the first creates the optimiser's states); (tracker, flops of the second)."
+    ("Two optimiser steps under `LiveBytes` (the first creates the optimiser's states); (tracker, flops of the second). "
+     "In the backward pass a new peak is counted only after a cyclic collection: the activations that checkpointing "
+     "recomputes are freed by reference counting on real tensors, but fake tensors keep them in reference cycles.")
     from torch.utils.flop_counter import FlopCounterMode
     live = LiveBytes()
     live.add(*model.parameters(), *model.buffers(), *[v for v in tree_flatten(batch)[0] if isinstance(v, torch.Tensor)])
@@ -991,7 +999,9 @@ def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: 
                 for _ in range(accumulate):
                     with (torch.autocast('cpu', dtype=dtype) if dtype else contextlib.nullcontext()):
                         loss = _loss_parts(loss_fn(model, batch))['loss'] / accumulate
+                    live.collect = True
                     loss.backward()
+                    live.collect = False
                 opt.step()
             if count_flops and i == 1: flops = fc.get_total_flops()
     return live, flops
@@ -1069,7 +1079,8 @@ def plan_report(plan: TrainingPlan, card: Card, utilisation: float = 0.4) -> str
     rate = plan.items_per_second(card.tflops * 1e12, utilisation)
     return (f"{card.name} ({plan.precision}, estimated): peak {gib(plan.peak)} of {gib(card.memory)}, "
             + ("fits" if fits else "does NOT fit") + f" (85% margin); {plan.flops / 1e12:.2f} TFLOP per step; "
-            f"at {utilisation:.0%} of {card.tflops:g} TFLOP/s the data must deliver {rate:,.0f} items/s")
+            f"at {utilisation:.0%} of {card.tflops:g} TFLOP/s the data must deliver {rate:,.0f} items/s"
+            + ''.join(f"; {n}" for n in plan.notes))
 
 # %% ../nbs/09_learner.ipynb #c3f4e662
 def check_device_placement(build: Callable, make_batch: Callable, forward: Callable, device='cuda') -> None:

@@ -30,8 +30,8 @@ from .controller_training import (ControllerTrainConfig, check_synthetic_data, c
                                          plan_for_card, run_training_command, train_controller)
 
 # %% auto #0
-__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'fit_restoration',
-           'train_restoration', 'train_command']
+__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'plan_restoration_run',
+           'fit_restoration', 'train_restoration', 'train_command']
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
@@ -186,12 +186,22 @@ def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> Traini
     return plan_run(cfg, card, build, batch, loss)
 
 # %% ../nbs/11_restorer_training.ipynb #0e380fb5
+def plan_restoration_run(cfg: RestorationConfig, card: Card | None = None) -> tuple[RestorationConfig, TrainingPlan]:
+    ("`cfg` as a run on `card` would train it, and its plan: with activation checkpointing switched on when the plan "
+     "says only that fits.")
+    plan = plan_restoration(cfg, card)
+    if card is None or plan.fits(card.memory) or cfg.backbone_options.get('checkpoint'): return cfg, plan
+    ck = replace(cfg, backbone_options={**cfg.backbone_options, 'checkpoint': True})
+    ck_plan = plan_restoration(ck, card)
+    note = (f"activation checkpointing switched on ({plan.peak / 2**30:.1f} GiB without it)" if ck_plan.fits(card.memory)
+            else f"even with activation checkpointing ({plan.peak / 2**30:.1f} GiB without it)")
+    return ck, replace(ck_plan, notes=ck_plan.notes + (note,))
+
 def fit_restoration(cfg: RestorationConfig, card: Card) -> tuple[RestorationConfig, TrainingPlan]:
-    "`cfg` and its plan on `card`; an error naming a batch that would fit (and activation checkpointing) if it does not."
-    ckpt = '' if cfg.backbone_options.get('checkpoint') else (
-        "; or turn on activation checkpointing (--backbone_options '{\"checkpoint\": true}'), whose saving "
-        "the plan cannot credit")
-    return cfg, plan_for_card(cfg, card, plan_restoration, 'this restorer', ckpt)
+    ("`cfg` as it will train on `card` (checkpointing switched on if the plan needs it) and its plan; an error naming a "
+     "batch that would fit if nothing does.")
+    cfg, plan = plan_restoration_run(cfg, card)
+    return cfg, plan_for_card(cfg, card, plan_restoration, 'this restorer', plan=plan)
 
 # %% ../nbs/11_restorer_training.ipynb #d724aa5f
 def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | None:
@@ -258,7 +268,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
 # %% ../nbs/11_restorer_training.ipynb #1949df28
 def train_command(argv: Sequence[str] = (), prog: str = 'multideg train') -> int:
     "Command line of `train_restoration`: `--recipe`, `--config FILE`, `--key value` options; `--fresh`, `--plan CARD`."
-    return run_training_command(RestorationConfig, argv, prog, RESTORATION_RECIPES, train_restoration, plan_restoration,
-                                'restorer')
+    return run_training_command(RestorationConfig, argv, prog, RESTORATION_RECIPES, train_restoration,
+                                lambda cfg, card: plan_restoration_run(cfg, card)[1], 'restorer')
 
 train_command.raw_argv = True   # the CLI hands it the arguments unparsed
