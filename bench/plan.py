@@ -25,6 +25,8 @@ CASES = {   # part 2: small configurations, measured in fresh processes
     'convnet b8 96²': dict(kind='conv', batch=8, size=96),
     'tiny U-Net b4 64²': dict(kind='restorer', batch=4, size=64),
     'tiny U-Net b8 64²': dict(kind='restorer', batch=8, size=64),
+    'tiny U-Net b4 64², checkpointed': dict(kind='restorer', batch=4, size=64, checkpoint=True),
+    'tiny U-Net b8 64², checkpointed': dict(kind='restorer', batch=8, size=64, checkpoint=True),
 }
 
 
@@ -36,11 +38,12 @@ def conv_case(batch, size):
     return build, make, lambda m, b: (m(b['x']) - b['x']).abs().mean()
 
 
-def restorer_case(batch, size):
+def restorer_case(batch, size, checkpoint=False):
     import torch
     from multideg.restorer_training import RestorationConfig, _restoration_loss
     from multideg.inference import build_backbone, build_sde
-    cfg = RestorationConfig(batch_size=batch, patch_size=size, fusion='none', device='cpu')
+    cfg = RestorationConfig(batch_size=batch, patch_size=size, fusion='none', device='cpu',
+                            backbone_options={'checkpoint': checkpoint})
     rcfg = cfg.restorer_config(64)
     sde = build_sde(rcfg)
     make = lambda: {'lq': torch.rand(batch, 3, size, size), 'gt': torch.rand(batch, 3, size, size),
@@ -55,7 +58,8 @@ def run_case(name):
     from multideg.learner import plan_training, measure_training, _two_steps
     torch.set_num_threads(1)
     c = CASES[name]
-    build, make, loss = (conv_case if c['kind'] == 'conv' else restorer_case)(c['batch'], c['size'])
+    build, make, loss = (conv_case(c['batch'], c['size']) if c['kind'] == 'conv'
+                         else restorer_case(c['batch'], c['size'], c.get('checkpoint', False)))
     plan = plan_training(build, make, loss)
     tracked = measure_training(build, make, loss)
     page = os.sysconf('SC_PAGE_SIZE')
@@ -79,20 +83,26 @@ lines = ['# Training plans', '', f'Made {time.strftime("%Y-%m-%d %H:%M")} by `be
 if a.part in (None, 1):
     from multideg.learner import CARDS
     from multideg.controller_training import CONTROLLER_RECIPES, ControllerTrainConfig, plan_controller
-    from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, plan_restoration
+    from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, plan_restoration_run
     lines += ['## 1. Recipes on their cards (estimated)', '',
-              '| stage | recipe | card | precision | batch | peak (GiB) | of which activations | TFLOP/step | items/s at 40% | fits |',
-              '|---|---|---|---|---|---|---|---|---|---|']
+              'A restorer run switches activation checkpointing on where only that fits (`plan_restoration_run`); '
+              'the controller has no checkpointing.', '',
+              '| stage | recipe | card | precision | batch | checkpointing | peak (GiB) | of which activations | '
+              'TFLOP/step | items/s at 40% | fits |',
+              '|---|---|---|---|---|---|---|---|---|---|---|']
     jobs = [('controller', r, c) for r, c in (('daclip', 'a100'), ('daclip', 't4'), ('t4', 't4'))] + \
            [('restorer', r, c) for r, c in (('daclip', 'a100'), ('daclip', 't4'), ('t4', 't4'), ('t4', 'a100'))]
     for stage, recipe, card in jobs:
         t = time.time()
         if stage == 'controller':
-            plan = plan_controller(ControllerTrainConfig(**dict(CONTROLLER_RECIPES[recipe], source='embedded')), CARDS[card])
+            plan, ck = plan_controller(ControllerTrainConfig(**dict(CONTROLLER_RECIPES[recipe], source='embedded')),
+                                       CARDS[card]), 'no'
         else:
-            plan = plan_restoration(RestorationConfig(**dict(RESTORATION_RECIPES[recipe], source='embedded')), CARDS[card])
+            run_cfg, plan = plan_restoration_run(RestorationConfig(**dict(RESTORATION_RECIPES[recipe],
+                                                                          source='embedded')), CARDS[card])
+            ck = 'switched on' if run_cfg.backbone_options.get('checkpoint') else 'no'
         k = CARDS[card]
-        row = (f"| {stage} | {recipe} | {card} | {plan.precision} | {plan.batch_size} × {plan.accumulate} | "
+        row = (f"| {stage} | {recipe} | {card} | {plan.precision} | {plan.batch_size} × {plan.accumulate} | {ck} | "
                f"{plan.peak / 2**30:.2f} | {plan.parts['activations'] / 2**30:.2f} | {plan.flops / 1e12:.2f} | "
                f"{plan.items_per_second(k.tflops * 1e12):,.0f} | {'yes' if plan.fits(k.memory) else 'NO'} |")
         print(row, f"({time.time() - t:.0f} s to plan)", flush=True); lines.append(row)
