@@ -73,7 +73,7 @@ def case(size: int, tile: int) -> dict:
     from multideg.unet import unet_config
     torch.set_num_threads(a.threads); torch.manual_seed(0)
     ucfg = unet_config(a.preset, fusion={'name': 'prompt', 'embed_dim': 64})
-    cfg = RestorerConfig(backbone_config=ucfg.to_dict(), sampler='fast', steps=a.steps)
+    cfg = RestorerConfig(backbone_config=ucfg, sampler='fast', steps=a.steps)
     ctrl = controller_from_config(ControllerConfig(model=TINY_CLIP))
     parts = RestorerParts(cfg, build_backbone(cfg), build_sde(cfg), ctrl)
     r = Restorer(parts, device='cpu', tile=tile or None, overlap=a.overlap)
@@ -111,7 +111,7 @@ def agreement_parts():
     if a.model: return load_restorer(a.model)
     torch.manual_seed(0)
     ncfg = nafnet_config('small', fusion={'name': 'prompt', 'embed_dim': 64})
-    cfg = RestorerConfig('nafnet', ncfg.to_dict(), sde=None)
+    cfg = RestorerConfig('nafnet', ncfg, sde=None)
     net = build_backbone(cfg).eval()
     if a.strong:
         with torch.no_grad():

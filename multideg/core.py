@@ -4,9 +4,9 @@
 
 # %% ../nbs/00_core.ipynb #97a638e0
 from __future__ import annotations
-import argparse, contextlib, contextvars, io, json, math, os, pickle, random, re, secrets, struct, threading
+import argparse, contextlib, contextvars, copy, io, json, math, os, pickle, random, re, secrets, struct, threading
 import types, typing, warnings, zlib
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -378,37 +378,80 @@ def check_types(cfg) -> None:
             raise ValueError(f"{f.name} must be a finite number, got {v!r}")
 
 # %% ../nbs/00_core.ipynb #ad01beb7
+def _plain(v):
+    "A field's value as JSON-ready data: a nested config as its dict (`to_dict`), containers copied."
+    if isinstance(v, JsonConfig): return v.to_dict()
+    if is_dataclass(v) and not isinstance(v, type): return asdict(v)
+    if isinstance(v, list): return [_plain(x) for x in v]
+    if isinstance(v, tuple): return tuple(_plain(x) for x in v)
+    if isinstance(v, dict): return {k: _plain(x) for k, x in v.items()}
+    return copy.deepcopy(v)
+
 class JsonConfig:
     ("Mixin for configuration dataclasses: `to_dict`, `to_json`, atomic `save`, and `from_dict`/`load` "
-     "naming bad files and keys.")
-    def to_dict(self) -> dict: return asdict(self)
+     "naming bad files and keys; fields annotated with another config hold that config, written as a nested dict.")
+    def to_dict(self) -> dict: return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
     def to_json(self) -> str: return json.dumps(self.to_dict(), indent=1) + '\n'
+
+    def __getitem__(self, key: str):
+        "A field read by name, `cfg['nf']`, as when nested configs were dicts (`cfg['fusion']['embed_dim']`)."
+        if key not in self.to_dict(): raise KeyError(f"{type(self).__name__} has no field {key!r}")
+        return getattr(self, key)
 
     def save(self, path) -> Path:
         "Write the configuration as JSON to `path` (atomically); returns the path."
         return atomic_write(path, self.to_json())
 
     @classmethod
+    def nested_config(cls, key: str, d: dict):
+        ("The config class that a dict given for field `key` becomes (None: the field holds no config), "
+         "by its annotation; `d`: all the settings, for a class that chooses by another field.")
+        kinds = [k for k in field_types(cls, key) if isinstance(k, type) and issubclass(k, JsonConfig)]
+        if len(kinds) > 1:
+            raise TypeError(f"{cls.__name__}.{key} may hold {' or '.join(k.__name__ for k in kinds)}: "
+                            f"{cls.__name__}.nested_config must say which")
+        return kinds[0] if kinds else None
+
+    @classmethod
     def from_dict(cls, d: dict, source: str = 'config'):
-        "A configuration from a dict; unknown keys are an error naming `source` and the valid keys."
+        ("A configuration from a dict (nested configs as nested dicts); unknown keys are an error naming `source` "
+         "and the valid keys, a nested config's errors name its field too.")
         if not isinstance(d, dict): raise ValueError(f"{source}: expected a JSON object, got {type(d).__name__}")
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(d) - set(known))
         if unknown: raise ValueError(f"{source}: unknown keys {unknown}; valid keys: {', '.join(known)}")
-        return cls(**{k: cls._from_json(k, v, source) for k, v in d.items()})
+        return cls(**{k: cls._from_json(k, v, source, d) for k, v in d.items()})
 
     @classmethod
-    def _from_json(cls, key: str, value, source: str):
-        "A field's value as read from JSON or a command line: text is parsed by the field's type (`parse_setting`)."
-        return parse_setting(cls, key, value, source)
+    def _from_json(cls, key: str, value, source: str, d: dict | None = None):
+        ("A field's value as read from JSON or a command line: a dict (or JSON text) for a nested config becomes "
+         "that config, other text is parsed by the field's type (`parse_setting`).")
+        kind = cls.nested_config(key, d or {})
+        if kind is None: return parse_setting(cls, key, value, source)
+        where = f"{source}: {key}"
+        if isinstance(value, str) and value.strip()[:1] == '{':
+            try: value = json.loads(value)
+            except json.JSONDecodeError as e: raise ValueError(f"{where}: not valid JSON ({e})") from None
+        if not isinstance(value, dict): return value      # None, a config, or what the class takes (a fusion's name)
+        try: return kind.from_dict(value, where)
+        except ValueError as e:
+            if str(e).startswith(where): raise
+            raise ValueError(f"{where}: {e}") from None
 
     def updated(self, *settings: str, source: str = 'settings', **values):
-        "A copy with `settings` ('key=value' texts, parsed by each field's type) and `values` changed, checked again."
+        ("A copy with `settings` ('key=value' texts, parsed by each field's type; 'key.sub=value' for a nested "
+         "config's field) and `values` changed, checked again.")
         d = self.to_dict()
         for text in settings:
             k, eq, v = str(text).partition('=')
             if not eq or not k.strip(): raise ValueError(f"{source}: {text!r} is not key=value")
-            d[k.strip()] = v
+            *outer, last = k.strip().split('.')
+            inner = d
+            for part in outer:
+                if not isinstance(inner.get(part), dict): raise ValueError(f"{source}: {k.strip()!r}: {part!r} "
+                                                                           "is not a nested config")
+                inner = inner[part]
+            inner[last] = v
         d.update(values)
         return type(self).from_dict(d, source)
 
@@ -445,7 +488,7 @@ def config_parser(cls, prog: str | None = None, description: str | None = None,
                    help='JSON config file (saved by an earlier run: RUN/config.json)')
     for name, kind, h in flags: p.add_argument(f'--{name}', action=kind, help=h)
     for f in fields(cls):
-        d = _default(f)
+        d = _plain(_default(f))
         p.add_argument(f'--{f.name}', dest=f'field__{f.name}', default=None, metavar='VALUE',
                        help=f"{helps.get(f.name) or f.name} (default: {d if isinstance(d, str) else json.dumps(d)})")
     return p

@@ -12,7 +12,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch_to
 
 from .core import JsonConfig
 from .degradations import gaussian_kernel, motion_kernel
@@ -394,6 +393,11 @@ def diffusers_adapter(unet, **from_pretrained_kwargs) -> Callable:
     return eps_adapter(unet, call)
 
 # %% ../nbs/14_ddpg.ipynb #964a4447
+def _dense(fn, h: int, w: int) -> torch.Tensor:
+    "The matrix of a linear map of single-channel `h×w` images."
+    n = h * w
+    return fn(torch.eye(n, dtype=torch.float64).reshape(n, 1, h, w)).reshape(n, -1).T
+
 class GaussianMixturePrior:
     "A mixture of stationary Gaussians over `C×H×W` images on the [−1, 1] scale, with its exact MMSE denoiser."
     def __init__(self, means: torch.Tensor, spectra: torch.Tensor, weights: torch.Tensor | None = None):
@@ -474,39 +478,32 @@ class GaussianMixturePrior:
             return (xt - ab4.sqrt() * self.denoise(xt, ab)) / (1 - ab4).sqrt()
         return eps
 
-# %% ../nbs/14_ddpg.ipynb #9214f99c
-def _dense(fn, h: int, w: int) -> torch.Tensor:
-    "The matrix of a linear map of single-channel `h×w` images."
-    n = h * w
-    return fn(torch.eye(n, dtype=torch.float64).reshape(n, 1, h, w)).reshape(n, -1).T
-
-@patch_to(GaussianMixturePrior)
-def posterior_mean(self, y: torch.Tensor, op: LinearOperator, sigma_y: float) -> torch.Tensor:
-    "The exact E[x | y] for y = A x + σ_y n, x from this prior (y and the result on the [0, 1] scale)."
-    if not sigma_y > 0: raise ValueError(f"posterior_mean needs sigma_y > 0, got {sigma_y}")
-    if getattr(op, 'kernel', torch.zeros(1)).shape[0] != 1:
-        raise ValueError("posterior_mean needs an operator with a single kernel")
-    K, C, H, W = self.means.shape
-    if H * W > 4096:
-        raise ValueError(f"posterior_mean works in dense algebra: images up to 64×64 pixels, these are {H}×{W}")
-    y = _check_images(y, 'posterior_mean (y)')
-    ym = (2 * y - op.A(torch.ones(1, 1, H, W, device=y.device, dtype=y.dtype))).double().cpu().reshape(
-        y.shape[0], C, -1)
-    A = _dense(op.A, H, W)
-    Im = torch.eye(A.shape[0], dtype=torch.float64)
-    loglik = torch.zeros(y.shape[0], K, dtype=torch.float64)
-    means = torch.zeros(y.shape[0], K, C, H * W, dtype=torch.float64)
-    for k in range(K):
-        for c in range(C):
-            P = self.spectra[k, c].double().cpu()
-            Sig = _dense(lambda e: torch.fft.ifft2(P * torch.fft.fft2(e, norm='ortho'), norm='ortho').real, H, W)
-            m = self.means[k, c].double().cpu().flatten()
-            SAt = Sig @ A.T
-            L = torch.linalg.cholesky(A @ SAt + (2 * sigma_y) ** 2 * Im)
-            res = ym[:, c] - A @ m
-            sol = torch.cholesky_solve(res.T, L)
-            means[:, k, c] = m + (SAt @ sol).T
-            loglik[:, k] += -0.5 * (res.T * sol).sum(0) - torch.log(torch.diagonal(L)).sum()
-    r = (loglik + self.log_weights.double().cpu()).softmax(-1)
-    x = (r[..., None, None] * means).sum(1).reshape(y.shape[0], C, H, W)
-    return (x / 2 + 0.5).to(y)
+    def posterior_mean(self, y: torch.Tensor, op: LinearOperator, sigma_y: float) -> torch.Tensor:
+        "The exact E[x | y] for y = A x + σ_y n, x from this prior (y and the result on the [0, 1] scale)."
+        if not sigma_y > 0: raise ValueError(f"posterior_mean needs sigma_y > 0, got {sigma_y}")
+        if getattr(op, 'kernel', torch.zeros(1)).shape[0] != 1:
+            raise ValueError("posterior_mean needs an operator with a single kernel")
+        K, C, H, W = self.means.shape
+        if H * W > 4096:
+            raise ValueError(f"posterior_mean works in dense algebra: images up to 64×64 pixels, these are {H}×{W}")
+        y = _check_images(y, 'posterior_mean (y)')
+        ym = (2 * y - op.A(torch.ones(1, 1, H, W, device=y.device, dtype=y.dtype))).double().cpu().reshape(
+            y.shape[0], C, -1)
+        A = _dense(op.A, H, W)
+        Im = torch.eye(A.shape[0], dtype=torch.float64)
+        loglik = torch.zeros(y.shape[0], K, dtype=torch.float64)
+        means = torch.zeros(y.shape[0], K, C, H * W, dtype=torch.float64)
+        for k in range(K):
+            for c in range(C):
+                P = self.spectra[k, c].double().cpu()
+                Sig = _dense(lambda e: torch.fft.ifft2(P * torch.fft.fft2(e, norm='ortho'), norm='ortho').real, H, W)
+                m = self.means[k, c].double().cpu().flatten()
+                SAt = Sig @ A.T
+                L = torch.linalg.cholesky(A @ SAt + (2 * sigma_y) ** 2 * Im)
+                res = ym[:, c] - A @ m
+                sol = torch.cholesky_solve(res.T, L)
+                means[:, k, c] = m + (SAt @ sol).T
+                loglik[:, k] += -0.5 * (res.T * sol).sum(0) - torch.log(torch.diagonal(L)).sum()
+        r = (loglik + self.log_weights.double().cpu()).softmax(-1)
+        x = (r[..., None, None] * means).sum(1).reshape(y.shape[0], C, H, W)
+        return (x / 2 + 0.5).to(y)

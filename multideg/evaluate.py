@@ -11,7 +11,6 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 
 from .core import MAX_PIXELS, CommandParser, pixel_limit, require_option, to_uint8, atomic_write
 from .degradations import (NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption,
@@ -152,6 +151,16 @@ METRICS = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'lpips')
 METRIC_LABELS = {'psnr': 'PSNR (dB)', 'ssim': 'SSIM', 'psnr_y': 'PSNR-Y (dB)', 'ssim_y': 'SSIM-Y',
                  'lpips': 'LPIPS (lower is better)'}
 
+def _combination_order(key: str):
+    names = combination_names(key)
+    return (len(names), [ORDER.index(n) for n in names])
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v): return str(v)
+    if isinstance(v, dict): return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_json_safe(x) for x in v]
+    return v
+
 @dataclass
 class EvalResults:
     ("What `evaluate` measured: one row per image, the metrics computed, those that could not be (and why), settings, "
@@ -190,60 +199,46 @@ class EvalResults:
         cap = self.psnr_cap
         return 0 if cap is None else sum(float(r[key]) > cap for r in self.rows)
 
-# %% ../nbs/13_evaluate.ipynb #40e94244
-def _combination_order(key: str):
-    names = combination_names(key)
-    return (len(names), [ORDER.index(n) for n in names])
+    def by_combination(self) -> list[dict]:
+        ("One summary row per degradation combination (fewest degradations first, then canonical order), then the "
+         "'all' row.")
+        groups = {}
+        for row in self.rows: groups.setdefault(row['combination'], []).append(row)
+        return ([{'combination': k, **self.summary(groups[k])} for k in sorted(groups, key=_combination_order)]
+                + [{'combination': 'all', **self.summary()}])
 
-@patch
-def by_combination(self: EvalResults) -> list[dict]:
-    "One summary row per degradation combination (fewest degradations first, then canonical order), then the 'all' row."
-    groups = {}
-    for row in self.rows: groups.setdefault(row['combination'], []).append(row)
-    return ([{'combination': k, **self.summary(groups[k])} for k in sorted(groups, key=_combination_order)]
-            + [{'combination': 'all', **self.summary()}])
+    def by_type(self) -> list[dict]:
+        ("One summary row per degradation type present (canonical order), over the images that contain it, "
+         "alone or combined.")
+        out = []
+        for t in ORDER:
+            rows = [row for row in self.rows if t in combination_names(row['combination'])]
+            if rows: out.append({'type': t, **self.summary(rows)})
+        return out
 
-@patch
-def by_type(self: EvalResults) -> list[dict]:
-    ("One summary row per degradation type present (canonical order), over the images that contain it, "
-     "alone or combined.")
-    out = []
-    for t in ORDER:
-        rows = [row for row in self.rows if t in combination_names(row['combination'])]
-        if rows: out.append({'type': t, **self.summary(rows)})
-    return out
+    def recognition(self) -> dict | None:
+        ("`set_metrics` of the predicted against the true degradation sets (None when the restorer predicted "
+         "nothing).")
+        if not self.has_predictions: return None
+        return set_metrics([combination_names(r['predicted']) for r in self.rows],
+                           [combination_names(r['combination']) for r in self.rows], NAMES)
 
-# %% ../nbs/13_evaluate.ipynb #50afe005
-@patch
-def recognition(self: EvalResults) -> dict | None:
-    "`set_metrics` of the predicted against the true degradation sets (None when the restorer predicted nothing)."
-    if not self.has_predictions: return None
-    return set_metrics([combination_names(r['predicted']) for r in self.rows],
-                       [combination_names(r['combination']) for r in self.rows], NAMES)
+    def to_dict(self) -> dict:
+        ("Everything but the thumbnails, plus the tables, as JSON-ready data (non-finite numbers as 'inf', '-inf', "
+         "'nan').")
+        return _json_safe({'metrics': list(self.metrics), 'unavailable': self.unavailable, 'settings': self.settings,
+                           'rows': self.rows,
+                           'examples': [e['row'] for e in self.examples], 'by_combination': self.by_combination(),
+                           'by_type': self.by_type(), 'recognition': self.recognition()})
 
-# %% ../nbs/13_evaluate.ipynb #2724cee4
-def _json_safe(v):
-    if isinstance(v, float) and not math.isfinite(v): return str(v)
-    if isinstance(v, dict): return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [_json_safe(x) for x in v]
-    return v
-
-@patch
-def to_dict(self: EvalResults) -> dict:
-    "Everything but the thumbnails, plus the tables, as JSON-ready data (non-finite numbers as 'inf', '-inf', 'nan')."
-    return _json_safe({'metrics': list(self.metrics), 'unavailable': self.unavailable, 'settings': self.settings,
-                       'rows': self.rows,
-                       'examples': [e['row'] for e in self.examples], 'by_combination': self.by_combination(),
-                       'by_type': self.by_type(), 'recognition': self.recognition()})
-
-@patch(cls_method=True)
-def from_dict(cls: EvalResults, d: dict) -> EvalResults:
-    "Results from `to_dict`'s data (without thumbnails)."
-    num = lambda k, v: float(v) if isinstance(v, str) and k.startswith(('input_', 'output_')) else v
-    try: rows = [{k: num(k, v) for k, v in row.items()} for row in d['rows']]
-    except (KeyError, TypeError, AttributeError, ValueError) as e:
-        raise ValueError(f"not evaluation results: {e}") from None
-    return cls(rows, tuple(d.get('metrics', ())), dict(d.get('unavailable', {})), dict(d.get('settings', {})))
+    @classmethod
+    def from_dict(cls, d: dict) -> EvalResults:
+        "Results from `to_dict`'s data (without thumbnails)."
+        num = lambda k, v: float(v) if isinstance(v, str) and k.startswith(('input_', 'output_')) else v
+        try: rows = [{k: num(k, v) for k, v in row.items()} for row in d['rows']]
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ValueError(f"not evaluation results: {e}") from None
+        return cls(rows, tuple(d.get('metrics', ())), dict(d.get('unavailable', {})), dict(d.get('settings', {})))
 
 # %% ../nbs/13_evaluate.ipynb #f79d6cd0
 def _eval_item(item, i: int) -> tuple[torch.Tensor, torch.Tensor, list[str], str]:

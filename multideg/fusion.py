@@ -5,7 +5,7 @@
 # %% ../nbs/04_fusion.ipynb #38e146fe
 from __future__ import annotations
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from functools import partial
 
 from typing import Callable, ClassVar
@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import JsonConfig
+from .core import JsonConfig, parse_setting
 
 # %% auto #0
 __all__ = ['ATTENTION_IMPLS', 'FUSIONS', 'Conditioning', 'FusionDims', 'attention', 'split_heads', 'merge_heads', 'FusionConfig',
@@ -101,12 +101,14 @@ class FusionConfig(JsonConfig):
         for f in fields(self):
             if isinstance(getattr(self, f.name), list): setattr(self, f.name, tuple(getattr(self, f.name)))
 
-    def to_dict(self) -> dict: return {'name': self.name, **asdict(self)}
+    def to_dict(self) -> dict: return {'name': self.name, **super().to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict, source: str = 'fusion config'):
+        "The config of the fusion `d['name']` (default: this class's) from a dict; text is parsed by the field's type."
         d = dict(d); name = d.pop('name', cls.name)
-        return fusion_config(name, _source=source, **d)
+        kind = FUSIONS[name].Config if name in FUSIONS else cls
+        return fusion_config(name, _source=source, **{k: parse_setting(kind, k, v, source) for k, v in d.items()})
 
 # %% ../nbs/04_fusion.ipynb #4ee56784
 FUSIONS: dict[str, type] = {}
@@ -343,9 +345,12 @@ class FiLMConfig(FusionConfig):
         _check_inputs_option(self.name, self.inputs)
         if self.hidden < 1: raise ValueError(f"fusion 'film': hidden must be >= 1, got {self.hidden}")
 
-def _levels(name: str, levels, dims: FusionDims) -> tuple:
+def _levels(name: str, levels, dims: FusionDims, min_stride: int = 1) -> tuple:
+    "The hook points a fusion acts at: `levels` checked, or (None) those downsampled `min_stride` times or more."
     n = len(dims.levels)
-    if levels is None: return tuple(range(n))
+    if levels is None:
+        return (tuple(l for l in range(n) if dims.strides[l] >= min_stride)
+                or (max(range(n), key=lambda l: dims.strides[l]),))    # none that deep: the deepest one
     bad = [l for l in levels if not (isinstance(l, int) and 0 <= l < n)]
     if bad or not levels:
         raise ValueError(f"fusion {name!r}: levels must be hook-point indices in [0, {n}), got {levels}")
@@ -436,10 +441,7 @@ class TokenFusion(Fusion):
 
     def __init__(self, cfg, dims):
         super().__init__(cfg, dims)
-        self.levels = _levels(cfg.name, cfg.levels, dims)
-        if cfg.levels is None:
-            self.levels = (tuple(l for l in self.levels if dims.strides[l] >= cfg.min_stride)
-                           or (max(self.levels, key=lambda l: dims.strides[l]),))
+        self.levels = _levels(cfg.name, cfg.levels, dims, cfg.min_stride)
         self.token_mlp = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.dim), nn.ReLU(), nn.Linear(cfg.dim, cfg.dim),
                                        nn.ReLU())
         self.blocks = nn.ModuleDict({str(l): TokenBlock(dims.levels[l], cfg.dim, cfg.heads, cfg.zero_init)

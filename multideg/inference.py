@@ -4,7 +4,6 @@
 
 # %% ../nbs/08_inference.ipynb #dc6b38d3
 from __future__ import annotations
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -16,13 +15,12 @@ import torch.nn.functional as F
 from .core import JsonConfig, fingerprint_differs, read_json, read_weights, require, save_weights
 from .degradations import caption
 from .controller import ControllerConfig, DAClip, controller_from_config
-from .fusion import fusion_config
 from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig
-from .sde import IRSDE, SAMPLERS, SDEConfig
+from .sde import IRSDE, SDEConfig, check_sampler
 
 # %% auto #0
-__all__ = ['TINY_CLIP', 'BACKBONES', 'RestorerConfig', 'build_backbone', 'build_sde', 'controller_embeddings', 'restore_tensor',
-           'load_controller', 'save_controller', 'RestorerParts', 'load_restorer', 'save_restorer']
+__all__ = ['TINY_CLIP', 'BACKBONE_CONFIGS', 'BACKBONES', 'RestorerConfig', 'build_backbone', 'build_sde', 'controller_embeddings',
+           'restore_tensor', 'load_controller', 'save_controller', 'RestorerParts', 'load_restorer', 'save_restorer']
 
 # %% ../nbs/08_inference.ipynb #f8c7263d
 TINY_CLIP = {'embed_dim': 64,
@@ -30,7 +28,8 @@ TINY_CLIP = {'embed_dim': 64,
              'text_cfg': {'context_length': 16, 'vocab_size': 49408, 'width': 64, 'heads': 2, 'layers': 2}}
 
 # %% ../nbs/08_inference.ipynb #527bd6c0
-BACKBONES = ('unet', 'nafnet')
+BACKBONE_CONFIGS = {'unet': UNetConfig, 'nafnet': NAFNetConfig}
+BACKBONES = tuple(BACKBONE_CONFIGS)
 
 @dataclass
 class RestorerConfig(JsonConfig):
@@ -38,9 +37,9 @@ class RestorerConfig(JsonConfig):
      "how embeddings are fed.")
     # 'unet': IR-SDE noise network (sampled); 'nafnet': direct restoration (one pass)
     backbone: str = 'unet'
-    # the backbone's full config (UNetConfig / NAFNetConfig fields)
-    backbone_config: dict = field(default_factory=dict)
-    sde: dict | None = field(default_factory=lambda: SDEConfig().to_dict())  # IR-SDE settings (for 'unet')
+    # the backbone's full config, the UNetConfig or NAFNetConfig that `backbone` asks for (None: its defaults)
+    backbone_config: UNetConfig | NAFNetConfig | None = None
+    sde: SDEConfig | None = field(default_factory=SDEConfig)   # IR-SDE settings (for 'unet')
     normalize: bool = True                # L2-normalise the controller's embeddings (False: raw, as the official code)
     sampler: str = 'posterior'            # default sampler of `restore` (for 'unet')
     steps: int | None = None              # default number of sampling steps (None: all T)
@@ -48,26 +47,37 @@ class RestorerConfig(JsonConfig):
     def __post_init__(self):
         require(self.backbone in BACKBONES,
                 f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        require(self.sampler in SAMPLERS, f"RestorerConfig: sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        check_sampler(self.sampler, 'RestorerConfig: sampler')
+        kind, bc = BACKBONE_CONFIGS[self.backbone], self.backbone_config
+        if bc is None: bc = kind()
+        elif isinstance(bc, dict): bc = kind.from_dict(bc, 'RestorerConfig.backbone_config')   # converted once, here
+        require(isinstance(bc, kind), f"RestorerConfig: backbone {self.backbone!r} needs a {kind.__name__}, "
+                                      f"got {type(bc).__name__}")
+        self.backbone_config = bc
+        if isinstance(self.sde, dict): self.sde = SDEConfig.from_dict(self.sde, 'RestorerConfig.sde')
+        require(self.sde is None or isinstance(self.sde, SDEConfig),
+                f"RestorerConfig: sde must be an SDEConfig (or a dict of its fields) or None, got {self.sde!r}")
         if self.backbone == 'unet':
             require(self.sde is not None, "RestorerConfig: the 'unet' backbone needs an SDE (sde=...)")
-            self.sde = SDEConfig(**self.sde).to_dict() if not isinstance(self.sde, SDEConfig) else self.sde.to_dict()
-            require(self.steps is None or 1 <= self.steps <= self.sde['T'],
-                    f"RestorerConfig: steps must lie in 1..T={self.sde['T']}, got {self.steps}")
-        self.backbone_config = json.loads(json.dumps(dict(self.backbone_config)))   # as it reads back from JSON
+            require(self.steps is None or 1 <= self.steps <= self.sde.T,
+                    f"RestorerConfig: steps must lie in 1..T={self.sde.T}, got {self.steps}")
+
+    @classmethod
+    def nested_config(cls, key: str, d: dict):
+        "A dict for `backbone_config` becomes the config of `d['backbone']`'s backbone."
+        if key == 'backbone_config': return BACKBONE_CONFIGS.get(d.get('backbone', 'unet'))
+        return super().nested_config(key, d)
 
     @property
     def method(self) -> str: return 'sde' if self.backbone == 'unet' else 'direct'
 
 def build_backbone(cfg: RestorerConfig) -> nn.Module:
     "The (untrained) backbone a `RestorerConfig` describes."
-    if cfg.backbone == 'unet':
-        return ConditionalUNet(UNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
-    return ConditionalNAFNet(NAFNetConfig.from_dict(cfg.backbone_config, 'RestorerConfig.backbone_config'))
+    return (ConditionalUNet if cfg.backbone == 'unet' else ConditionalNAFNet)(cfg.backbone_config)
 
 def build_sde(cfg: RestorerConfig) -> IRSDE | None:
     "The IR-SDE of a 'unet' restorer (None for a direct one)."
-    return IRSDE(**cfg.sde) if cfg.backbone == 'unet' else None
+    return IRSDE.from_config(cfg.sde) if cfg.backbone == 'unet' else None
 
 # %% ../nbs/08_inference.ipynb #94789a94
 def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: Sequence | None = None,
@@ -162,7 +172,7 @@ def load_restorer(path, device='cpu') -> RestorerParts:
         raise ValueError(f"{path / 'restorer.safetensors'} does not fit restorer.json: "
                          f"keys {bad[:4]} ({len(bad)} differ)")
     backbone.load_state_dict(sd)
-    needs = fusion_config(rcfg.backbone_config['fusion']).name != 'none'
+    needs = rcfg.backbone_config.fusion.name != 'none'
     if needs and not (path / 'controller' / 'controller.json').is_file():
         raise FileNotFoundError(f"{path}: the restorer is conditioned but {path / 'controller'} "
                                 "holds no controller.json")

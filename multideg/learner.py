@@ -13,12 +13,12 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
-from fastcore.basics import patch
 
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from .core import (UnreadableFileError, fingerprint_differs, frozen_fingerprint, JsonConfig, _available, atomic_write, check_types, default_device,
-                           load_torch_file, read_json, read_weights, require, save_weights, seed_everything)
+from .core import (UnreadableFileError, fingerprint_differs, frozen_fingerprint, JsonConfig, _available,
+                           atomic_write, check_types, default_device, load_torch_file, read_json, read_weights,
+                           require, save_weights, seed_everything)
 from .data import collate, item_generator, item_seed
 
 # %% auto #0
@@ -398,47 +398,49 @@ class Learner:
     def anywhere(self, ok: bool) -> bool:
         "Whether `ok` holds on some process, so that every process takes the same decision."
         return not self.everywhere(not ok)
-
-# %% ../nbs/09_learner.ipynb #e1dd08d8
-@patch
-def fit(self: Learner, until: int | None = None) -> dict:
-    "Train to step `until` (default: all `steps`), or until a callback stops it; returns the last validation metrics."
-    self.stop, self.stopping = min(until or self.config.steps, self.config.steps), None
-    try:
-        self.callback('before_fit')
-        while self.step < self.stop and not self.stopping: self.one_step()
-        self.callback('after_fit')
-    except CancelFitException: pass
-    finally: self.callback('cleanup_fit')
-    return self.metrics
-
-@patch
-def one_step(self: Learner) -> None:
-    ("One optimiser step over `n_micro` micro-batches; `terms`: the step's mean loss terms (all processes), on the "
-     "device.")
-    self.callback('before_step')
-    self.opt.zero_grad(set_to_none=True)
-    totals = {}
-    for self.micro in range(self.n_micro):
-        self.batch = next(self.stream)
-        with self.no_sync(self):
-            self.callback('before_batch')
-            self.parts = _loss_parts(self.loss_fn(self.model, self.batch))
-            self.loss = self.parts['loss']
-            self.callback('after_loss')
-            self.callback('backward')
-            self.callback('after_backward')
-        for n, v in self.parts.items():
-            if isinstance(v, torch.Tensor) and v.numel() == 1:
-                totals[n] = totals.get(n, 0) + v.detach().float() / self.n_micro
-    names = sorted(totals)
-    vals = self.mean_over_processes(torch.stack([totals[n].reshape(()) for n in names]))
-    self.terms = dict(zip(names, vals.unbind()))           # on the device: read back only when logged
-    self.callback('before_opt_step')
-    self.callback('opt_step')
-    self.terms['lr'] = self.scheduler.get_last_lr()[0]
-    self.step += 1
-    self.callback('after_step')
+    def fit(self, until: int | None = None) -> dict:
+        ("Train to step `until` (default: all `steps`), or until a callback stops it; returns the last validation "
+         "metrics.")
+        self.stop, self.stopping = min(until or self.config.steps, self.config.steps), None
+        try:
+            self.callback('before_fit')
+            while self.step < self.stop and not self.stopping: self.one_step()
+            self.callback('after_fit')
+        except CancelFitException: pass
+        finally: self.callback('cleanup_fit')
+        return self.metrics
+    def one_step(self) -> None:
+        ("One optimiser step over `n_micro` micro-batches; `terms`: the step's mean loss terms (all processes), on the "
+         "device.")
+        self.callback('before_step')
+        self.opt.zero_grad(set_to_none=True)
+        totals = {}
+        for self.micro in range(self.n_micro):
+            self.batch = next(self.stream)
+            with self.no_sync(self):
+                self.callback('before_batch')
+                self.parts = _loss_parts(self.loss_fn(self.model, self.batch))
+                self.loss = self.parts['loss']
+                self.callback('after_loss')
+                self.callback('backward')
+                self.callback('after_backward')
+            for n, v in self.parts.items():
+                if isinstance(v, torch.Tensor) and v.numel() == 1:
+                    totals[n] = totals.get(n, 0) + v.detach().float() / self.n_micro
+        names = sorted(totals)
+        vals = self.mean_over_processes(torch.stack([totals[n].reshape(()) for n in names]))
+        self.terms = dict(zip(names, vals.unbind()))           # on the device: read back only when logged
+        self.callback('before_opt_step')
+        self.callback('opt_step')
+        self.terms['lr'] = self.scheduler.get_last_lr()[0]
+        self.step += 1
+        self.callback('after_step')
+    def resume_and_fit(self, until: int | None = None, resume: bool = True) -> bool:
+        ("Resume the newest checkpoint of the run folder (if `resume`), then `fit` to `until`; whether the run is "
+         "complete.")
+        if resume and (p := self.resume()) is not None: self.print(f"resumed from {p} (step {self.step})")
+        self.fit(until)
+        return self.step >= self.config.steps
 
 # %% ../nbs/09_learner.ipynb #a15aefd3
 class TrainCB(Callback):
@@ -752,127 +754,124 @@ class CheckpointCB(Callback):
         if not k or k not in metrics or not math.isfinite(metrics[k]): return False
         if learn.best is None: return True
         return metrics[k] > learn.best['value'] if self.best_mode == 'max' else metrics[k] < learn.best['value']
-
-# %% ../nbs/09_learner.ipynb #259805fe
-@patch
-def save(self: CheckpointCB, learn) -> Path:
-    "Write the checkpoint of the current step (atomically: temporary folder, then rename); remove old ones."
-    learn.callback('before_save')                        # e.g. the NaN guard's check
-    root, name = learn.out / 'checkpoints', f"step-{learn.step:08d}"
-    final, tmp = root / name, root / f".tmp-{name}"
-    if learn.is_main:
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    learn.acc.wait_for_everyone()
-    _torch_save(rng_state(), tmp / f"rng-{learn.rank}.pt")
-    learn.acc.wait_for_everyone()
-    if learn.is_main:
-        m = learn.raw_model
-        save_weights(saved_state(m), tmp / 'model.safetensors')            # frozen weights left out
-        if learn.ema is not None: save_weights(saved_state(m, learn.ema.state_dict(m)), tmp / 'ema.safetensors')
-        _torch_save({'optimizer': learn.opt.state_dict(), 'scheduler': learn.scheduler.state_dict(),
-                     'scaler': learn.scaler.state_dict() if learn.scaler is not None else None}, tmp / 'optimizer.pt')
-        state = {'format': 1, 'step': learn.step, 'data': learn.stream.state_dict(), 'metrics': learn.metrics,
-                 'best': learn.best, 'ema_updates': learn.ema.updates if learn.ema else None, 'world_size': learn.world,
-                 'time': time.time(), 'config': learn.config.to_dict(), 'model_config': learn.model_config,
-                 'frozen': self.frozen(m)}
-        atomic_write(tmp / 'state.json', json.dumps(state, indent=1))
-        _fsync_dir(tmp)
-        old = None
-        if final.exists(): old = root / f".old-{name}-{secrets.token_hex(4)}"; os.replace(final, old)
-        os.replace(tmp, final); _fsync_dir(root)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
-        keep = {p.name for p in list_checkpoints(learn.out)[-self.keep_last:]}
-        if learn.best is not None: keep.add(f"step-{learn.best['step']:08d}")
-        for p in list_checkpoints(learn.out):
-            if p.name not in keep: shutil.rmtree(p, ignore_errors=True)
-        if learn.best is not None:
-            best = dict(learn.best, metric=self.best_metric, path=f"checkpoints/step-{learn.best['step']:08d}")
-            atomic_write(learn.out / 'best.json', json.dumps(best, indent=1))
-    learn.acc.wait_for_everyone()
-    learn.last_checkpoint = final
-    return final
-
-# %% ../nbs/09_learner.ipynb #05bd45fc
-@patch
-def _read(self: CheckpointCB, learn, path: Path) -> dict:
-    "Every file of checkpoint `path` read into memory (nothing is loaded into the learner yet); errors name the file."
-    state = read_json(path / 'state.json', 'checkpoint state')
-    data = state.get('data')
-    if not (isinstance(state.get('step'), int) and isinstance(data, dict) and {'epoch', 'batch'} <= set(data)):
-        raise UnreadableFileError(f"{path / 'state.json'} lacks the step or the data position: not a checkpoint state "
-                                  "multideg wrote")
-    ck = {'path': path, 'state': state, 'model': read_weights(path / 'model.safetensors'), 'ema': None, 'rng': None}
-    if learn.ema is not None and (path / 'ema.safetensors').is_file():
-        ck['ema'] = read_weights(path / 'ema.safetensors')
-    ck['opt'] = load_torch_file(path / 'optimizer.pt')
-    if not isinstance(ck['opt'], dict) or not {'optimizer', 'scheduler'} <= set(ck['opt']):
-        raise UnreadableFileError(f"{path / 'optimizer.pt'} lacks the optimizer and schedule states multideg writes")
-    rng = path / f"rng-{learn.rank}.pt"
-    if rng.is_file() and state.get('world_size') == learn.world:
-        ck['rng'] = load_torch_file(rng)
-        if not isinstance(ck['rng'], dict) or not {'python', 'torch', 'numpy'} <= set(ck['rng']):
-            raise UnreadableFileError(f"{rng} does not hold the random states multideg writes")
-    return ck
-
-@patch
-def resume(self: CheckpointCB, learn, path=None) -> Path | None:
-    "Load checkpoint `path` (default: the newest readable one, warning about newer damaged ones); returns it, or None."
-    if path is not None:
-        path = Path(path)
-        if not (path / 'state.json').is_file():
-            raise FileNotFoundError(f"{path} is not a checkpoint folder (no state.json)")
-        ck = self._read(learn, path)
-    else:
-        ck, damaged = None, []
-        for p in reversed(list_checkpoints(learn.out)):
-            try: ck, err = self._read(learn, p), None
-            except (UnreadableFileError, OSError) as e: ck, err = None, e
-            if learn.everywhere(err is None): break
-            ck = None
-            damaged.append(f"{p.name} ({err or 'unreadable on another process'})")
-        if damaged:
-            where = f"resuming from {ck['path'].name} instead" if ck else "no checkpoint is left to resume from"
-            warnings.warn(f"cannot resume from the newest checkpoint(s) of {learn.out}: {'; '.join(damaged)}; {where}",
-                          stacklevel=3)
-        if ck is None and damaged:
-            raise UnreadableFileError(f"no checkpoint of {learn.out} can be read ({'; '.join(damaged)}); start afresh "
-                                      "(--fresh on the command line, resume=False in Python) or repair the files")
-        if ck is None: return None
-    self._load(learn, ck)
-    learn.callback('after_resume')
-    return ck['path']
-
-@patch
-def _load(self: CheckpointCB, learn, ck: dict) -> None:
-    "Load a checkpoint read by `_read` into the model, EMA, optimiser, schedule, scaler, data and random states."
-    path, state = ck['path'], ck['state']
-    now = learn.config.to_dict()
-    diff = sorted(k for k, v in state.get('config', {}).items() if k not in _RUN_ONLY and now.get(k) != v)
-    if diff:
-        warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}", stacklevel=4)
-    m, sd = learn.raw_model, ck['model']
-    bad = sorted((set(saved_state(m)) - set(sd)) | (set(sd) - set(m.state_dict())))   # (older ones hold frozen too)
-    if bad: raise ValueError(f"checkpoint {path} does not fit the model: keys {bad[:4]} ({len(bad)} differ)")
-    if fingerprint_differs(state.get('frozen'), m):
-        raise ValueError(f"checkpoint {path} was trained with other frozen weights than this model has (another "
-                         "pretrained CLIP, or another seed): build the model as the run did")
-    m.load_state_dict(sd, strict=False)
-    if learn.ema is not None:
-        if ck['ema'] is not None: learn.ema.load_shadow(ck['ema'], state.get('ema_updates') or 0)
-        else: warnings.warn(f"{path} has no EMA weights; the EMA restarts from the current weights", stacklevel=4)
-    opt = ck['opt']
-    learn.opt.load_state_dict(opt['optimizer'])
-    learn.scheduler.load_state_dict(opt['scheduler'])
-    if learn.scaler is not None and opt.get('scaler'): learn.scaler.load_state_dict(opt['scaler'])
-    learn.stream.load_state_dict(state['data'])
-    if ck['rng'] is not None: set_rng_state(ck['rng'])
-    elif state.get('world_size') != learn.world:
-        warnings.warn(f"{path} was written by {state.get('world_size')} process(es), this run has {learn.world}: "
-                      "random states and data order are not those of an uninterrupted run", stacklevel=4)
-    else: warnings.warn(f"{path} has no random states for process {learn.rank}: the random draws that follow are "
-                        "not those of an uninterrupted run", stacklevel=4)
-    learn.step, learn.best, learn.metrics, learn.last_checkpoint = (int(state['step']), state.get('best'),
-                                                                    state.get('metrics', {}), path)
+    def save(self, learn) -> Path:
+        "Write the checkpoint of the current step (atomically: temporary folder, then rename); remove old ones."
+        learn.callback('before_save')                        # e.g. the NaN guard's check
+        root, name = learn.out / 'checkpoints', f"step-{learn.step:08d}"
+        final, tmp = root / name, root / f".tmp-{name}"
+        if learn.is_main:
+            shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+        learn.acc.wait_for_everyone()
+        _torch_save(rng_state(), tmp / f"rng-{learn.rank}.pt")
+        learn.acc.wait_for_everyone()
+        if learn.is_main:
+            m = learn.raw_model
+            save_weights(saved_state(m), tmp / 'model.safetensors')            # frozen weights left out
+            if learn.ema is not None: save_weights(saved_state(m, learn.ema.state_dict(m)), tmp / 'ema.safetensors')
+            _torch_save({'optimizer': learn.opt.state_dict(), 'scheduler': learn.scheduler.state_dict(),
+                         'scaler': learn.scaler.state_dict() if learn.scaler is not None else None},
+                        tmp / 'optimizer.pt')
+            state = {'format': 1, 'step': learn.step, 'data': learn.stream.state_dict(), 'metrics': learn.metrics,
+                     'best': learn.best, 'ema_updates': learn.ema.updates if learn.ema else None,
+                     'world_size': learn.world,
+                     'time': time.time(), 'config': learn.config.to_dict(), 'model_config': learn.model_config,
+                     'frozen': self.frozen(m)}
+            atomic_write(tmp / 'state.json', json.dumps(state, indent=1))
+            _fsync_dir(tmp)
+            old = None
+            if final.exists(): old = root / f".old-{name}-{secrets.token_hex(4)}"; os.replace(final, old)
+            os.replace(tmp, final); _fsync_dir(root)
+            if old is not None: shutil.rmtree(old, ignore_errors=True)
+            keep = {p.name for p in list_checkpoints(learn.out)[-self.keep_last:]}
+            if learn.best is not None: keep.add(f"step-{learn.best['step']:08d}")
+            for p in list_checkpoints(learn.out):
+                if p.name not in keep: shutil.rmtree(p, ignore_errors=True)
+            if learn.best is not None:
+                best = dict(learn.best, metric=self.best_metric, path=f"checkpoints/step-{learn.best['step']:08d}")
+                atomic_write(learn.out / 'best.json', json.dumps(best, indent=1))
+        learn.acc.wait_for_everyone()
+        learn.last_checkpoint = final
+        return final
+    def _read(self, learn, path: Path) -> dict:
+        ("Every file of checkpoint `path` read into memory (nothing is loaded into the learner yet); errors name the "
+         "file.")
+        state = read_json(path / 'state.json', 'checkpoint state')
+        data = state.get('data')
+        if not (isinstance(state.get('step'), int) and isinstance(data, dict) and {'epoch', 'batch'} <= set(data)):
+            raise UnreadableFileError(f"{path / 'state.json'} lacks the step or the data position: not a checkpoint "
+                                      "state multideg wrote")
+        ck = {'path': path, 'state': state, 'model': read_weights(path / 'model.safetensors'), 'ema': None, 'rng': None}
+        if learn.ema is not None and (path / 'ema.safetensors').is_file():
+            ck['ema'] = read_weights(path / 'ema.safetensors')
+        ck['opt'] = load_torch_file(path / 'optimizer.pt')
+        if not isinstance(ck['opt'], dict) or not {'optimizer', 'scheduler'} <= set(ck['opt']):
+            raise UnreadableFileError(f"{path / 'optimizer.pt'} lacks the optimizer and schedule states multideg "
+                                      "writes")
+        rng = path / f"rng-{learn.rank}.pt"
+        if rng.is_file() and state.get('world_size') == learn.world:
+            ck['rng'] = load_torch_file(rng)
+            if not isinstance(ck['rng'], dict) or not {'python', 'torch', 'numpy'} <= set(ck['rng']):
+                raise UnreadableFileError(f"{rng} does not hold the random states multideg writes")
+        return ck
+    def resume(self, learn, path=None) -> Path | None:
+        ("Load checkpoint `path` (default: the newest readable one, warning about newer damaged ones); returns it, or "
+         "None.")
+        if path is not None:
+            path = Path(path)
+            if not (path / 'state.json').is_file():
+                raise FileNotFoundError(f"{path} is not a checkpoint folder (no state.json)")
+            ck = self._read(learn, path)
+        else:
+            ck, damaged = None, []
+            for p in reversed(list_checkpoints(learn.out)):
+                try: ck, err = self._read(learn, p), None
+                except (UnreadableFileError, OSError) as e: ck, err = None, e
+                if learn.everywhere(err is None): break
+                ck = None
+                damaged.append(f"{p.name} ({err or 'unreadable on another process'})")
+            if damaged:
+                where = f"resuming from {ck['path'].name} instead" if ck else "no checkpoint is left to resume from"
+                warnings.warn(f"cannot resume from the newest checkpoint(s) of {learn.out}: {'; '.join(damaged)}; "
+                              f"{where}", stacklevel=3)
+            if ck is None and damaged:
+                raise UnreadableFileError(f"no checkpoint of {learn.out} can be read ({'; '.join(damaged)}); start "
+                                          "afresh (--fresh on the command line, resume=False in Python) or repair "
+                                          "the files")
+            if ck is None: return None
+        self._load(learn, ck)
+        learn.callback('after_resume')
+        return ck['path']
+    def _load(self, learn, ck: dict) -> None:
+        "Load a checkpoint read by `_read` into the model, EMA, optimiser, schedule, scaler, data and random states."
+        path, state = ck['path'], ck['state']
+        now = learn.config.to_dict()
+        diff = sorted(k for k, v in state.get('config', {}).items() if k not in _RUN_ONLY and now.get(k) != v)
+        if diff:
+            warnings.warn(f"resuming {path} with other settings than it was trained with: {', '.join(diff)}",
+                          stacklevel=4)
+        m, sd = learn.raw_model, ck['model']
+        bad = sorted((set(saved_state(m)) - set(sd)) | (set(sd) - set(m.state_dict())))   # (older ones hold frozen too)
+        if bad: raise ValueError(f"checkpoint {path} does not fit the model: keys {bad[:4]} ({len(bad)} differ)")
+        if fingerprint_differs(state.get('frozen'), m):
+            raise ValueError(f"checkpoint {path} was trained with other frozen weights than this model has (another "
+                             "pretrained CLIP, or another seed): build the model as the run did")
+        m.load_state_dict(sd, strict=False)
+        if learn.ema is not None:
+            if ck['ema'] is not None: learn.ema.load_shadow(ck['ema'], state.get('ema_updates') or 0)
+            else: warnings.warn(f"{path} has no EMA weights; the EMA restarts from the current weights", stacklevel=4)
+        opt = ck['opt']
+        learn.opt.load_state_dict(opt['optimizer'])
+        learn.scheduler.load_state_dict(opt['scheduler'])
+        if learn.scaler is not None and opt.get('scaler'): learn.scaler.load_state_dict(opt['scaler'])
+        learn.stream.load_state_dict(state['data'])
+        if ck['rng'] is not None: set_rng_state(ck['rng'])
+        elif state.get('world_size') != learn.world:
+            warnings.warn(f"{path} was written by {state.get('world_size')} process(es), this run has {learn.world}: "
+                          "random states and data order are not those of an uninterrupted run", stacklevel=4)
+        else: warnings.warn(f"{path} has no random states for process {learn.rank}: the random draws that follow are "
+                            "not those of an uninterrupted run", stacklevel=4)
+        learn.step, learn.best, learn.metrics, learn.last_checkpoint = (int(state['step']), state.get('best'),
+                                                                        state.get('metrics', {}), path)
 
 # %% ../nbs/09_learner.ipynb #ff752254
 def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=None) -> list[Callback]:
@@ -892,13 +891,6 @@ def standard_callbacks(cfg: TrainConfig, val_fn: Callable | None = None, device=
     if cfg.time_limit is not None: cbs.append(TimeLimitCB(cfg.time_limit))
     if cfg.compile: cbs.append(CompileCB())
     return cbs
-
-@patch
-def resume_and_fit(self: Learner, until: int | None = None, resume: bool = True) -> bool:
-    "Resume the newest checkpoint of the run folder (if `resume`), then `fit` to `until`; whether the run is complete."
-    if resume and (p := self.resume()) is not None: self.print(f"resumed from {p} (step {self.step})")
-    self.fit(until)
-    return self.step >= self.config.steps
 
 def final_weights(learn: Learner) -> Path:
     ("The weights file a finished run publishes: EMA (else model) weights of the best validated checkpoint (else the "
@@ -984,9 +976,10 @@ def _no_cyclic_gc():
 def _bytes(tensors) -> int: return sum(t.untyped_storage().nbytes() for t in {id(t): t for t in tensors}.values())
 
 def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: bool = False):
-    ("Two optimiser steps under `LiveBytes` (the first creates the optimiser's states); (tracker, flops of the second). "
-     "In the backward pass a new peak is counted only after a cyclic collection: the activations that checkpointing "
-     "recomputes are freed by reference counting on real tensors, but fake tensors keep them in reference cycles.")
+    ("Two optimiser steps under `LiveBytes` (the first creates the optimiser's states); (tracker, flops of the "
+     "second). In the backward pass a new peak is counted only after a cyclic collection: the activations that "
+     "checkpointing recomputes are freed by reference counting on real tensors, but fake tensors keep them in "
+     "reference cycles.")
     from torch.utils.flop_counter import FlopCounterMode
     live = LiveBytes()
     live.add(*model.parameters(), *model.buffers(), *[v for v in tree_flatten(batch)[0] if isinstance(v, torch.Tensor)])
@@ -1008,8 +1001,8 @@ def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: 
 
 def plan_training(build: Callable, make_batch: Callable, loss_fn: Callable, *, device='cpu', precision: str = 'no',
                   accumulate: int = 1, optimizer: Callable | None = None, ema: bool = False) -> TrainingPlan:
-    ("Plan one optimiser step: `build()` → model, `make_batch()` → one micro-batch, `loss_fn(model, batch)`; all fake; "
-     "`ema`: the run keeps a float32 average of the trainable weights too.")
+    ("Plan one optimiser step: `build()` → model, `make_batch()` → one micro-batch, `loss_fn(model, batch)`; all "
+     "fake; `ema`: the run keeps a float32 average of the trainable weights too.")
     from torch._subclasses.fake_tensor import FakeTensorMode
     require(precision in ('no', 'bf16', 'fp16'), f"precision must be 'no', 'bf16' or 'fp16', got {precision!r}")
     dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)

@@ -12,13 +12,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
                            load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS)
 from .degradations import DACLIP_NAMES
-from .sde import SAMPLERS, SDEConfig, timesteps
+from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
 from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, official_unet_config,
                            pool_hook, unet_config)
 from .controller import build_controller
@@ -216,72 +215,70 @@ class TiledBackbone:
         if not pools: return n, 1
         return n, (pools + 1 if self.pooling == 'exact' else 2 if self.tol is None else min(3, pools + 1))
 
-# %% ../nbs/12_restore.ipynb #4e780530
-@patch
-def _run(self: TiledBackbone, crops: Sequence, t, emb: dict, b: int, hook=None) -> torch.Tensor:
-    "The backbone on a batch of tiles (tile-major), on its device, with the pool hook `hook`."
-    n, dev = crops[0].shape[0] // b, self.device
-    args = [c.to(dev) for c in crops] + ([_repeat(t.to(dev), n)] if t is not None else [])
-    e = {k: _repeat(v.to(dev), n) for k, v in emb.items()}
-    self.calls += 1
-    ctx = torch.autocast('cuda', dtype=torch.float16) if self.half else contextlib.nullcontext()
-    with ctx, (pool_hook(self.backbone, hook) if hook is not None else contextlib.nullcontext()):
-        return self.backbone(*args, **e).float()
+    def _run(self, crops: Sequence, t, emb: dict, b: int, hook=None) -> torch.Tensor:
+        "The backbone on a batch of tiles (tile-major), on its device, with the pool hook `hook`."
+        n, dev = crops[0].shape[0] // b, self.device
+        args = [c.to(dev) for c in crops] + ([_repeat(t.to(dev), n)] if t is not None else [])
+        e = {k: _repeat(v.to(dev), n) for k, v in emb.items()}
+        self.calls += 1
+        ctx = torch.autocast('cuda', dtype=torch.float16) if self.half else contextlib.nullcontext()
+        with ctx, (pool_hook(self.backbone, hook) if hook is not None else contextlib.nullcontext()):
+            return self.backbone(*args, **e).float()
 
-@patch
-def _pass(self: TiledBackbone, images, t, emb, hook=None, output: bool = True):
-    "One pass over the tiles: the blended output, or (`output=False`) only the statistics that `hook` gathers."
-    b, (h, w) = images[0].shape[0], images[0].shape[-2:]
-    tile = self.tile or max(h, w)
-    boxes = tile_boxes(h, w, tile, self.overlap, self.align)
-    self.passes[-1] += 1
-    if self.bar is not None and self.bar.n + len(boxes) > (self.bar.total or 0):
-        self.bar.total = self.bar.n + len(boxes); self.bar.refresh()
-    cores = _tile_cores(h, w, tile, self.overlap, self.align) if hook is not None else {}
-    def fn(*crops, boxes):
-        if hook is not None: hook.tiles([cores[bx] for bx in boxes], [(y1 - y0, x1 - x0) for y0, y1, x0, x1 in boxes])
-        return self._run(crops, t, emb, b, hook)
-    if output:
-        return tiled(fn, *images, tile=tile, overlap=self.overlap, batch=self.batch, out_device=images[0].device,
-                     progress=self.bar, align=self.align, boxes=True)
-    for chunk in _batches(boxes, self.batch):
-        try: fn(*[torch.cat([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in chunk]) for x in images], boxes=chunk)
-        except _Stop: pass
-        if self.bar is not None: self.bar.update(len(chunk))
+    def _pass(self, images, t, emb, hook=None, output: bool = True):
+        "One pass over the tiles: the blended output, or (`output=False`) only the statistics that `hook` gathers."
+        b, (h, w) = images[0].shape[0], images[0].shape[-2:]
+        tile = self.tile or max(h, w)
+        boxes = tile_boxes(h, w, tile, self.overlap, self.align)
+        self.passes[-1] += 1
+        if self.bar is not None and self.bar.n + len(boxes) > (self.bar.total or 0):
+            self.bar.total = self.bar.n + len(boxes); self.bar.refresh()
+        cores = _tile_cores(h, w, tile, self.overlap, self.align) if hook is not None else {}
+        def fn(*crops, boxes):
+            if hook is not None:
+                hook.tiles([cores[bx] for bx in boxes], [(y1 - y0, x1 - x0) for y0, y1, x0, x1 in boxes])
+            return self._run(crops, t, emb, b, hook)
+        if output:
+            return tiled(fn, *images, tile=tile, overlap=self.overlap, batch=self.batch, out_device=images[0].device,
+                         progress=self.bar, align=self.align, boxes=True)
+        for chunk in _batches(boxes, self.batch):
+            try: fn(*[torch.cat([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in chunk]) for x in images], boxes=chunk)
+            except _Stop: pass
+            if self.bar is not None: self.bar.update(len(chunk))
 
-@patch
-def __call__(self: TiledBackbone, *inputs: torch.Tensor, **emb: torch.Tensor) -> torch.Tensor:
-    "`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W; per-image embeddings (B×D, B×K×D)."
-    if len(inputs) == 3: *images, t = inputs
-    elif len(inputs) == 1: images, t = list(inputs), None
-    else: raise TypeError(f"TiledBackbone: expected (x_t, mu, t) or (lq,), got {len(inputs)} inputs")
-    b, (h, w) = images[0].shape[0], images[0].shape[-2:]
-    if t is not None: t = torch.as_tensor(t).reshape(-1).expand(b)
-    self.passes.append(0)
-    if self.bar is not None and self.evals > 1: self.bar.set_description(f"step {len(self.passes)}/{self.evals}")
-    n, _ = self.plan(h, w)
-    if n == 1 or self.pooling == 'tile' or not global_pools(self.backbone): return self._pass(images, t, emb)
-    if self.pooling == 'exact':                                           # one pass per pool, each up to that pool
-        probe = PoolStats(b, collect='all', align=self.align)              # counts the pools on a tiny crop
-        s = [min(self.align, h), min(self.align, w)]
-        probe.tiles([(0, None, 0, None)], [tuple(s)])
-        self._run([x[..., :s[0], :s[1]] for x in images], t, emb, b, probe)
-        known = []
-        for _ in range(len(probe.sums)):
-            st = PoolStats(b, known, 'next', self.align)
-            self._pass(images, t, emb, st, output=False)
-            known = st.means()
-        return self._pass(images, t, emb, PoolStats(b, known, 'none', self.align))
-    st = PoolStats(b, collect='all', align=self.align)                    # 'image': the tiles' own means to start with
-    self._pass(images, t, emb, st, output=False)
-    means = st.means()
-    for p in range(len(means)):                                           # after pass k the first k pools are exact
-        st = PoolStats(b, means, 'all' if self.tol else 'none', self.align)
-        out = self._pass(images, t, emb, st)
-        if not self.tol or p == len(means) - 1: return out                 # tol None: two passes
-        new = st.means()
-        if _change(new, means) <= self.tol: return out
-        means = new
+    def __call__(self, *inputs: torch.Tensor, **emb: torch.Tensor) -> torch.Tensor:
+        "`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W; per-image embeddings (B×D, B×K×D)."
+        if len(inputs) == 3: *images, t = inputs
+        elif len(inputs) == 1: images, t = list(inputs), None
+        else: raise TypeError(f"TiledBackbone: expected (x_t, mu, t) or (lq,), got {len(inputs)} inputs")
+        b, (h, w) = images[0].shape[0], images[0].shape[-2:]
+        if t is not None: t = torch.as_tensor(t).reshape(-1).expand(b)
+        self.passes.append(0)
+        if self.bar is not None and self.evals > 1: self.bar.set_description(f"step {len(self.passes)}/{self.evals}")
+        n, _ = self.plan(h, w)
+        if n == 1 or self.pooling == 'tile' or not global_pools(self.backbone):
+            return self._pass(images, t, emb)
+        if self.pooling == 'exact':                                           # one pass per pool, each up to that pool
+            probe = PoolStats(b, collect='all', align=self.align)              # counts the pools on a tiny crop
+            s = [min(self.align, h), min(self.align, w)]
+            probe.tiles([(0, None, 0, None)], [tuple(s)])
+            self._run([x[..., :s[0], :s[1]] for x in images], t, emb, b, probe)
+            known = []
+            for _ in range(len(probe.sums)):
+                st = PoolStats(b, known, 'next', self.align)
+                self._pass(images, t, emb, st, output=False)
+                known = st.means()
+            return self._pass(images, t, emb, PoolStats(b, known, 'none', self.align))
+        st = PoolStats(b, collect='all', align=self.align)               # 'image': the tiles' own means to start with
+        self._pass(images, t, emb, st, output=False)
+        means = st.means()
+        for p in range(len(means)):                                           # after pass k the first k pools are exact
+            st = PoolStats(b, means, 'all' if self.tol else 'none', self.align)
+            out = self._pass(images, t, emb, st)
+            if not self.tol or p == len(means) - 1: return out                 # tol None: two passes
+            new = st.means()
+            if _change(new, means) <= self.tol: return out
+            means = new
 
 # %% ../nbs/12_restore.ipynb #07386394
 def tile_edges(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -401,8 +398,7 @@ class Restorer:
             raise ValueError(f"half: float16 needs a CUDA device; the device is {self.device}")
         self.sampler = sampler or cfg.sampler
         self.steps = steps if steps is not None else cfg.steps
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler: unknown sampler {self.sampler!r}; choose from: {', '.join(SAMPLERS)}")
+        check_sampler(self.sampler)
         if steps is not None and not _whole(steps, 1):
             raise ValueError(f"steps: must be a whole number >= 1, got {steps!r}")
         if parts.sde is not None:
@@ -435,12 +431,109 @@ class Restorer:
             raise FileNotFoundError(f"restorer folder {path} {what}")
         return cls(load_restorer(path, device='cpu'), **kwargs)
 
+    @classmethod
+    def from_official(cls, daclip, irsde, *, clip_model='ViT-B-32', unet='daclip', tokenizer=None, sde=None,
+                      **kwargs) -> Restorer:
+        ("The official DA-CLIP + universal IR-SDE restorer from its two files; `sde`: the test options' SDE settings "
+         "(default: T = 100, max_sigma 50, eps 0.005); keyword arguments as for `Restorer`.")
+        for what, p in (('DA-CLIP checkpoint', daclip), ('universal restoration checkpoint', irsde)):
+            p = Path(p).expanduser()
+            if not p.is_file():
+                raise FileNotFoundError(f"{what} {p} "
+                                        + ('is a folder, not a file' if p.is_dir() else 'does not exist'))
+        scfg = _sde_config(sde)
+        ctrl = build_controller(clip_model, tokenizer=tokenizer, names=DACLIP_NAMES, n_tokens=0)
+        ctrl.load_daclip_checkpoint(Path(daclip).expanduser())
+        dim = ctrl.clip.visual.output_dim
+        ucfg = _official_unet_cfg(unet, dim)
+        if ucfg.fusion.embed_dim != dim:
+            raise ValueError(f"the DA-CLIP model gives {dim}-d embeddings but the U-Net expects "
+                             f"{ucfg.fusion.embed_dim}")
+        net = load_official(ConditionalUNet(ucfg), Path(irsde).expanduser())
+        rcfg = RestorerConfig('unet', ucfg, scfg, normalize=False, sampler='posterior', steps=None)
+        kwargs.setdefault('detection', 'softmax')
+        return cls(RestorerParts(rcfg, net.eval(), build_sde(rcfg), ctrl.eval()), **kwargs)
+
     def __repr__(self) -> str:
         how = f"{self.sampler} sampler, {self.steps or self.sde.T} steps" if self.sde is not None else 'one pass'
         tiles = f"tiles {self.tile} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
         return (f"Restorer({self.config.backbone}, {how}, {tiles}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
+
+    def _condition(self, x: torch.Tensor) -> tuple[dict, dict, list, tuple]:
+        "(embeddings on the CPU, probabilities by name, predicted names, (decoding, confidence)) for one 1×3×H×W image."
+        if self.controller is None: return {}, {}, [], ('', None)
+        small = self.controller.resize_crop(x)       # resize + crop on the CPU, as the controller preprocesses
+        emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize)
+        if self.detection == 'softmax':
+            t = self.controller.name_embeddings().to(out.degradation.dtype)
+            p = (out.logit_scale * F.normalize(out.degradation.float(), dim=-1) @ t.float().T).softmax(-1)[0].cpu()
+            i = int(p.argmax())
+            return emb, dict(zip(out.names, p.tolist())), [out.names[i]], ('softmax', p[i].item())
+        probs = dict(zip(out.names, out.probabilities[0].float().cpu().tolist()))
+        predicted, c = list(out.predicted[0]), self.controller.config
+        if c.set_sizes is None: return emb, probs, predicted, ('threshold', None)
+        sets, score = self.controller.set_scores(out.degradation, out.probabilities, c.set_sizes, c.caption_weight)
+        return emb, probs, predicted, ('set', score[0].float().softmax(-1)[sets.index(predicted)].item())
+
+    @torch.no_grad()
+    def restore(self, image, *, sampler: str | None = None, steps: int | None = None,
+                seed: int | None = None, noise=None, trace: bool = False) -> RestoreResult:
+        ("Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations "
+         "detected; `noise`: given draws instead of the seed's (`NoiseSource`), e.g. to replay a recorded run; "
+         "`trace`: keep every stage (`RestoreTrace`).")
+        from tqdm.auto import tqdm
+        t0 = time.perf_counter()
+        x = as_image(image)
+        sampler, steps = sampler or self.sampler, steps if steps is not None else self.steps
+        seed = self.seed if seed is None else seed
+        emb, probs, predicted, (decoding, confidence) = self._condition(x)
+        h, w = x.shape[-2:]
+        state = self.state_device or (torch.device('cpu') if self.tile and max(h, w) > self.tile else self.device)
+        tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
+                           pooling=self.pooling)
+        evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
+        tiles, passes = tb.plan(h, w)
+        bar = tqdm(total=evals * tiles * passes, desc='restoring', unit='tile', leave=False, dynamic_ncols=True,
+                   disable=None if self.progress is None else not self.progress)
+        tb.bar, tb.evals = (None if bar.disable else bar), evals
+        g = torch.Generator(state).manual_seed(seed)
+        try:
+            if trace: out, tr = self._traced(tb, x.to(state), emb, sampler, steps, g, noise)
+            else: out, tr = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps,
+                                           generator=g, noise=noise), None
+        finally: bar.close()
+        return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
+
+    def _traced(self, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise) -> tuple:
+        "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
+        calls = []
+        def net(*args, **kw):
+            out = tb(*args, **kw)
+            t = args[2].reshape(-1)[0].item() if self.sde is not None else None
+            calls.append((args[0].cpu(), t, out.float().cpu()))
+            return out
+        if self.sde is None: x0, states = net(x, **emb).float(), []
+        else: x0, states = self.sde.to(x.device).sample(net, x, sampler=sampler, steps=steps, generator=g, noise=noise,
+                                                        return_intermediates=True, **emb)
+        c = self.controller                           # the encoder's input as `_condition` makes it
+        clip = c.preprocess(c.resize_crop(x.cpu()).to(c.device, torch.float32)).cpu() if c is not None else None
+        first = [calls[0][0]] if calls and self.sde is not None else []
+        tr = RestoreTrace(clip, {k: v.cpu() for k, v in emb.items()}, [t for _, t, _ in calls if t is not None],
+                          torch.cat(first + [s.float().cpu() for s in states]) if first
+                          else x0.new_zeros(0, *x0.shape[1:]),
+                          torch.cat([o for *_, o in calls]), x0[0].float().cpu())
+        return x0.float().clamp(0, 1), tr
+
+    def restore_file(self, src, dst, *, bits: int = 8, **kwargs) -> RestoreResult:
+        "Restore the image file `src` into `dst` (written atomically; format from the suffix); never over `src` itself."
+        src, dst = Path(src), Path(dst)
+        if dst.resolve() == src.resolve():
+            raise ValueError(f"restore_file: the output {dst} is the input file; choose another path")
+        r = self.restore(load_image(src), **kwargs)
+        save_image(r.image, dst, bits=bits)
+        return r
 
 # %% ../nbs/12_restore.ipynb #bb5248a6
 def _official_unet_cfg(unet, dim: int) -> UNetConfig:
@@ -458,113 +551,8 @@ def _sde_config(sde) -> SDEConfig:
     if sde is None: return SDEConfig()
     if isinstance(sde, SDEConfig): return sde
     if hasattr(sde, 'config') and isinstance(sde.config, SDEConfig): return sde.config
-    if isinstance(sde, dict):
-        try: return SDEConfig(**sde)
-        except TypeError as e:
-            raise ValueError(f"sde: {e}; fields: {', '.join(SDEConfig.__dataclass_fields__)}") from None
+    if isinstance(sde, dict): return SDEConfig.from_dict(sde, 'sde')
     raise ValueError(f"sde: an SDEConfig, an IRSDE or a dict of SDEConfig fields, got {type(sde).__name__}")
-
-@patch(cls_method=True)
-def from_official(cls: Restorer, daclip, irsde, *, clip_model='ViT-B-32', unet='daclip', tokenizer=None, sde=None,
-                  **kwargs) -> Restorer:
-    ("The official DA-CLIP + universal IR-SDE restorer from its two files; `sde`: the test options' SDE settings "
-     "(default: T = 100, max_sigma 50, eps 0.005); keyword arguments as for `Restorer`.")
-    for what, p in (('DA-CLIP checkpoint', daclip), ('universal restoration checkpoint', irsde)):
-        p = Path(p).expanduser()
-        if not p.is_file():
-            raise FileNotFoundError(f"{what} {p} " + ('is a folder, not a file' if p.is_dir() else 'does not exist'))
-    scfg = _sde_config(sde)
-    ctrl = build_controller(clip_model, tokenizer=tokenizer, names=DACLIP_NAMES, n_tokens=0)
-    ctrl.load_daclip_checkpoint(Path(daclip).expanduser())
-    dim = ctrl.clip.visual.output_dim
-    ucfg = _official_unet_cfg(unet, dim)
-    if ucfg.fusion.get('embed_dim') != dim:
-        raise ValueError(f"the DA-CLIP model gives {dim}-d embeddings but the U-Net expects "
-                         f"{ucfg.fusion.get('embed_dim')}")
-    net = load_official(ConditionalUNet(ucfg), Path(irsde).expanduser())
-    rcfg = RestorerConfig('unet', ucfg.to_dict(), scfg.to_dict(), normalize=False, sampler='posterior', steps=None)
-    kwargs.setdefault('detection', 'softmax')
-    return cls(RestorerParts(rcfg, net.eval(), build_sde(rcfg), ctrl.eval()), **kwargs)
-
-
-# %% ../nbs/12_restore.ipynb #79af61fd
-@patch
-def _condition(self: Restorer, x: torch.Tensor) -> tuple[dict, dict, list, tuple]:
-    "(embeddings on the CPU, probabilities by name, predicted names, (decoding, confidence)) for one 1×3×H×W image."
-    if self.controller is None: return {}, {}, [], ('', None)
-    small = self.controller.resize_crop(x)       # resize + crop on the CPU, as the controller preprocesses
-    emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize)
-    if self.detection == 'softmax':
-        t = self.controller.name_embeddings().to(out.degradation.dtype)
-        p = (out.logit_scale * F.normalize(out.degradation.float(), dim=-1) @ t.float().T).softmax(-1)[0].cpu()
-        i = int(p.argmax())
-        return emb, dict(zip(out.names, p.tolist())), [out.names[i]], ('softmax', p[i].item())
-    probs = dict(zip(out.names, out.probabilities[0].float().cpu().tolist()))
-    predicted, c = list(out.predicted[0]), self.controller.config
-    if c.set_sizes is None: return emb, probs, predicted, ('threshold', None)
-    sets, score = self.controller.set_scores(out.degradation, out.probabilities, c.set_sizes, c.caption_weight)
-    return emb, probs, predicted, ('set', score[0].float().softmax(-1)[sets.index(predicted)].item())
-
-# %% ../nbs/12_restore.ipynb #a36996be
-@patch
-@torch.no_grad()
-def restore(self: Restorer, image, *, sampler: str | None = None, steps: int | None = None,
-            seed: int | None = None, noise=None, trace: bool = False) -> RestoreResult:
-    ("Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations "
-     "detected; `noise`: given draws instead of the seed's (`NoiseSource`), e.g. to replay a recorded run; "
-     "`trace`: keep every stage (`RestoreTrace`).")
-    from tqdm.auto import tqdm
-    t0 = time.perf_counter()
-    x = as_image(image)
-    sampler, steps = sampler or self.sampler, steps if steps is not None else self.steps
-    seed = self.seed if seed is None else seed
-    emb, probs, predicted, (decoding, confidence) = self._condition(x)
-    h, w = x.shape[-2:]
-    state = self.state_device or (torch.device('cpu') if self.tile and max(h, w) > self.tile else self.device)
-    tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
-                       pooling=self.pooling)
-    evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
-    tiles, passes = tb.plan(h, w)
-    bar = tqdm(total=evals * tiles * passes, desc='restoring', unit='tile', leave=False, dynamic_ncols=True,
-               disable=None if self.progress is None else not self.progress)
-    tb.bar, tb.evals = (None if bar.disable else bar), evals
-    g = torch.Generator(state).manual_seed(seed)
-    try:
-        if trace: out, tr = self._traced(tb, x.to(state), emb, sampler, steps, g, noise)
-        else: out, tr = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps, generator=g,
-                                       noise=noise), None
-    finally: bar.close()
-    return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
-
-@patch
-def _traced(self: Restorer, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise) -> tuple:
-    "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
-    calls = []
-    def net(*args, **kw):
-        out = tb(*args, **kw)
-        t = args[2].reshape(-1)[0].item() if self.sde is not None else None
-        calls.append((args[0].cpu(), t, out.float().cpu()))
-        return out
-    if self.sde is None: x0, states = net(x, **emb).float(), []
-    else: x0, states = self.sde.to(x.device).sample(net, x, sampler=sampler, steps=steps, generator=g, noise=noise,
-                                                    return_intermediates=True, **emb)
-    c = self.controller                           # the encoder's input as `_condition` makes it
-    clip = c.preprocess(c.resize_crop(x.cpu()).to(c.device, torch.float32)).cpu() if c is not None else None
-    first = [calls[0][0]] if calls and self.sde is not None else []
-    tr = RestoreTrace(clip, {k: v.cpu() for k, v in emb.items()}, [t for _, t, _ in calls if t is not None],
-                      torch.cat(first + [s.float().cpu() for s in states]) if first else x0.new_zeros(0, *x0.shape[1:]),
-                      torch.cat([o for *_, o in calls]), x0[0].float().cpu())
-    return x0.float().clamp(0, 1), tr
-
-@patch
-def restore_file(self: Restorer, src, dst, *, bits: int = 8, **kwargs) -> RestoreResult:
-    "Restore the image file `src` into `dst` (written atomically; format from the suffix); never over `src` itself."
-    src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve():
-        raise ValueError(f"restore_file: the output {dst} is the input file; choose another path")
-    r = self.restore(load_image(src), **kwargs)
-    save_image(r.image, dst, bits=bits)
-    return r
 
 # %% ../nbs/12_restore.ipynb #ce635c6f
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.pnm')

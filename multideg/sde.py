@@ -4,22 +4,23 @@
 
 # %% ../nbs/06_sde.ipynb #128222c4
 from __future__ import annotations
+import inspect
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 from typing import Callable
 
 import torch
-from fastcore.basics import patch_to
 from torch import nn
 
 from .core import JsonConfig
 
 # %% auto #0
-__all__ = ['PREDICTIONS', 'BASIC_SAMPLERS', 'MR_SOLVERS', 'MR_PREDICTIONS', 'MR_MAX_ORDER', 'MR_SAMPLERS', 'SAMPLERS',
-           'MR_SOLVER_CLASSES', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'NoiseSource', 'timesteps', 'MRSamplerConfig',
-           'MRSchedule', 'mr_timesteps', 'mr_step_orders', 'MRSampler', 'MRODEData', 'MRODENoise', 'MRSDEData',
-           'MRSDENoise', 'mr_config', 'mr_sampler']
+__all__ = ['PREDICTIONS', 'MR_SOLVERS', 'MR_PREDICTIONS', 'MR_MAX_ORDER', 'MR_SAMPLERS', 'SAMPLER_STEPS', 'SAMPLERS',
+           'MR_SOLVER_CLASSES', 'SDEConfig', 'cosine_thetas', 'IRSDE', 'register_sampler', 'check_sampler',
+           'NoiseSource', 'timesteps', 'posterior_step', 'euler_maruyama_step', 'probability_flow_step', 'fast_step',
+           'MRSamplerConfig', 'MRSchedule', 'mr_timesteps', 'mr_step_orders', 'MRSampler', 'MRODEData', 'MRODENoise',
+           'MRSDEData', 'MRSDENoise', 'mr_config', 'mr_sampler']
 
 # %% ../nbs/06_sde.ipynb #aa6226e5
 PREDICTIONS = ('noise', 'x0')
@@ -56,18 +57,27 @@ def _bc(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     "Per-sample values `(B,)` (or a scalar) shaped to broadcast against `x` (`B×…`)."
     return v.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
+def _t(t, x: torch.Tensor) -> torch.Tensor:
+    "Integer time indices as a long tensor `(B,)` on `x`'s device."
+    t = torch.as_tensor(t, device=x.device).long().reshape(-1)
+    return t.expand(x.shape[0]) if t.numel() == 1 else t
+
 class IRSDE(nn.Module):
     "IR-SDE's mean-reverting SDE: schedule buffers, forward marginal, score, the maximum-likelihood target, posteriors."
-    def __init__(self, max_sigma: float = 50., T: int = 100, schedule: str = 'cosine', eps: float = 0.005,
-                 prediction: str = 'noise'):
+    def __init__(self, config: SDEConfig | None = None, *args, **overrides):
+        "From `config` (default `SDEConfig()`) with keyword `overrides`, or from SDEConfig's fields as it takes them."
         super().__init__()
-        self.config = SDEConfig(max_sigma, T, schedule, eps, prediction)
-        self.T, self.lam, self.prediction = T, max_sigma / 255, prediction
+        if config is not None and not isinstance(config, SDEConfig): config, args = None, (config, *args)
+        if config is None: config = SDEConfig(*args, **overrides)          # IRSDE(T=40), IRSDE(30., T=7)
+        elif args: raise TypeError("IRSDE(config, ...): give the settings that override the config by keyword")
+        elif overrides: config = replace(config, **overrides)               # checked again by SDEConfig
+        self.config = config
+        self.T, self.lam, self.prediction = config.T, config.max_sigma / 255, config.prediction
         # float32 throughout, in the official order of operations: θ_0 = 1 − ᾱ(1) is a cancellation, and computing
         # in float64 would move it by 7e-5 relative from the constants the official checkpoints were trained with
-        thetas = cosine_thetas(T)
+        thetas = cosine_thetas(config.T)
         cum = thetas.cumsum(0) - thetas[0]  # θ̄_t, with θ̄_0 = 0
-        self.dt = float(-1 / cum[-1] * math.log(eps))
+        self.dt = float(-1 / cum[-1] * math.log(config.eps))
         sigma_bars = torch.sqrt(self.lam ** 2 * (1 - torch.exp(-2 * cum * self.dt)))
         A, B = torch.exp(-2 * thetas[1:] * self.dt), torch.exp(-2 * cum[1:] * self.dt)  # A', B' of t = 1…T
         C = torch.exp(-2 * cum[:-1] * self.dt)  # C' = e^{-2 θ̄_{t-1} dt}
@@ -80,111 +90,164 @@ class IRSDE(nn.Module):
 
     @classmethod
     def from_config(cls, config: SDEConfig) -> 'IRSDE':
-        return cls(**asdict(config))
+        "The SDE of `config` (the same as `IRSDE(config)`)."
+        return cls(config)
 
     def extra_repr(self) -> str:
         return (f"max_sigma={self.config.max_sigma}, T={self.T}, schedule={self.config.schedule!r}, "
                 f"eps={self.config.eps}, prediction={self.prediction!r}, dt={self.dt:.6f}")
 
-# %% ../nbs/06_sde.ipynb #c6884d42
-def _t(t, x: torch.Tensor) -> torch.Tensor:
-    "Integer time indices as a long tensor `(B,)` on `x`'s device."
-    t = torch.as_tensor(t, device=x.device).long().reshape(-1)
-    return t.expand(x.shape[0]) if t.numel() == 1 else t
+    # -- the forward marginal, the noise and the clean image
+    def mean_factor(self, t) -> torch.Tensor:
+        "e^{-θ̄_t dt}: the fraction of x_0 - μ left at time t."
+        return torch.exp(-self.thetas_cumsum[t] * self.dt)
 
-@patch_to(IRSDE)
-def mean_factor(self, t) -> torch.Tensor:
-    "e^{-θ̄_t dt}: the fraction of x_0 - μ left at time t."
-    return torch.exp(-self.thetas_cumsum[t] * self.dt)
+    def q_sample(self, x0: torch.Tensor, mu: torch.Tensor, t, noise: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        "A sample of the forward marginal x_t | x_0 (Gaussian noise `noise`, or drawn from `generator`)."
+        t = _t(t, x0)
+        if noise is None: noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        return mu + (x0 - mu) * _bc(self.mean_factor(t), x0) + _bc(self.sigma_bars[t], x0) * noise
 
-@patch_to(IRSDE)
-def q_sample(self, x0: torch.Tensor, mu: torch.Tensor, t, noise: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    "A sample of the forward marginal x_t | x_0 (Gaussian noise `noise`, or drawn from `generator`)."
-    t = _t(t, x0)
-    if noise is None: noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    return mu + (x0 - mu) * _bc(self.mean_factor(t), x0) + _bc(self.sigma_bars[t], x0) * noise
+    def noise_state(self, mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        "The start of sampling, x_T = μ + λ·z (the official `noise_state`)."
+        return mu + self.lam * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
 
-@patch_to(IRSDE)
-def noise_state(self, mu: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    "The start of sampling, x_T = μ + λ·z (the official `noise_state`)."
-    return mu + self.lam * torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    def x0_from_noise(self, xt: torch.Tensor, mu: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
+        "x̂_0 = (x_t − μ − σ̄_t ε̂) e^{θ̄_t dt} + μ."
+        t = _t(t, xt)
+        return (xt - mu - _bc(self.sigma_bars[t], xt) * noise) / _bc(self.mean_factor(t), xt) + mu
 
-@patch_to(IRSDE)
-def x0_from_noise(self, xt: torch.Tensor, mu: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
-    "x̂_0 = (x_t − μ − σ̄_t ε̂) e^{θ̄_t dt} + μ."
-    t = _t(t, xt)
-    return (xt - mu - _bc(self.sigma_bars[t], xt) * noise) / _bc(self.mean_factor(t), xt) + mu
+    def noise_from_x0(self, xt: torch.Tensor, mu: torch.Tensor, x0: torch.Tensor, t) -> torch.Tensor:
+        "The noise ε that takes x_0 to x_t: (x_t − μ − (x_0 − μ) e^{-θ̄_t dt}) / σ̄_t (t ≥ 1)."
+        t = _t(t, xt)
+        return (xt - mu - (x0 - mu) * _bc(self.mean_factor(t), xt)) / _bc(self.sigma_bars[t], xt)
 
-@patch_to(IRSDE)
-def noise_from_x0(self, xt: torch.Tensor, mu: torch.Tensor, x0: torch.Tensor, t) -> torch.Tensor:
-    "The noise ε that takes x_0 to x_t: (x_t − μ − (x_0 − μ) e^{-θ̄_t dt}) / σ̄_t (t ≥ 1)."
-    t = _t(t, xt)
-    return (xt - mu - (x0 - mu) * _bc(self.mean_factor(t), xt)) / _bc(self.sigma_bars[t], xt)
+    def score_from_noise(self, noise: torch.Tensor, t) -> torch.Tensor:
+        "The score ∇ log p(x_t) = −ε̂ / σ̄_t."
+        return -noise / _bc(self.sigma_bars[_t(t, noise)], noise)
 
-@patch_to(IRSDE)
-def score_from_noise(self, noise: torch.Tensor, t) -> torch.Tensor:
-    "The score ∇ log p(x_t) = −ε̂ / σ̄_t."
-    return -noise / _bc(self.sigma_bars[_t(t, noise)], noise)
+    def noise_from_output(self, out: torch.Tensor, xt: torch.Tensor, mu: torch.Tensor, t) -> torch.Tensor:
+        "The network's output `out` as the noise ε̂: itself ('noise'), or from its x̂_0 − μ ('x0')."
+        if self.prediction == 'noise': return out
+        return self.noise_from_x0(xt, mu, mu + out, t)
 
-# %% ../nbs/06_sde.ipynb #c51dd39c
-@patch_to(IRSDE)
-def noise_from_output(self, out: torch.Tensor, xt: torch.Tensor, mu: torch.Tensor, t) -> torch.Tensor:
-    "The network's output `out` as the noise ε̂: itself ('noise'), or from its x̂_0 − μ ('x0')."
-    if self.prediction == 'noise': return out
-    return self.noise_from_x0(xt, mu, mu + out, t)
+    # -- the posterior x_s | x_t, x_0 and the maximum-likelihood target
+    def _jump(self, t: torch.Tensor, s: torch.Tensor, one_step: bool | None = None):
+        "A, B, C for the jump t → s: e^{-(θ̄_t−θ̄_s)dt}, e^{-θ̄_t dt}, e^{-θ̄_s dt}."
+        if one_step is None: one_step = bool((s == t - 1).all())   # a host read: callers that know, say so
+        if one_step:  # one step back: the official float32 arithmetic, to the last bit
+            return (torch.exp(-v * self.dt) for v in (self.thetas[t], self.thetas_cumsum[t], self.thetas_cumsum[s]))
+        cum = self._cum64.to(t.device)  # long jumps: float64 (1 − B² is a cancellation at small t)
+        return torch.exp(-(cum[t] - cum[s]) * self.dt), torch.exp(-cum[t] * self.dt), torch.exp(-cum[s] * self.dt)
 
-# %% ../nbs/06_sde.ipynb #e9d3cfa6
-@patch_to(IRSDE)
-def _jump(self, t: torch.Tensor, s: torch.Tensor, one_step: bool | None = None):
-    "A, B, C for the jump t → s: e^{-(θ̄_t−θ̄_s)dt}, e^{-θ̄_t dt}, e^{-θ̄_s dt}."
-    if one_step is None: one_step = bool((s == t - 1).all())   # a host read: callers that know, say so
-    if one_step:  # one step back: the official float32 arithmetic, to the last bit
-        return (torch.exp(-v * self.dt) for v in (self.thetas[t], self.thetas_cumsum[t], self.thetas_cumsum[s]))
-    cum = self._cum64.to(t.device)  # long jumps: float64 (1 − B² is a cancellation at small t)
-    return torch.exp(-(cum[t] - cum[s]) * self.dt), torch.exp(-cum[t] * self.dt), torch.exp(-cum[s] * self.dt)
+    def posterior_mean(self, xt: torch.Tensor, x0: torch.Tensor, mu: torch.Tensor, t, s=None) -> torch.Tensor:
+        "Mean of x_s | x_t, x_0 (s = t − 1 by default: the official optimum reverse state x*_{t−1})."
+        one_step = True if s is None else None             # s = t − 1 by construction: no need to look (no host read)
+        t = _t(t, xt); s = t - 1 if s is None else _t(s, xt)
+        A, B, C = self._jump(t, s, one_step)
+        ca, cb = A * (1 - C ** 2) / (1 - B ** 2), C * (1 - A ** 2) / (1 - B ** 2)
+        return _bc(ca, xt) * (xt - mu) + _bc(cb, xt) * (x0 - mu) + mu
 
-@patch_to(IRSDE)
-def posterior_mean(self, xt: torch.Tensor, x0: torch.Tensor, mu: torch.Tensor, t, s=None) -> torch.Tensor:
-    "Mean of x_s | x_t, x_0 (s = t − 1 by default: the official optimum reverse state x*_{t−1})."
-    one_step = True if s is None else None             # s = t − 1 by construction: no need to look (no host read)
-    t = _t(t, xt); s = t - 1 if s is None else _t(s, xt)
-    A, B, C = self._jump(t, s, one_step)
-    ca, cb = A * (1 - C ** 2) / (1 - B ** 2), C * (1 - A ** 2) / (1 - B ** 2)
-    return _bc(ca, xt) * (xt - mu) + _bc(cb, xt) * (x0 - mu) + mu
+    def posterior_std(self, t, s=None, like: torch.Tensor | None = None) -> torch.Tensor:
+        "Standard deviation of x_s | x_t, x_0 (`(B,)`); for s = t − 1 the official clamped value."
+        t = _t(t, like if like is not None else torch.zeros(1))
+        if s is None: return self.posterior_stds.to(t.device)[t]
+        s = _t(s, like if like is not None else torch.zeros(1))
+        A, B, C = self._jump(t.to(self._cum64.device), s.to(self._cum64.device))
+        var = ((1 - A.double() ** 2) * (1 - C.double() ** 2) / (1 - B.double() ** 2)).clamp_min(0)
+        return (self.lam * var.sqrt()).float().to(t.device)
 
-@patch_to(IRSDE)
-def posterior_std(self, t, s=None, like: torch.Tensor | None = None) -> torch.Tensor:
-    "Standard deviation of x_s | x_t, x_0 (`(B,)`); for s = t − 1 the official clamped value."
-    t = _t(t, like if like is not None else torch.zeros(1))
-    if s is None: return self.posterior_stds.to(t.device)[t]
-    s = _t(s, like if like is not None else torch.zeros(1))
-    A, B, C = self._jump(t.to(self._cum64.device), s.to(self._cum64.device))
-    var = ((1 - A.double() ** 2) * (1 - C.double() ** 2) / (1 - B.double() ** 2)).clamp_min(0)
-    return (self.lam * var.sqrt()).float().to(t.device)
+    def reverse_sde_mean(self, xt: torch.Tensor, mu: torch.Tensor, score: torch.Tensor, t) -> torch.Tensor:
+        "The network's one-step reverse mean x̂_{t−1} = x_t − [θ_t(μ − x_t) − σ_t² s] dt."
+        t = _t(t, xt)
+        return xt - (_bc(self.thetas[t], xt) * (mu - xt) - _bc(self.sigmas[t] ** 2, xt) * score) * self.dt
 
-@patch_to(IRSDE)
-def reverse_sde_mean(self, xt: torch.Tensor, mu: torch.Tensor, score: torch.Tensor, t) -> torch.Tensor:
-    "The network's one-step reverse mean x̂_{t−1} = x_t − [θ_t(μ − x_t) − σ_t² s] dt."
-    t = _t(t, xt)
-    return xt - (_bc(self.thetas[t], xt) * (mu - xt) - _bc(self.sigmas[t] ** 2, xt) * score) * self.dt
+    def ml_loss(self, noise_pred: torch.Tensor, xt: torch.Tensor, x0: torch.Tensor, mu: torch.Tensor,
+                t) -> torch.Tensor:
+        ("IR-SDE's maximum-likelihood loss: L1 between the network's reverse step and the optimal x*_{t−1}, per "
+         "sample then averaged.")
+        pred = self.reverse_sde_mean(xt, mu, self.score_from_noise(noise_pred, t), t)
+        target = self.posterior_mean(xt, x0, mu, t)
+        return (pred - target).abs().flatten(1).mean(1).mean()
 
-@patch_to(IRSDE)
-def ml_loss(self, noise_pred: torch.Tensor, xt: torch.Tensor, x0: torch.Tensor, mu: torch.Tensor, t) -> torch.Tensor:
-    ("IR-SDE's maximum-likelihood loss: L1 between the network's reverse step and the optimal x*_{t−1}, per sample "
-     "then averaged.")
-    pred = self.reverse_sde_mean(xt, mu, self.score_from_noise(noise_pred, t), t)
-    target = self.posterior_mean(xt, x0, mu, t)
-    return (pred - target).abs().flatten(1).mean(1).mean()
+    # -- sampling: one step through the registry of samplers (section Samplers), and the loop
+    def step(self, noise_pred: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int,
+             sampler: str = 'posterior', generator: torch.Generator | None = None, eta: float = 0., order: int = 2,
+             prev: dict | None = None, noise=None) -> torch.Tensor:
+        """One transition x_t → x_s (s < t) from the network's noise with the sampler registered as `sampler`;
+        `eta`, `order`, `prev` (the fast sampler's history between calls) go to the samplers that take them;
+        `noise`: this step's draw (a tensor or a `NoiseSource`; else from `generator`)."""
+        fn = SAMPLER_STEPS.get(check_sampler(sampler))
+        if fn is None: raise ValueError(f"sampler: {sampler!r} is an MR Sampler, whose multistep solvers keep their "
+                                        f"own history: step with mr_sampler({sampler!r}).step")
+        if not 0 <= s < t <= self.T: raise ValueError(f"step: need 0 <= s < t <= {self.T}, got t={t}, s={s}")
+        options = dict(eta=eta, order=order, prev=prev)
+        z = lambda: _draw(noise, x, generator)                              # drawn only by samplers that need it
+        return fn(self, noise_pred, x, mu, t, s, z, **{k: options[k] for k in fn.options})
+
+    @torch.no_grad()
+    def sample(self, model: Callable, mu: torch.Tensor, *args, sampler: str = 'posterior', steps: int | None = None,
+               generator: torch.Generator | None = None, x_T: torch.Tensor | None = None, eta: float = 0.,
+               order: int = 2, return_intermediates: bool = False, progress: bool = False, noise=None, **kwargs):
+        """Restore from μ (the LQ batch): `steps` network calls `model(x_t, μ, t, *args, **kwargs)` → ε̂ (or x̂_0 − μ,
+        see `prediction`); returns x_0 (and the states). `sampler`: a name in `SAMPLERS` or an `MRSamplerConfig`.
+        Draws come from `noise` (as `NoiseSource` takes it) or `generator`; without `x_T` the first one starts the
+        chain."""
+        if isinstance(sampler, str): check_sampler(sampler)              # else an MRSamplerConfig (mr_sampler checks)
+        if not isinstance(sampler, str) or sampler in MR_SAMPLERS:   # MR Sampler: its order is in its name or config
+            if eta:
+                raise ValueError(f"eta: only the fast sampler takes eta, not {getattr(sampler, 'name', sampler)!r}")
+            return mr_sampler(sampler, self).sample(model, mu, *args, steps=steps, x_T=x_T, generator=generator,
+                                                    noise=noise, return_intermediates=return_intermediates,
+                                                    progress=progress, **kwargs)
+        if order not in (1, 2): raise ValueError(f"order must be 1 or 2, got {order}")
+        if not 0 <= eta <= 1: raise ValueError(f"eta must lie in [0, 1], got {eta}")
+        ts = timesteps(self.T, steps)
+        draw = NoiseSource(noise, generator)
+        x = mu + self.lam * draw(mu) if x_T is None else x_T            # = noise_state(mu, generator) without noise
+        prev, states = {}, []
+        it = ts
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(ts, desc=f"{sampler} sampling", leave=False)
+        for i, t in enumerate(it):
+            s = ts[i + 1] if i + 1 < len(ts) else 0
+            eps = self.noise_from_output(model(x, mu, _t(t, x), *args, **kwargs), x, mu, t)
+            x = self.step(eps, x, mu, t, s, sampler, generator, eta=eta, order=order, prev=prev, noise=draw)
+            if return_intermediates: states.append(x)
+        return (x, states) if return_intermediates else x
 
 # %% ../nbs/06_sde.ipynb #7e797ad8
-BASIC_SAMPLERS = ('posterior', 'sde', 'ode', 'fast')
 MR_SOLVERS, MR_PREDICTIONS, MR_MAX_ORDER = ('ode', 'sde'), ('data', 'noise'), {'ode': 3, 'sde': 2}
 # MR Sampler (below), by name: 'mrs' is the paper's DA-CLIP setting (ODE, data prediction, order 2)
 MR_SAMPLERS = ('mrs', *(f"mrs-{s}-{p}-{o}" for s in MR_SOLVERS for p in MR_PREDICTIONS
                        for o in range(1, MR_MAX_ORDER[s] + 1)))
-SAMPLERS = BASIC_SAMPLERS + MR_SAMPLERS
+_STEP_OPTIONS = ('eta', 'order', 'prev')  # what `IRSDE.step` hands a sampler that declares it (keyword-only)
+SAMPLER_STEPS: dict[str, Callable] = {}  # name → one-step function, filled by `@register_sampler(name)`
 
+def register_sampler(name: str):
+    "Register `fn(sde, ε̂, x_t, μ, t, s, z, *, <options>) -> x_s` as the sampler `name` (a decorator)."
+    def register(fn: Callable) -> Callable:
+        if name in SAMPLER_STEPS or name.startswith('mrs'):
+            raise ValueError(f"register_sampler: the name {name!r} is taken"
+                             + (" (MR Sampler's names start with 'mrs')" if name.startswith('mrs') else ''))
+        options = tuple(p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY)
+        if not set(options) <= set(_STEP_OPTIONS):
+            raise ValueError(f"register_sampler: {name!r} declares options {options}; step hands only {_STEP_OPTIONS}")
+        fn.options = options
+        SAMPLER_STEPS[name] = fn
+        return fn
+    return register
+
+def check_sampler(name: str, source: str = 'sampler') -> str:
+    "`name` when it names a sampler (a registered one or MR Sampler's), else the error naming `source` and the choices."
+    names = (*SAMPLER_STEPS, *MR_SAMPLERS)
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"{source}: unknown sampler {name!r}; choose from: {', '.join(names)}")
+    return name
+
+# %% ../nbs/06_sde.ipynb #39b7fb95
 class NoiseSource:
     "A sampler's Gaussian draws, one `draw(x)` at a time: replayed from `noise` (see below), else from `generator`."
     def __init__(self, noise=None, generator: torch.Generator | None = None):
@@ -228,75 +291,76 @@ def timesteps(T: int, steps: int | None = None) -> list[int]:
     if not 1 <= steps <= T: raise ValueError(f"steps must lie in 1..{T} (the SDE's T), got {steps}")
     return torch.linspace(T, 1, steps, dtype=torch.float64).round().long().tolist()
 
-@patch_to(IRSDE)
-def step(self, noise_pred: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int, sampler: str = 'posterior',
-         generator: torch.Generator | None = None, eta: float = 0., order: int = 2, prev: dict | None = None,
-         noise=None) -> torch.Tensor:
-    """One transition x_t → x_s (s < t) from the network's noise; `prev` carries the fast sampler's history between
-    calls; `noise`: this step's draw (a tensor or a `NoiseSource`; else from `generator`)."""
-    if sampler not in BASIC_SAMPLERS:
-        hint = " (MR Sampler steps through its solvers: mr_sampler(name).step)" if sampler in MR_SAMPLERS else ''
-        raise ValueError(f"unknown sampler {sampler!r}{hint}; choose from: {', '.join(BASIC_SAMPLERS)}")
-    if not 0 <= s < t <= self.T: raise ValueError(f"step: need 0 <= s < t <= {self.T}, got t={t}, s={s}")
-    z = lambda: _draw(noise, x, generator)
+# %% ../nbs/06_sde.ipynb #3043cc9a
+@register_sampler('posterior')
+def posterior_step(sde: IRSDE, eps: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int,
+                   z: Callable) -> torch.Tensor:
+    "x_s drawn from the posterior x_s | x_t, x̂_0 (for s = t − 1 the official `reverse_posterior_step`)."
     tt, ss = _t(t, x), _t(s, x)
-    if sampler in ('sde', 'ode'):
-        delta = float((self._cum64[t] - self._cum64[s]) * self.dt)  # Δ = (θ̄_t − θ̄_s) dt  (= θ_t dt for s = t−1)
-        score = self.score_from_noise(noise_pred, tt)
-        if sampler == 'ode': return x - ((mu - x) - self.lam ** 2 * score) * delta  # x − [θ(μ−x) − ½σ²s] dt
-        return x - ((mu - x) - 2 * self.lam ** 2 * score) * delta + math.sqrt(2 * self.lam ** 2 * delta) * z()
-    x0 = self.x0_from_noise(x, mu, noise_pred, tt)
-    if sampler == 'posterior':  # x_s ~ N(mean of x_s | x_t, x̂_0, posterior variance)
-        mean = self.posterior_mean(x, x0, mu, tt, ss)
-        std = self.posterior_std(tt, None if s == t - 1 else ss, like=x)
-        return mean + _bc(std, x) * z()
-    if s == 0: return x0  # the fast sampler's last jump: σ̄_0 = 0, α_0 = 1
-    A, B, C = self._jump(tt[:1], ss[:1])  # α_s/α_t, α_t, α_s (float64)
+    # 1. x̂_0 = (x_t − μ − σ̄_t ε̂) e^{θ̄_t dt} + μ
+    x0 = sde.x0_from_noise(x, mu, eps, tt)
+    # 2. the posterior mean A(1 − C²)/(1 − B²) (x_t − μ) + C(1 − A²)/(1 − B²) (x̂_0 − μ) + μ
+    mean = sde.posterior_mean(x, x0, mu, tt, ss)
+    # 3. its standard deviation λ √((1 − A²)(1 − C²)/(1 − B²)) (for s = t − 1 the official clamped table)
+    std = sde.posterior_std(tt, None if s == t - 1 else ss, like=x)
+    # 4. x_s = mean + std · z
+    return mean + _bc(std, x) * z()
+
+# %% ../nbs/06_sde.ipynb #006cd6ab
+@register_sampler('sde')
+def euler_maruyama_step(sde: IRSDE, eps: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int,
+                        z: Callable) -> torch.Tensor:
+    "One Euler–Maruyama step of the reverse SDE from t to s (for s = t − 1 the official `reverse_sde_step`)."
+    # 1. Δ = (θ̄_t − θ̄_s) dt  (= θ_t dt for s = t − 1)
+    delta = float((sde._cum64[t] - sde._cum64[s]) * sde.dt)
+    # 2. the score ŝ = −ε̂ / σ̄_t
+    score = sde.score_from_noise(eps, _t(t, x))
+    # 3. x_s = x_t − [(μ − x_t) − 2λ² ŝ] Δ + √(2λ² Δ) z
+    return x - ((mu - x) - 2 * sde.lam ** 2 * score) * delta + math.sqrt(2 * sde.lam ** 2 * delta) * z()
+
+# %% ../nbs/06_sde.ipynb #7f8ee2c7
+@register_sampler('ode')
+def probability_flow_step(sde: IRSDE, eps: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int,
+                          z: Callable) -> torch.Tensor:
+    "One Euler step of the probability-flow ODE from t to s (deterministic: `z` is never drawn)."
+    # 1. Δ = (θ̄_t − θ̄_s) dt  (= θ_t dt for s = t − 1)
+    delta = float((sde._cum64[t] - sde._cum64[s]) * sde.dt)
+    # 2. the score ŝ = −ε̂ / σ̄_t
+    score = sde.score_from_noise(eps, _t(t, x))
+    # 3. x_s = x_t − [(μ − x_t) − λ² ŝ] Δ   (= x_t − [θ(μ − x_t) − ½σ² ŝ] dt)
+    return x - ((mu - x) - sde.lam ** 2 * score) * delta
+
+# %% ../nbs/06_sde.ipynb #cfc28005
+@register_sampler('fast')
+def fast_step(sde: IRSDE, eps: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, t: int, s: int, z: Callable, *,
+              eta: float = 0., order: int = 2, prev: dict | None = None) -> torch.Tensor:
+    """The probability-flow ODE solved exactly from t to s with x̂_0 held (order 1) or extrapolated in log-SNR
+    (order 2, from `prev`, which it updates); `eta` > 0: order 1 with fresh noise (1: the posterior sampler)."""
+    tt, ss = _t(t, x), _t(s, x)
+    # 1. x̂_0 = (x_t − μ − σ̄_t ε̂) e^{θ̄_t dt} + μ; the last jump lands on it (σ̄_0 = 0, α_0 = 1)
+    x0 = sde.x0_from_noise(x, mu, eps, tt)
+    if s == 0: return x0
+    # 2. α_t = e^{−θ̄_t dt}, α_s, σ̄_t = λ√(1 − α_t²), σ̄_s, and h = log(α_s/σ̄_s) − log(α_t/σ̄_t)  (float64)
+    A, B, C = sde._jump(tt[:1], ss[:1])
     a_t, a_s = float(B), float(C)
-    sb_t, sb_s = self.lam * math.sqrt(1 - a_t ** 2), self.lam * math.sqrt(1 - a_s ** 2)
+    sb_t, sb_s = sde.lam * math.sqrt(1 - a_t ** 2), sde.lam * math.sqrt(1 - a_s ** 2)
     h = math.log(a_s / sb_s) - math.log(a_t / sb_t)
-    if eta > 0:  # order 1 with fresh noise: y_s = α_s(x̂0−μ) + sqrt(σ̄_s² − η²v) ε̂ + η sqrt(v) z
-        v = float(self.posterior_std(tt[:1], ss[:1])) ** 2
-        return (mu + a_s * (x0 - mu) + math.sqrt(max(sb_s ** 2 - eta ** 2 * v, 0.)) * noise_pred
+    # 3. eta > 0: y_s = α_s (x̂_0 − μ) + √(σ̄_s² − η² v) ε̂ + η √v z, with v the posterior variance
+    if eta > 0:
+        v = float(sde.posterior_std(tt[:1], ss[:1])) ** 2
+        return (mu + a_s * (x0 - mu) + math.sqrt(max(sb_s ** 2 - eta ** 2 * v, 0.)) * eps
                 + eta * math.sqrt(v) * z())
+    # 4. D = x̂_0 − μ (order 1), or (1 + 1/(2r)) (x̂_0 − μ) − 1/(2r) (x̂_0' − μ) with r = h'/h (order 2)
     d = x0 - mu
     if order == 2 and prev is not None and prev.get('x0') is not None:
         r = prev['h'] / h
         d = (1 + 1 / (2 * r)) * d - 1 / (2 * r) * (prev['x0'] - mu)
     if prev is not None: prev.update(x0=x0, h=h)
+    # 5. y_s = (σ̄_s/σ̄_t) y_t + α_s (1 − e^{−h}) D
     return mu + sb_s / sb_t * (x - mu) + a_s * (1 - math.exp(-h)) * d
 
-@patch_to(IRSDE)
-@torch.no_grad()
-def sample(self, model: Callable, mu: torch.Tensor, *args, sampler: str = 'posterior', steps: int | None = None,
-           generator: torch.Generator | None = None, x_T: torch.Tensor | None = None, eta: float = 0., order: int = 2,
-           return_intermediates: bool = False, progress: bool = False, noise=None, **kwargs):
-    """Restore from μ (the LQ batch): `steps` network calls `model(x_t, μ, t, *args, **kwargs)` → ε̂ (or x̂_0 − μ, see
-    `prediction`); returns x_0 (and the states). Draws come from `noise` (as `NoiseSource` takes it) or `generator`;
-    without `x_T` the first one starts the chain."""
-    if isinstance(sampler, str) and sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose from: {', '.join(SAMPLERS)}")
-    if not isinstance(sampler, str) or sampler in MR_SAMPLERS:   # MR Sampler: the order is in its name (or config)
-        if eta: raise ValueError(f"eta: only the fast sampler takes eta, not {getattr(sampler, 'name', sampler)!r}")
-        return mr_sampler(sampler, self).sample(model, mu, *args, steps=steps, x_T=x_T, generator=generator,
-                                                noise=noise, return_intermediates=return_intermediates,
-                                                progress=progress, **kwargs)
-    if order not in (1, 2): raise ValueError(f"order must be 1 or 2, got {order}")
-    if not 0 <= eta <= 1: raise ValueError(f"eta must lie in [0, 1], got {eta}")
-    ts = timesteps(self.T, steps)
-    draw = NoiseSource(noise, generator)
-    x = mu + self.lam * draw(mu) if x_T is None else x_T            # = noise_state(mu, generator) without noise
-    prev, states = {}, []
-    it = ts
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(ts, desc=f"{sampler} sampling", leave=False)
-    for i, t in enumerate(it):
-        s = ts[i + 1] if i + 1 < len(ts) else 0
-        eps = self.noise_from_output(model(x, mu, _t(t, x), *args, **kwargs), x, mu, t)
-        x = self.step(eps, x, mu, t, s, sampler, generator, eta=eta, order=order, prev=prev, noise=draw)
-        if return_intermediates: states.append(x)
-    return (x, states) if return_intermediates else x
+# %% ../nbs/06_sde.ipynb #531d41b7
+SAMPLERS = (*SAMPLER_STEPS, *MR_SAMPLERS)  # every sampler's name (the other modules' choices): basic, then MR Sampler
 
 # %% ../nbs/06_sde.ipynb #65369ff6
 @dataclass
@@ -326,12 +390,13 @@ class MRSamplerConfig(JsonConfig):
 
 class MRSchedule:
     "MR Sampler's IR-SDE constants on t = 0…T (float32, the official order of operations): θ̄ includes θ₀."
-    def __init__(self, max_sigma: float = 50., T: int = 100, eps: float = 0.005):
-        SDEConfig(max_sigma=max_sigma, T=T, eps=eps)                  # the SDE's checks, naming the setting
-        self.T, self.lam = T, max_sigma / 255
-        self.thetas = cosine_thetas(T)
+    def __init__(self, config: SDEConfig | None = None, **overrides):
+        "The schedule for `config`'s settings (default `SDEConfig()`), with keyword `overrides` (`MRSchedule(T=40)`)."
+        c = replace(SDEConfig() if config is None else config, **overrides)   # the SDE's checks, naming the setting
+        self.T, self.lam = c.T, c.max_sigma / 255
+        self.thetas = cosine_thetas(c.T)
         self.thetas_cumsum = cum = self.thetas.cumsum(0)              # θ̄_t = Σ_{s≤t} θ_s, so θ̄_0 = θ_0 > 0
-        dt = -1 / cum[-1] * math.log(eps)                             # e^{-θ̄_T dt} = eps, on this θ̄
+        dt = -1 / cum[-1] * math.log(c.eps)                           # e^{-θ̄_T dt} = eps, on this θ̄
         self.dt = float(dt)
         self.alphas = torch.exp(-cum * dt)                            # α_t = e^{-θ̄_t dt}
         self.sigma_bars = torch.sqrt(self.lam ** 2 * (1 - torch.exp(-2 * cum * dt)))   # σ̄_t > 0, even at t = 0
@@ -340,8 +405,7 @@ class MRSchedule:
     @classmethod
     def from_sde(cls, sde) -> 'MRSchedule':
         "The schedule for an `IRSDE`'s (or an `SDEConfig`'s) settings."
-        c = sde.config if isinstance(sde, IRSDE) else sde
-        return cls(c.max_sigma, c.T, c.eps)
+        return cls(sde.config if isinstance(sde, IRSDE) else sde)
 
     def at(self, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         "α, σ̄ and λ at float times `t` in [0, T], each interpolated piecewise-linearly in t (float64)."
@@ -353,7 +417,7 @@ class MRSchedule:
                      for v in (self.alphas, self.sigma_bars, self.lambdas))
 
 
-def mr_timesteps(schedule: MRSchedule, steps: int, lambda_min: float = -5.) -> list[float]:
+def mr_timesteps(schedule: MRSchedule, steps: int, lambda_min: float = MRSamplerConfig.lambda_min) -> list[float]:
     "MR Sampler's NFE + 1 times: linspace(0, t_max, NFE + 1) descending, float (computed in float32, as the official)."
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a whole number >= 1 (the NFE), got {steps!r}")
@@ -362,7 +426,8 @@ def mr_timesteps(schedule: MRSchedule, steps: int, lambda_min: float = -5.) -> l
     if t_max < 1: raise ValueError(f"lambda_min: every λ_t but λ_0 lies below {lambda_min}; nothing left to sample")
     return torch.linspace(0, t_max, steps + 1, dtype=torch.float32).flip(0).double().tolist()
 
-def mr_step_orders(steps: int, order: int, lower_order_final: bool = True) -> list[int]:
+def mr_step_orders(steps: int, order: int,
+                   lower_order_final: bool = MRSamplerConfig.lower_order_final) -> list[int]:
     "The order of each of the NFE steps: 1, 2, … while the history fills; NFE < 10: the official lowering near the end."
     orders = []
     for i in range(1, steps + 1):
@@ -378,14 +443,14 @@ class MRSampler:
     solver: str = ''
     prediction: str = ''
 
-    def __init__(self, sde: IRSDE | SDEConfig | None = None, order: int = 2, lambda_min: float = -5.,
-                 lower_order_final: bool = True):
-        sde = IRSDE() if sde is None else sde
+    def __init__(self, sde: IRSDE | SDEConfig | None = None, **settings):
+        "The solver on `sde`'s schedule variant; `settings`: `MRSamplerConfig`'s order, lambda_min, lower_order_final."
+        sde = SDEConfig() if sde is None else sde
         if not isinstance(sde, (IRSDE, SDEConfig)):
             raise TypeError(f"sde: expected an IRSDE or an SDEConfig, got {type(sde).__name__}")
         if type(self) is MRSampler:
             raise TypeError("MRSampler is the loop; build a solver: mr_sampler(name) or a subclass")
-        self.config = MRSamplerConfig(self.solver, self.prediction, order, lambda_min, lower_order_final)
+        self.config = MRSamplerConfig(self.solver, self.prediction, **settings)
         self.schedule = MRSchedule.from_sde(sde)
         self.fit_target = (sde.config if isinstance(sde, IRSDE) else sde).prediction   # what the network outputs
         self.set_timesteps(self.schedule.T)
@@ -393,8 +458,8 @@ class MRSampler:
     @classmethod
     def from_config(cls, config: MRSamplerConfig, sde=None) -> 'MRSampler':
         "The solver of `config` (its solver and prediction) with its settings."
-        return MR_SOLVER_CLASSES[config.solver, config.prediction](sde, config.order, config.lambda_min,
-                                                                     config.lower_order_final)
+        settings = {k: v for k, v in config.to_dict().items() if k not in ('solver', 'prediction')}
+        return MR_SOLVER_CLASSES[config.solver, config.prediction](sde, **settings)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.name}, NFE {len(self.timesteps) - 1}, dt {self.schedule.dt:.8f})"
@@ -438,7 +503,21 @@ class MRSampler:
         return h, D1, D2
 
     def step(self, model_output: torch.Tensor, i: int, x: torch.Tensor, mu: torch.Tensor, noise=None) -> torch.Tensor:
-        "x at t_i from x at t_{i−1} and the network's output there (`noise`: the SDE solvers' draw)."
+        """x at t_i from x at t_{i−1} and the network's output there, by the solver's equation (`coefficients`); the
+        SDE solvers draw one z (`noise`: a tensor or a `NoiseSource`), after the network call as the official code."""
+        order = self._push(model_output, i, x, mu)
+        h, D1, D2 = self._differences(i, order)
+        c = self.coefficients(i, h)
+        # 1. x_i = c_x x_{i−1} + c_μ μ + c_out m_{i−1} (+ c_z z): the solver's order-1 step
+        x_i = c['x'] * x + c['mu'] * mu + c['out'] * self.history[0]
+        if self.solver == 'sde': x_i = x_i + c['z'] * _draw(noise, x)
+        # 2. order 2 adds c_D₁ D₁, order 3 also c_D₂ D₂
+        if order >= 2: x_i = x_i + c['D1'] * D1
+        if order == 3: x_i = x_i + c['D2'] * D2
+        return x_i
+
+    def coefficients(self, i: int, h: float) -> dict:
+        "The solver's equation from t_{i−1} to t_i: the coefficients of x_{i−1}, μ, the output m, D₁, D₂ and z."
         raise NotImplementedError(f"{type(self).__name__} is not a solver; use MRODEData, MRODENoise, MRSDEData "
                                   "or MRSDENoise")
 
@@ -466,80 +545,50 @@ class MRODEData(MRSampler):
     "ODE solver, data prediction: the probability-flow ODE solved exactly in λ with x̂₀ extrapolated (the default)."
     solver, prediction = 'ode', 'data'
 
-    def step(self, model_output, i, x, mu, noise=None):
-        "x at t_i from x at t_{i−1} and the network's output there."
-        order = self._push(model_output, i, x, mu)
-        h, D1, D2 = self._differences(i, order)
+    def coefficients(self, i, h):
         a0, a, s0, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i - 1], self.sigmas[i]
         phi1 = math.expm1(-h)
-        # 1. x_i = (σ̄_i/σ̄_{i−1}) x_{i−1} + (1 − σ̄_i/σ̄_{i−1} + (σ̄_i/σ̄_{i−1}) α_{i−1} − α_i) μ
-        #          − α_i (e^{−h} − 1) x̂₀
-        x_i = (s / s0) * x + (1 - s / s0 + s / s0 * a0 - a) * mu - (a * phi1) * self.history[0]
-        # 2. order 2: + α_i φ₂ D₁,  φ₂ = (e^{−h} − 1)/h + 1,  D₁ = (x̂₀⁽ⁱ⁻¹⁾ − x̂₀⁽ⁱ⁻²⁾)/r,  r = h_{i−1}/h
-        phi2 = phi1 / h + 1
-        if order >= 2: x_i = x_i + (a * phi2) * D1
-        # 3. order 3: D₁ extrapolated with the difference before it, − α_i φ₃ D₂,  φ₃ = φ₂/h − ½
-        if order == 3: x_i = x_i - (a * (phi2 / h - 0.5)) * D2
-        return x_i
+        phi2 = phi1 / h + 1                                           # φ₂ = (e^{−h} − 1)/h + 1,  φ₃ = φ₂/h − ½
+        # x_i = (σ̄_i/σ̄_{i−1}) x_{i−1} + (1 − σ̄_i/σ̄_{i−1} + (σ̄_i/σ̄_{i−1}) α_{i−1} − α_i) μ − α_i (e^{−h} − 1) x̂₀
+        #       + α_i φ₂ D₁ − α_i φ₃ D₂
+        return dict(x=s / s0, mu=1 - s / s0 + s / s0 * a0 - a, out=-(a * phi1), D1=a * phi2, D2=-(a * (phi2 / h - 0.5)))
 
 
 class MRODENoise(MRSampler):
     "ODE solver, noise prediction: the same ODE solved exactly in λ with ε̂ extrapolated."
     solver, prediction = 'ode', 'noise'
 
-    def step(self, model_output, i, x, mu, noise=None):
-        "x at t_i from x at t_{i−1} and the network's output there."
-        order = self._push(model_output, i, x, mu)
-        h, D1, D2 = self._differences(i, order)
+    def coefficients(self, i, h):
         a0, a, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i]
         phi1 = math.expm1(h)
-        # 1. x_i = (α_i/α_{i−1}) x_{i−1} + (1 − α_i/α_{i−1}) μ − σ̄_i (e^{h} − 1) ε̂
-        x_i = (a / a0) * x + (1 - a / a0) * mu - (s * phi1) * self.history[0]
-        # 2. order 2: − σ̄_i φ₂ D₁,  φ₂ = (e^{h} − 1)/h − 1,  D₁ = (ε̂⁽ⁱ⁻¹⁾ − ε̂⁽ⁱ⁻²⁾)/r
-        phi2 = phi1 / h - 1
-        if order >= 2: x_i = x_i - (s * phi2) * D1
-        # 3. order 3: − σ̄_i φ₃ D₂,  φ₃ = φ₂/h − ½
-        if order == 3: x_i = x_i - (s * (phi2 / h - 0.5)) * D2
-        return x_i
+        phi2 = phi1 / h - 1                                           # φ₂ = (e^{h} − 1)/h − 1,  φ₃ = φ₂/h − ½
+        # x_i = (α_i/α_{i−1}) x_{i−1} + (1 − α_i/α_{i−1}) μ − σ̄_i (e^{h} − 1) ε̂ − σ̄_i φ₂ D₁ − σ̄_i φ₃ D₂
+        return dict(x=a / a0, mu=1 - a / a0, out=-(s * phi1), D1=-(s * phi2), D2=-(s * (phi2 / h - 0.5)))
 
 
 class MRSDEData(MRSampler):
     "SDE solver, data prediction: the reverse SDE's linear part and noise exact, x̂₀ extrapolated; one draw per step."
     solver, prediction = 'sde', 'data'
 
-    def step(self, model_output, i, x, mu, noise=None):
-        "x at t_i from x at t_{i−1}, the network's output there and a draw (`noise`: a tensor or a `NoiseSource`)."
-        order = self._push(model_output, i, x, mu)
-        h, D1, _ = self._differences(i, order)
+    def coefficients(self, i, h):
         a0, a, s0, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i - 1], self.sigmas[i]
-        z = _draw(noise, x)                                           # drawn after the network call, as the official
         one_m = -math.expm1(-2 * h)                                   # 1 − e^{−2h}
-        # 1. x_i = (σ̄_i/σ̄_{i−1}) e^{−h} x_{i−1} + (1 − (α_i/α_{i−1}) e^{−2h} − α_i (1 − e^{−2h})) μ
-        #          + α_i (1 − e^{−2h}) x̂₀ + σ̄_i √(1 − e^{−2h}) z
-        x_i = ((s / s0 * math.exp(-h)) * x + (1 - a / a0 * math.exp(-2 * h) - a * one_m) * mu
-               + (a * one_m) * self.history[0] + (s * math.sqrt(one_m)) * z)
-        # 2. order 2: + α_i (1 − (1 − e^{−2h})/(2h)) D₁
-        if order >= 2: x_i = x_i + (a * (1 - one_m / (2 * h))) * D1
-        return x_i
+        # x_i = (σ̄_i/σ̄_{i−1}) e^{−h} x_{i−1} + (1 − (α_i/α_{i−1}) e^{−2h} − α_i (1 − e^{−2h})) μ
+        #       + α_i (1 − e^{−2h}) x̂₀ + σ̄_i √(1 − e^{−2h}) z + α_i (1 − (1 − e^{−2h})/(2h)) D₁
+        return dict(x=s / s0 * math.exp(-h), mu=1 - a / a0 * math.exp(-2 * h) - a * one_m, out=a * one_m,
+                    z=s * math.sqrt(one_m), D1=a * (1 - one_m / (2 * h)))
 
 
 class MRSDENoise(MRSampler):
     "SDE solver, noise prediction: the reverse SDE solved the same way with ε̂ extrapolated; one draw per step."
     solver, prediction = 'sde', 'noise'
 
-    def step(self, model_output, i, x, mu, noise=None):
-        "x at t_i from x at t_{i−1}, the network's output there and a draw (`noise`: a tensor or a `NoiseSource`)."
-        order = self._push(model_output, i, x, mu)
-        h, D1, _ = self._differences(i, order)
+    def coefficients(self, i, h):
         a0, a, s = self.alphas[i - 1], self.alphas[i], self.sigmas[i]
-        z = _draw(noise, x)
-        phi1 = math.expm1(h)
-        # 1. x_i = (α_i/α_{i−1}) x_{i−1} + (1 − α_i/α_{i−1}) μ − 2σ̄_i (e^{h} − 1) ε̂ + σ̄_i √(e^{2h} − 1) z
-        x_i = ((a / a0) * x + (1 - a / a0) * mu - (2 * s * phi1) * self.history[0]
-               + (s * math.sqrt(math.expm1(2 * h))) * z)
-        # 2. order 2: − 2σ̄_i φ₂ D₁,  φ₂ = (e^{h} − 1)/h − 1
-        if order >= 2: x_i = x_i - (2 * s * (phi1 / h - 1)) * D1
-        return x_i
+        phi1 = math.expm1(h)                                          # φ₂ = (e^{h} − 1)/h − 1
+        # x_i = (α_i/α_{i−1}) x_{i−1} + (1 − α_i/α_{i−1}) μ − 2σ̄_i (e^{h} − 1) ε̂ + σ̄_i √(e^{2h} − 1) z − 2σ̄_i φ₂ D₁
+        return dict(x=a / a0, mu=1 - a / a0, out=-(2 * s * phi1), z=s * math.sqrt(math.expm1(2 * h)),
+                    D1=-(2 * s * (phi1 / h - 1)))
 
 
 MR_SOLVER_CLASSES = {('ode', 'data'): MRODEData, ('ode', 'noise'): MRODENoise,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -17,15 +17,16 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .core import crop_to, pad_to_multiple, read_weights
 from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, ImageContextFusion, JsonConfig,
-                             NoFusion, PromptFusion, attention, fusion_config, make_fusion, merge_heads,
+                             NoFusion, PromptConfig, PromptFusion, attention, fusion_config, make_fusion, merge_heads,
                              set_attention_impl, split_heads)
 
 # %% auto #0
 __all__ = ['UNET_PRESETS', 'NAFNET_PRESETS', 'SinusoidalPosEmb', 'LayerNorm', 'PreNorm', 'Residual', 'default_conv', 'Block',
            'ResBlock', 'LinearAttention', 'CrossAttention', 'GEGLU', 'FeedForward', 'BasicTransformerBlock',
-           'SpatialTransformer', 'UNetConfig', 'unet_config', 'ConditionalUNet', 'official_state_dict', 'load_official',
-           'official_unet_config', 'official_unet', 'local_mean', 'GlobalAvgPool', 'global_pools', 'pool_hook',
-           'NAFBlock', 'CrossAttnBlock', 'NAFNetConfig', 'nafnet_config', 'ConditionalNAFNet']
+           'SpatialTransformer', 'UNetConfig', 'unet_config', 'ConditionalBackbone', 'ConditionalUNet',
+           'official_state_dict', 'load_official', 'official_unet_config', 'official_unet', 'local_mean',
+           'GlobalAvgPool', 'global_pools', 'pool_hook', 'NAFBlock', 'CrossAttnBlock', 'NAFNetConfig', 'nafnet_config',
+           'ConditionalNAFNet']
 
 # %% ../nbs/05_unet.ipynb #5112263f
 class SinusoidalPosEmb(nn.Module):
@@ -190,14 +191,14 @@ class UNetConfig(JsonConfig):
     linear_levels: int = 3            # levels with linear attention; deeper ones and the middle (level len(ch_mult)):
                                       # spatial transformers
     head_channels: int = 32           # channels per head of the spatial transformers
-    fusion: dict = field(default_factory=lambda: {'name': 'prompt'})
+    fusion: FusionConfig = field(default_factory=PromptConfig)   # how embeddings enter (a name or dict is converted)
     checkpoint: bool = False          # gradient checkpointing of every block (less memory, ~30% more compute)
     attn_impl: str = 'sdpa'           # 'sdpa' or 'math'
     scale: float = 1.0                # 0.5: an extra ×2 down/up-sampling stage around the levels (the wild version)
 
     def __post_init__(self):
         self.ch_mult = tuple(self.ch_mult)
-        self.fusion = fusion_config(self.fusion, _source='UNetConfig.fusion').to_dict()
+        self.fusion = fusion_config(self.fusion, _source='UNetConfig.fusion')   # a name or dict: converted once, here
         if self.nf < 2 or self.nf % 2: raise ValueError(f"UNetConfig: nf must be an even number >= 2, got {self.nf}")
         if not self.ch_mult or any(not isinstance(m, int) or m < 1 for m in self.ch_mult):
             raise ValueError(f"UNetConfig: ch_mult must be positive integers, got {self.ch_mult}")
@@ -220,15 +221,20 @@ UNET_PRESETS = {
     'tiny': dict(nf=32, ch_mult=(1, 1, 1, 2), fusion={'name': 'prompt', 'embed_dim': 32}),
 }
 
+def _preset_config(kind: type, presets: dict, what: str, preset: str, overrides: dict):
+    "`kind` with the settings of `presets[preset]` and `overrides`; a `fusion` given as a name or dict keeps its width."
+    if preset not in presets: raise ValueError(f"unknown {what} preset {preset!r}; presets: {sorted(presets)}")
+    kw = {**presets[preset], **overrides}
+    f = overrides.get('fusion')
+    if isinstance(f, (str, dict)):
+        f = {'name': f} if isinstance(f, str) else dict(f)
+        f.setdefault('embed_dim', presets[preset].get('fusion', {}).get('embed_dim', 512))
+        kw['fusion'] = f
+    return kind(**kw)
+
 def unet_config(preset: str = 'daclip', **overrides) -> UNetConfig:
     "The config of a preset with `overrides`; a `fusion` override given as a name or dict keeps the preset's embed_dim."
-    if preset not in UNET_PRESETS: raise ValueError(f"unknown U-Net preset {preset!r}; presets: {sorted(UNET_PRESETS)}")
-    kw = {**UNET_PRESETS[preset], **overrides}
-    if 'fusion' in overrides and not isinstance(overrides['fusion'], FusionConfig):
-        f = {'name': overrides['fusion']} if isinstance(overrides['fusion'], str) else dict(overrides['fusion'])
-        f.setdefault('embed_dim', UNET_PRESETS[preset].get('fusion', {}).get('embed_dim', 512))
-        kw['fusion'] = f
-    return UNetConfig(**kw)
+    return _preset_config(UNetConfig, UNET_PRESETS, 'U-Net', preset, overrides)
 
 # %% ../nbs/05_unet.ipynb #960074bf
 def _extra_input(conv: nn.Conv2d, channels: torch.Tensor, padded: tuple, size: tuple, multiple: int) -> torch.Tensor:
@@ -257,25 +263,55 @@ def _check_cond(net, cond: Conditioning, batch: int):
         raise ValueError(f"conditioning has FiLM for {len(cond.film)} hook points, "
                          f"the network has {len(net.hook_widths)}")
 
-# %% ../nbs/05_unet.ipynb #6bc06d74
-class ConditionalUNet(nn.Module):
-    "The IR-SDE / DA-CLIP noise-prediction U-Net, conditioned through any fusion."
-    def __init__(self, cfg: UNetConfig | None = None, **overrides):
+class ConditionalBackbone(nn.Module):
+    "What both backbones share: the config (with overrides), the fusion built for the hook points, the hooks."
+    Config: type = JsonConfig   # the backbone's config class
+
+    def __init__(self, cfg=None, overrides: dict | None = None):
         super().__init__()
-        cfg = cfg or UNetConfig()
-        if overrides: cfg = UNetConfig(**{**cfg.to_dict(), **overrides})
-        self.cfg = cfg
+        cfg = self.Config() if cfg is None else cfg
+        if not isinstance(cfg, self.Config):
+            raise TypeError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(cfg).__name__}")
+        self.cfg = replace(cfg, **overrides) if overrides else cfg      # checked again, the fusion kept as it is
+
+    def _build_fusion(self, depth: int, time_dim: int, hook_widths: tuple, strides: tuple):
+        "Record the sizes the hooks see and build the config's fusion for them."
+        self.depth, self.time_dim, self.hook_widths = depth, time_dim, tuple(hook_widths)
+        self.fusion = make_fusion(self.cfg.fusion, FusionDims(time_dim, self.hook_widths, tuple(strides),
+                                                              self.cfg.in_nc))
+
+    @property
+    def size_multiple(self) -> int:
+        "Inputs are padded to a multiple of this (2^levels, with `scale=0.5` too); a tile there is on the grid."
+        return 2 ** self.depth
+
+    def _ck(self, fn, *args, **kw):
+        "Call fn, through gradient checkpointing when enabled and training."
+        if self.cfg.checkpoint and self.training and torch.is_grad_enabled():
+            return _checkpoint(fn, *args, use_reentrant=False, **kw)
+        return fn(*args, **kw)
+
+    def _hook(self, cond: Conditioning, level: int, x):
+        "FiLM and feature fusion at hook point `level` (nothing to do, nothing to checkpoint, without them)."
+        return x if cond.film is None and cond.features is None else self._ck(cond.modulate, level, x)
+
+# %% ../nbs/05_unet.ipynb #6bc06d74
+class ConditionalUNet(ConditionalBackbone):
+    "The IR-SDE / DA-CLIP noise-prediction U-Net, conditioned through any fusion."
+    Config = UNetConfig
+
+    def __init__(self, cfg: UNetConfig | None = None, **overrides):
+        super().__init__(cfg, overrides)
+        cfg = self.cfg
         nf, depth = cfg.nf, len(cfg.ch_mult)
         mults = (1,) + cfg.ch_mult
-        self.depth, self.time_dim = depth, 4 * nf
-        fcfg = fusion_config(cfg.fusion)
-        self.hook_widths = tuple([nf * mults[i] for i in range(depth)] + [nf * mults[-1]] +
-                                 [nf * mults[i + 1] for i in reversed(range(depth))])
         s0 = 2 if cfg.scale == 0.5 else 1
-        strides = tuple([s0 * 2 ** i for i in range(depth)] + [s0 * 2 ** (depth - 1)] +
-                        [s0 * 2 ** i for i in reversed(range(depth))])
-        self.fusion = make_fusion(fcfg, FusionDims(self.time_dim, self.hook_widths, strides, cfg.in_nc))
-        ctx, zero = self.fusion.context_dim, fcfg.zero_init
+        self._build_fusion(depth, 4 * nf,
+                           [nf * mults[i] for i in range(depth)] + [nf * mults[-1]] +
+                           [nf * mults[i + 1] for i in reversed(range(depth))],
+                           [s0 * 2 ** i for i in range(depth)] + [s0 * 2 ** (depth - 1)] +
+                           [s0 * 2 ** i for i in reversed(range(depth))])
+        ctx, zero = self.fusion.context_dim, cfg.fusion.zero_init
 
         self.init_conv = default_conv(cfg.in_nc * 2, nf, 7)
         if self.fusion.extra_channels:
@@ -310,21 +346,6 @@ class ConditionalUNet(nn.Module):
         self.final_res_block = ResBlock(nf * 2, nf, self.time_dim)
         self.final_conv = nn.Conv2d(nf, cfg.out_nc, 3, 1, 1)
         set_attention_impl(self, cfg.attn_impl)
-
-    @property
-    def size_multiple(self) -> int:
-        "Inputs are padded to a multiple of this (2^levels, with `scale=0.5` too); a tile there is on the grid."
-        return 2 ** self.depth
-
-    def _ck(self, fn, *args, **kw):
-        "Call fn, through gradient checkpointing when enabled and training."
-        if self.cfg.checkpoint and self.training and torch.is_grad_enabled():
-            return _checkpoint(fn, *args, use_reentrant=False, **kw)
-        return fn(*args, **kw)
-
-    def _hook(self, cond: Conditioning, level: int, x):
-        "FiLM and feature fusion at hook point `level` (nothing to do, nothing to checkpoint, without them)."
-        return x if cond.film is None and cond.features is None else self._ck(cond.modulate, level, x)
 
     def _time(self, t, x):
         b = x.shape[0]
@@ -454,9 +475,9 @@ def official_unet_config(setting=None, **options) -> UNetConfig:
     cd = cd if cd is not None and cd > 0 else None
     degra, image = bool(s['use_degra_context']) and cd is not None, bool(s['use_image_context']) and cd is not None
     depth = len(mult)
-    if degra: fusion = {'name': 'prompt', 'embed_dim': cd, 'content_context': image}
-    elif image: fusion = {'name': 'image_context', 'embed_dim': cd}
-    else: fusion = {'name': 'none', **({'embed_dim': cd} if cd else {})}
+    if degra: fusion = fusion_config('prompt', embed_dim=cd, content_context=image)
+    elif image: fusion = fusion_config('image_context', embed_dim=cd)
+    else: fusion = fusion_config('none', **({'embed_dim': cd} if cd else {}))
     linear = (depth - 1 if wild else min(3, depth)) if image else depth + 1
     return UNetConfig(in_nc=s['in_nc'], out_nc=s['out_nc'], nf=s['nf'], ch_mult=tuple(mult),
                       linear_levels=linear, head_channels=32, fusion=fusion, scale=s.get('scale', 1))
@@ -571,7 +592,7 @@ class NAFNetConfig(JsonConfig):
     dec_blocks: tuple = (2, 2, 2, 2)
     cross_layers: int = 1               # cross-attention layers after the middle blocks (if the fusion has context)
     head_channels: int = 32
-    fusion: dict = field(default_factory=lambda: {'name': 'prompt'})
+    fusion: FusionConfig = field(default_factory=PromptConfig)   # how embeddings enter (a name or dict is converted)
     checkpoint: bool = False
     attn_impl: str = 'sdpa'
     # TLC: the training patch size; the SCA then averages over tlc_ratio × it (None: global)
@@ -580,7 +601,7 @@ class NAFNetConfig(JsonConfig):
 
     def __post_init__(self):
         self.enc_blocks, self.dec_blocks = tuple(self.enc_blocks), tuple(self.dec_blocks)
-        self.fusion = fusion_config(self.fusion, _source='NAFNetConfig.fusion').to_dict()
+        self.fusion = fusion_config(self.fusion, _source='NAFNetConfig.fusion')   # a name or dict: converted once, here
         if len(self.enc_blocks) != len(self.dec_blocks):
             raise ValueError(f"NAFNetConfig: enc_blocks {self.enc_blocks} and dec_blocks {self.dec_blocks} "
                              "differ in length")
@@ -606,29 +627,20 @@ NAFNET_PRESETS = {
 
 def nafnet_config(preset: str = 'base', **overrides) -> NAFNetConfig:
     "The config of a NAFNet preset with `overrides` (a `fusion` given as a name or dict keeps the preset's embed_dim)."
-    if preset not in NAFNET_PRESETS:
-        raise ValueError(f"unknown NAFNet preset {preset!r}; presets: {sorted(NAFNET_PRESETS)}")
-    kw = {**NAFNET_PRESETS[preset], **overrides}
-    if 'fusion' in overrides and not isinstance(overrides['fusion'], FusionConfig):
-        f = {'name': overrides['fusion']} if isinstance(overrides['fusion'], str) else dict(overrides['fusion'])
-        f.setdefault('embed_dim', NAFNET_PRESETS[preset].get('fusion', {}).get('embed_dim', 512))
-        kw['fusion'] = f
-    return NAFNetConfig(**kw)
+    return _preset_config(NAFNetConfig, NAFNET_PRESETS, 'NAFNet', preset, overrides)
 
-class ConditionalNAFNet(nn.Module):
+class ConditionalNAFNet(ConditionalBackbone):
     "NAFNet predicting the clean image from the degraded one, conditioned through any fusion."
+    Config = NAFNetConfig
+
     def __init__(self, cfg: NAFNetConfig | None = None, **overrides):
-        super().__init__()
-        cfg = cfg or NAFNetConfig()
-        if overrides: cfg = NAFNetConfig(**{**cfg.to_dict(), **overrides})
-        self.cfg = cfg
+        super().__init__(cfg, overrides)
+        cfg = self.cfg
         w, n = cfg.width, len(cfg.enc_blocks)
-        self.depth, self.time_dim = n, 4 * w
-        self.hook_widths = tuple([w * 2 ** i for i in range(n)] + [w * 2 ** n]
-                                 + [w * 2 ** i for i in reversed(range(n))])
-        strides = tuple([2 ** i for i in range(n)] + [2 ** n] + [2 ** i for i in reversed(range(n))])
-        fcfg = fusion_config(cfg.fusion)
-        self.fusion = make_fusion(fcfg, FusionDims(self.time_dim, self.hook_widths, strides, cfg.in_nc))
+        self._build_fusion(n, 4 * w,
+                           [w * 2 ** i for i in range(n)] + [w * 2 ** n] + [w * 2 ** i for i in reversed(range(n))],
+                           [2 ** i for i in range(n)] + [2 ** n] + [2 ** i for i in reversed(range(n))])
+        fcfg = cfg.fusion
         emb = self.time_dim if self.fusion.time else None
         self.intro = nn.Conv2d(cfg.in_nc, w, 3, padding=1)
         if self.fusion.extra_channels:
@@ -648,8 +660,6 @@ class ConditionalNAFNet(nn.Module):
             self.decoders.append(nn.ModuleList([NAFBlock(c, emb, cfg.pool_size(lvl)) for _ in range(nb)]))
         self.ending = nn.Conv2d(w, cfg.in_nc, 3, padding=1)
         set_attention_impl(self, cfg.attn_impl)
-
-    _ck, _hook, size_multiple = ConditionalUNet._ck, ConditionalUNet._hook, ConditionalUNet.size_multiple
 
     def _blocks(self, blocks, x, emb):
         for blk in blocks: x = self._ck(blk, x, emb)
