@@ -5,7 +5,7 @@
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
 import json, os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Callable, Sequence
 
@@ -22,37 +22,68 @@ from .learner import (CARDS, Callback, Card, DeviceCB, LambdaCB, Learner, TrainC
                               visible_card)
 
 # %% auto #0
-__all__ = ['CONTROLLER_RECIPES', 'check_synthetic_data', 'ControllerTrainConfig', 'controller_data', 'DegradeOnDeviceCB',
+__all__ = ['CONTROLLER_RECIPES', 'DataConfig', 'data_settings', 'ControllerTrainConfig', 'controller_data', 'DegradeOnDeviceCB',
            'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'plan_for_card', 'train_controller',
            'plan_command_flag', 'print_plan', 'run_training_command', 'train_controller_command']
 
-# %% ../nbs/10_controller_training.ipynb #8f6d356a
-def check_synthetic_data(cfg) -> None:
-    "Normalise and check the synthetic-data settings run configs share: names, counts, count, epoch_length, val_count."
-    cfg.names = tuple(cfg.names)
-    try: cfg.counts = {int(k): float(v) for k, v in dict(cfg.counts).items()}
-    except (TypeError, ValueError):
-        raise ValueError(f"counts must map numbers of degradations to weights, got {cfg.counts!r}") from None
-    require(cfg.counts and all(k >= 1 for k in cfg.counts) and sum(cfg.counts.values()) > 0,
-            f"counts must map numbers >= 1 to positive weights, got {cfg.counts}")
-    unknown = [n for n in cfg.names if n not in NAMES]
-    require(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
-    require(max(cfg.counts) <= len(cfg.names),
-            f"counts asks for {max(cfg.counts)} degradations but names has {len(cfg.names)}")
-    require(cfg.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {cfg.degrade!r}")
-    require(cfg.source is not None, "source: this recipe trains on your photos: give a folder of them (source=FOLDER, "
-                                    "--source FOLDER), or 'embedded' for the bundled sample photos and dead leaves")
-    for k in ('count', 'epoch_length', 'val_count'):
-        require(getattr(cfg, k) >= 1, f"{k} must be >= 1, got {getattr(cfg, k)}")
-    for k in ('size', 'patch_size'):
-        require(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k} must be >= 1 or none, got {getattr(cfg, k)}")
-    s = cfg.scene_size
-    require(s in (None, 'source') or (isinstance(s, int) and s >= (cfg.patch_size or 1)),
-           f"scene_size must be 'source', none or a number of pixels >= patch_size, got {s!r}")
-
+# %% ../nbs/10_controller_training.ipynb #a25e02eb
 @dataclass
-class ControllerTrainConfig(TrainConfig):
-    "The loop's settings (`TrainConfig`) with DA-CLIP's optimiser, plus the controller and its data."
+class DataConfig:
+    ("The synthetic pairs a run trains and validates on (`SyntheticPairs`): clean images, the degradations drawn, "
+     "crops; inherited by the run configs of both recipes, which check it with `check_data`.")
+    names: tuple = NAMES                 # the degradation types drawn (those a controller learns to recognise)
+    counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
+    # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
+    source: str | None = 'embedded'
+    count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
+    size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
+    patch_size: int | None = None        # crop size (None: the model's input size, the CLIP's image size)
+    # the scene a crop shows (SyntheticPairs): None (the crop itself), 'source' (a window of the degraded source) or px
+    scene_size: int | str | None = None
+    epoch_length: int = 2048             # items per epoch (clean images are reused with new crops and degradations)
+    # where pairs are degraded: 'loader' (each image, in the loader) or 'device' (the batch)
+    degrade: str = 'loader'
+    val_count: int = 256                 # held-out validation items
+
+    def check_data(self) -> None:
+        "Normalise (names a tuple, counts numbers) and check the data settings; a ValueError names the bad one."
+        self.names = tuple(self.names)
+        try: self.counts = {int(k): float(v) for k, v in dict(self.counts).items()}
+        except (TypeError, ValueError):
+            raise ValueError(f"counts must map numbers of degradations to weights, got {self.counts!r}") from None
+        require(self.counts and all(k >= 1 for k in self.counts) and sum(self.counts.values()) > 0,
+                f"counts must map numbers >= 1 to positive weights, got {self.counts}")
+        unknown = [n for n in self.names if n not in NAMES]
+        require(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
+        require(max(self.counts) <= len(self.names),
+                f"counts asks for {max(self.counts)} degradations but names has {len(self.names)}")
+        require(self.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {self.degrade!r}")
+        require(self.source is not None, "source: this recipe trains on your photos: give a folder of them "
+                                         "(source=FOLDER, --source FOLDER), or 'embedded' for the bundled sample "
+                                         "photos and dead leaves")
+        for k in ('count', 'epoch_length', 'val_count'):
+            require(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ('size', 'patch_size'):
+            require(getattr(self, k) is None or getattr(self, k) >= 1,
+                    f"{k} must be >= 1 or none, got {getattr(self, k)}")
+        s = self.scene_size
+        require(s in (None, 'source') or (isinstance(s, int) and s >= (self.patch_size or 1)),
+                f"scene_size must be 'source', none or a number of pixels >= patch_size, got {s!r}")
+
+    def sampler(self) -> DegradationSampler:
+        "The degradations drawn: `counts` of the `names`, every name equally likely."
+        return DegradationSampler(counts=self.counts, weights={k: 1.0 for k in self.names})
+
+def data_settings(cfg: DataConfig, without: Sequence[str] = ()) -> dict:
+    "The data fields (`DataConfig`) of `cfg` but `without`: one run's data, handed to another run's config."
+    names = [f.name for f in fields(DataConfig)]
+    require(not set(without) - set(names), f"data_settings: not data fields: {sorted(set(without) - set(names))}")
+    return {k: getattr(cfg, k) for k in names if k not in without}
+
+# %% ../nbs/10_controller_training.ipynb #cc07cc3d
+@dataclass
+class ControllerTrainConfig(DataConfig, TrainConfig):
+    "The loop's settings (`TrainConfig`) with DA-CLIP's optimiser, the data (`DataConfig`) and the controller."
     out: str = 'runs/controller'
     steps: int = 2000
     batch_size: int = 32
@@ -82,22 +113,9 @@ class ControllerTrainConfig(TrainConfig):
     degradation_weight: float = 1.0      # weight of the degradation InfoNCE (image vs its degradation caption)
     bce_weight: float = 1.0              # weight of the multi-label BCE of the probability head
     token_weight: float = 1.0            # weight of the degradation-token loss (each token matched to one type)
-    counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
-    names: tuple = NAMES                 # the degradation types drawn (and recognised)
-    # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
-    source: str | None = 'embedded'
-    count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
-    size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
-    patch_size: int | None = None        # crop size (None: the CLIP's image size)
-    # the scene a crop shows (SyntheticPairs): None, the crop itself, as the controller sees whole images downscaled
-    scene_size: int | str | None = None
-    epoch_length: int = 2048             # items per epoch (clean images are reused with new crops and degradations)
-    # where pairs are degraded: 'loader' (each image, in the loader) or 'device' (the batch)
-    degrade: str = 'loader'
-    val_count: int = 256                 # held-out validation items
 
     def _check_own(self):
-        check_synthetic_data(self)
+        self.check_data()
         require(self.head_lr > 0, f"head_lr must be > 0, got {self.head_lr}")
         require(self.token_heads >= 1, f"token_heads must be an integer >= 1, got {self.token_heads}")
         weights = {k: getattr(self, k) for k in ('content_weight', 'degradation_weight', 'bce_weight', 'token_weight')}
@@ -116,16 +134,20 @@ class ControllerTrainConfig(TrainConfig):
                                 n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold,
                                 per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names)
 
+    def loss(self) -> ControllerLoss:
+        "The loss this run trains with (`ControllerLoss` with the run's weights)."
+        return ControllerLoss(content=self.content_weight, degradation=self.degradation_weight, bce=self.bce_weight,
+                              tokens=self.token_weight)
+
 # %% ../nbs/10_controller_training.ipynb #3e58f2e3
-def controller_data(cfg: ControllerTrainConfig, split: str, patch_size: int,
-                    degrade: str | None = None) -> SyntheticPairs:
-    "Pairs for training ('train') or validation ('val': other images, other seeds); a folder streams from disk."
+def controller_data(cfg: DataConfig, split: str, patch_size: int, degrade: str | None = None) -> SyntheticPairs:
+    ("Pairs of a run config's data (`DataConfig`, and its `seed`) for training ('train') or validation ('val': other "
+     "images, other seeds); a folder streams from disk.")
     size = cfg.size or int(1.5 * patch_size)
     n = cfg.count if split == 'train' else cfg.val_count
     src = recipe_source(cfg.source, split, count=n, size=size, seed=cfg.seed)
-    sampler = DegradationSampler(counts=cfg.counts, weights={k: 1.0 for k in cfg.names})
     length = cfg.epoch_length if split == 'train' else cfg.val_count
-    return SyntheticPairs(src, sampler, patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'),
+    return SyntheticPairs(src, cfg.sampler(), patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'),
                           scene_size=cfg.scene_size, degrade=degrade or ('loader' if split == 'val' else cfg.degrade))
 
 class DegradeOnDeviceCB(Callback):
@@ -161,8 +183,7 @@ CONTROLLER_RECIPES['t4'] = dict(CONTROLLER_RECIPES['daclip'], batch_size=128, ac
 def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> TrainingPlan:
     "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
     ccfg = replace(cfg.controller_config(), pretrained=None)   # the weights' values do not change the plan
-    sampler = DegradationSampler(counts=cfg.counts, weights={k: 1.0 for k in cfg.names})
-    records = sampler.plan(cfg.batch_size, torch.Generator().manual_seed(0))   # drawn here: host values, not fake
+    records = cfg.sampler().plan(cfg.batch_size, torch.Generator().manual_seed(0))   # drawn here: host values, not fake
     size = {}
     def build():
         m = controller_from_config(ccfg)
@@ -173,10 +194,8 @@ def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> Tra
         p, B = cfg.patch_size or size['clip'], cfg.batch_size
         return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p),
                 'records': records}
-    weights = dict(content=cfg.content_weight, degradation=cfg.degradation_weight, bce=cfg.bce_weight,
-                   tokens=cfg.token_weight)
     def loss(model, b):
-        return _controller_loss(model, b, raw=model, loss=ControllerLoss(**weights), size=size['clip'],
+        return _controller_loss(model, b, raw=model, loss=cfg.loss(), size=size['clip'],
                                 mean_std=model.config_mean_std())
     return plan_run(cfg, card, build, batch, loss)
 
@@ -235,9 +254,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     val_items = [val_ds[i] for i in range(len(val_ds))]
     val_images, val_true = torch.stack([it['lq'] for it in val_items]), [[r['name'] for r in it['records']]
                                                                          for it in val_items]
-    weights = dict(content=cfg.content_weight, degradation=cfg.degradation_weight, bce=cfg.bce_weight,
-                   tokens=cfg.token_weight)
-    loss = ControllerLoss(**weights)
+    loss = cfg.loss()
     val_fn = partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size)
     clamp = LambdaCB(after_step=lambda learn: learn.raw_model.clamp_logit_scale_())   # DA-CLIP's temperature bound
     trainer = Learner(model, partial(_controller_loss, raw=model, loss=loss, size=size, mean_std=mean_std), train_ds,

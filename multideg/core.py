@@ -393,11 +393,6 @@ class JsonConfig:
     def to_dict(self) -> dict: return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
     def to_json(self) -> str: return json.dumps(self.to_dict(), indent=1) + '\n'
 
-    def __getitem__(self, key: str):
-        "A field read by name, `cfg['nf']`, as when nested configs were dicts (`cfg['fusion']['embed_dim']`)."
-        if key not in self.to_dict(): raise KeyError(f"{type(self).__name__} has no field {key!r}")
-        return getattr(self, key)
-
     def save(self, path) -> Path:
         "Write the configuration as JSON to `path` (atomically); returns the path."
         return atomic_write(path, self.to_json())

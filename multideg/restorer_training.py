@@ -15,19 +15,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import require
-from .degradations import NAMES
 from .controller import ControllerConfig, DAClip, controller_from_config
-from .fusion import fusion_config
+from .fusion import FusionConfig, fusion_config
 from .unet import nafnet_config, unet_config
-from .sde import IRSDE, SAMPLERS, SDEConfig
+from .sde import IRSDE, SDEConfig, check_sampler
 from .metrics import psnr, ssim
 from .inference import (BACKBONES, RestorerConfig, build_backbone, build_sde, controller_embeddings,
                                 load_controller,
                                 restore_tensor, save_controller)
 from .learner import (Card, Learner, TrainConfig, TrainingPlan, plan_run, publish_weights, run_device,
                               seed_stage, standard_callbacks, visible_card)
-from .controller_training import (ControllerTrainConfig, check_synthetic_data, controller_data, data_callbacks,
-                                         plan_for_card, run_training_command, train_controller)
+from .controller_training import (ControllerTrainConfig, DataConfig, controller_data, data_callbacks,
+                                         data_settings, plan_for_card, run_training_command, train_controller)
 
 # %% auto #0
 __all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'plan_restoration_run',
@@ -66,9 +65,9 @@ def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int
 RESTORATION_LOSSES = ('ml', 'noise', 'x0')
 
 @dataclass
-class RestorationConfig(TrainConfig):
-    ("The loop's settings (`TrainConfig`) with IR-SDE's optimiser, plus the backbone, the SDE, the controller and the "
-     "data.")
+class RestorationConfig(DataConfig, TrainConfig):
+    ("The loop's settings (`TrainConfig`) with IR-SDE's optimiser, the data (`DataConfig`), the backbone, the SDE and "
+     "the controller.")
     out: str = 'runs/restorer'
     steps: int = 600
     batch_size: int = 8
@@ -85,8 +84,8 @@ class RestorationConfig(TrainConfig):
     backbone: str = 'unet'               # 'unet' (IR-SDE, sampled) or 'nafnet' (direct restoration, one pass)
     # the backbone's preset (unet: 'tiny', 'small', 'daclip'; nafnet: 'tiny', 'small', 'base')
     preset: str = 'tiny'
-    # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'cross_attention', 'film', 'token', ... or a dict
-    fusion: str | dict = 'prompt'
+    # how the embeddings enter: 'none', 'concat', 'prompt' (DA-CLIP), 'film', ... or {"name": ..., options}; kept typed
+    fusion: FusionConfig | str | dict = 'prompt'
     backbone_options: dict = field(default_factory=dict)  # overrides of the backbone preset (e.g. {"nf": 16})
     # IR-SDE settings (max_sigma, T, eps: officially 50, 100, 0.005; prediction 'x0' unless given, 'noise' in daclip)
     sde: dict = field(default_factory=dict)
@@ -98,30 +97,22 @@ class RestorationConfig(TrainConfig):
     # condition on the true degradations (text embeddings) instead of the controller's prediction
     oracle: bool = False
     normalize: bool = True               # L2-normalise the embeddings before the fusion
-    counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
-    names: tuple = NAMES                 # the degradation types drawn
-    # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
-    source: str | None = 'embedded'
-    count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
-    size: int | None = None              # dead-leaves picture size (None: 1.5 × patch_size)
-    patch_size: int = 64                 # training crop size
-    # the scene a crop shows (SyntheticPairs): 'source' = crops of the degraded source image, or px, or None
-    scene_size: int | str | None = 'source'
-    epoch_length: int = 2048             # items per epoch
-    # where pairs are degraded: 'loader' (each image, in the loader) or 'device' (the batch)
-    degrade: str = 'loader'
-    val_count: int = 16                  # held-out validation crops
     val_sampler: str = 'fast'            # sampler and steps used for validation (unet)
     val_steps: int | None = 10           # sampler steps of each validation restoration (None: all T steps)
+    # the data (DataConfig) with the restorer's own defaults: 64² crops, windows of whole degraded scenes, 16 crops
+    patch_size: int = 64                 # training crop size
+    scene_size: int | str | None = 'source'
+    val_count: int = 16
 
     def _check_own(self):
-        check_synthetic_data(self)
+        self.fusion = fusion_config(self.fusion, _source='RestorationConfig.fusion')   # typed from here on
+        self.check_data()
         require(isinstance(self.sde, dict), f"sde must be a dict of SDEConfig fields, got {self.sde!r}")
         # sde={'max_sigma': 30} keeps the x0 prediction the x0 loss goes with
         self.sde = {'prediction': 'x0', **self.sde}
         require(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
-        require(self.val_sampler in SAMPLERS, f"val_sampler must be one of {SAMPLERS}, got {self.val_sampler!r}")
+        check_sampler(self.val_sampler, 'val_sampler')
         if self.backbone == 'unet':
             T = SDEConfig.from_dict(self.sde, 'sde').T
             require(self.val_steps is None or 1 <= self.val_steps <= T,
@@ -134,13 +125,19 @@ class RestorationConfig(TrainConfig):
         "What `_restoration_val` reports."
         return ('psnr', 'ssim', 'psnr_gain')
 
+    def to_dict(self) -> dict:
+        "The settings as JSON values, the fusion as it is given: its name, or its name and the options it sets."
+        f, default = self.fusion.to_dict(), type(self.fusion)().to_dict()
+        options = {k: v for k, v in f.items() if v != default[k]}
+        return {**super().to_dict(), 'fusion': json.loads(json.dumps({'name': f['name'], **options})) if options
+                else f['name']}
+
     def restorer_config(self, embed_dim: int) -> RestorerConfig:
         "The `RestorerConfig` of the model this run trains, for a controller with embeddings of width `embed_dim`."
-        fusion = dict(fusion_config(self.fusion, _source='RestorationConfig.fusion').to_dict(), embed_dim=embed_dim)
         make = unet_config if self.backbone == 'unet' else nafnet_config
-        bcfg = make(self.preset, **{**self.backbone_options, 'fusion': fusion})
-        sde = SDEConfig(**self.sde).to_dict() if self.backbone == 'unet' else None
-        return RestorerConfig(self.backbone, bcfg.to_dict(), sde, self.normalize, sampler=self.val_sampler,
+        bcfg = make(self.preset, **{**self.backbone_options, 'fusion': replace(self.fusion, embed_dim=embed_dim)})
+        sde = SDEConfig.from_dict(self.sde, 'RestorationConfig.sde') if self.backbone == 'unet' else None
+        return RestorerConfig(self.backbone, bcfg, sde, self.normalize, sampler=self.val_sampler,
                               steps=self.val_steps if self.backbone == 'unet' else None)
 
 RESTORATION_RECIPES = {
@@ -163,19 +160,33 @@ class _Planned(nn.Module):
         self.backbone, self.controller = backbone, (controller.requires_grad_(False) if controller is not None
                                                     else None)
 
+# the controller's own: the CLIP's input (crops, scenes), epochs of its own batches, its validation set
+_CONTROLLER_OWN_DATA = ('size', 'patch_size', 'scene_size', 'epoch_length', 'val_count')
+
+def _own_controller(cfg: RestorationConfig) -> ControllerTrainConfig:
+    ("The run of the tiny controller a run of `cfg` without a `controller` folder trains first, in OUT/controller: the "
+     "restorer's data (images, degradations, where they are made) but `_CONTROLLER_OWN_DATA`, and a short schedule.")
+    n = cfg.controller_steps
+    return ControllerTrainConfig(**data_settings(cfg, without=_CONTROLLER_OWN_DATA),
+                                 out=str(Path(cfg.out) / 'controller'), steps=n, seed=cfg.seed, device=cfg.device,
+                                 tensorboard=cfg.tensorboard, val_count=min(256, 8 * cfg.val_count),
+                                 val_every=max(1, n // 4),
+                                 save_every=max(1, n // 4), log_every=max(1, min(cfg.log_every, n // 4)),
+                                 warmup=min(100, n // 10))
+
 def _controller_config_for(cfg: RestorationConfig) -> ControllerConfig | None:
     "The config of the controller a run of `cfg` conditions on (None: no fusion)."
-    if fusion_config(cfg.fusion).name == 'none': return None
+    if cfg.fusion.name == 'none': return None
     if cfg.controller is not None: return ControllerConfig.load(Path(cfg.controller) / 'controller.json')
     if cfg.preset == 'daclip': return ControllerConfig(model='ViT-B-32', names=cfg.names)
-    return ControllerTrainConfig(names=cfg.names, counts=cfg.counts).controller_config()
+    return _own_controller(cfg).controller_config()
 
 def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> TrainingPlan:
     "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
     ccfg, sde = _controller_config_for(cfg), build_sde(cfg.restorer_config(64))   # the SDE: constants, real tensors
     def build():
         ctrl = controller_from_config(replace(ccfg, pretrained=None)) if ccfg is not None else None
-        dim = ctrl.name_embeddings().shape[-1] if ctrl is not None else fusion_config(cfg.fusion).embed_dim
+        dim = ctrl.name_embeddings().shape[-1] if ctrl is not None else cfg.fusion.embed_dim
         return _Planned(build_backbone(cfg.restorer_config(dim)), ctrl)
     def batch():
         B, p = cfg.batch_size, cfg.patch_size
@@ -193,13 +204,14 @@ def plan_restoration_run(cfg: RestorationConfig, card: Card | None = None) -> tu
     if card is None or plan.fits(card.memory) or cfg.backbone_options.get('checkpoint'): return cfg, plan
     ck = replace(cfg, backbone_options={**cfg.backbone_options, 'checkpoint': True})
     ck_plan = plan_restoration(ck, card)
-    note = (f"activation checkpointing switched on ({plan.peak / 2**30:.1f} GiB without it)" if ck_plan.fits(card.memory)
-            else f"even with activation checkpointing ({plan.peak / 2**30:.1f} GiB without it)")
+    without = f"{plan.peak / 2**30:.1f} GiB without it"
+    note = (f"activation checkpointing switched on ({without})" if ck_plan.fits(card.memory)
+            else f"even with activation checkpointing ({without})")
     return ck, replace(ck_plan, notes=ck_plan.notes + (note,))
 
 def fit_restoration(cfg: RestorationConfig, card: Card) -> tuple[RestorationConfig, TrainingPlan]:
-    ("`cfg` as it will train on `card` (checkpointing switched on if the plan needs it) and its plan; an error naming a "
-     "batch that would fit if nothing does.")
+    ("`cfg` as it will train on `card` (checkpointing switched on if the plan needs it) and its plan; an error naming "
+     "a batch that would fit if nothing does.")
     cfg, plan = plan_restoration_run(cfg, card)
     return cfg, plan_for_card(cfg, card, plan_restoration, 'this restorer', plan=plan)
 
@@ -215,15 +227,7 @@ def _controller_for(cfg: RestorationConfig, needs_controller: bool) -> DAClip | 
         raise ValueError("train_restoration: with several processes, train the controller first "
                          "(multideg train-controller) "
                          "and pass its folder as controller=...")
-    ccfg = ControllerTrainConfig(out=str(Path(cfg.out) / 'controller'), steps=cfg.controller_steps, names=cfg.names,
-                                 counts=cfg.counts,
-                                 source=cfg.source, count=cfg.count, seed=cfg.seed, device=cfg.device,
-                                 val_count=min(256, 8 * cfg.val_count),
-                                 val_every=max(1, cfg.controller_steps // 4),
-                                 save_every=max(1, cfg.controller_steps // 4),
-                                 log_every=max(1, min(cfg.log_every, cfg.controller_steps // 4)),
-                                 tensorboard=cfg.tensorboard,
-                                 warmup=min(100, cfg.controller_steps // 10))
+    ccfg = _own_controller(cfg)
     print(f"no controller given: training one for {cfg.controller_steps} steps in {ccfg.out}")
     train_controller(ccfg)
     return load_controller(ccfg.out)
@@ -234,9 +238,8 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     cfg = replace(config or RestorationConfig(), **overrides)
     card = visible_card(run_device(cfg))
     if card is not None: cfg, _ = fit_restoration(cfg, card)   # on a GPU: the plan first, no run that cannot fit
-    needs_controller = fusion_config(cfg.fusion).name != 'none'
-    controller = _controller_for(cfg, needs_controller)
-    dim = controller.name_embeddings().shape[-1] if controller is not None else fusion_config(cfg.fusion).embed_dim
+    controller = _controller_for(cfg, cfg.fusion.name != 'none')
+    dim = controller.name_embeddings().shape[-1] if controller is not None else cfg.fusion.embed_dim
     rcfg = cfg.restorer_config(dim)
     seed_stage(cfg.seed, 'init')        # after the controller's training: the backbone's weights follow the seed
     model, sde = build_backbone(rcfg), build_sde(rcfg)
