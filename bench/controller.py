@@ -7,17 +7,28 @@ validation images is the headline and is written into the run folder's controlle
 the test images whose every degradation is visible (removing it changes the image by PSNR below --visible_db): at
 64 px a raindrop is a few pixels wide and a mild one can leave the image almost unchanged, which no recogniser can name.
 
+Only what shows is asked for: by default the degradations are drawn with the sampler's visibility check
+(--visible_draw_db 30: a step whose removal changes the image by PSNR >= 30 dB, at the scale the controller sees, is
+redrawn stronger, then dropped with its label), for training, validation and test images alike; 0 turns it off.
+A view at two scales: --view multiscale gives the controller the whole image resized to the encoder's size plus
+--crops native-resolution windows (ControllerConfig.view; the crops are --patch_size px images, by default twice the
+encoder's size). 10_controller_training's loss resizes every image to the encoder's size, so for that view this script
+feeds the training step the controller's own preprocessing (native resolution) instead.
+
 CPU, tiny CLIP trained from scratch (about --minutes of training; the step count is set from a short timing run):
     OMP_NUM_THREADS=2 python bench/controller.py
 Full scale, pretrained CLIP weights on disk, on a GPU (DA-CLIP's lr and a large batch):
     python bench/controller.py --model ViT-B-32 --pretrained laion2b_s34b_b79k --device cuda --lr 3e-5 --batch_size 256
 """
-import argparse, copy, json, shutil, time
+import argparse, copy, json, resource, shutil, time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from dataclasses import dataclass
+import multideg.controller_training as controller_training
 from multideg.degradations import visibility
+from multideg.controller import clip_preprocess
 from multideg.controller import calibrate_set_decoding, calibrate_thresholds, controller_from_config, evaluate_recognition, cooccurrence, plot_confusion, set_metrics
 from multideg.inference import TINY_CLIP, load_controller
 from multideg.learner import read_metrics
@@ -41,12 +52,26 @@ p.add_argument('--set', action='append', default=[], metavar='KEY=JSON',
 p.add_argument('--visible_db', type=float, default=30.0,
                help="a degradation counts as visible when removing it changes the image by PSNR below this (dB); the accuracy on the images "
                     "whose every degradation is visible is reported beside the accuracy on all")
+p.add_argument('--visible_draw_db', type=float, default=30.0,
+               help="draw only visible degradations (DegradationSampler.visible_db, dB; 0: off, every draw kept)")
+p.add_argument('--visible_size', type=int, default=None,
+               help="measure the draw-time visibility at this scale (px); default: the encoder's size when the view is "
+                    "'whole' and the images are larger, else full size")
+p.add_argument('--view', default='whole', choices=('whole', 'multiscale'), help='ControllerConfig.view')
+p.add_argument('--crops', type=int, default=4, help="native crops of --view multiscale")
+p.add_argument('--fuse', default='mean', choices=('mean', 'max'), help="how --view multiscale fuses the views")
+p.add_argument('--patch_size', type=int, default=None,
+               help="image size (px) the controller gets; default: the encoder's size, twice that for --view multiscale")
 p.add_argument('--out', default='/tmp/multideg-bench-controller')
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--threads', type=int, default=None)
 a = p.parse_args()
 if a.threads: torch.set_num_threads(a.threads)
 t_start = time.time()
+def cpu_minutes():
+    "CPU time of this process so far (user + system, minutes): on a shared machine, steadier than the wall clock."
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return (r.ru_utime + r.ru_stime) / 60
 
 extra = {}
 for kv in a.set:
@@ -57,13 +82,36 @@ clip_model = a.model
 if a.vision:
     if a.model != 'tiny': p.error('--vision changes the tiny CLIP only')
     clip_model = copy.deepcopy(TINY_CLIP); clip_model['vision_cfg'].update(json.loads(a.vision))
-base = ControllerTrainConfig(out=str(Path(a.out) / 'run'), model=clip_model, pretrained=a.pretrained, device=a.device,
-                             batch_size=a.batch_size, seed=a.seed, log_every=50, tensorboard=False,
-                             **({'lr': a.lr} if a.lr is not None else {}), **extra)
-controller_from_config(base.controller_config())      # fails at once when the CLIP weights are not on disk
+@dataclass
+class BenchConfig(ControllerTrainConfig):
+    "The run's config, with the draw-time visibility check and the controller's view (not fields of 10's config)."
+    visible_db: float | None = None
+    visible_size: int | None = None
+    view: str = 'whole'
+    crops: int = 4
+    fuse: str = 'mean'
+    def sampler(self):
+        return replace(super().sampler(), visible_db=self.visible_db, visible_size=self.visible_size)
+    def controller_config(self):
+        return replace(super().controller_config(), view=self.view, crops=self.crops, fuse=self.fuse)
+
+base = BenchConfig(out=str(Path(a.out) / 'run'), model=clip_model, pretrained=a.pretrained, device=a.device,
+                   batch_size=a.batch_size, seed=a.seed, log_every=50, tensorboard=False,
+                   view=a.view, crops=a.crops, fuse=a.fuse, visible_db=a.visible_draw_db or None,
+                   **({'lr': a.lr} if a.lr is not None else {}), **extra)
+enc = controller_from_config(base.controller_config()).image_size   # fails at once when the CLIP weights are not on disk
+patch = a.patch_size or base.patch_size or (2 * enc if a.view == 'multiscale' else enc)
+vsize = a.visible_size or (enc if a.view == 'whole' and patch > enc else None)
+base = replace(base, patch_size=patch, visible_size=vsize)
+if a.view == 'multiscale':   # 10's loss resizes the images to the encoder's size: give the step the native ones
+    def _native_loss(model, batch, *, raw, loss, size, mean_std):
+        x, gt = raw.preprocess(batch['lq'].to(raw.device)), clip_preprocess(batch['gt'], size, mean_std)
+        return loss(model(x, decode=False), raw.targets(batch['records'], clean=gt))
+    controller_training._controller_loss = _native_loss
 print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {a.device}, model {a.model}"
       + (f" / {a.pretrained}" if a.pretrained else ' (random CLIP)') + (f", vision {a.vision}" if a.vision else '')
-      + (f", {extra}" if extra else ''))
+      + (f", {extra}" if extra else '') + f"; view {a.view}" + (f" ({a.crops} crops, {a.fuse})" if a.view == 'multiscale' else '')
+      + f", images {patch} px, draw-time visibility check " + (f"{a.visible_draw_db:g} dB at {vsize or patch} px" if a.visible_draw_db else 'off'))
 
 steps = a.steps or (base.steps if a.eval_only else None)
 if steps is None:   # a short run of the same configuration gives the step rate
@@ -75,12 +123,12 @@ if steps is None:   # a short run of the same configuration gives the step rate
     print(f"timing run: {rate:.2f} steps/s -> {steps} steps for {a.minutes} min")
 cfg = replace(base, steps=steps, warmup=min(100, steps // 10), val_every=max(50, steps // 5), save_every=max(50, steps // 5),
               time_limit=1.5 * a.minutes if a.steps is None else None)
-t0 = time.time()
+t0, cpu0 = time.time(), cpu_minutes()
 if a.eval_only: trainer = None
 else:
     shutil.rmtree(cfg.out, ignore_errors=True)
     trainer = train_controller(cfg)
-train_s = time.time() - t0
+train_s, train_cpu = time.time() - t0, cpu_minutes() - cpu0
 steps_done = trainer.step if trainer else int(read_metrics(cfg.out, 'train')['loss'][-1][0])
 
 model = load_controller(cfg.out, device=a.device) if (Path(cfg.out) / 'controller.json').is_file() else trainer.raw_model
@@ -143,11 +191,13 @@ for n, v in c['per_type'].items():
 C, sup = cooccurrence(r['predicted'], true, model.config.names)
 fig = plot_confusion(C, sup, model.config.names, f"controller, {steps_done} steps: predicted per true type")
 fig.savefig(Path(a.out) / 'confusion.png', dpi=120)
-summary = {'steps': steps_done, 'train_minutes': train_s / 60 if trainer else None, 'n_test': len(images), 'model': a.model, 'pretrained': a.pretrained,
-           'vision': a.vision, 'overrides': extra, 'decoder': decoder,
+summary = {'steps': steps_done, 'train_minutes': train_s / 60 if trainer else None, 'train_cpu_minutes': train_cpu, 'n_test': len(images), 'model': a.model, 'pretrained': a.pretrained,
+           'vision': a.vision, 'overrides': extra, 'view': a.view, 'crops': a.crops, 'fuse': a.fuse, 'patch_size': patch,
+           'visible_draw_db': a.visible_draw_db, 'visible_size': vsize, 'decoder': decoder,
            'controller': {k: c[k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1', 'per_type')}, 'controller_top1': r['controller_top1'],
            'decoders': {name: {k: v['controller'][k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1')} for name, v in results.items()},
            'zero_shot': {k: z[k] for k in ('exact', 'exact_by_count', 'micro_f1', 'macro_f1', 'per_type')}, 'zero_shot_top1': r['zero_shot_top1'],
-           'visibility': vis_summary, 'total_minutes': (time.time() - t_start) / 60}
+           'visibility': vis_summary, 'total_minutes': (time.time() - t_start) / 60, 'cpu_minutes': cpu_minutes()}
 (Path(a.out) / 'results.json').write_text(json.dumps(summary, indent=1))
-print(f"\nconfusion figure and results.json in {a.out}; total {summary['total_minutes']:.1f} min")
+print(f"\nconfusion figure and results.json in {a.out}; total {summary['total_minutes']:.1f} min "
+      f"({summary['cpu_minutes']:.1f} CPU-minutes of this process, {train_cpu:.1f} of them training)")

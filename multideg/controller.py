@@ -15,23 +15,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from fastcore.basics import patch
 
 from .core import JsonConfig, local_clip_weights, read_weights
 from .degradations import NAMES, caption
 
 # %% auto #0
-__all__ = ['PREPROCESSINGS', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config',
-           'resolve_clip_weights', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip', 'vocab_tokenizer',
-           'orthonormalize', 'clip_resize_crop', 'clip_preprocess', 'official_to_native', 'native_to_official',
-           'LoadReport', 'build_controller', 'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings',
-           'ControllerTargets', 'match_tokens', 'token_targets', 'token_loss', 'ControllerLoss', 'SceneOutput',
-           'SceneClassifier', 'set_metrics', 'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion',
-           'predict_sets', 'zero_shot_probabilities', 'top_k_sets', 'evaluate_recognition', 'fit_thresholds',
-           'calibrate_thresholds', 'calibrate_set_decoding']
+__all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig',
+           'clip_model_config', 'resolve_clip_weights', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip',
+           'vocab_tokenizer', 'orthonormalize', 'clip_resize_crop', 'clip_preprocess', 'multiscale_views',
+           'official_to_native', 'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config',
+           'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_targets',
+           'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics',
+           'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
+           'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
+VIEWS = ('whole', 'multiscale')          # see multiscale_views
+FUSES = ('mean', 'max')
 
 @dataclass
 class ControllerConfig(JsonConfig):
@@ -58,6 +59,11 @@ class ControllerConfig(JsonConfig):
     orthogonal_names: bool = True
     preprocessing: str | None = None      # 'ours', 'official' (the official script's PIL path); None: 'official' once
                                           # official DA-CLIP weights are loaded, else 'ours'
+    # what the encoders see: 'whole' (the image resized to the encoder's size: DA-CLIP) or 'multiscale' (that and
+    # `crops` native-resolution windows, their degradation embeddings fused by `fuse`: 'mean' or 'max')
+    view: str = 'whole'
+    crops: int = 4
+    fuse: str = 'mean'
 
     def __post_init__(self):
         self.names, self.templates = tuple(self.names), tuple(self.templates)
@@ -88,6 +94,12 @@ class ControllerConfig(JsonConfig):
             raise ValueError(f"preprocessing must be one of {PREPROCESSINGS} or None, got {self.preprocessing!r}")
         if not isinstance(self.model, (str, dict)):
             raise TypeError(f"model must be a str or dict, got {type(self.model).__name__}")
+        if self.view not in VIEWS: raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
+        if self.fuse not in FUSES: raise ValueError(f"fuse must be one of {FUSES}, got {self.fuse!r}")
+        if not isinstance(self.crops, int) or self.crops < 1:
+            raise ValueError(f"crops must be an integer >= 1, got {self.crops!r}")
+        if self.view == 'multiscale' and self.preprocessing == 'official':
+            raise ValueError("the official preprocessing resizes the whole image: it goes with view='whole'")
 
 # %% ../nbs/03_controller.ipynb #501016b6
 def clip_model_config(model) -> tuple[dict, str | None]:
@@ -316,6 +328,232 @@ class DAClip(nn.Module):
         "Clamp the learnable temperature to [0, ln 100], as CLIP does after each optimiser step."
         self.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
 
+    def encode_image(self, image: torch.Tensor, control: bool = True, normalize: bool = False):
+        ("`(content, degradation)` with `control=True` (as DA-CLIP's `encode_image`); the plain CLIP embedding "
+         "otherwise.")
+        if not control: return self.clip.encode_image(self.whole_view(image), normalize=normalize)
+        content, degradation, _ = _viewed(self, image)
+        if normalize: content, degradation = F.normalize(content, dim=-1), F.normalize(degradation, dim=-1)
+        return content, degradation
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        "Token ids for `texts`, checked against the text tower's vocabulary and context length."
+        if isinstance(texts, str): texts = [texts]
+        if self.tokenizer is None: self.tokenizer = _default_tokenizer(self.config.model, self.clip.context_length)
+        from torch.utils._python_dispatch import _disable_current_modes
+        with _disable_current_modes():   # host data and a host check, even while a plan fakes tensors
+            ids = self.tokenizer(list(texts)); top = int(ids.max())
+        V, L = self.clip.vocab_size, self.clip.context_length
+        if top >= V:
+            n = getattr(self.tokenizer, 'vocab_size', None)
+            size = f'{n} ids' if n else 'size unknown'
+            raise ValueError(f"the tokenizer's vocabulary ({size}; ids up to {top} here) does not fit the text "
+                             f"tower's vocab_size {V} (model {self.config.model}); the official code has no "
+                             f"mapping either. Pass tokenizer=vocab_tokenizer({V}) (folded ids, for test models) or "
+                             f"a tokenizer with ids below {V}")
+        if ids.shape[-1] > L:
+            raise ValueError(
+                f"the tokenizer gives {ids.shape[-1]} tokens per text, the text tower's context_length is {L}")
+        return ids.to(self.device)
+
+    def encode_text(self, text, normalize: bool = False) -> torch.Tensor:
+        "The frozen CLIP text embedding of token ids (B×context) or a list of strings."
+        if not isinstance(text, torch.Tensor): text = self.tokenize(text)
+        return self.clip.encode_text(text.to(self.device), normalize=normalize)
+
+    @torch.no_grad()
+    def text_embeddings(self, texts: Sequence[str], templates: Sequence[str] = ('{}',)) -> torch.Tensor:
+        "Normalised text embeddings (len(texts)×D), each the normalised mean over `templates`; cached per text."
+        key = lambda t: (t, tuple(templates), str(self.device))
+        todo = [t for t in dict.fromkeys(texts) if key(t) not in self._text_cache]
+        if todo:
+            from open_clip import build_zero_shot_classifier
+            # each text on its own: its embedding never depends on the texts it came with (a batch rounds otherwise)
+            for t in todo:
+                w = build_zero_shot_classifier(self, self.tokenize, [t], list(templates), num_classes_per_batch=None,
+                                               device=self.device)
+                self._text_cache[key(t)] = w[:, 0]
+        return torch.stack([self._text_cache[key(t)] for t in texts])
+
+    def name_embeddings(self) -> torch.Tensor:
+        "The normalised text embeddings t_k of the config's names (M×D)."
+        return self.text_embeddings(self.config.names, self.config.templates)
+
+    @torch.no_grad()
+    def head_embeddings(self) -> torch.Tensor:
+        ("The directions the probability head scores against: the name embeddings, orthonormalised if the config "
+         "says so.")
+        c = self.config
+        key = ('head', tuple(c.names), tuple(c.templates), c.orthogonal_names, str(self.device))
+        if key not in self._text_cache:   # computed once (the text tower is frozen), not at every forward
+            t = self.name_embeddings()
+            self._text_cache[key] = orthonormalize(t) if self.config.orthogonal_names else t
+        return self._text_cache[key]
+
+    def threshold_vector(self) -> torch.Tensor:
+        "The per-name thresholds of the predicted sets (M): `config.thresholds` where given, else `config.threshold`."
+        c = self.config
+        return torch.tensor([(c.thresholds or {}).get(n, c.threshold) for n in c.names], device=self.device)
+
+    def forward(self, image: torch.Tensor, decode: bool = True) -> ControllerOutput:
+        ("Content and degradation embeddings, K tokens, per-type probabilities and the predicted set "
+         "for CLIP-normalised images.")
+        if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected a B×3×H×W CLIP-normalised batch, "
+                             f"got {getattr(image, 'shape', type(image).__name__)}")
+        content, degradation, final = _viewed(self, image)
+        names = self.config.names
+        logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
+        probs = logits.sigmoid()
+        # decoding reads back to the host: not in training
+        predicted = self.decode(degradation, probs) if decode else None
+        return ControllerOutput(content, degradation, self.head.tokens(final), logits, probs, predicted, names,
+                                self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp())
+
+    def candidate_sets(self, sizes: Sequence[int]) -> tuple[list, torch.Tensor]:
+        "Every set of names with one of these `sizes` (in name order) and their multi-hot rows (S×M)."
+        names = self.config.names
+        sets = [list(c) for k in sorted(sizes) for c in itertools.combinations(names, k)]
+        return sets, torch.tensor([[n in c for n in names] for c in sets], dtype=torch.float,
+                                  device=self.device).reshape(len(sets), len(names))
+
+    @torch.no_grad()
+    def set_scores(self, degradation: torch.Tensor, probabilities: torch.Tensor, sizes: Sequence[int],
+                   caption_weight: float = 0.0):
+        ("Candidate sets and their scores (B×S): the head's log-likelihood of the set plus `caption_weight` × "
+         "the caption logit.")
+        sets, Y = self.candidate_sets(sizes)
+        P = probabilities.float().clamp(1e-6, 1 - 1e-6)
+        score = P.log() @ Y.T + torch.log1p(-P) @ (1 - Y).T
+        if caption_weight:
+            caps = self.text_embeddings([caption(c) for c in sets], self.config.templates).float()
+            scale = self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp().float()
+            score = score + caption_weight * scale * F.normalize(degradation.float(), dim=-1) @ caps.T
+        return sets, score
+
+    def decode(self, degradation: torch.Tensor, probabilities: torch.Tensor) -> list[list[str]]:
+        "The predicted sets: names above their thresholds, or (with `config.set_sizes`) the best-scoring candidate set."
+        c = self.config
+        if c.set_sizes is None:
+            keep = (probabilities >= self.threshold_vector().to(probabilities)).cpu()
+            return [[n for n, k in zip(c.names, row) if k] for row in keep.tolist()]
+        sets, score = self.set_scores(degradation, probabilities, c.set_sizes, c.caption_weight)
+        return [sets[i] for i in score.argmax(-1).tolist()]
+
+    @property
+    def preprocessing(self) -> str:
+        "The image preprocessing this controller uses: `config.preprocessing`, 'ours' when unset."
+        return self.config.preprocessing or 'ours'
+
+    @property
+    def image_size(self) -> int:
+        "The encoder's input size (px, square)."
+        s = self.clip.visual.image_size
+        return s if isinstance(s, int) else s[0]
+
+    def whole_view(self, image: torch.Tensor) -> torch.Tensor:
+        ("The whole-image view of a CLIP-normalised batch (`view='multiscale'`: resized to the encoder's size; "
+         "unchanged when it has that size, and always with `view='whole'`).")
+        if self.config.view == 'whole' or tuple(image.shape[-2:]) == (self.image_size,) * 2: return image
+        return multiscale_views(image, self.image_size, 1, clamp=False)[:, 0]
+
+    def resize_crop(self, x: torch.Tensor) -> torch.Tensor:
+        ("Images in [0, 1] resized and centre-cropped to the encoder's size by this controller's preprocessing, in "
+         "[0, 1].")
+        return clip_resize_crop(x, self.clip.visual.image_size, self.preprocessing)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        ("Images in [0, 1] (B×3×H×W) to the encoder's input: resize, centre crop, normalise, as "
+         "`config.preprocessing` says.")
+        how = self.preprocessing
+        mean_std = (OPENAI_MEAN, OPENAI_STD) if how == 'official' else self.config_mean_std()
+        if self.config.view == 'multiscale':   # native resolution (enlarged only when smaller than the encoder's size)
+            if how == 'official': raise ValueError("the official preprocessing goes with view='whole'")
+            S = self.image_size
+            x = clip_resize_crop(x, S) if min(x.shape[-2:]) < S else x
+            mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) for v in mean_std)
+            return (x - mean) / std
+        return clip_preprocess(x, self.clip.visual.image_size, mean_std, how)
+
+    def config_mean_std(self):
+        "The normalisation of the pretrained tag if it names one, else OpenAI's."
+        import open_clip
+        m, p = self.config.model, self.config.pretrained
+        pc = (open_clip.get_pretrained_cfg(m, p) if isinstance(m, str) and isinstance(p, str) and not Path(p).is_file()
+              else {})
+        return tuple(pc.get('mean', OPENAI_MEAN)), tuple(pc.get('std', OPENAI_STD))
+
+    def load_daclip_checkpoint(self, path_or_state, strict: bool = True) -> LoadReport:
+        ("Load an official DA-CLIP checkpoint (file or state dict; raw or {'state_dict': ...}; 'module.' prefixes) "
+         "into this model.")
+        # an unset config.preprocessing becomes 'official'
+        src = path_or_state if not isinstance(path_or_state, Mapping) else '<state dict>'
+        sd = read_weights(path_or_state, 'DA-CLIP checkpoint')
+        if not any(k.startswith('visual_control.') for k in sd):
+            raise ValueError(f"{src} is not a DA-CLIP checkpoint (no visual_control.* keys)")
+        own = self.state_dict()
+        mapped, source, unexpected, conflicts = {}, {}, [], []
+        for k, v in sd.items():
+            nk = official_to_native(k)
+            if nk is None or nk not in own: unexpected.append(k); continue
+            if nk in mapped:  # the aliased image tower: clip.visual.* and visual.* must agree
+                if not (mapped[nk].shape == v.shape and torch.equal(mapped[nk], v)): conflicts.append(k)
+                continue
+            mapped[nk], source[nk] = v, k
+        shapes = [f"{source[k]}: {tuple(mapped[k].shape)} vs {tuple(v.shape)}"
+                  for k, v in own.items() if k in mapped and mapped[k].shape != v.shape]
+        kept = [k for k in own if k not in mapped]
+        core_missing = [k for k in kept if not k.startswith('head.')]
+        if shapes or (strict and (unexpected or core_missing or conflicts)):
+            raise ValueError(f"DA-CLIP checkpoint {src} does not fit this controller ({self.config.model}): "
+                             f"shape mismatches {shapes[:3]}, missing {core_missing[:3]}, unexpected {unexpected[:3]}, "
+                             f"clip.visual/visual disagree at {conflicts[:3]}")
+        self.load_state_dict(mapped, strict=False)
+        if self.config.preprocessing is None: self.config.preprocessing = 'official'   # what these weights have seen
+        return LoadReport(len(mapped), kept, unexpected)
+
+    def export_official_state_dict(self) -> dict:
+        "Our weights in the official DA-CLIP layout (what `daclip_ViT-B-32.pt` holds); `head.*` has no place there."
+        out = {}
+        for k, v in self.state_dict().items():
+            for ok in native_to_official(k): out[ok] = v
+        return out
+
+    @torch.no_grad()
+    def targets(self, degradations: Sequence, clean: torch.Tensor | None = None,
+                captions: Sequence[str] | None = None) -> ControllerTargets:
+        ("Loss targets for a batch: per image its degradation names (or records), and the clean images or their "
+         "captions.")
+        names = self.config.names
+        sets = [_item_names(item, names, i) for i, item in enumerate(degradations)]
+        B = len(sets)
+        labels = torch.zeros(B, len(names), device=self.device)
+        for i, s in enumerate(sets):
+            for n in s: labels[i, names.index(n)] = 1
+        degradation = self.text_embeddings([caption(s) for s in sets], self.config.templates)
+        if captions is not None:
+            if len(captions) != B: raise ValueError(f"captions: {len(captions)} for {B} images")
+            content = self.text_embeddings(list(captions))
+        elif clean is not None:
+            if clean.shape[0] != B: raise ValueError(f"clean: {clean.shape[0]} images for {B} degradation sets")
+            content = self.clip.encode_image(self.whole_view(clean.to(self.device)), normalize=True)
+        else: raise ValueError("targets needs the clean images (clean=) or their captions (captions=)")
+        classes = torch.cat([self.name_embeddings(), self.text_embeddings(['clean'], self.config.templates)])
+        return ControllerTargets(content, degradation, labels, classes)
+
+    def param_groups(self, lr: float, weight_decay: float = 0.05, head_lr: float | None = 1e-2) -> list[dict]:
+        "AdamW groups: decayed weights; biases, norms, embeddings and temperature without decay; s and b at `head_lr`."
+        scalars = {id(self.head.log_scale), id(self.head.bias)}
+        decay, no_decay = [], []
+        for n, p in self.named_parameters():
+            if not p.requires_grad or id(p) in scalars: continue
+            skip = p.ndim < 2 or 'bias' in n or '.ln' in n or 'logit_scale' in n
+            (no_decay if skip else decay).append(p)
+        return [{'params': decay, 'lr': lr, 'weight_decay': weight_decay},
+                {'params': no_decay, 'lr': lr, 'weight_decay': 0.0},
+                {'params': [self.head.log_scale, self.head.bias], 'lr': head_lr if head_lr is not None else lr,
+                 'weight_decay': 0.0}]
+
 # %% ../nbs/03_controller.ipynb #5b6f326f
 def _run_block(blk, x, ckpt: bool):
     return checkpoint(blk, x, use_reentrant=False) if ckpt and torch.is_grad_enabled() else blk(x)
@@ -329,8 +567,9 @@ def _to_blocks(vt, x):
     "The blocks' layout: batch-first in open_clip 3 (a no-op); sequence-first in older versions (its own inverse)."
     return x if vt.transformer.batch_first else x.transpose(0, 1)
 
-def _controlled(self: DAClip, image: torch.Tensor):
-    "Content embedding, degradation embedding and the controller's final tokens (B×N×width)."
+def _controlled(self: DAClip, image: torch.Tensor, content_rows: torch.Tensor | None = None):
+    ("Content embedding, degradation embedding and the controller's final tokens (B×N×width); the content of "
+     "`content_rows` only, when given (the frozen tower runs on those).")
     ck = self.config.grad_checkpointing and self.training
     ctrl, vis = self.controller, self.clip.visual
     h = _to_blocks(ctrl, ctrl._embeds(image))
@@ -340,6 +579,9 @@ def _controlled(self: DAClip, image: torch.Tensor):
         controls.append(z(h))                                   # h_i = Z_i(x_i), not added to the controller itself
     h = _to_blocks(ctrl, h)
     degradation = _finish(ctrl, h)
+    if content_rows is not None:                                # the rows' controls, in the blocks' layout
+        image = image[content_rows]
+        controls = [c[content_rows] if vis.transformer.batch_first else c[:, content_rows] for c in controls]
     y = _to_blocks(vis, vis._embeds(image))
     L = len(controls)
     for j, blk in enumerate(vis.transformer.resblocks):
@@ -347,13 +589,18 @@ def _controlled(self: DAClip, image: torch.Tensor):
     content = _finish(vis, _to_blocks(vis, y))
     return content, degradation, h
 
-@patch
-def encode_image(self: DAClip, image: torch.Tensor, control: bool = True, normalize: bool = False):
-    "`(content, degradation)` with `control=True` (as DA-CLIP's `encode_image`); the plain CLIP embedding otherwise."
-    if not control: return self.clip.encode_image(image, normalize=normalize)
-    content, degradation, _ = _controlled(self, image)
-    if normalize: content, degradation = F.normalize(content, dim=-1), F.normalize(degradation, dim=-1)
-    return content, degradation
+def _viewed(self: DAClip, image: torch.Tensor):
+    ("`_controlled` on the config's view: the image itself ('whole'), or ('multiscale') the controller on every view "
+     "(`multiscale_views`), the content from the whole view, the views' degradation embeddings fused, their final "
+     "tokens side by side (the token pooler attends over all of them).")
+    c = self.config
+    if c.view == 'whole': return _controlled(self, image)
+    B = image.shape[0]
+    v = multiscale_views(image, self.image_size, c.crops, clamp=False)   # B×V×3×S×S
+    V = v.shape[1]
+    content, d, h = _controlled(self, v.flatten(0, 1), torch.arange(B, device=image.device) * V)
+    d = d.view(B, V, -1)
+    return content, d.mean(1) if c.fuse == 'mean' else d.amax(1), h.reshape(B, V * h.shape[1], h.shape[2])
 
 # %% ../nbs/03_controller.ipynb #9ebab78d
 def _default_tokenizer(model, context_length: int):
@@ -381,52 +628,6 @@ def vocab_tokenizer(vocab_size: int, context_length: int = 77, base: Callable | 
     tokenize.vocab_size, tokenize.context_length = vocab_size, base.context_length
     return tokenize
 
-@patch
-def tokenize(self: DAClip, texts: Sequence[str]) -> torch.Tensor:
-    "Token ids for `texts`, checked against the text tower's vocabulary and context length."
-    if isinstance(texts, str): texts = [texts]
-    if self.tokenizer is None: self.tokenizer = _default_tokenizer(self.config.model, self.clip.context_length)
-    from torch.utils._python_dispatch import _disable_current_modes
-    with _disable_current_modes():   # host data and a host check, even while a plan fakes tensors
-        ids = self.tokenizer(list(texts)); top = int(ids.max())
-    V, L = self.clip.vocab_size, self.clip.context_length
-    if top >= V:
-        n = getattr(self.tokenizer, 'vocab_size', None)
-        size = f'{n} ids' if n else 'size unknown'
-        raise ValueError(f"the tokenizer's vocabulary ({size}; ids up to {top} here) does not fit the text "
-                         f"tower's vocab_size {V} (model {self.config.model}); the official code has no mapping "
-                         f"either. Pass tokenizer=vocab_tokenizer({V}) (folded ids, for test models) or a tokenizer "
-                         f"with ids below {V}")
-    if ids.shape[-1] > L:
-        raise ValueError(f"the tokenizer gives {ids.shape[-1]} tokens per text, the text tower's context_length is {L}")
-    return ids.to(self.device)
-
-@patch
-def encode_text(self: DAClip, text, normalize: bool = False) -> torch.Tensor:
-    "The frozen CLIP text embedding of token ids (B×context) or a list of strings."
-    if not isinstance(text, torch.Tensor): text = self.tokenize(text)
-    return self.clip.encode_text(text.to(self.device), normalize=normalize)
-
-@patch
-@torch.no_grad()
-def text_embeddings(self: DAClip, texts: Sequence[str], templates: Sequence[str] = ('{}',)) -> torch.Tensor:
-    "Normalised text embeddings (len(texts)×D), each the normalised mean over `templates`; cached per text."
-    key = lambda t: (t, tuple(templates), str(self.device))
-    todo = [t for t in dict.fromkeys(texts) if key(t) not in self._text_cache]
-    if todo:
-        from open_clip import build_zero_shot_classifier
-        # each text on its own: its embedding never depends on the texts it came with (a batch rounds otherwise)
-        for t in todo:
-            w = build_zero_shot_classifier(self, self.tokenize, [t], list(templates), num_classes_per_batch=None,
-                                           device=self.device)
-            self._text_cache[key(t)] = w[:, 0]
-    return torch.stack([self._text_cache[key(t)] for t in texts])
-
-@patch
-def name_embeddings(self: DAClip) -> torch.Tensor:
-    "The normalised text embeddings t_k of the config's names (M×D)."
-    return self.text_embeddings(self.config.names, self.config.templates)
-
 def orthonormalize(t: torch.Tensor) -> torch.Tensor:
     "Symmetric (Löwdin) orthonormalisation of the rows of `t`: (t tᵀ)^(-1/2) t, the orthonormal rows closest to `t`."
     if t.ndim != 2 or t.shape[0] > t.shape[1]:
@@ -437,89 +638,6 @@ def orthonormalize(t: torch.Tensor) -> torch.Tensor:
     if not is_fake(lam) and lam.min() <= 1e-9 * lam.max():   # (a plan's fake tensors have no values to check)
         raise ValueError("orthonormalize: the rows are linearly dependent (two names with the same embedding?)")
     return ((v * lam.rsqrt()) @ v.T @ t.double()).to(t.dtype)
-
-@patch
-@torch.no_grad()
-def head_embeddings(self: DAClip) -> torch.Tensor:
-    "The directions the probability head scores against: the name embeddings, orthonormalised if the config says so."
-    c = self.config
-    key = ('head', tuple(c.names), tuple(c.templates), c.orthogonal_names, str(self.device))
-    if key not in self._text_cache:                  # computed once (the text tower is frozen), not at every forward
-        t = self.name_embeddings()
-        self._text_cache[key] = orthonormalize(t) if self.config.orthogonal_names else t
-    return self._text_cache[key]
-
-@patch
-def threshold_vector(self: DAClip) -> torch.Tensor:
-    "The per-name thresholds of the predicted sets (M): `config.thresholds` where given, else `config.threshold`."
-    c = self.config
-    return torch.tensor([(c.thresholds or {}).get(n, c.threshold) for n in c.names], device=self.device)
-
-# %% ../nbs/03_controller.ipynb #8e9a3498
-@patch
-def forward(self: DAClip, image: torch.Tensor, decode: bool = True) -> ControllerOutput:
-    ("Content and degradation embeddings, K tokens, per-type probabilities and the predicted set "
-     "for CLIP-normalised images.")
-    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"expected a B×3×H×W CLIP-normalised batch, "
-                         f"got {getattr(image, 'shape', type(image).__name__)}")
-    content, degradation, final = _controlled(self, image)
-    names = self.config.names
-    logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
-    probs = logits.sigmoid()
-    predicted = self.decode(degradation, probs) if decode else None   # decoding reads back to the host: not in training
-    return ControllerOutput(content, degradation, self.head.tokens(final), logits, probs, predicted, names,
-                            self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp())
-
-@patch
-def candidate_sets(self: DAClip, sizes: Sequence[int]) -> tuple[list, torch.Tensor]:
-    "Every set of names with one of these `sizes` (in name order) and their multi-hot rows (S×M)."
-    names = self.config.names
-    sets = [list(c) for k in sorted(sizes) for c in itertools.combinations(names, k)]
-    return sets, torch.tensor([[n in c for n in names] for c in sets], dtype=torch.float,
-                              device=self.device).reshape(len(sets), len(names))
-
-@patch
-@torch.no_grad()
-def set_scores(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor, sizes: Sequence[int],
-               caption_weight: float = 0.0):
-    ("Candidate sets and their scores (B×S): the head's log-likelihood of the set plus `caption_weight` × "
-     "the caption logit.")
-    sets, Y = self.candidate_sets(sizes)
-    P = probabilities.float().clamp(1e-6, 1 - 1e-6)
-    score = P.log() @ Y.T + torch.log1p(-P) @ (1 - Y).T
-    if caption_weight:
-        caps = self.text_embeddings([caption(c) for c in sets], self.config.templates).float()
-        scale = self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp().float()
-        score = score + caption_weight * scale * F.normalize(degradation.float(), dim=-1) @ caps.T
-    return sets, score
-
-@patch
-def decode(self: DAClip, degradation: torch.Tensor, probabilities: torch.Tensor) -> list[list[str]]:
-    "The predicted sets: names above their thresholds, or (with `config.set_sizes`) the best-scoring candidate set."
-    c = self.config
-    if c.set_sizes is None:
-        keep = (probabilities >= self.threshold_vector().to(probabilities)).cpu()
-        return [[n for n, k in zip(c.names, row) if k] for row in keep.tolist()]
-    sets, score = self.set_scores(degradation, probabilities, c.set_sizes, c.caption_weight)
-    return [sets[i] for i in score.argmax(-1).tolist()]
-
-@patch(as_prop=True)
-def preprocessing(self: DAClip) -> str:
-    "The image preprocessing this controller uses: `config.preprocessing`, 'ours' when unset."
-    return self.config.preprocessing or 'ours'
-
-@patch
-def resize_crop(self: DAClip, x: torch.Tensor) -> torch.Tensor:
-    "Images in [0, 1] resized and centre-cropped to the encoder's size by this controller's preprocessing, in [0, 1]."
-    return clip_resize_crop(x, self.clip.visual.image_size, self.preprocessing)
-
-@patch
-def preprocess(self: DAClip, x: torch.Tensor) -> torch.Tensor:
-    "Images in [0, 1] (B×3×H×W) to the encoder's input: resize, centre crop, normalise, as `config.preprocessing` says."
-    how = self.preprocessing
-    mean_std = (OPENAI_MEAN, OPENAI_STD) if how == 'official' else self.config_mean_std()
-    return clip_preprocess(x, self.clip.visual.image_size, mean_std, how)
 
 # %% ../nbs/03_controller.ipynb #ce52ec4a
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -564,14 +682,26 @@ def clip_preprocess(x: torch.Tensor, size=224, mean_std=(OPENAI_MEAN, OPENAI_STD
     mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) for v in mean_std)
     return (x - mean) / std
 
-@patch
-def config_mean_std(self: DAClip):
-    "The normalisation of the pretrained tag if it names one, else OpenAI's."
-    import open_clip
-    m, p = self.config.model, self.config.pretrained
-    pc = (open_clip.get_pretrained_cfg(m, p) if isinstance(m, str) and isinstance(p, str) and not Path(p).is_file()
-          else {})
-    return tuple(pc.get('mean', OPENAI_MEAN)), tuple(pc.get('std', OPENAI_STD))
+# %% ../nbs/03_controller.ipynb #ccbc14ed
+def multiscale_views(x: torch.Tensor, size: int, crops: int = 4, clamp: bool = True) -> torch.Tensor:
+    ("B×3×H×W → B×(1 + crops)×3×size×size: the whole image (shorter side resized to `size`, bicubic antialiased, "
+     "centre-cropped; clamped to [0, 1] if `clamp`) and `crops` native-resolution windows on a regular grid.")
+    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"multiscale_views: expected B×3×H×W, got {tuple(x.shape)}")
+    H, W = x.shape[-2:]
+    if min(H, W) < size: raise ValueError(f"multiscale_views: a {H}×{W} image is smaller than the views ({size} px)")
+    if clamp: whole = clip_resize_crop(x, size)
+    else:
+        s = size / min(H, W)
+        nh, nw = max(size, round(H * s)), max(size, round(W * s))
+        whole = x if (nh, nw) == (H, W) else F.interpolate(x, size=(nh, nw), mode='bicubic', antialias=True,
+                                                            align_corners=False)
+        top, left = (nh - size) // 2, (nw - size) // 2
+        whole = whole[..., top:top + size, left:left + size]
+    g = math.ceil(math.sqrt(crops))
+    cells = (range(crops) if crops == g * g else [round(k * (g * g - 1) / (crops - 1)) for k in range(crops)])
+    at = lambda n, j: (n - size) // 2 if g == 1 else round(j * (n - size) / (g - 1))
+    tiles = [x[..., at(H, k // g):at(H, k // g) + size, at(W, k % g):at(W, k % g) + size] for k in cells]
+    return torch.stack([whole, *tiles], 1)
 
 # %% ../nbs/03_controller.ipynb #3116ab1e
 def official_to_native(key: str) -> str | None:
@@ -602,44 +732,6 @@ class LoadReport:
     loaded: int                                   # our tensors set from the checkpoint
     kept: list = field(default_factory=list)      # our keys the checkpoint does not have (left as they were)
     unexpected: list = field(default_factory=list)  # checkpoint keys with no counterpart
-
-@patch
-def load_daclip_checkpoint(self: DAClip, path_or_state, strict: bool = True) -> LoadReport:
-    ("Load an official DA-CLIP checkpoint (file or state dict; raw or {'state_dict': ...}; 'module.' prefixes) "
-     "into this model.")
-    # an unset config.preprocessing becomes 'official'
-    src = path_or_state if not isinstance(path_or_state, Mapping) else '<state dict>'
-    sd = read_weights(path_or_state, 'DA-CLIP checkpoint')
-    if not any(k.startswith('visual_control.') for k in sd):
-        raise ValueError(f"{src} is not a DA-CLIP checkpoint (no visual_control.* keys)")
-    own = self.state_dict()
-    mapped, source, unexpected, conflicts = {}, {}, [], []
-    for k, v in sd.items():
-        nk = official_to_native(k)
-        if nk is None or nk not in own: unexpected.append(k); continue
-        if nk in mapped:  # the aliased image tower: clip.visual.* and visual.* must agree
-            if not (mapped[nk].shape == v.shape and torch.equal(mapped[nk], v)): conflicts.append(k)
-            continue
-        mapped[nk], source[nk] = v, k
-    shapes = [f"{source[k]}: {tuple(mapped[k].shape)} vs {tuple(v.shape)}"
-              for k, v in own.items() if k in mapped and mapped[k].shape != v.shape]
-    kept = [k for k in own if k not in mapped]
-    core_missing = [k for k in kept if not k.startswith('head.')]
-    if shapes or (strict and (unexpected or core_missing or conflicts)):
-        raise ValueError(f"DA-CLIP checkpoint {src} does not fit this controller ({self.config.model}): "
-                         f"shape mismatches {shapes[:3]}, missing {core_missing[:3]}, unexpected {unexpected[:3]}, "
-                         f"clip.visual/visual disagree at {conflicts[:3]}")
-    self.load_state_dict(mapped, strict=False)
-    if self.config.preprocessing is None: self.config.preprocessing = 'official'   # what these weights have seen
-    return LoadReport(len(mapped), kept, unexpected)
-
-@patch
-def export_official_state_dict(self: DAClip) -> dict:
-    "Our weights in the official DA-CLIP layout (what `daclip_ViT-B-32.pt` holds); `head.*` has no place there."
-    out = {}
-    for k, v in self.state_dict().items():
-        for ok in native_to_official(k): out[ok] = v
-    return out
 
 # %% ../nbs/03_controller.ipynb #b6239f85
 def build_controller(model='ViT-B-32', pretrained: str | None = None, *, tokenizer: Callable | None = None,
@@ -696,28 +788,6 @@ def _item_names(item, names: tuple, i: int) -> list[str]:
     bad = [n for n in out if n not in names]
     if bad: raise ValueError(f"degradations[{i}]: unknown names {bad}; this controller knows {list(names)}")
     return out
-
-@patch
-@torch.no_grad()
-def targets(self: DAClip, degradations: Sequence, clean: torch.Tensor | None = None,
-            captions: Sequence[str] | None = None) -> ControllerTargets:
-    "Loss targets for a batch: per image its degradation names (or records), and the clean images or their captions."
-    names = self.config.names
-    sets = [_item_names(item, names, i) for i, item in enumerate(degradations)]
-    B = len(sets)
-    labels = torch.zeros(B, len(names), device=self.device)
-    for i, s in enumerate(sets):
-        for n in s: labels[i, names.index(n)] = 1
-    degradation = self.text_embeddings([caption(s) for s in sets], self.config.templates)
-    if captions is not None:
-        if len(captions) != B: raise ValueError(f"captions: {len(captions)} for {B} images")
-        content = self.text_embeddings(list(captions))
-    elif clean is not None:
-        if clean.shape[0] != B: raise ValueError(f"clean: {clean.shape[0]} images for {B} degradation sets")
-        content = self.clip.encode_image(clean.to(self.device), normalize=True)
-    else: raise ValueError("targets needs the clean images (clean=) or their captions (captions=)")
-    classes = torch.cat([self.name_embeddings(), self.text_embeddings(['clean'], self.config.templates)])
-    return ControllerTargets(content, degradation, labels, classes)
 
 # %% ../nbs/03_controller.ipynb #b7336a2c
 def match_tokens(cost: torch.Tensor, max_exact: int = 720) -> list[tuple[int, int]]:
@@ -793,21 +863,6 @@ class ControllerLoss(nn.Module):
             parts['tokens'] = token_loss(out.tokens, targets.labels, targets.classes.to(out.tokens.dtype), scale)
         parts['loss'] = sum(self.weights[k] * v for k, v in parts.items())
         return parts
-
-# %% ../nbs/03_controller.ipynb #5f6271d7
-@patch
-def param_groups(self: DAClip, lr: float, weight_decay: float = 0.05, head_lr: float | None = 1e-2) -> list[dict]:
-    "AdamW groups: decayed weights; biases, norms, embeddings and temperature without decay; s and b at `head_lr`."
-    scalars = {id(self.head.log_scale), id(self.head.bias)}
-    decay, no_decay = [], []
-    for n, p in self.named_parameters():
-        if not p.requires_grad or id(p) in scalars: continue
-        skip = p.ndim < 2 or 'bias' in n or '.ln' in n or 'logit_scale' in n
-        (no_decay if skip else decay).append(p)
-    return [{'params': decay, 'lr': lr, 'weight_decay': weight_decay},
-            {'params': no_decay, 'lr': lr, 'weight_decay': 0.0},
-            {'params': [self.head.log_scale, self.head.bias], 'lr': head_lr if head_lr is not None else lr,
-             'weight_decay': 0.0}]
 
 # %% ../nbs/03_controller.ipynb #bdbcbc49
 @dataclass

@@ -492,6 +492,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
         self.source, self.patch_size, self.seed, self.augment, self.epoch = source, patch_size, seed, augment, 0
         self.scene_size, self.degrade = scene_size, degrade
         self.sampler = preset(sampler) if isinstance(sampler, str) else sampler
+        if degrade == 'device' and getattr(self.sampler, 'visible_db', None) is not None:
+            raise ValueError("degrade='device': the sampler's visible_db check needs the image, which the device "
+                             "degrades later; degrade in the loader (degrade='loader') or set visible_db=None")
         self.length = len(source) if length is None else int(length)
 
     def __len__(self): return self.length

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from fastcore.basics import patch
 
 from .core import JsonConfig
 
@@ -24,9 +23,9 @@ __all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'JPEG_CODECS', 'SEE
            'noisy', 'jpeg_roundtrip', 'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel',
            'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'scene_side', 'haze', 'hazy',
            'low_light', 'rainy', 'snowy', 'shadowed', 'raindrop', 'draw_records', 'apply_records', 'compose',
-           'visibility', 'names_of', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset',
-           'blur_kernel', 'sinc_kernel', 'add_noise', 'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps',
-           'explorer']
+           'visibility', 'visibilities', 'names_of', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler',
+           'preset', 'blur_kernel', 'sinc_kernel', 'add_noise', 'SecondOrder', 'describe_op', 'step_kernel',
+           'strength_steps', 'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -46,6 +45,7 @@ class Param:
     integer: bool = False
     doc: str = ''
     mild_is_high: bool = False  # True when larger values are milder (JPEG quality)
+    severity: bool = True  # False for a parameter that changes what it looks like, not how much (rain's angle)
 
     def at(self, u: torch.Tensor) -> torch.Tensor:
         "Map `u` in [0, 1] into the range."
@@ -71,9 +71,9 @@ class Degradation:
     doc: str = ''
 
     def resolve(self, n: int, generator: torch.Generator | None = None, strength=None, faithful: bool = False,
-                **given) -> dict[str, torch.Tensor]:
+                mildest: float = 0., **given) -> dict[str, torch.Tensor]:
         ("Per-image parameter values (float64 CPU tensors of length `n`, plus `seed`, and `scene` when given): given, "
-         "faithful, at `strength`, or drawn.")
+         "faithful, at `strength`, or drawn (severities from the `mildest` strength up to the strongest).")
         unknown = set(given) - set(self.params) - {'seed', 'scene'}
         if unknown:
             raise TypeError(
@@ -87,7 +87,7 @@ class Degradation:
             if given.get(k) is not None: out[k] = _per_image(given[k], n, f"{self.name}.{k}")
             elif faithful and p.default is not None: out[k] = torch.full((n,), float(p.default), dtype=torch.float64)
             elif strength is not None: out[k] = p.at(_per_image(strength, n, 'strength').clamp(0, 1))
-            else: out[k] = p.at(u)
+            else: out[k] = p.at(mildest + (1 - mildest) * u if p.severity else u)
         seeds = torch.randint(0, 2**62, (n,), generator=g, device=g.device).cpu()
         out['seed'] = _per_image(given['seed'], n, f"{self.name}.seed",
                                  torch.int64) if given.get('seed') is not None else seeds
@@ -436,6 +436,20 @@ def _kernel_radius(extent: torch.Tensor, h: int, w: int) -> int:
     "Half-size of a kernel grid holding every `extent` (px, a host tensor: no sync), capped to fit in the image."
     return max(0, min(math.ceil(max(extent.flatten().tolist())) if extent.numel() else 0, (min(h, w) - 1) // 2))
 
+def _layer_setup(x: torch.Tensor, p: dict, layers) -> tuple:
+    ("`h, w`, the device, the scene's side `s` (`B×1`, on the host: sizes and counts are computed there, no sync, "
+     "then moved) and the table of `layers` of a layered degradation (rain, snow).")
+    h, w = x.shape[-2:]
+    return h, w, x.device, scene_side(p, h, w), torch.tensor(layers)
+
+def _layered_splat(gens: list, density: torch.Tensor, s: torch.Tensor, layers: torch.Tensor, h: int, w: int, device,
+                   length, radius, edge, angle, extent: torch.Tensor, taper: float = 0.) -> torch.Tensor:
+    ("Layers of soft capsules at random places, summed (`B×1×h×w`): layer `l` holds `density·layers[l, 1]` impulses "
+     "per `s`² of area, of amplitude `layers[l, 2]`; `extent` (px, on the host) sizes the kernel grid.")
+    counts = (density.to(torch.float32)[:, None] * layers[:, 1] * h * w / s ** 2).round()
+    imp = _impulses(gens, counts, h, w, device) * layers[:, 2, None, None].to(device)
+    return _splat(imp, _capsule_kernels(length, radius, edge, angle, _kernel_radius(extent, h, w), taper=taper))
+
 # %% ../nbs/01_degradations.ipynb #29f35d29
 def haze(x: torch.Tensor, depth: torch.Tensor, beta, airlight) -> torch.Tensor:
     "Atmospheric scattering `x·t + A·(1−t)`, `t = exp(−beta·depth)`, for a given depth (`B×1×H×W` or `H×W`, ≥ 0)."
@@ -486,25 +500,20 @@ def low_light(x, p, gens):
 _RAIN_LAYERS = ((1.0, 1.0, 1.0, 0.75), (0.65, 2.0, 0.75, 0.5), (0.4, 4.0, 0.5, 0.35))
 
 @register('rainy', describe=lambda p: f"{_level(p['density'], 40, 200)} rain with streaks at {p['angle']:.0f} degrees",
-          angle=Param(-30., 30., doc='streak angle from vertical, degrees'),
+          angle=Param(-30., 30., doc='streak angle from vertical, degrees', severity=False),
           length=Param(0.04, 0.15, doc="near-layer streak length, fraction of the scene's shorter side"),
           density=Param(40., 200., log=True, doc="near-layer streaks per (scene's shorter side)² (middle ×2, far ×4)"),
           intensity=Param(0.4, 0.8, doc='streak opacity'))
 def rainy(x, p, gens):
     "Rain streaks: three layers of motion-blurred random impulses, screen-blended."
-    b, _, h, w = x.shape
-    dev = x.device
-    s = scene_side(p, h, w)  # B×1, on the host: the sizes and counts are computed there (no sync), then moved
-    lay = torch.tensor(_RAIN_LAYERS)
+    h, w, dev, s, lay = _layer_setup(x, p, _RAIN_LAYERS)
     jitter = (rand_per_image(gens, (len(_RAIN_LAYERS),), dev) - 0.5) * math.radians(6)  # each layer's own wind
     angle = torch.deg2rad(p['angle'].to(dev, torch.float32))[:, None] + jitter
     length = p['length'].to(torch.float32)[:, None] * s * lay[:, 0]
     radius = (s / 256 * lay[:, 3]).clamp_min(0.25)
     edge = (s / 256).clamp_min(1.0).expand_as(radius)
-    counts = (p['density'].to(torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
-    imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None].to(dev)
-    r = _kernel_radius(length / 2 + radius + edge, h, w)
-    streaks = _splat(imp, _capsule_kernels(*(v.to(dev) for v in (length, radius, edge)), angle, r, taper=0.6))
+    streaks = _layered_splat(gens, p['density'], s, lay, h, w, dev, *(v.to(dev) for v in (length, radius, edge)), angle,
+                             length / 2 + radius + edge, taper=0.6)
     alpha = (p['intensity'].to(x).view(-1, 1, 1, 1) * streaks).clamp(0, 1)
     return x + alpha * (1 - x)
 
@@ -521,20 +530,15 @@ _SNOW_LAYERS = ((0.4, 1.0, 0.8, 1.0), (1.0, 0.3, 1.0, 1.0), (2.2, 0.05, 0.85, 2.
           intensity=Param(0.5, 1.0, doc='flake opacity'))
 def snowy(x, p, gens):
     "Snow: multi-scale soft flakes, slightly streaked, composited in white, with a faint veil."
-    b, _, h, w = x.shape
-    dev = x.device
-    s = scene_side(p, h, w)  # B×1, on the host: the sizes and counts are computed there (no sync), then moved
-    lay = torch.tensor(_SNOW_LAYERS)
+    h, w, dev, s, lay = _layer_setup(x, p, _SNOW_LAYERS)
     u = rand_per_image(gens, (2,), dev)  # fall angle, streak amount
     angle = ((u[:, :1] - 0.5) * math.radians(50)).expand(-1, len(_SNOW_LAYERS))
     radius = (p['size'].to(torch.float32)[:, None] * s * lay[:, 0]).clamp_min(0.3)
     edge = (radius * 0.4 * lay[:, 3]).clamp_min(0.8)
-    counts = (p['density'].to(torch.float32)[:, None] * lay[:, 1] * h * w / s ** 2).round()
-    imp = _impulses(gens, counts, h, w, dev) * lay[:, 2, None, None].to(dev)
     # the streak length is drawn on the device (u < 1): the grid holds the longest one (a larger grid only adds zeros)
-    r = _kernel_radius(radius * 1.5 / 2 + radius + edge, h, w)
+    extent = radius * 1.5 / 2 + radius + edge
     radius, edge = radius.to(dev), edge.to(dev)
-    flakes = _splat(imp, _capsule_kernels(radius * 1.5 * u[:, 1:], radius, edge, angle, r))
+    flakes = _layered_splat(gens, p['density'], s, lay, h, w, dev, radius * 1.5 * u[:, 1:], radius, edge, angle, extent)
     k = p['intensity'].to(x).view(-1, 1, 1, 1)
     alpha = (k * flakes).clamp(0, 1)
     white = torch.tensor([0.95, 0.97, 1.0], device=dev).view(1, 3, 1, 1)
@@ -750,6 +754,30 @@ def visibility(clean: torch.Tensor, records: list[dict]) -> dict[str, float]:
         out[s['name']] = 10 * math.log10(1 / mse) if mse > 0 else math.inf
     return out
 
+# %% ../nbs/01_degradations.ipynb #250dc988
+def _view(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    "`x` with its shorter side shrunk to `size` (antialiased bilinear); unchanged when `size` is None or not smaller."
+    if size is None or min(x.shape[-2:]) <= size: return x
+    return F.interpolate(x.float(), scale_factor=size / min(x.shape[-2:]), mode='bilinear', antialias=True,
+                         align_corners=False, recompute_scale_factor=False)
+
+def visibilities(clean: torch.Tensor, records: list[list[dict]], size: int | None = None
+                 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    ("`visibility` for a batch (`B×3×H×W`, one record list per image), measured at `size` (shorter side, px) or at "
+     "full size: the degraded batch and, per image, the PSNR (dB) between it and the image without each degradation.")
+    x, _ = check_batch(clean, 'visibilities')
+    if len(records) != x.shape[0]:
+        raise ValueError(f"visibilities: got {len(records)} record lists for a batch of {x.shape[0]}")
+    steps = [_as_steps(r) for r in records]
+    y = apply_records(x, steps, check=False)
+    seen, out = _view(y, size).double(), [{} for _ in steps]
+    for k in range(max(map(len, steps), default=0)):
+        idx = [i for i, s in enumerate(steps) if len(s) > k]
+        without = apply_records(x[idx], [steps[i][:k] + steps[i][k + 1:] for i in idx], check=False)
+        mse = (seen[idx] - _view(without, size).double()).pow(2).mean((1, 2, 3))
+        for i, m in zip(idx, mse.tolist()): out[i][steps[i][k]['name']] = 10 * math.log10(1 / m) if m > 0 else math.inf
+    return y, out
+
 # %% ../nbs/01_degradations.ipynb #e3ad5213
 def names_of(item) -> list[str]:
     "The distinct degradation names in one image's names or records, in canonical order (unnamed steps are skipped)."
@@ -792,6 +820,13 @@ class DegradationSampler:
     exclude: Sequence[tuple[str, str]] = (('gaussian-blurry', 'motion-blurry'), ('rainy', 'snowy'))
     combos: Sequence[tuple[str, ...]] | None = None  # if given: draw one of these fixed sets uniformly instead
     faithful: bool = False
+    # only what shows: a step whose removal changes the image by PSNR >= visible_db (dB) is redrawn stronger (redraws
+    # times), then replaced by another type (`replace`, up to 4 times) or dropped with its label; None: no check.
+    # Needs the image (`__call__`, `apply`), not `plan`.
+    visible_db: float | None = None
+    visible_size: int | None = None  # measure visibility at this view's scale (shorter side, px); None: full size
+    redraws: int = 3
+    replace: bool = True  # a step that cannot show gives way to another type (the image keeps its count), else dropped
 
     def __post_init__(self):
         if self.weights is None: self.weights = {n: 1.0 for n in NAMES if n in DEGRADATIONS}
@@ -800,6 +835,9 @@ class DegradationSampler:
             get_degradation(n)
         if any(k < 0 for k in self.counts) or sum(self.counts.values()) <= 0:
             raise ValueError(f"counts must be non-negative integers with positive total weight, got {self.counts}")
+        if self.visible_db is not None and not self.visible_db > 0:
+            raise ValueError(f"visible_db must be a positive PSNR (dB) or None, got {self.visible_db}")
+        if self.redraws < 0: raise ValueError(f"redraws must be >= 0, got {self.redraws}")
 
     def draw(self, n: int, generator: torch.Generator) -> list[list[str]]:
         "Names for `n` images."
@@ -821,7 +859,8 @@ class DegradationSampler:
         return out
 
     def plan(self, n: int, generator: torch.Generator | None = None, scene=None) -> list[list[dict]]:
-        "Full records for `n` images, drawn as `__call__` draws them (same generator, same records), without an image."
+        ("Full records for `n` images, drawn as `__call__` draws them (same generator, same records), without an image "
+         "(so without the `visible_db` check, which needs one).")
         g = default_generator(generator)
         return draw_records(self.draw(n, g), n, g, faithful=self.faithful, scene=scene)
 
@@ -831,8 +870,58 @@ class DegradationSampler:
 
     def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None,
               scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-        "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful`."
-        return compose(x, plans, generator, faithful=self.faithful, scene=scene)
+        "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful` (and `visible_db` check)."
+        g = default_generator(generator)
+        y, recs = compose(x, plans, g, faithful=self.faithful, scene=scene)
+        return self.make_visible(x, y, recs, g) if self.visible_db is not None else (y, recs)
+
+    def make_visible(self, x: torch.Tensor, y: torch.Tensor, records: list[list[dict]], generator: torch.Generator
+                     ) -> tuple[torch.Tensor, list[list[dict]]]:
+        ("`y`, `records` with every step visible: a step whose removal changes its image by PSNR >= `visible_db` "
+         "(at `visible_size`) is redrawn with severities from strength 1/`redraws`, 2/`redraws`... 1 (same seed); one "
+         "still hidden after that gives way to another type (`replace`; drawn by `weights`, within the exclusions, "
+         "checked alike, four times at most), or is dropped with its label.")
+        squeeze = x.ndim == 3
+        x = x[None] if squeeze else x
+        recs = [list(_as_steps(r)) for r in records]
+        tried = [{s['name'] for s in r} for r in recs]
+        rounds = 5 if self.replace and not self.combos else 1
+        for rnd in range(rounds):
+            for attempt in range(self.redraws + 1):
+                y, vis = visibilities(x, recs, self.visible_size)
+                hidden = [(i, k) for i, r in enumerate(recs) for k, s in enumerate(r)
+                          if vis[i][s['name']] >= self.visible_db]
+                if not hidden: return (y[0] if squeeze else y), recs
+                if attempt == self.redraws: break
+                for i, k in hidden:
+                    s = recs[i][k]
+                    keep = {'seed': [s['seed']], **({'scene': [s['scene']]} if 'scene' in s else {})}
+                    p = DEGRADATIONS[s['name']].resolve(1, generator, mildest=(attempt + 1) / self.redraws, **keep)
+                    recs[i][k] = records_from(s['name'], p)[0]
+            for i in sorted({i for i, _ in hidden}):
+                gone = {k for j, k in hidden if j == i}
+                kept = [s for k, s in enumerate(recs[i]) if k not in gone]
+                if rnd < rounds - 1:
+                    for k in sorted(gone):
+                        new = self._replacement(recs[i][k], kept, tried[i], generator)
+                        if new is not None: kept.append(new); tried[i].add(new['name'])
+                recs[i] = _as_steps(kept)
+        y = apply_records(x, recs, check=False)
+        return (y[0] if squeeze else y), recs
+
+    def _replacement(self, step: dict, kept: list[dict], tried: set, generator: torch.Generator) -> dict | None:
+        "A full record of another type for `step` (by `weights`, none of `tried` nor excluded with `kept`), or None."
+        present = {s['name'] for s in kept}
+        avail = {m: w for m, w in self.weights.items() if m not in tried and m not in present and w > 0}
+        for a, b in self.exclude:
+            if a in present: avail.pop(b, None)
+            if b in present: avail.pop(a, None)
+        if not avail: return None
+        names = list(avail)
+        pick = names[int(torch.multinomial(torch.tensor([avail[m] for m in names], dtype=torch.float64), 1,
+                                           generator=generator))]
+        scene = {'scene': [step['scene']]} if 'scene' in step else {}
+        return records_from(pick, DEGRADATIONS[pick].resolve(1, generator, faithful=self.faithful, **scene))[0]
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
                  scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
@@ -841,6 +930,7 @@ class DegradationSampler:
         g = default_generator(generator)
         x, squeeze = check_batch(x, 'DegradationSampler')
         y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful, scene=scene)
+        if self.visible_db is not None: y, recs = self.make_visible(x, y, recs, g)
         return (y[0] if squeeze else y), recs
 
 # %% ../nbs/01_degradations.ipynb #742a8049
@@ -966,73 +1056,132 @@ class SecondOrder(JsonConfig):
         if not isinstance(self.scale, int) or self.scale < 1:
             raise ValueError(f"scale must be a positive integer, got {self.scale}")
 
-# %% ../nbs/01_degradations.ipynb #5401cd71
-@patch
-def _blur_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict | None:
-    lo, hi = self.kernel_range
-    sizes = list(range(lo, hi + 1, 2))
-    size = sizes[min(int(_uniform(g) * len(sizes)), len(sizes) - 1)]
-    if _uniform(g) < (self.sinc_prob if stage == 1 else self.sinc_prob2):
-        omega = _uniform(g, math.pi / 3, math.pi) if size < 13 else _uniform(g, math.pi / 5, math.pi)
-        return {'name': 'gaussian-blurry', 'op': 'sinc', 'stage': stage, 'size': size, 'omega_c': omega}
-    kind = KERNEL_KINDS[_pick(g, self.kernel_probs)]
-    sig = self.blur_sigma if stage == 1 else self.blur_sigma2
-    sx = _uniform(g, *sig)
-    aniso = kind.endswith('aniso')
-    sy, theta = (_uniform(g, *sig), _uniform(g, -math.pi, math.pi)) if aniso else (sx, 0.)
-    beta = 1.
-    if kind.startswith('generalized') or kind.startswith('plateau'):
-        blo, bhi = self.betag_range if kind.startswith('generalized') else self.betap_range
-        beta = _uniform(g, blo, 1.) if _uniform(g) < 0.5 else _uniform(g, 1., bhi)
-    return {'name': 'gaussian-blurry', 'op': 'blur', 'stage': stage, 'kind': kind, 'size': size, 'sigma_x': sx,
-            'sigma_y': sy, 'theta': theta, 'beta': beta}
+    def _blur_step(self, g: torch.Generator, stage: int) -> dict | None:
+        lo, hi = self.kernel_range
+        sizes = list(range(lo, hi + 1, 2))
+        size = sizes[min(int(_uniform(g) * len(sizes)), len(sizes) - 1)]
+        if _uniform(g) < (self.sinc_prob if stage == 1 else self.sinc_prob2):
+            omega = _uniform(g, math.pi / 3, math.pi) if size < 13 else _uniform(g, math.pi / 5, math.pi)
+            return {'name': 'gaussian-blurry', 'op': 'sinc', 'stage': stage, 'size': size, 'omega_c': omega}
+        kind = KERNEL_KINDS[_pick(g, self.kernel_probs)]
+        sig = self.blur_sigma if stage == 1 else self.blur_sigma2
+        sx = _uniform(g, *sig)
+        aniso = kind.endswith('aniso')
+        sy, theta = (_uniform(g, *sig), _uniform(g, -math.pi, math.pi)) if aniso else (sx, 0.)
+        beta = 1.
+        if kind.startswith('generalized') or kind.startswith('plateau'):
+            blo, bhi = self.betag_range if kind.startswith('generalized') else self.betap_range
+            beta = _uniform(g, blo, 1.) if _uniform(g) < 0.5 else _uniform(g, 1., bhi)
+        return {'name': 'gaussian-blurry', 'op': 'blur', 'stage': stage, 'kind': kind, 'size': size, 'sigma_x': sx,
+                'sigma_y': sy, 'theta': theta, 'beta': beta}
 
-@patch
-def _resize_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
-    probs, (lo, hi) = (self.resize_prob, self.resize_range) if stage == 1 else (self.resize_prob2, self.resize_range2)
-    direction = _pick(g, probs)
-    scale = _uniform(g, 1., hi) if direction == 0 else _uniform(g, lo, 1.) if direction == 1 else 1.
-    mode = ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]
-    return {'name': 'low-resolution' if scale < 1 else None, 'op': 'resize', 'stage': stage, 'scale': scale,
-            'mode': mode}
+    def _resize_step(self, g: torch.Generator, stage: int) -> dict:
+        probs, (lo, hi) = ((self.resize_prob, self.resize_range) if stage == 1
+                           else (self.resize_prob2, self.resize_range2))
+        direction = _pick(g, probs)
+        scale = _uniform(g, 1., hi) if direction == 0 else _uniform(g, lo, 1.) if direction == 1 else 1.
+        mode = ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]
+        return {'name': 'low-resolution' if scale < 1 else None, 'op': 'resize', 'stage': stage, 'scale': scale,
+                'mode': mode}
 
-@patch
-def _noise_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
-    p, nr, pr, gp = ((self.gaussian_noise_prob, self.noise_range, self.poisson_scale_range, self.gray_noise_prob)
-                     if stage == 1 else
-                     (self.gaussian_noise_prob2, self.noise_range2, self.poisson_scale_range2, self.gray_noise_prob2))
-    gaussian = _uniform(g) < p
-    level = {'sigma': _uniform(g, *nr)} if gaussian else {'scale': _uniform(g, *pr)}
-    gray = _uniform(g) < gp
-    seed = int(torch.randint(0, 2 ** 62, (), generator=g, device=g.device))
-    return {'name': 'noisy', 'op': 'noise', 'stage': stage, 'kind': 'gaussian' if gaussian else 'poisson', **level,
-            'gray': gray, 'seed': seed}
+    def _noise_step(self, g: torch.Generator, stage: int) -> dict:
+        p, nr, pr, gp = (
+            (self.gaussian_noise_prob, self.noise_range, self.poisson_scale_range, self.gray_noise_prob) if stage == 1
+            else (self.gaussian_noise_prob2, self.noise_range2, self.poisson_scale_range2, self.gray_noise_prob2))
+        gaussian = _uniform(g) < p
+        level = {'sigma': _uniform(g, *nr)} if gaussian else {'scale': _uniform(g, *pr)}
+        gray = _uniform(g) < gp
+        seed = int(torch.randint(0, 2 ** 62, (), generator=g, device=g.device))
+        return {'name': 'noisy', 'op': 'noise', 'stage': stage, 'kind': 'gaussian' if gaussian else 'poisson', **level,
+                'gray': gray, 'seed': seed}
 
-@patch
-def _jpeg_step(self: SecondOrder, g: torch.Generator, stage: int) -> dict:
-    lo, hi = self.jpeg_range if stage == 1 else self.jpeg_range2
-    return {'name': 'jpeg-compressed', 'op': 'jpeg', 'stage': stage, 'quality': int(round(_uniform(g, lo, hi)))}
+    def _jpeg_step(self, g: torch.Generator, stage: int) -> dict:
+        lo, hi = self.jpeg_range if stage == 1 else self.jpeg_range2
+        return {'name': 'jpeg-compressed', 'op': 'jpeg', 'stage': stage, 'quality': int(round(_uniform(g, lo, hi)))}
 
-@patch
-def draw(self: SecondOrder, n: int, generator: torch.Generator | None = None) -> list[list[dict]]:
-    "One plan (the list of steps with all their parameters) per image, for `n` images."
-    g = default_generator(generator)
-    plans = []
-    for _ in range(n):
-        steps = [self._blur_step(g, 1), self._resize_step(g, 1), self._noise_step(g, 1), self._jpeg_step(g, 1)]
-        if _uniform(g) < self.second_blur_prob: steps.append(self._blur_step(g, 2))
-        steps += [self._resize_step(g, 2), self._noise_step(g, 2)]
-        back = [{'name': None, 'op': 'resize', 'stage': 3, 'scale': 1. / self.scale,
-                 'mode': ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]}]
-        if _uniform(g) < self.final_sinc_prob:
-            size = list(range(self.kernel_range[0], self.kernel_range[1] + 1, 2))
-            size = size[min(int(_uniform(g) * len(size)), len(size) - 1)]
-            back.append({'name': 'gaussian-blurry', 'op': 'sinc', 'stage': 3, 'size': size,
-                         'omega_c': _uniform(g, math.pi / 3, math.pi)})
-        jpeg = self._jpeg_step(g, 2); jpeg['stage'] = 3
-        steps += back + [jpeg] if _uniform(g) < 0.5 else [jpeg] + back
-        plans.append(steps)
-    return plans
+    def draw(self, n: int, generator: torch.Generator | None = None) -> list[list[dict]]:
+        "One plan (the list of steps with all their parameters) per image, for `n` images."
+        g = default_generator(generator)
+        plans = []
+        for _ in range(n):
+            steps = [self._blur_step(g, 1), self._resize_step(g, 1), self._noise_step(g, 1), self._jpeg_step(g, 1)]
+            if _uniform(g) < self.second_blur_prob: steps.append(self._blur_step(g, 2))
+            steps += [self._resize_step(g, 2), self._noise_step(g, 2)]
+            back = [{'name': None, 'op': 'resize', 'stage': 3, 'scale': 1. / self.scale,
+                     'mode': ('area', 'bilinear', 'bicubic')[_pick(g, (1, 1, 1))]}]
+            if _uniform(g) < self.final_sinc_prob:
+                size = list(range(self.kernel_range[0], self.kernel_range[1] + 1, 2))
+                size = size[min(int(_uniform(g) * len(size)), len(size) - 1)]
+                back.append({'name': 'gaussian-blurry', 'op': 'sinc', 'stage': 3, 'size': size,
+                             'omega_c': _uniform(g, math.pi / 3, math.pi)})
+            jpeg = self._jpeg_step(g, 2); jpeg['stage'] = 3
+            steps += back + [jpeg] if _uniform(g) < 0.5 else [jpeg] + back
+            plans.append(steps)
+        return plans
+
+    def _target_size(self, step: dict, h: int, w: int) -> tuple[int, int]:
+        base = (h, w) if step['stage'] == 1 else (h // self.scale, w // self.scale)
+        s = step['scale'] if step['stage'] < 3 else 1.
+        return max(4, int(base[0] * s)), max(4, int(base[1] * s))
+
+    def _run(self, x: torch.Tensor, steps: list[dict], hw: tuple[int, int]) -> list[torch.Tensor]:
+        "Apply the same kind of step (one per image) to images of one size; returns the images, one tensor each."
+        op = steps[0]['op']
+        if op == 'resize':
+            return [F.interpolate(x[i:i + 1], size=self._target_size(s, *hw), mode=s['mode'],
+                                  **({} if s['mode'] == 'area' else {'align_corners': False})).clamp(0, 1)
+                    for i, s in enumerate(steps)]
+        if op in ('blur', 'sinc'):
+            size = max(s['size'] for s in steps)
+            ks = torch.zeros(len(steps), size, size)
+            for i, s in enumerate(steps):
+                o = (size - s['size']) // 2
+                ks[i, o:o + s['size'], o:o + s['size']] = step_kernel(s)
+            y = filter2d(x, ks.to(x.device))
+        elif op == 'noise': y = torch.cat([add_noise(x[i:i + 1], s) for i, s in enumerate(steps)])
+        elif op == 'jpeg': y = jpeg_roundtrip(x, [s['quality'] for s in steps])  # host numbers: no sync
+        else: raise ValueError(f"unknown step {op!r} in a SecondOrder plan")
+        return list(y.clamp(0, 1).split(1))
+
+    def apply(self, x: torch.Tensor, plans: list[list[dict]], generator: torch.Generator | None = None,
+              scene=None, check: bool = True) -> tuple[torch.Tensor, list[list[dict]]]:
+        ("Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W`); returns the batch (size H//scale) and the "
+         "plans (`check`: check the values, a sync on a GPU).")
+        # `generator` is not needed (plans carry their noise seeds) and `scene` changes nothing (every step is defined
+        # in pixels): both are there so that every sampler is called alike
+        x, squeeze = check_batch(x, 'SecondOrder') if check else (x, False)
+        if len(plans) != x.shape[0]:
+            raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
+        hw = tuple(x.shape[-2:])
+        imgs = list(x.float().split(1))
+        for j in range(max((len(p) for p in plans), default=0)):
+            groups: dict = {}
+            for i, p in enumerate(plans):
+                if j < len(p): groups.setdefault((p[j]['op'], tuple(imgs[i].shape[-2:])), []).append(i)
+            for idx in groups.values():
+                for i, y in zip(idx, self._run(torch.cat([imgs[i] for i in idx]), [plans[i][j] for i in idx], hw)):
+                    imgs[i] = y
+        shapes = {tuple(t.shape[-2:]) for t in imgs}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"SecondOrder.apply: plans end at different sizes {sorted(shapes)} (each must end with a resize back)")
+        y = torch.cat(imgs).to(x.dtype)
+        return (y[0] if squeeze else y), plans
+
+    def plan(self, n: int, generator: torch.Generator | None = None, scene=None) -> list[list[dict]]:
+        "One plan per image, drawn as `__call__` draws them (`scene` changes nothing here), without an image."
+        return self.draw(n, default_generator(generator))
+
+    def replay(self, x: torch.Tensor, plans: list[list[dict]], check: bool = True) -> torch.Tensor:
+        "Degrade `x` (`B×3×H×W`) from plans made by `plan` (on `x`'s device; `check`: check the values)."
+        return self.apply(x, plans, check=check)[0]
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                 scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
+        ("Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records); `scene` "
+         "as in `apply`.")
+        n = x.shape[0] if isinstance(x, torch.Tensor) and x.ndim == 4 else 1  # `apply` checks the batch (once)
+        return self.apply(x, self.draw(n, default_generator(generator)))
 
 # %% ../nbs/01_degradations.ipynb #0c9a65c7
 def describe_op(step: dict) -> str | None:
@@ -1058,76 +1207,6 @@ def step_kernel(step: dict) -> torch.Tensor:
     "The kernel of a 'blur' or 'sinc' step."
     if step['op'] == 'sinc': return sinc_kernel(step['size'], step['omega_c'])
     return blur_kernel(step['kind'], step['size'], step['sigma_x'], step['sigma_y'], step['theta'], step['beta'])
-
-@patch
-def _target_size(self: SecondOrder, step: dict, h: int, w: int) -> tuple[int, int]:
-    base = (h, w) if step['stage'] == 1 else (h // self.scale, w // self.scale)
-    s = step['scale'] if step['stage'] < 3 else 1.
-    return max(4, int(base[0] * s)), max(4, int(base[1] * s))
-
-@patch
-def _run(self: SecondOrder, x: torch.Tensor, steps: list[dict], hw: tuple[int, int]) -> list[torch.Tensor]:
-    "Apply the same kind of step (one per image) to images of one size; returns the images, one tensor each."
-    op = steps[0]['op']
-    if op == 'resize':
-        return [F.interpolate(x[i:i + 1], size=self._target_size(s, *hw), mode=s['mode'],
-                              **({} if s['mode'] == 'area' else {'align_corners': False})).clamp(0, 1)
-                for i, s in enumerate(steps)]
-    if op in ('blur', 'sinc'):
-        size = max(s['size'] for s in steps)
-        ks = torch.zeros(len(steps), size, size)
-        for i, s in enumerate(steps):
-            o = (size - s['size']) // 2
-            ks[i, o:o + s['size'], o:o + s['size']] = step_kernel(s)
-        y = filter2d(x, ks.to(x.device))
-    elif op == 'noise': y = torch.cat([add_noise(x[i:i + 1], s) for i, s in enumerate(steps)])
-    elif op == 'jpeg': y = jpeg_roundtrip(x, [s['quality'] for s in steps])  # host numbers: no sync
-    else: raise ValueError(f"unknown step {op!r} in a SecondOrder plan")
-    return list(y.clamp(0, 1).split(1))
-
-@patch
-def apply(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], generator: torch.Generator | None = None,
-          scene=None, check: bool = True) -> tuple[torch.Tensor, list[list[dict]]]:
-    ("Replay one plan per image of `x` (`B×3×H×W`, or one `3×H×W`); returns the batch (size H//scale) and the plans "
-     "(`check`: check the values, a sync on a GPU).")
-    # `generator` is not needed (plans carry their noise seeds) and `scene` changes nothing (every step is defined in
-    # pixels): both are there so that every sampler is called alike
-    x, squeeze = check_batch(x, 'SecondOrder') if check else (x, False)
-    if len(plans) != x.shape[0]:
-        raise ValueError(f"SecondOrder.apply: got {len(plans)} plans for a batch of {x.shape[0]}")
-    hw = tuple(x.shape[-2:])
-    imgs = list(x.float().split(1))
-    for j in range(max((len(p) for p in plans), default=0)):
-        groups: dict = {}
-        for i, p in enumerate(plans):
-            if j < len(p): groups.setdefault((p[j]['op'], tuple(imgs[i].shape[-2:])), []).append(i)
-        for idx in groups.values():
-            for i, y in zip(idx, self._run(torch.cat([imgs[i] for i in idx]), [plans[i][j] for i in idx], hw)):
-                imgs[i] = y
-    shapes = {tuple(t.shape[-2:]) for t in imgs}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"SecondOrder.apply: plans end at different sizes {sorted(shapes)} (each must end with a resize back)")
-    y = torch.cat(imgs).to(x.dtype)
-    return (y[0] if squeeze else y), plans
-
-@patch
-def plan(self: SecondOrder, n: int, generator: torch.Generator | None = None, scene=None) -> list[list[dict]]:
-    "One plan per image, drawn as `__call__` draws them (`scene` changes nothing here), without an image."
-    return self.draw(n, default_generator(generator))
-
-@patch
-def replay(self: SecondOrder, x: torch.Tensor, plans: list[list[dict]], check: bool = True) -> torch.Tensor:
-    "Degrade `x` (`B×3×H×W`) from plans made by `plan` (on `x`'s device; `check`: check the values)."
-    return self.apply(x, plans, check=check)[0]
-
-@patch
-def __call__(self: SecondOrder, x: torch.Tensor, generator: torch.Generator | None = None,
-             scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-    ("Degrade a batch with freshly drawn plans; returns the batch and the plans (the per-image records); `scene` as "
-     "in `apply`.")
-    n = x.shape[0] if isinstance(x, torch.Tensor) and x.ndim == 4 else 1  # `apply` checks the batch (once)
-    return self.apply(x, self.draw(n, default_generator(generator)))
 
 # %% ../nbs/01_degradations.ipynb #395dd70f
 def strength_steps(strengths: dict[str, float]) -> list[dict]:
