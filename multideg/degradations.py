@@ -870,7 +870,7 @@ class DegradationSampler:
 
     def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None,
               scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
-        "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful` (and `visible_db` check)."
+        "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful` (and visibility check)."
         g = default_generator(generator)
         y, recs = compose(x, plans, g, faithful=self.faithful, scene=scene)
         return self.make_visible(x, y, recs, g) if self.visible_db is not None else (y, recs)
