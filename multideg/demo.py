@@ -14,20 +14,21 @@ from fastcore.script import store_true
 from .core import JsonConfig, _available, atomic_write, check_types, default_device
 
 # %% auto #0
-__all__ = ['DEMO_PROFILES', 'DEMO_ROOT', 'DemoConfig', 'demo', 'demo_command']
+__all__ = ['DEMO_PROFILES', 'BLENDS', 'DEMO_ROOT', 'DemoConfig', 'demo', 'mark_worse', 'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
     'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16,
                   patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
-                  loss='x0', prediction='x0'),
+                  loss='x0', prediction='x0', identity_init=False, harm_weight=0.0),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
                 patch_size=64, per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
-                loss='x0', prediction='x0'),
+                loss='x0', prediction='x0', identity_init=False, harm_weight=0.0),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
-                loss='ml', prediction='noise'),
+                loss='ml', prediction='noise', identity_init=False, harm_weight=0.0),
 }
+BLENDS = ('none', 'confidence')
 DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
 def _check(ok: bool, msg: str):
@@ -60,6 +61,10 @@ class DemoConfig(JsonConfig):
     sampler: str = 'fast'                 # IR-SDE sampler and steps of the evaluation (unet)
     steps: int = 10
     seed: int = 0                         # every random draw of the demo derives from it (data, weights, training)
+    identity_init: bool | None = None     # nafnet: start as the identity (zero ending conv)
+    harm_weight: float | None = None      # nafnet: weight of the loss on pixels made worse than the input
+    # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected ('none': x̂)
+    blend: str = 'confidence'
 
     def __post_init__(self):
         from multideg.sde import PREDICTIONS, SAMPLERS
@@ -82,6 +87,9 @@ class DemoConfig(JsonConfig):
             v = getattr(self, k)
             _check(v is None or v in valid, f"{k} must be one of {', '.join(valid)}, got {v!r}")
         _check(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), f"lr must be a number > 0, got {self.lr}")
+        _check(self.harm_weight is None or (self.harm_weight >= 0 and math.isfinite(self.harm_weight)),
+               f"harm_weight must be a number >= 0, got {self.harm_weight}")
+        _check(self.blend in BLENDS, f"blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         _check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
 
     def resolved(self) -> DemoConfig:
@@ -105,12 +113,18 @@ def _default_folder(cfg: DemoConfig) -> str:
 def _stage(i: int, n: int, what: str):
     print(f"\n=== multideg demo [{i}/{n}] {what}", flush=True)
 
-def _restore_fn(restorer):
+def _confidence(r) -> float:
+    "How sure the controller is of what it detected: the decoding's confidence, else its least likely detected name's."
+    if r.confidence is not None: return float(r.confidence)
+    return min((float(r.probabilities[n]) for n in r.predicted), default=0.0)
+
+def _restore_fn(restorer, blend: str = 'none'):
     ("`lq (1×3×H×W) -> (restored, predicted names)` for `evaluate`, through the `Restorer` "
-     "(whole-image conditioning, tiles).")
+     "(whole-image conditioning, tiles); `blend='confidence'`: from the input only as far as the controller is sure.")
     def fn(lq):
         r = restorer.restore(lq.cpu())
         out = r.image[None].to(lq.device)
+        if blend == 'confidence' and restorer.controller is not None: out = lq + _confidence(r) * (out - lq)
         return (out, r.predicted) if restorer.controller is not None else out
     return fn
 
@@ -128,6 +142,8 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                              fusion=cfg.fusion, steps=cfg.restorer_steps, batch_size=cfg.batch_size,
                              patch_size=cfg.patch_size, counts=counts, device=cfg.device, count=cfg.count,
                              val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss,
+                             backbone_options={'identity_init': True} if cfg.identity_init else {},
+                             harm_weight=cfg.harm_weight,
                              sde={'prediction': cfg.prediction}, seed=cfg.seed,
                              val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
                              log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps,
@@ -190,7 +206,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps,
                                     seed=cfg.seed)
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
-    res = evaluate(_restore_fn(restorer), ds, device='cpu', progress=True)
+    res = evaluate(_restore_fn(restorer, cfg.blend), ds, device='cpu', progress=True)
     report = write_report(res, out / 'report',
                           title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
     timings['evaluation'] = time.time() - t0
@@ -199,13 +215,29 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
                'input_ssim': s['input_ssim'], 'output_ssim': s['output_ssim'], 'recognised': s.get('recognised'),
                'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
                'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict()}
+    rows = mark_worse(res.by_combination())[:-1]
+    summary['combinations'] = rows
+    summary['worse_combinations'] = [r['combination'] for r in rows if r['worse']]
     _write_summary(out, summary, read_metrics(out / 'restorer', 'val'), res)
+    print("\nper combination (n: PSNR input -> restored, SSIM input -> restored):")
+    for r in rows:
+        print(f"  {r['combination']:28} {r['n']:3}: {r['input_psnr']:6.2f} -> {r['output_psnr']:6.2f} dB "
+              f"({r['gain_psnr']:+.2f}), {r['input_ssim']:.3f} -> {r['output_ssim']:.3f} ({r['gain_ssim']:+.3f})"
+              + (f"  WORSE ({r['worse']})" if r['worse'] else ''))
     print(f"\nheld-out photos: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB (restored), "
           f"gain {s['gain_psnr']:+.2f} dB; SSIM {s['input_ssim']:.3f} -> {s['output_ssim']:.3f}"
           + (f"; degradations recognised exactly on {100 * s['recognised']:.0f}% of the photos"
              if s.get('recognised') is not None else ''))
     print(f"report: {out / 'demo.md'}  ({summary['total_s_this_call'] / 60:.1f} min)")
     return summary
+
+# %% ../nbs/15_demo.ipynb #8289c723
+def mark_worse(rows: list[dict]) -> list[dict]:
+    ("`rows` (summaries with `gain_psnr`, maybe `gain_ssim`) with `worse`: the metrics in which the output is worse "
+     "than the input on average ('' when none).")
+    def worse(r):
+        return ', '.join(m.upper() for m in ('psnr', 'ssim') if r.get(f'gain_{m}') is not None and r[f'gain_{m}'] < 0)
+    return [{**r, 'worse': worse(r)} for r in rows]
 
 # %% ../nbs/15_demo.ipynb #fb5c3fd1
 def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
@@ -226,7 +258,9 @@ def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
     atomic_write(out / 'training.png', lambda f: fig.savefig(f, format='png', dpi=110))
     plt.close(fig)
     t = summary['timings_s']
-    rows = res.by_combination()
+    rows = mark_worse(res.by_combination())
+    combos = rows[:-1]
+    worse = [r for r in combos if r['worse']]
     lines = ["# multideg demo", "",
              f"Held-out photos ({summary['images']} degraded versions of photos never seen in training): "
              f"PSNR **{summary['input_psnr']:.2f} dB** (degraded input) → "
@@ -237,7 +271,18 @@ def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
         lines.append(f"The controller named the exact set of degradations on "
                      f"{100 * summary['recognised']:.0f}% of them.")
     lines += ["", "| stage | minutes (this call) |", "|---|---|"] + [f"| {k} | {v / 60:.1f} |" for k, v in t.items()]
-    lines += ["", "## By degradation combination", "", markdown_table(rows, table_columns(res)), "",
+    sizes = sorted(r['n'] for r in combos)
+    lines += ["", "## By degradation combination", "",
+              f"{summary['images']} held-out images in {len(combos)} combinations "
+              f"({sizes[0]}{'' if sizes[0] == sizes[-1] else f'–{sizes[-1]}'} images each, "
+              f"median {sizes[len(sizes) // 2]}; "
+              f"{sum(s >= 3 for s in sizes)} combinations with at least 3). "
+              + (f"Worse than the input on average: **{len(worse)}** of {len(combos)} combinations ("
+                 + '; '.join(f"{r['combination']}: {r['worse']}" for r in worse) + ")."
+                 if worse else "No combination comes out worse than its input on average (PSNR and SSIM)."), "",
+              markdown_table(rows, table_columns(res) + [('worse', 'worse than input')]), "",
+              "## By degradation type (alone or combined)", "",
+              markdown_table(res.by_type(), table_columns(res, 'type')), "",
               "![training curve](training.png)", "", "![examples](report/examples.png)", "",
               "Full report: [report/report.md](report/report.md). "
               "Settings: `demo.json`; runs: `controller/`, `restorer/`."]
@@ -254,13 +299,14 @@ def demo_command(
         device: str = None,  # cpu, cuda, cuda:1, mps (default: multideg's choice)
         backbone: str = None,  # 'nafnet' (direct, the CPU default) or 'unet' (IR-SDE, the GPU default)
         fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
+        blend: str = 'confidence',  # 'confidence': move from the input as far as the controller is sure; 'none'
         seed: int = 0):  # random seed
     ("Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, "
      "write a report.")
     if quick and profile not in (None, 'quick'):
         raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
     s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion,
-                        seed=seed))
+                        blend=blend, seed=seed))
     if not s['psnr_gain'] > 0:
         print("note: the restorer did not beat the input on these photos; "
               "train longer (--profile cpu, or gpu on a GPU)")

@@ -34,11 +34,14 @@ __all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'pl
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
-                      loss: str):
+                      loss: str, harm: float = 0.0):
     lq, gt = batch['lq'], batch['gt']
     true = [[r['name'] for r in recs] for recs in batch['records']] if oracle else None
     emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)
-    if sde is None: return F.l1_loss(model(lq, **emb).float(), gt)
+    if sde is None:
+        err = F.l1_loss(model(lq, **emb).float(), gt, reduction='none')
+        if not harm: return err.mean()
+        return err.mean() + harm * (err - (lq - gt).abs()).clamp(min=0).mean()   # + what it makes worse than lq
     sde = sde.to(lq.device)
     t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
     noise = torch.randn_like(gt)
@@ -91,6 +94,8 @@ class RestorationConfig(DataConfig, TrainConfig):
     sde: dict = field(default_factory=dict)
     # 'x0' (L1 on x̂_0), 'ml' (IR-SDE's maximum-likelihood L1, official) or 'noise' (L1 on ε̂); nafnet: L1 on the image
     loss: str = 'x0'
+    # nafnet: weight of a "do no harm" term, the mean of max(0, |out - gt| - |lq - gt|) (pixels made worse)
+    harm_weight: float = 0.0
     # a trained controller's run folder (None: train a tiny one in OUT/controller first)
     controller: str | None = None
     controller_steps: int = 800          # steps of that controller
@@ -112,6 +117,10 @@ class RestorationConfig(DataConfig, TrainConfig):
         self.sde = {'prediction': 'x0', **self.sde}
         require(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
+        require(isinstance(self.harm_weight, (int, float)) and self.harm_weight >= 0,
+                f"harm_weight must be a number >= 0, got {self.harm_weight!r}")
+        require(self.harm_weight == 0 or self.backbone == 'nafnet',
+                f"harm_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
         check_sampler(self.val_sampler, 'val_sampler')
         if self.backbone == 'unet':
             T = SDEConfig.from_dict(self.sde, 'sde').T
@@ -251,7 +260,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     val_true = [[r['name'] for r in it['records']] for it in val_items] if cfg.oracle else None
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
     loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
-                      loss=cfg.loss)
+                      loss=cfg.loss, harm=cfg.harm_weight)
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
                      steps=cfg.val_steps,
                      batch_size=2 * cfg.batch_size, seed=cfg.seed)

@@ -598,6 +598,8 @@ class NAFNetConfig(JsonConfig):
     # TLC: the training patch size; the SCA then averages over tlc_ratio × it (None: global)
     train_size: int | None = None
     tlc_ratio: float = 1.5              # TLC's window, relative to the training patch
+    # the ending conv starts at zero: the untrained net returns its input exactly ("do no harm" from step 0)
+    identity_init: bool = False
 
     def __post_init__(self):
         self.enc_blocks, self.dec_blocks = tuple(self.enc_blocks), tuple(self.dec_blocks)
@@ -613,6 +615,8 @@ class NAFNetConfig(JsonConfig):
             raise ValueError(f"NAFNetConfig: train_size must be a positive number of pixels or None, "
                              f"got {self.train_size!r}")
         if not self.tlc_ratio > 0: raise ValueError(f"NAFNetConfig: tlc_ratio must be > 0, got {self.tlc_ratio!r}")
+        if not isinstance(self.identity_init, bool):
+            raise ValueError(f"NAFNetConfig: identity_init must be true or false, got {self.identity_init!r}")
 
     def pool_size(self, level: int) -> int | None:
         "The SCA window at `level` (resolution / 2^level) under TLC; None: global pooling."
@@ -659,6 +663,7 @@ class ConditionalNAFNet(ConditionalBackbone):
             self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2))); c //= 2
             self.decoders.append(nn.ModuleList([NAFBlock(c, emb, cfg.pool_size(lvl)) for _ in range(nb)]))
         self.ending = nn.Conv2d(w, cfg.in_nc, 3, padding=1)
+        if cfg.identity_init: nn.init.zeros_(self.ending.weight); nn.init.zeros_(self.ending.bias)
         set_attention_impl(self, cfg.attn_impl)
 
     def _blocks(self, blocks, x, emb):
