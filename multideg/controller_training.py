@@ -270,7 +270,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     trainer.acc.wait_for_everyone()
     return trainer
 
-def plan_command_flag(recipes_note: str = '') -> tuple:
+def plan_command_flag() -> tuple:
     "The `--plan CARD` flag of the training commands."
     return ('plan', 'store',
             f"print the plan of one optimiser step (peak memory, FLOPs, the data rate it needs) for CARD "

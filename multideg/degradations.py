@@ -871,13 +871,18 @@ class DegradationSampler:
     def apply(self, x: torch.Tensor, plans, generator: torch.Generator | None = None,
               scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
         "Degrade `x` with sets drawn before (`draw`): `compose` with this sampler's `faithful` (and visibility check)."
-        g = default_generator(generator)
-        y, recs = compose(x, plans, g, faithful=self.faithful, scene=scene)
-        return self.make_visible(x, y, recs, g) if self.visible_db is not None else (y, recs)
+        return self._degrade(x, plans, default_generator(generator), scene)
 
-    def make_visible(self, x: torch.Tensor, y: torch.Tensor, records: list[list[dict]], generator: torch.Generator
+    def _degrade(self, x: torch.Tensor, plans, g: torch.Generator, scene) -> tuple[torch.Tensor, list[list[dict]]]:
+        ("`compose`; with the visibility check, the records are drawn alike (same generator) and `make_visible` "
+         "degrades the batch: it is not composed twice.")
+        if self.visible_db is None: return compose(x, plans, g, faithful=self.faithful, scene=scene)
+        n = check_batch(x, 'DegradationSampler')[0].shape[0]
+        return self.make_visible(x, draw_records(plans, n, g, faithful=self.faithful, scene=scene), g)
+
+    def make_visible(self, x: torch.Tensor, records: list[list[dict]], generator: torch.Generator
                      ) -> tuple[torch.Tensor, list[list[dict]]]:
-        ("`y`, `records` with every step visible: a step whose removal changes its image by PSNR >= `visible_db` "
+        ("`x` degraded by `records`, with every step visible: a step whose removal changes its image by PSNR >= `visible_db` "
          "(at `visible_size`) is redrawn with severities from strength 1/`redraws`, 2/`redraws`... 1 (same seed); one "
          "still hidden after that gives way to another type (`replace`; drawn by `weights`, within the exclusions, "
          "checked alike, four times at most), or is dropped with its label.")
@@ -929,8 +934,7 @@ class DegradationSampler:
          "per-image records.")
         g = default_generator(generator)
         x, squeeze = check_batch(x, 'DegradationSampler')
-        y, recs = compose(x, self.draw(x.shape[0], g), g, faithful=self.faithful, scene=scene)
-        if self.visible_db is not None: y, recs = self.make_visible(x, y, recs, g)
+        y, recs = self._degrade(x, self.draw(x.shape[0], g), g, scene)
         return (y[0] if squeeze else y), recs
 
 # %% ../nbs/01_degradations.ipynb #742a8049

@@ -215,12 +215,12 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
                'input_ssim': s['input_ssim'], 'output_ssim': s['output_ssim'], 'recognised': s.get('recognised'),
                'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
                'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict()}
-    rows = mark_worse(res.by_combination())[:-1]
-    summary['combinations'] = rows
-    summary['worse_combinations'] = [r['combination'] for r in rows if r['worse']]
-    _write_summary(out, summary, read_metrics(out / 'restorer', 'val'), res)
+    rows = mark_worse(res.by_combination())       # the combinations, then 'all'
+    summary['combinations'] = rows[:-1]
+    summary['worse_combinations'] = [r['combination'] for r in rows[:-1] if r['worse']]
+    _write_summary(out, summary, read_metrics(out / 'restorer', 'val'), res, rows)
     print("\nper combination (n: PSNR input -> restored, SSIM input -> restored):")
-    for r in rows:
+    for r in rows[:-1]:
         print(f"  {r['combination']:28} {r['n']:3}: {r['input_psnr']:6.2f} -> {r['output_psnr']:6.2f} dB "
               f"({r['gain_psnr']:+.2f}), {r['input_ssim']:.3f} -> {r['output_ssim']:.3f} ({r['gain_ssim']:+.3f})"
               + (f"  WORSE ({r['worse']})" if r['worse'] else ''))
@@ -240,7 +240,8 @@ def mark_worse(rows: list[dict]) -> list[dict]:
     return [{**r, 'worse': worse(r)} for r in rows]
 
 # %% ../nbs/15_demo.ipynb #fb5c3fd1
-def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
+def _write_summary(out: Path, summary: dict, curve: dict, res, rows: list[dict]) -> None:
+    "demo.md, summary.json and training.png; `rows`: `mark_worse` of the results by combination (then 'all')."
     import matplotlib
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
@@ -258,7 +259,6 @@ def _write_summary(out: Path, summary: dict, curve: dict, res) -> None:
     atomic_write(out / 'training.png', lambda f: fig.savefig(f, format='png', dpi=110))
     plt.close(fig)
     t = summary['timings_s']
-    rows = mark_worse(res.by_combination())
     combos = rows[:-1]
     worse = [r for r in combos if r['worse']]
     lines = ["# multideg demo", "",

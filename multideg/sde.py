@@ -300,7 +300,7 @@ def posterior_step(sde: IRSDE, eps: torch.Tensor, x: torch.Tensor, mu: torch.Ten
     # 1. x̂_0 = (x_t − μ − σ̄_t ε̂) e^{θ̄_t dt} + μ
     x0 = sde.x0_from_noise(x, mu, eps, tt)
     # 2. the posterior mean A(1 − C²)/(1 − B²) (x_t − μ) + C(1 − A²)/(1 − B²) (x̂_0 − μ) + μ
-    mean = sde.posterior_mean(x, x0, mu, tt, ss)
+    mean = sde.posterior_mean(x, x0, mu, tt, None if s == t - 1 else ss)   # one step: no device-side check
     # 3. its standard deviation λ √((1 − A²)(1 − C²)/(1 − B²)) (for s = t − 1 the official clamped table)
     std = sde.posterior_std(tt, None if s == t - 1 else ss, like=x)
     # 4. x_s = mean + std · z

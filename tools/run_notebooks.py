@@ -3,8 +3,8 @@
 
 Cells that `nbdev_test` skips by default (`#| slow`, `#| gpu`, `#| interactive`, `#| eval: false`) are skipped here
 too and keep no output, as is the closing `nbdev.nbdev_export()` cell; warnings and other stderr text are dropped
-(no logs in committed notebooks); figures are
-stored as PNG at 72 dpi and recompressed. The notebook is then cleaned with `nbdev_clean`.
+(no logs in committed notebooks); figures are stored as PNG at 72 dpi and recompressed. The notebook is then cleaned
+with `nbdev_clean`.
 
     python tools/run_notebooks.py nbs/06_sde.ipynb [more notebooks]   # rewrites them in place
     python tools/run_notebooks.py --check nbs/*.ipynb                 # sizes only: each < 1 MB, all < 6 MB
