@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import JsonConfig, fingerprint_differs, read_json, read_weights, require, save_weights
+from .core import JsonConfig, fingerprint_differs, read_json, read_weights, require, save_weights, upscale
 from .degradations import caption
 from .controller import ControllerConfig, DAClip, controller_from_config
 from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig
@@ -43,6 +43,9 @@ class RestorerConfig(JsonConfig):
     normalize: bool = True                # L2-normalise the controller's embeddings (False: raw, as the official code)
     sampler: str = 'posterior'            # default sampler of `restore` (for 'unet')
     steps: int | None = None              # default number of sampling steps (None: all T)
+    # super-resolution: the output is `scale`× the input (None: the backbone's, a NAFNet's head or 1); a 'unet'
+    # restores at that size from the bicubic enlargement of its input (IR-SDE's SR setting)
+    scale: int | None = None
 
     def __post_init__(self):
         require(self.backbone in BACKBONES,
@@ -57,6 +60,13 @@ class RestorerConfig(JsonConfig):
         if isinstance(self.sde, dict): self.sde = SDEConfig.from_dict(self.sde, 'RestorerConfig.sde')
         require(self.sde is None or isinstance(self.sde, SDEConfig),
                 f"RestorerConfig: sde must be an SDEConfig (or a dict of its fields) or None, got {self.sde!r}")
+        own = getattr(bc, 'scale', 1) if self.backbone == 'nafnet' else 1    # (UNetConfig.scale is its own setting)
+        if self.scale is None: self.scale = own
+        require(isinstance(self.scale, int) and not isinstance(self.scale, bool) and self.scale >= 1,
+                f"RestorerConfig: scale must be a whole number >= 1, got {self.scale!r}")
+        require(self.backbone != 'nafnet' or self.scale == own,
+                f"RestorerConfig: scale {self.scale} but the NAFNet's head enlarges ×{own} "
+                f"(set backbone_config.scale={self.scale})")
         if self.backbone == 'unet':
             require(self.sde is not None, "RestorerConfig: the 'unet' backbone needs an SDE (sde=...)")
             require(self.steps is None or 1 <= self.steps <= self.sde.T,
@@ -70,6 +80,10 @@ class RestorerConfig(JsonConfig):
 
     @property
     def method(self) -> str: return 'sde' if self.backbone == 'unet' else 'direct'
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        "The size of the image restored from an `h×w` input."
+        return h * self.scale, w * self.scale
 
 def build_backbone(cfg: RestorerConfig) -> nn.Module:
     "The (untrained) backbone a `RestorerConfig` describes."
@@ -106,14 +120,22 @@ def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: 
 def restore_tensor(backbone: nn.Module, lq: torch.Tensor, emb: dict | None = None, *, sde: IRSDE | None = None,
                    sampler: str = 'posterior', steps: int | None = None, generator: torch.Generator | None = None,
                    x_T: torch.Tensor | None = None, progress: bool = False, eta: float = 0.,
-                   order: int = 2, noise=None) -> torch.Tensor:
-    ("Restored images (B×3×H×W in [0, 1]) for LQ images `lq` in [0, 1], with the fusion inputs `emb` "
-     "(`eta`, `order`: the fast sampler's; `noise`: given draws, see `NoiseSource`).")
+                   order: int = 2, noise=None, scale: int = 1) -> torch.Tensor:
+    ("Restored images (B×3×sH×sW in [0, 1]) for LQ images `lq` (B×3×H×W) in [0, 1], with the fusion inputs `emb` "
+     "(`eta`, `order`: the fast sampler's; `noise`: given draws, see `NoiseSource`; `scale`: the restorer's "
+     "enlargement, see `RestorerConfig.scale`).")
     emb = emb or {}
-    if sde is None: return backbone(lq, **emb).float().clamp(0, 1)
+    if sde is None:
+        out = backbone(lq, **emb).float().clamp(0, 1)
+        want = (lq.shape[-2] * scale, lq.shape[-1] * scale)
+        if tuple(out.shape[-2:]) != want:
+            raise ValueError(f"restore_tensor: scale={scale} expects a {want[0]}×{want[1]} output from a "
+                             f"{lq.shape[-2]}×{lq.shape[-1]} input; the backbone gave {out.shape[-2]}×{out.shape[-1]}")
+        return out
+    mu = upscale(lq, scale)                                  # IR-SDE's SR setting: μ is the enlarged input
     sde = sde.to(lq.device)
-    if x_T is None and noise is None: x_T = sde.noise_state(lq, generator=generator)   # else: the first draw
-    x0 = sde.sample(backbone, lq, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress,
+    if x_T is None and noise is None: x_T = sde.noise_state(mu, generator=generator)   # else: the first draw
+    x0 = sde.sample(backbone, mu, sampler=sampler, steps=steps, generator=generator, x_T=x_T, progress=progress,
                     eta=eta, order=order, noise=noise, **emb)
     return x0.float().clamp(0, 1)
 

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .core import crop_to, pad_to_multiple, read_weights
+from .core import crop_to, pad_to_multiple, read_weights, upscale
 from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, ImageContextFusion, JsonConfig,
                              NoFusion, PromptConfig, PromptFusion, attention, fusion_config, make_fusion, merge_heads,
                              set_attention_impl, split_heads)
@@ -600,6 +600,8 @@ class NAFNetConfig(JsonConfig):
     tlc_ratio: float = 1.5              # TLC's window, relative to the training patch
     # the ending conv starts at zero: the untrained net returns its input exactly ("do no harm" from step 0)
     identity_init: bool = False
+    # super-resolution: the output is `scale`× larger (a pixel-shuffle head on the bicubic enlargement); 1: same size
+    scale: int = 1
 
     def __post_init__(self):
         self.enc_blocks, self.dec_blocks = tuple(self.enc_blocks), tuple(self.dec_blocks)
@@ -617,6 +619,9 @@ class NAFNetConfig(JsonConfig):
         if not self.tlc_ratio > 0: raise ValueError(f"NAFNetConfig: tlc_ratio must be > 0, got {self.tlc_ratio!r}")
         if not isinstance(self.identity_init, bool):
             raise ValueError(f"NAFNetConfig: identity_init must be true or false, got {self.identity_init!r}")
+        if not isinstance(self.scale, int) or isinstance(self.scale, bool) or self.scale < 1:
+            raise ValueError(f"NAFNetConfig: scale must be a whole number >= 1 (the output's enlargement), "
+                             f"got {self.scale!r}")
 
     def pool_size(self, level: int) -> int | None:
         "The SCA window at `level` (resolution / 2^level) under TLC; None: global pooling."
@@ -662,7 +667,10 @@ class ConditionalNAFNet(ConditionalBackbone):
         for lvl, nb in zip(reversed(range(n)), cfg.dec_blocks):
             self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2))); c //= 2
             self.decoders.append(nn.ModuleList([NAFBlock(c, emb, cfg.pool_size(lvl)) for _ in range(nb)]))
-        self.ending = nn.Conv2d(w, cfg.in_nc, 3, padding=1)
+        # the ending: the residual (same size), or s² residuals per pixel rearranged s× larger (ESPCN's pixel shuffle,
+        # the head of Real-ESRGAN's, SwinIR's and DAT's real-SR networks)
+        self.ending = nn.Conv2d(w, cfg.in_nc * cfg.scale ** 2, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(cfg.scale) if cfg.scale > 1 else nn.Identity()
         if cfg.identity_init: nn.init.zeros_(self.ending.weight); nn.init.zeros_(self.ending.bias)
         set_attention_impl(self, cfg.attn_impl)
 
@@ -672,7 +680,7 @@ class ConditionalNAFNet(ConditionalBackbone):
 
     def forward(self, x, content=None, degradation=None, tokens=None, scene=None,
                 cond: Conditioning | None = None) -> torch.Tensor:
-        "The restored image for degraded images `x` (B×C×H×W)."
+        "The restored image for degraded images `x` (B×C×H×W); `scale`× larger (B×C×sH×sW) for a super-resolver."
         if x.ndim != 4 or x.shape[1] != self.cfg.in_nc:
             raise ValueError(f"x must be B×{self.cfg.in_nc}×H×W, got {tuple(x.shape)}")
         if cond is None:
@@ -693,4 +701,6 @@ class ConditionalNAFNet(ConditionalBackbone):
         for blocks, up in zip(self.decoders, self.ups):
             y = up(y) + skips.pop()
             y = self._hook(cond, hook, self._blocks(blocks, y, emb)); hook += 1
-        return crop_to(self.ending(y) + inp, size)
+        s = self.cfg.scale
+        # the residual on the input (or on its bicubic enlargement: the network learns what bicubic misses)
+        return crop_to(self.shuffle(self.ending(y)), (size[0] * s, size[1] * s)) + upscale(x, s)
