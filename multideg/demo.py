@@ -14,7 +14,7 @@ from fastcore.script import store_true
 from .core import JsonConfig, _available, atomic_write, check_types, default_device
 
 # %% auto #0
-__all__ = ['DEMO_PROFILES', 'BLENDS', 'DEMO_ROOT', 'DemoConfig', 'demo', 'mark_worse', 'demo_command']
+__all__ = ['DEMO_PROFILES', 'BLENDS', 'EVAL_ONLY', 'DEMO_ROOT', 'DemoConfig', 'demo', 'mark_worse', 'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
@@ -29,6 +29,7 @@ DEMO_PROFILES = {
                 loss='ml', prediction='noise', identity_init=False, harm_weight=0.0),
 }
 BLENDS = ('none', 'confidence')
+EVAL_ONLY = ('blend',)       # settings of the evaluation only: a demo folder re-evaluates with another value
 DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
 def _check(ok: bool, msg: str):
@@ -106,7 +107,7 @@ def _default_folder(cfg: DemoConfig) -> str:
     plain = {f.name: f.default for f in fields(DemoConfig)} | DEMO_PROFILES[cfg.profile]
     named = ('backbone', 'preset', 'fusion', 'loss', 'prediction', 'sampler')    # their values say what they are
     parts = [f"{getattr(cfg, k)}" if k in named else f"{k}{getattr(cfg, k)}"
-             for k in plain if k not in ('out', 'profile', 'device') and getattr(cfg, k) != plain[k]]
+             for k in plain if k not in ('out', 'profile', 'device', *EVAL_ONLY) and getattr(cfg, k) != plain[k]]
     return str(Path(DEMO_ROOT) / re.sub(r'[^A-Za-z0-9._-]', '_', '-'.join([cfg.profile, *parts])))
 
 # %% ../nbs/15_demo.ipynb #8cef8583
@@ -151,7 +152,8 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     return ccfg, rcfg
 
 def _check_folder(cfg: DemoConfig, out: Path) -> None:
-    "Refuse a folder whose `demo.json` records other settings than `cfg`'s (device and folder aside); say how to go on."
+    ("Refuse a folder whose `demo.json` records other training settings than `cfg`'s (device, folder and evaluation "
+     "settings aside; a setting added since it was written counts as the profile's); say how to go on.")
     path = out / 'demo.json'
     if not path.is_file(): return
     hint = f"pass --out with another folder (out= in Python) to run this demo beside it, or delete {out} to start over"
@@ -159,7 +161,9 @@ def _check_folder(cfg: DemoConfig, out: Path) -> None:
     except (OSError, ValueError) as e: raise ValueError(f"{path} cannot be read ({e}); {hint}") from None
     new = json.loads(cfg.to_json())
     if not isinstance(old, dict): raise ValueError(f"{path} does not hold a demo's settings; {hint}")
-    diff = sorted(k for k in set(old) | set(new) if k not in ('out', 'device') and old.get(k) != new.get(k))
+    then = json.loads(DemoConfig(profile=cfg.profile, device=cfg.device, out=cfg.out).resolved().to_json())
+    diff = sorted(k for k in set(old) | set(new)
+                  if k not in ('out', 'device', *EVAL_ONLY) and old.get(k, then.get(k)) != new.get(k))
     if diff:
         raise ValueError(f"{out} already holds a demo made with other settings (differing: {', '.join(diff)}); {hint}")
 
