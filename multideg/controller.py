@@ -22,12 +22,12 @@ from .degradations import NAMES, caption
 # %% auto #0
 __all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig',
            'clip_model_config', 'resolve_clip_weights', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip',
-           'vocab_tokenizer', 'orthonormalize', 'clip_resize_crop', 'clip_preprocess', 'multiscale_views',
-           'official_to_native', 'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config',
-           'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_targets',
-           'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics',
-           'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
-           'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding']
+           'vocab_tokenizer', 'orthonormalize', 'clip_resize_crop', 'clip_normalize', 'clip_preprocess',
+           'multiscale_views', 'official_to_native', 'native_to_official', 'LoadReport', 'build_controller',
+           'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens',
+           'token_targets', 'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics',
+           'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities',
+           'top_k_sets', 'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
@@ -470,9 +470,7 @@ class DAClip(nn.Module):
         if self.config.view == 'multiscale':   # native resolution (enlarged only when smaller than the encoder's size)
             if how == 'official': raise ValueError("the official preprocessing goes with view='whole'")
             S = self.image_size
-            x = clip_resize_crop(x, S) if min(x.shape[-2:]) < S else x
-            mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) for v in mean_std)
-            return (x - mean) / std
+            return clip_normalize(clip_resize_crop(x, S) if min(x.shape[-2:]) < S else x, mean_std)
         return clip_preprocess(x, self.clip.visual.image_size, mean_std, how)
 
     def config_mean_std(self):
@@ -658,8 +656,9 @@ def _official_resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
         out.append(TF.pil_to_tensor(im).float().div(255))
     return torch.stack(out).to(x.device)
 
-def clip_resize_crop(x: torch.Tensor, size=224, how: str = 'ours') -> torch.Tensor:
-    "Images in [0, 1] (B×3×H×W) with the shorter side resized to `size` (bicubic) and centre-cropped, by `how`."
+def clip_resize_crop(x: torch.Tensor, size=224, how: str = 'ours', clamp: bool = True) -> torch.Tensor:
+    ("Images in [0, 1] (B×3×H×W) with the shorter side resized to `size` (bicubic) and centre-cropped, by `how` "
+     "(`clamp`: the resized values to [0, 1]; off for images already normalised).")
     if x.ndim == 3: x = x[None]
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"clip_preprocess: expected B×3×H×W images in [0, 1], got shape {tuple(x.shape)}")
@@ -672,15 +671,19 @@ def clip_resize_crop(x: torch.Tensor, size=224, how: str = 'ours') -> torch.Tens
     s = max(th / h, tw / w)
     nh, nw = max(th, round(h * s)), max(tw, round(w * s))
     if (nh, nw) != (h, w):
-        x = F.interpolate(x.float(), size=(nh, nw), mode='bicubic', antialias=True, align_corners=False).clamp(0, 1)
+        x = F.interpolate(x.float(), size=(nh, nw), mode='bicubic', antialias=True, align_corners=False)
+        if clamp: x = x.clamp(0, 1)
     top, left = (nh - th) // 2, (nw - tw) // 2
     return x[..., top:top + th, left:left + tw]
 
-def clip_preprocess(x: torch.Tensor, size=224, mean_std=(OPENAI_MEAN, OPENAI_STD), how: str = 'ours') -> torch.Tensor:
-    "DA-CLIP's validation transform: shorter side to `size` (bicubic), centre crop, normalise, by `how`."
-    x = clip_resize_crop(x, size, how)
+def clip_normalize(x: torch.Tensor, mean_std=(OPENAI_MEAN, OPENAI_STD)) -> torch.Tensor:
+    "Images in [0, 1] (B×3×H×W) normalised per channel by CLIP's `(mean, std)`."
     mean, std = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) for v in mean_std)
     return (x - mean) / std
+
+def clip_preprocess(x: torch.Tensor, size=224, mean_std=(OPENAI_MEAN, OPENAI_STD), how: str = 'ours') -> torch.Tensor:
+    "DA-CLIP's validation transform: shorter side to `size` (bicubic), centre crop, normalise, by `how`."
+    return clip_normalize(clip_resize_crop(x, size, how), mean_std)
 
 # %% ../nbs/03_controller.ipynb #ccbc14ed
 def multiscale_views(x: torch.Tensor, size: int, crops: int = 4, clamp: bool = True) -> torch.Tensor:
@@ -689,14 +692,7 @@ def multiscale_views(x: torch.Tensor, size: int, crops: int = 4, clamp: bool = T
     if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"multiscale_views: expected B×3×H×W, got {tuple(x.shape)}")
     H, W = x.shape[-2:]
     if min(H, W) < size: raise ValueError(f"multiscale_views: a {H}×{W} image is smaller than the views ({size} px)")
-    if clamp: whole = clip_resize_crop(x, size)
-    else:
-        s = size / min(H, W)
-        nh, nw = max(size, round(H * s)), max(size, round(W * s))
-        whole = x if (nh, nw) == (H, W) else F.interpolate(x, size=(nh, nw), mode='bicubic', antialias=True,
-                                                            align_corners=False)
-        top, left = (nh - size) // 2, (nw - size) // 2
-        whole = whole[..., top:top + size, left:left + size]
+    whole = clip_resize_crop(x, size, clamp=clamp)
     g = math.ceil(math.sqrt(crops))
     cells = (range(crops) if crops == g * g else [round(k * (g * g - 1) / (crops - 1)) for k in range(crops)])
     at = lambda n, j: (n - size) // 2 if g == 1 else round(j * (n - size) / (g - 1))

@@ -148,9 +148,10 @@ class EMA:
         return min(self.beta, 1 - (1 + self.updates) ** (-2 / 3)) if self.warmup else self.beta
 
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> bool:
-        "Update after optimiser step `step` (1-based) if it is an update step; returns whether it updated."
-        if step % self.every: return False
+    def update(self, model: nn.Module, step: int, final: bool = False) -> bool:
+        ("Update after optimiser step `step` (1-based) if it is an update step or the run's `final` one; returns "
+         "whether it updated.")
+        if step % self.every and not final: return False
         d = self.decay()
         for n, p in model.named_parameters():
             if n in self.shadow: self.shadow[n].lerp_(p.detach().float(), 1 - d)
@@ -583,12 +584,13 @@ class NonFiniteGuardCB(Callback):
 
 # %% ../nbs/09_learner.ipynb #df31fd50
 class EMACB(Callback):
-    "An exponential moving average of the weights (`learn.ema`), updated after every `every`-th optimiser step."
+    ("An exponential moving average of the weights (`learn.ema`), updated after every `every`-th optimiser step and "
+     "the last (what a run publishes has seen every step's weights).")
     order = 10
     def __init__(self, beta: float = 0.995, every: int = 10, warmup: bool = True):
         self.beta, self.every, self.warmup = beta, every, warmup
     def after_create(self, learn): learn.ema = EMA(learn.raw_model, self.beta, self.every, self.warmup)
-    def after_step(self, learn): learn.ema.update(learn.raw_model, learn.step)
+    def after_step(self, learn): learn.ema.update(learn.raw_model, learn.step, final=learn.step == learn.config.steps)
 
 # %% ../nbs/09_learner.ipynb #73e23ce0
 def _clock(seconds: float) -> str:
