@@ -13,7 +13,7 @@ import torch
 
 from .core import config_from_args, require
 from .data import SyntheticPairs, item_seed, recipe_source
-from .degradations import NAMES, DegradationSampler
+from .degradations import NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, names_of
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
                                  flat_metrics, predict_sets, set_metrics)
 from .inference import TINY_CLIP
@@ -22,17 +22,24 @@ from .learner import (CARDS, Callback, Card, DeviceCB, LambdaCB, Learner, TrainC
                               visible_card)
 
 # %% auto #0
-__all__ = ['CONTROLLER_RECIPES', 'DataConfig', 'data_settings', 'ControllerTrainConfig', 'controller_data', 'DegradeOnDeviceCB',
-           'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'plan_for_card', 'train_controller',
-           'plan_command_flag', 'print_plan', 'run_training_command', 'train_controller_command']
+__all__ = ['DATA_PIPELINES', 'CONTROLLER_RECIPES', 'DataConfig', 'data_settings', 'ControllerTrainConfig', 'controller_data',
+           'DegradeOnDeviceCB', 'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'plan_for_card',
+           'train_controller', 'plan_command_flag', 'print_plan', 'run_training_command', 'train_controller_command']
 
 # %% ../nbs/10_controller_training.ipynb #a25e02eb
+DATA_PIPELINES = ('types', 'realistic')    # how DataConfig degrades: the 12 types, or Real-ESRGAN's second order
+
 @dataclass
 class DataConfig:
     ("The synthetic pairs a run trains and validates on (`SyntheticPairs`): clean images, the degradations drawn, "
      "crops; inherited by the run configs of both recipes, which check it with `check_data`.")
-    names: tuple = NAMES                 # the degradation types drawn (those a controller learns to recognise)
-    counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})  # number of degradations per image -> probability
+    # the degradation types drawn, those a controller learns to recognise (None: the pipeline's, `data_names()`)
+    names: tuple | None = None
+    # number of degradations per image -> probability (pipeline 'types'; the 'realistic' one draws its own)
+    counts: dict = field(default_factory=lambda: {1: 0.5, 2: 0.5})
+    # 'types': `counts` of the `names` (DegradationSampler); 'realistic': Real-ESRGAN's second order (SecondOrder)
+    pipeline: str = 'types'
+    scale: int = 1                       # super-resolution: the degraded crop is patch_size // scale ('realistic')
     # clean images: 'embedded' (sample photos + dead leaves), 'deadleaves', 'samples' or a folder
     source: str | None = 'embedded'
     count: int = 256                     # dead-leaves pictures (training; validation uses val_count others)
@@ -47,16 +54,29 @@ class DataConfig:
 
     def check_data(self) -> None:
         "Normalise (names a tuple, counts numbers) and check the data settings; a ValueError names the bad one."
-        self.names = tuple(self.names)
+        if self.names is not None: self.names = tuple(self.names)
+        require(self.pipeline in DATA_PIPELINES, f"pipeline must be one of {DATA_PIPELINES}, got {self.pipeline!r}")
+        require(isinstance(self.scale, int) and not isinstance(self.scale, bool) and self.scale >= 1,
+                f"scale must be a whole number >= 1, got {self.scale!r}")
+        require(self.scale == 1 or self.pipeline == 'realistic',
+                f"scale={self.scale}: super-resolution data comes from pipeline 'realistic' (the 'types' pipeline "
+                f"keeps the image's size)")
+        require(self.patch_size is None or self.patch_size % self.scale == 0,
+                f"patch_size {self.patch_size} is not a multiple of scale {self.scale} (the degraded crop is "
+                f"patch_size // scale)")
         try: self.counts = {int(k): float(v) for k, v in dict(self.counts).items()}
         except (TypeError, ValueError):
             raise ValueError(f"counts must map numbers of degradations to weights, got {self.counts!r}") from None
         require(self.counts and all(k >= 1 for k in self.counts) and sum(self.counts.values()) > 0,
                 f"counts must map numbers >= 1 to positive weights, got {self.counts}")
-        unknown = [n for n in self.names if n not in NAMES]
+        unknown = [n for n in self.data_names() if n not in NAMES]
         require(not unknown, f"names: unknown degradations {unknown}; valid: {', '.join(NAMES)}")
-        require(max(self.counts) <= len(self.names),
-                f"counts asks for {max(self.counts)} degradations but names has {len(self.names)}")
+        if self.pipeline == 'realistic':
+            require(self.names is None or sorted(self.names) == sorted(SECOND_ORDER_NAMES),
+                    f"names: pipeline 'realistic' names {', '.join(SECOND_ORDER_NAMES)}; leave names unset (none) "
+                    f"or give exactly these, got {self.names}")
+        else: require(max(self.counts) <= len(self.data_names()),
+                      f"counts asks for {max(self.counts)} degradations but names has {len(self.data_names())}")
         require(self.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {self.degrade!r}")
         require(self.source is not None, "source: this recipe trains on your photos: give a folder of them "
                                          "(source=FOLDER, --source FOLDER), or 'embedded' for the bundled sample "
@@ -70,9 +90,21 @@ class DataConfig:
         require(s in (None, 'source') or (isinstance(s, int) and s >= (self.patch_size or 1)),
                 f"scene_size must be 'source', none or a number of pixels >= patch_size, got {s!r}")
 
-    def sampler(self) -> DegradationSampler:
-        "The degradations drawn: `counts` of the `names`, every name equally likely."
-        return DegradationSampler(counts=self.counts, weights={k: 1.0 for k in self.names})
+    def data_names(self) -> tuple:
+        "The names a controller trained on this data recognises: `names`, else the pipeline's."
+        if self.names is not None: return self.names
+        return SECOND_ORDER_NAMES if self.pipeline == 'realistic' else NAMES
+
+    def set_sizes(self) -> tuple:
+        "How many degradations an image can carry: `counts`' numbers ('types'); those 1000 drawn plans show (else)."
+        if self.pipeline == 'types': return tuple(sorted(self.counts))
+        plans = self.sampler().draw(1000, torch.Generator().manual_seed(0))
+        return tuple(sorted({len(names_of(p)) for p in plans}))
+
+    def sampler(self) -> DegradationSampler | SecondOrder:
+        "The degradations drawn: `counts` of the `names`, every name equally likely; or the second-order pipeline."
+        if self.pipeline == 'realistic': return SecondOrder(scale=self.scale)
+        return DegradationSampler(counts=self.counts, weights={k: 1.0 for k in self.data_names()})
 
 def data_settings(cfg: DataConfig, without: Sequence[str] = ()) -> dict:
     "The data fields (`DataConfig`) of `cfg` but `without`: one run's data, handed to another run's config."
@@ -125,12 +157,12 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
 
     def val_metrics(self) -> tuple:
         "What `_controller_val` reports: exact-set accuracy (overall, per number of degradations), micro and macro F1."
-        return ('exact', *(f'exact_{k}' for k in sorted(self.counts)), 'micro_f1', 'macro_f1')
+        return ('exact', *(f'exact_{k}' for k in self.set_sizes()), 'micro_f1', 'macro_f1')
 
     def controller_config(self) -> ControllerConfig:
         "The `ControllerConfig` of the model this run trains."
         return ControllerConfig(model=TINY_CLIP if self.model == 'tiny' else self.model, pretrained=self.pretrained,
-                                names=self.names,
+                                names=self.data_names(),
                                 n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold,
                                 per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names)
 
@@ -142,7 +174,9 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
 # %% ../nbs/10_controller_training.ipynb #3e58f2e3
 def controller_data(cfg: DataConfig, split: str, patch_size: int, degrade: str | None = None) -> SyntheticPairs:
     ("Pairs of a run config's data (`DataConfig`, and its `seed`) for training ('train') or validation ('val': other "
-     "images, other seeds); a folder streams from disk.")
+     "images, other seeds); a folder streams from disk. With `cfg.scale` > 1 the 'lq' crops are patch_size // scale.")
+    require(patch_size % cfg.scale == 0, f"patch_size {patch_size} is not a multiple of scale {cfg.scale} (the "
+                                         f"degraded crop is patch_size // scale)")
     size = cfg.size or int(1.5 * patch_size)
     n = cfg.count if split == 'train' else cfg.val_count
     src = recipe_source(cfg.source, split, count=n, size=size, seed=cfg.seed)
@@ -163,7 +197,8 @@ def data_callbacks(cfg, data: SyntheticPairs) -> list:
 # %% ../nbs/10_controller_training.ipynb #960c9f88
 def _controller_loss(model, batch, *, raw: DAClip, loss: ControllerLoss, size, mean_std):
     x, gt = clip_preprocess(batch['lq'], size, mean_std), clip_preprocess(batch['gt'], size, mean_std)
-    return loss(model(x, decode=False), raw.targets(batch['records'], clean=gt))
+    # names_of: the named steps of each image's records (a SecondOrder plan also has unnamed ones)
+    return loss(model(x, decode=False), raw.targets([names_of(r) for r in batch['records']], clean=gt))
 
 def _controller_val(model: DAClip, *, images: torch.Tensor, true: list, batch_size: int) -> dict:
     _, pred = predict_sets(model, images, batch_size)
@@ -192,7 +227,7 @@ def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> Tra
         return m
     def batch():
         p, B = cfg.patch_size or size['clip'], cfg.batch_size
-        return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p),
+        return {'lq': torch.rand(B, 3, p // cfg.scale, p // cfg.scale), 'gt': torch.rand(B, 3, p, p),
                 'records': records}
     def loss(model, b):
         return _controller_loss(model, b, raw=model, loss=cfg.loss(), size=size['clip'],
@@ -252,8 +287,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     mean_std = model.config_mean_std()
     train_ds, val_ds = controller_data(cfg, 'train', patch), controller_data(cfg, 'val', patch)
     val_items = [val_ds[i] for i in range(len(val_ds))]
-    val_images, val_true = torch.stack([it['lq'] for it in val_items]), [[r['name'] for r in it['records']]
-                                                                         for it in val_items]
+    val_images, val_true = torch.stack([it['lq'] for it in val_items]), [names_of(it['records']) for it in val_items]
     loss = cfg.loss()
     val_fn = partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size)
     clamp = LambdaCB(after_step=lambda learn: learn.raw_model.clamp_logit_scale_())   # DA-CLIP's temperature bound
@@ -264,7 +298,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                       model_config=json.loads(ccfg.to_json()))
     if trainer.resume_and_fit(until, resume) and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'controller.safetensors')
-        if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, tuple(sorted(cfg.counts)))
+        if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, cfg.set_sizes())
         ccfg.save(trainer.out / 'controller.json')
         trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {f.parent.name}/{f.name})")
     trainer.acc.wait_for_everyone()

@@ -18,14 +18,14 @@ from .core import JsonConfig
 
 # %% auto #0
 __all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'JPEG_CODECS', 'SEED24_DATASET', 'SEED24_SYNTHETIC', 'PRESETS',
-           'KERNEL_KINDS', 'Param', 'default_generator', 'Degradation', 'register', 'get_degradation', 'check_batch',
-           'image_generators', 'records_from', 'randn_like_per_image', 'rand_per_image', 'filter2d', 'gaussian_kernel',
-           'noisy', 'jpeg_roundtrip', 'jpeg_compressed', 'opencv_sigma', 'gaussian_blurry', 'motion_kernel',
-           'motion_blurry', 'downsample', 'low_resolution', 'stroke_mask', 'uncompleted', 'scene_side', 'haze', 'hazy',
-           'low_light', 'rainy', 'snowy', 'shadowed', 'raindrop', 'draw_records', 'apply_records', 'compose',
-           'visibility', 'visibilities', 'names_of', 'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler',
-           'preset', 'blur_kernel', 'sinc_kernel', 'add_noise', 'SecondOrder', 'describe_op', 'step_kernel',
-           'strength_steps', 'explorer']
+           'KERNEL_KINDS', 'SECOND_ORDER_NAMES', 'Param', 'default_generator', 'Degradation', 'register',
+           'get_degradation', 'check_batch', 'image_generators', 'records_from', 'randn_like_per_image',
+           'rand_per_image', 'filter2d', 'gaussian_kernel', 'noisy', 'jpeg_roundtrip', 'jpeg_compressed',
+           'opencv_sigma', 'gaussian_blurry', 'motion_kernel', 'motion_blurry', 'downsample', 'low_resolution',
+           'stroke_mask', 'uncompleted', 'scene_side', 'haze', 'hazy', 'low_light', 'rainy', 'snowy', 'shadowed',
+           'raindrop', 'draw_records', 'apply_records', 'compose', 'visibility', 'visibilities', 'names_of',
+           'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel',
+           'add_noise', 'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps', 'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -882,8 +882,8 @@ class DegradationSampler:
 
     def make_visible(self, x: torch.Tensor, records: list[list[dict]], generator: torch.Generator
                      ) -> tuple[torch.Tensor, list[list[dict]]]:
-        ("`x` degraded by `records`, with every step visible: a step whose removal changes its image by PSNR >= `visible_db` "
-         "(at `visible_size`) is redrawn with severities from strength 1/`redraws`, 2/`redraws`... 1 (same seed); one "
+        ("`x` degraded by `records`, with every step visible: a step whose removal changes its image by PSNR >= "
+         "`visible_db` (at `visible_size`) is redrawn with severities from strength 1/`redraws`, 2/`redraws`... 1 (same seed); one "
          "still hidden after that gives way to another type (`replace`; drawn by `weights`, within the exclusions, "
          "checked alike, four times at most), or is dropped with its label.")
         squeeze = x.ndim == 3
@@ -1211,6 +1211,9 @@ def step_kernel(step: dict) -> torch.Tensor:
     "The kernel of a 'blur' or 'sinc' step."
     if step['op'] == 'sinc': return sinc_kernel(step['size'], step['omega_c'])
     return blur_kernel(step['kind'], step['size'], step['sigma_x'], step['sigma_y'], step['theta'], step['beta'])
+
+# %% ../nbs/01_degradations.ipynb #6da4a2f2
+SECOND_ORDER_NAMES = ('gaussian-blurry', 'low-resolution', 'noisy', 'jpeg-compressed')  # a SecondOrder plan's names
 
 # %% ../nbs/01_degradations.ipynb #395dd70f
 def strength_steps(strengths: dict[str, float]) -> list[dict]:

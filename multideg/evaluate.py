@@ -5,26 +5,30 @@
 # %% ../nbs/13_evaluate.ipynb #ef8af457
 from __future__ import annotations
 import csv, io, json, math, os, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .core import MAX_PIXELS, CommandParser, pixel_limit, require_option, to_uint8, atomic_write
-from .degradations import (NAMES, ORDER, PRESETS, names_of, multi_hot, caption, parametric_caption,
+from .core import (MAX_PIXELS, CommandParser, open_pillow, pixel_limit, require_option, to_uint8, atomic_write,
+                           upscale)
+from .degradations import (NAMES, ORDER, PRESETS, SecondOrder, names_of, multi_hot, caption, parametric_caption,
                                    preset as make_preset)
-from .data import PairedFolder, SampleImages, item_generator
+from .data import DatasetError, PairedFolder, SampleImages, decode_pixels, item_generator, pixels_to_float
 from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
+from .inference import RestorerConfig
 from .restore import add_model_arguments, restorer_from_args
 
 # %% auto #0
-__all__ = ['METRICS', 'METRIC_LABELS', 'combination', 'combination_names', 'centre_crop', 'SyntheticEval', 'EvalSet',
-           'eval_dataset', 'EvalResults', 'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart',
-           'example_grid', 'write_report', 'load_results', 'eval_command']
+__all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'combination', 'combination_names', 'centre_crop',
+           'mod_crop', 'centre_crop_pair', 'eval_sampler', 'SyntheticEval', 'EvalSet', 'pair_scale', 'folder_scale',
+           'ScaledPairs', 'eval_dataset', 'default_metrics', 'default_crop_border', 'headline_metric', 'EvalResults',
+           'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart', 'example_grid',
+           'sr_example_grid', 'write_report', 'load_results', 'eval_command']
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
 def combination(names) -> str:
@@ -50,17 +54,66 @@ def _check_count(v, what: str):
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
         raise ValueError(f"{what} must be a positive integer or None, got {v!r}")
 
+# %% ../nbs/13_evaluate.ipynb #2cc41842
+def _check_scale(scale, what: str = 'scale') -> int:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"{what} must be a whole number >= 1, got {scale!r}")
+    return scale
+
+def _check_divisible(patch_size: int | None, scale: int):
+    "A patch size the scale divides (or None), else a ValueError naming the sizes that work."
+    if patch_size is not None and patch_size % scale:
+        lo = patch_size - patch_size % scale
+        raise ValueError(f"patch_size {patch_size} is not a multiple of the scale {scale}: its LR crop would be "
+                         f"{patch_size / scale:g} px; use {' or '.join(str(v) for v in (lo, lo + scale) if v)}")
+
+def mod_crop(x: torch.Tensor, scale: int) -> torch.Tensor:
+    "`x` (`…×H×W`) without its last `H mod scale` rows and `W mod scale` columns (BasicSR's `mod_crop`)."
+    _check_scale(scale)
+    h, w = x.shape[-2:]
+    return x[..., :h - h % scale, :w - w % scale]
+
+def centre_crop_pair(lq: torch.Tensor, gt: torch.Tensor, size: int | None,
+                     scale: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    ("Aligned central crops of a pair whose `gt` is `scale`× `lq`: the LR window of `size // scale` (`centre_crop`) "
+     "and the HR window `scale`× it; `None` returns the pair as it is.")
+    _check_scale(scale)
+    h, w = lq.shape[-2:]
+    if tuple(gt.shape[-2:]) != (h * scale, w * scale):
+        raise ValueError(f"centre_crop_pair: the GT ({gt.shape[-2]}×{gt.shape[-1]}) is not {scale}× "
+                         f"the LQ ({h}×{w})")
+    if size is None: return lq, gt
+    _check_divisible(size, scale)
+    small = centre_crop(lq, size // scale)
+    th, tw = small.shape[-2:]
+    top, left = (h - th) // 2, (w - tw) // 2
+    return small, gt[..., top * scale:(top + th) * scale, left * scale:(left + tw) * scale]
+
 # %% ../nbs/13_evaluate.ipynb #b215b8f4
+def eval_sampler(sampler='mixed', scale: int | None = None):
+    ("The degradation sampler of synthetic pairs at `scale` (None: the sampler's own): a preset name or a sampler; "
+     "only the Real-ESRGAN pipeline (`SecondOrder`, preset 'realistic') makes LR images.")
+    s = make_preset(sampler) if isinstance(sampler, str) else sampler
+    own = s.scale if isinstance(s, SecondOrder) else 1
+    if scale is None or _check_scale(scale) == own: return s
+    if isinstance(s, SecondOrder): return replace(s, scale=scale)     # the same pipeline, ending 1/scale smaller
+    name = sampler if isinstance(sampler, str) else type(sampler).__name__
+    raise ValueError(f"scale={scale}: {name!r} degrades at the photo's size; only the 'realistic' preset "
+                     "(Real-ESRGAN's second-order pipeline, SecondOrder) makes LR images s× smaller")
+
 class SyntheticEval(torch.utils.data.Dataset):
     ("`n` held-out pairs: pair i is version i // P of photo i mod P "
-     "(a centre crop of `patch_size` of the degraded photo), degraded with the seed (seed, 'eval', photo, version).")
+     "(a centre crop of `patch_size` of the degraded photo), degraded with the seed (seed, 'eval', photo, version); "
+     "with a `scale` (or a `SecondOrder(scale=s)` sampler) the LQ is the LR image, s× smaller.")
     def __init__(self, sampler='mixed', n: int | None = None, patch_size: int | None = None, seed: int = 0,
-                 source=None):
+                 source=None, scale: int | None = None):
         _check_count(n, 'n'); _check_count(patch_size, 'patch_size')
+        self.preset = sampler if isinstance(sampler, str) else type(sampler).__name__
+        self.sampler = eval_sampler(sampler, scale)
+        self.scale = self.sampler.scale if isinstance(self.sampler, SecondOrder) else 1
+        _check_divisible(patch_size, self.scale)
         self.source = SampleImages('eval') if source is None else source
         if len(self.source) == 0: raise ValueError("SyntheticEval: the source has no images")
-        self.preset = sampler if isinstance(sampler, str) else type(sampler).__name__
-        self.sampler = make_preset(sampler) if isinstance(sampler, str) else sampler
         self.n = 4 * len(self.source) if n is None else n
         self.patch_size, self.seed = patch_size, seed
 
@@ -74,30 +127,36 @@ class SyntheticEval(torch.utils.data.Dataset):
     def description(self) -> str:
         photos = ', '.join(dict.fromkeys(self._photo(i) for i in range(len(self.source))))
         crop = f"centre crops of {self.patch_size} px of the degraded photos" if self.patch_size else "whole images"
-        return (f"{self.n} synthetic pairs: preset {self.preset!r} on the held-out photos ({photos}), {crop}, "
+        sr = f", ×{self.scale} super-resolution (LR inputs {self.scale}× smaller)" if self.scale > 1 else ''
+        return (f"{self.n} synthetic pairs: preset {self.preset!r} on the held-out photos ({photos}), {crop}{sr}, "
                 f"seed {self.seed}")
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.n: raise IndexError(f"index {i} out of range for {self.n} pairs")
         photo = self.source[i % len(self.source)]
-        x = centre_crop(photo, self.patch_size).contiguous()
+        x = mod_crop(centre_crop(photo, self.patch_size), self.scale).contiguous()   # SR: sides the scale divides
         # the crop of the degraded photo: drops, flakes and streaks keep the photo's scale
         # (degrading only the crop's pixels)
         scene = min(photo.shape[-2:]) if self.patch_size else None
         y, recs = self.sampler(x[None], item_generator(self.seed, 'eval', self._photo(i), i // len(self.source)),
                                scene=scene)
+        want = (x.shape[-2] // self.scale, x.shape[-1] // self.scale)
+        if tuple(y.shape[-2:]) != want:
+            raise ValueError(f"SyntheticEval: the sampler made a {y.shape[-2]}×{y.shape[-1]} LQ from a "
+                             f"{x.shape[-2]}×{x.shape[-1]} crop; ×{self.scale} needs {want[0]}×{want[1]} "
+                             f"(the pipeline's images are at least 4 px: crops of {4 * self.scale} px or more)")
         return {'lq': y[0], 'gt': x, 'labels': multi_hot(recs)[0], 'records': recs[0], 'caption': caption(recs[0]),
                 'parametric_caption': parametric_caption(recs[0]), 'name': self.name(i), 'index': i}
     def __repr__(self): return f"SyntheticEval({self.description})"
 
 # %% ../nbs/13_evaluate.ipynb #0731ab01
 class EvalSet(torch.utils.data.Dataset):
-    ("Items `indices` of `base` (item dicts with 'lq' and 'gt'), centre-cropped to `patch_size`; "
-     "`description` says what they are.")
+    ("Items `indices` of `base` (item dicts with 'lq' and 'gt'), centre-cropped to `patch_size` (aligned crops of "
+     "`scale`× pairs); `description` says what they are.")
     def __init__(self, base, indices: Sequence[int] | None = None, patch_size: int | None = None,
-                 description: str = ''):
-        _check_count(patch_size, 'patch_size')
-        self.base, self.patch_size = base, patch_size
+                 description: str = '', scale: int = 1):
+        _check_count(patch_size, 'patch_size'); _check_scale(scale); _check_divisible(patch_size, scale)
+        self.base, self.patch_size, self.scale = base, patch_size, scale
         self.indices = list(range(len(base))) if indices is None else [int(i) for i in indices]
         bad = [i for i in self.indices if not 0 <= i < len(base)]
         if bad: raise IndexError(f"EvalSet: indices {bad[:5]} out of range for {len(base)} items")
@@ -106,23 +165,85 @@ class EvalSet(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} pairs")
         item = dict(self.base[self.indices[i]])
-        for k in ('lq', 'gt'): item[k] = centre_crop(item[k], self.patch_size).contiguous()
+        lq, gt = centre_crop_pair(item['lq'], item['gt'], self.patch_size, self.scale)
+        item['lq'], item['gt'] = lq.contiguous(), gt.contiguous()
         return item
     def __repr__(self): return f"EvalSet({self.description})"
 
+# %% ../nbs/13_evaluate.ipynb #5eacd0ae
+def pair_scale(lq_size: tuple[int, int], gt_size: tuple[int, int]) -> int | None:
+    ("The whole s with LQ = GT // s on both sides (sizes as (width, height)): 1 for a same-size pair, None when no s "
+     "fits.")
+    (lw, lh), (gw, gh) = lq_size, gt_size
+    if min(lw, lh) < 1: return None
+    s = gh // lh
+    return s if s >= 1 and lh == gh // s and lw == gw // s else None
+
+def folder_scale(pairs: PairedFolder, scale: int | None = None) -> int:
+    ("The scale of a `PairedFolder`'s pairs (GT = s × LQ for one whole s, `pair_scale`), read from the image headers; "
+     "checked against `scale` when given.")
+    if scale is not None: _check_scale(scale)
+    found, problems = {}, []
+    for lq, gt, _ in pairs.items:
+        sizes = []
+        for p in (lq, gt):
+            try:
+                with open_pillow(p) as im: sizes.append(im.size)
+            except Exception as e: problems.append((str(p), f'unreadable ({type(e).__name__}: {e})'))
+        if len(sizes) < 2: continue
+        s = pair_scale(*sizes)
+        if s is None:
+            (lw, lh), (gw, gh) = sizes
+            problems.append((str(lq), f"size {lw}×{lh} is neither its GT's ({gw}×{gh}, {gt.name}) nor that size "
+                                      "divided by a whole scale"))
+        else: found.setdefault(s, []).append(lq)
+    if problems: raise DatasetError(pairs.base, problems)
+    if len(found) > 1:
+        raise ValueError(f"{pairs.base}: the pairs mix scales (LQ s× smaller than GT): "
+                         + '; '.join(f"×{s}: {len(v)} pairs, e.g. {v[0].relative_to(pairs.base)}"
+                                     for s, v in sorted(found.items())) + '; evaluate one scale at a time')
+    s = next(iter(found))
+    if scale is not None and scale != s:
+        raise ValueError(f"{pairs.base}: its LQ images are " + (f"{s}× smaller than their GT" if s > 1 else
+                                                                "the size of their GT")
+                         + f" (×{s} pairs), but scale {scale} was asked")
+    return s
+
+class ScaledPairs(torch.utils.data.Dataset):
+    ("The pairs of a `PairedFolder` whose LQ are `scale`× smaller than their GT (see `folder_scale`), each GT cut "
+     "to `scale`× its LQ's size (top-left, as BasicSR's validation); items as `PairedFolder`'s.")
+    def __init__(self, pairs: PairedFolder, scale: int):
+        self.pairs, self.scale, self.base = pairs, _check_scale(scale), pairs.base
+    def __len__(self): return len(self.pairs)
+    def name(self, i: int) -> str: return self.pairs.name(i)
+    def combinations(self) -> dict[str, int]: return self.pairs.combinations()
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} pairs")
+        lq_path, gt_path, names = self.pairs.items[i]
+        lq, gt = pixels_to_float(decode_pixels(lq_path)), pixels_to_float(decode_pixels(gt_path))
+        (h, w), s = lq.shape[-2:], self.scale
+        if pair_scale((w, h), (gt.shape[-1], gt.shape[-2])) != s:
+            raise ValueError(f"{lq_path}: size {w}×{h} is not its GT's ({gt.shape[-1]}×{gt.shape[-2]}) "
+                             f"divided by the scale {s}")
+        records = [{'name': n} for n in names]
+        return {'lq': lq, 'gt': gt[..., :h * s, :w * s], 'labels': multi_hot([records])[0], 'records': records,
+                'caption': caption(records), 'parametric_caption': caption(records), 'name': self.name(i), 'index': i}
+
 # %% ../nbs/13_evaluate.ipynb #f05af24e
 def eval_dataset(data='synthetic', *, n: int | None = None, patch_size: int | None = None, seed: int = 0,
-                 preset: str | None = None) -> torch.utils.data.Dataset:
-    ("Evaluation pairs: `data` = 'synthetic' (with `preset`, default 'mixed') or a preset name on the held-out photos, "
-     "or a folder in DA-CLIP's layout.")
+                 preset: str | None = None, scale: int | None = None) -> torch.utils.data.Dataset:
+    ("Evaluation pairs: `data` = 'synthetic' (with `preset`, default 'mixed', 'realistic' at a `scale` > 1) or a "
+     "preset name on the held-out photos, or a folder in DA-CLIP's layout (its scale read from its sizes and checked "
+     "against `scale`); the data set's `scale` says how much smaller its LQ are.")
     _check_count(n, 'n'); _check_count(patch_size, 'patch_size')
+    if scale is not None: _check_scale(scale)
     if isinstance(data, str) and (data == 'synthetic' or data in PRESETS):
         if data in PRESETS and preset not in (None, data):
             raise ValueError(f"data={data!r} names a preset and preset={preset!r} another; give one of them")
-        name = data if data in PRESETS else (preset or 'mixed')
+        name = data if data in PRESETS else (preset or ('realistic' if (scale or 1) > 1 else 'mixed'))
         if name not in PRESETS:
             raise ValueError(f"preset={name!r} is not a degradation preset; choose from {', '.join(PRESETS)}")
-        return SyntheticEval(name, n, patch_size, seed)
+        return SyntheticEval(name, n, patch_size, seed, scale=scale)
     if not isinstance(data, (str, os.PathLike)):
         raise TypeError(f"data must be 'synthetic', a preset name or the path of a folder, got {type(data).__name__}")
     root = Path(data)
@@ -139,17 +260,36 @@ def eval_dataset(data='synthetic', *, n: int | None = None, patch_size: int | No
         raise ValueError(f"data={str(data)!r} has a 'train' split but no 'val' split; evaluate on held-out pairs "
                          f"(or pass {root / 'train'} itself to measure the training pairs)")
     else: split = None
-    pairs = PairedFolder(root, split)
+    pairs = PairedFolder(root, split, check_sizes=False)   # the sizes are checked here: same size, or ×s
+    s = folder_scale(pairs, scale)
+    _check_divisible(patch_size, s)
     k = len(pairs) if n is None else min(n, len(pairs))
     indices = [i * len(pairs) // k for i in range(k)]  # evenly spread over the sorted pairs: every folder keeps a share
     crop = f", centre crops of {patch_size} px" if patch_size else ''
+    sr = f", ×{s} super-resolution (LQ {s}× smaller than GT)" if s > 1 else ''
     combos = ', '.join(f'{c} ({m})' for c, m in pairs.combinations().items())
-    return EvalSet(pairs, indices, patch_size, f"{k} of {len(pairs)} pairs in {pairs.base}{crop}; folders: {combos}")
+    return EvalSet(pairs if s == 1 else ScaledPairs(pairs, s), indices, patch_size,
+                   f"{k} of {len(pairs)} pairs in {pairs.base}{crop}{sr}; folders: {combos}", scale=s)
 
 # %% ../nbs/13_evaluate.ipynb #8fcab06a
 METRICS = ('psnr', 'ssim', 'psnr_y', 'ssim_y', 'lpips')
 METRIC_LABELS = {'psnr': 'PSNR (dB)', 'ssim': 'SSIM', 'psnr_y': 'PSNR-Y (dB)', 'ssim_y': 'SSIM-Y',
                  'lpips': 'LPIPS (lower is better)'}
+DEFAULT_METRICS = ('psnr', 'ssim', 'lpips')                   # same-size restoration (DA-CLIP's test: RGB)
+SR_METRICS = ('psnr_y', 'ssim_y', 'psnr', 'ssim', 'lpips')    # super-resolution: the luma first, RGB beside it
+
+def default_metrics(scale: int = 1) -> tuple[str, ...]:
+    "The metrics `evaluate` computes unless told: RGB PSNR/SSIM and LPIPS; for super-resolution (scale > 1) Y first."
+    return DEFAULT_METRICS if _check_scale(scale) == 1 else SR_METRICS
+
+def default_crop_border(scale: int = 1) -> int:
+    "The border `evaluate` crops unless told: 4 pixels (the official DA-CLIP test), the scale for super-resolution."
+    return 4 if _check_scale(scale) == 1 else scale
+
+def headline_metric(metrics: Sequence[str], scale: int = 1) -> str | None:
+    "The metric a chart or a one-line summary shows: PSNR-Y for super-resolution, else PSNR (else the first computed)."
+    if scale > 1 and 'psnr_y' in metrics: return 'psnr_y'
+    return 'psnr' if 'psnr' in metrics else (metrics[0] if metrics else None)
 
 def _combination_order(key: str):
     names = combination_names(key)
@@ -168,11 +308,17 @@ class EvalResults:
     rows: list                                        # one dict per image (see above)
     metrics: tuple                                    # metrics with input_/output_ columns in every row
     unavailable: dict = field(default_factory=dict)   # metric -> why it was not computed
-    settings: dict = field(default_factory=dict)      # dataset, crop_border, quantize, y_channel, psnr_cap, ...
+    settings: dict = field(default_factory=dict)      # dataset, scale, crop_border, quantize, y_channel, ...
     examples: list = field(default_factory=list)      # {'row': i, 'lq', 'output', 'gt': uint8 3×h×w thumbnails}
 
     @property
     def psnr_cap(self) -> float | None: return self.settings.get('psnr_cap', 100.0)
+    @property
+    def scale(self) -> int: return int(self.settings.get('scale', 1))
+    @property
+    def baseline(self) -> str:
+        "What the input columns measure: the degraded 'input', or the 'bicubic' enlargement of an LR input."
+        return 'input' if self.scale == 1 else 'bicubic'
     @property
     def has_predictions(self) -> bool: return bool(self.rows) and all('predicted' in r for r in self.rows)
 
@@ -241,21 +387,25 @@ class EvalResults:
         return cls(rows, tuple(d.get('metrics', ())), dict(d.get('unavailable', {})), dict(d.get('settings', {})))
 
 # %% ../nbs/13_evaluate.ipynb #f79d6cd0
-def _eval_item(item, i: int) -> tuple[torch.Tensor, torch.Tensor, list[str], str]:
-    "LQ, GT, true names and name of item `i`, checked."
+def _eval_item(item, i: int) -> tuple[torch.Tensor, torch.Tensor, list[str], str, int]:
+    "LQ, GT, true names, name and scale of item `i` (GT = scale × LQ: 1 for a same-size pair), checked."
     if not isinstance(item, dict):
         raise TypeError(f"evaluate: item {i} of the dataset is a {type(item).__name__}, not a dict with 'lq' and 'gt'")
     missing = [k for k in ('lq', 'gt') if k not in item]
     if missing: raise ValueError(f"evaluate: item {i} of the dataset has no {' or '.join(map(repr, missing))}")
     lq, gt = item['lq'], item['gt']
-    if not (isinstance(lq, torch.Tensor) and isinstance(gt, torch.Tensor) and lq.ndim == 3 and lq.shape[0] == 3
-            and lq.shape == gt.shape):
-        raise ValueError(f"evaluate: item {i}: 'lq' and 'gt' must be 3×H×W tensors of one shape, got "
+    ok = (isinstance(lq, torch.Tensor) and isinstance(gt, torch.Tensor) and lq.ndim == gt.ndim == 3
+          and lq.shape[0] == gt.shape[0] == 3 and min(lq.shape[-2:]) > 0)
+    s = gt.shape[-2] // lq.shape[-2] if ok else 0
+    if s < 1 or tuple(gt.shape[-2:]) != (s * lq.shape[-2], s * lq.shape[-1]):
+        raise ValueError(f"evaluate: item {i}: 'lq' and 'gt' must be 3×H×W tensors of one shape (or, for "
+                         f"super-resolution, a 3×h×w LR input and its 3×sh×sw ground truth), got "
                          f"{tuple(getattr(lq, 'shape', ()))} and {tuple(getattr(gt, 'shape', ()))}")
-    return lq.float().cpu(), gt.float().cpu(), names_of(item.get('records')), str(item.get('name', i))
+    return lq.float().cpu(), gt.float().cpu(), names_of(item.get('records')), str(item.get('name', i)), s
 
-def _restore_output(out, lq: torch.Tensor, name: str) -> tuple[torch.Tensor, list[str] | None]:
-    "The restored image (`3×H×W`, CPU float) and the predicted names (or None) from what `restore_fn` returned."
+def _restore_output(out, lq: torch.Tensor, name: str, scale: int = 1) -> tuple[torch.Tensor, list[str] | None]:
+    ("The restored image (`3×sH×sW` for a `3×H×W` LQ at `scale` s, CPU float) and the predicted names (or None) "
+     "from what `restore_fn` returned.")
     pred = None
     if isinstance(out, (tuple, list)):
         if len(out) != 2:
@@ -273,9 +423,11 @@ def _restore_output(out, lq: torch.Tensor, name: str) -> tuple[torch.Tensor, lis
         raise TypeError(f"restore_fn returned a {type(out).__name__} for {name!r}; expected a 1×3×H×W tensor")
     shape = tuple(out.shape)
     if out.ndim == 4 and out.shape[0] == 1: out = out[0]
-    if tuple(out.shape) != tuple(lq.shape):
+    want = (3, lq.shape[-2] * scale, lq.shape[-1] * scale)
+    if tuple(out.shape) != want:
         raise ValueError(f"restore_fn returned shape {shape} for {name!r}, whose input is {(1, *lq.shape)}; "
-                         "expected the same shape")
+                         + ("expected the same shape" if scale == 1 else
+                            f"expected {(1, *want)}, ×{scale} the input (the ground truth's size)"))
     out = out.detach().float().cpu()
     if not torch.isfinite(out).all(): raise ValueError(f"restore_fn returned NaN or Inf values for {name!r}")
     return out, pred
@@ -290,21 +442,23 @@ def _thumbnail(x: torch.Tensor, size: int) -> torch.Tensor:
     return to_uint8(x)
 
 # %% ../nbs/13_evaluate.ipynb #b7f55ce9
-def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] = ('psnr', 'ssim', 'lpips'), crop_border: int = 4,
+def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] | None = None, crop_border: int | None = None,
              y_channel: bool = False, quantize: bool = True, psnr_cap: float | None = 100.0, lpips=None, device=None,
              examples: int = 4, thumb_size: int = 160, progress: bool = True) -> EvalResults:
     ("Run `restore_fn` (`1×3×H×W` LQ -> restored, or (restored, names)) on every pair of `dataset`; "
-     "measure input and output against the GT.")
+     "measure input (for SR pairs: its bicubic enlargement) and output against the GT; `metrics`, `crop_border`: "
+     "None follows the data's scale (`default_metrics`, `default_crop_border`).")
     from tqdm.auto import tqdm
     if not callable(restore_fn):
         raise TypeError(f"evaluate: restore_fn must be callable, got {type(restore_fn).__name__}")
-    metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else list(metrics)))
-    if y_channel: metrics = tuple(dict.fromkeys(metrics + ('psnr_y', 'ssim_y')))
-    bad = [m for m in metrics if m not in METRICS]
-    if bad or not metrics:
-        raise ValueError(f"evaluate: metrics must name some of {', '.join(METRICS)}; got {list(metrics)}")
-    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(f"evaluate: crop_border must be an integer >= 0, got {crop_border!r}")
+    if metrics is not None:
+        metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else list(metrics)))
+        bad = [m for m in metrics if m not in METRICS]
+        if bad or not metrics:
+            raise ValueError(f"evaluate: metrics must name some of {', '.join(METRICS)}; got {list(metrics)}")
+    if crop_border is not None and (isinstance(crop_border, bool) or not isinstance(crop_border, int)
+                                    or crop_border < 0):
+        raise ValueError(f"evaluate: crop_border must be an integer >= 0 (or None), got {crop_border!r}")
     if psnr_cap is not None and not psnr_cap > 0:
         raise ValueError(f"evaluate: psnr_cap must be positive or None, got {psnr_cap!r}")
     if examples < 0 or thumb_size < 8:
@@ -314,6 +468,11 @@ def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] = ('psnr',
                                       f"(eval_dataset, PairedFolder, a list), "
                                       f"got {type(dataset).__name__}") from None
     if n == 0: raise ValueError("evaluate: the dataset is empty")
+    first = _eval_item(dataset[0], 0)
+    scale = first[-1]                                              # the data's: GT = scale × LQ
+    metrics = default_metrics(scale) if metrics is None else metrics
+    if y_channel: metrics = tuple(dict.fromkeys(metrics + ('psnr_y', 'ssim_y')))
+    crop_border = default_crop_border(scale) if crop_border is None else crop_border
     unavailable = {}
     if 'lpips' in metrics and lpips is None:
         try: lpips = LPIPS('alex', device=device)
@@ -324,31 +483,41 @@ def evaluate(restore_fn: Callable, dataset, *, metrics: Sequence[str] = ('psnr',
            'ssim_y': lambda a, b: ssim(a, b, crop_border, True, quantize),
            'lpips': lambda a, b: lpips(a, b)}
     computed = tuple(m for m in metrics if m not in unavailable)
+    head = headline_metric(computed, scale)
     rows, shots = [], []
     for i in tqdm(range(n), desc='evaluate', unit='image', disable=not progress):
-        lq, gt, names, name = _eval_item(dataset[i], i)
+        lq, gt, names, name, s = first if i == 0 else _eval_item(dataset[i], i)
+        if s != scale: raise ValueError(f"evaluate: item {i} ({name!r}) is a ×{s} pair but item 0 is ×{scale}; "
+                                        "evaluate one scale at a time")
         t0 = time.perf_counter()
         with torch.no_grad(): out = restore_fn(lq[None] if device is None else lq[None].to(device))
         seconds = time.perf_counter() - t0
-        restored, pred = _restore_output(out, lq, name)
+        restored, pred = _restore_output(out, lq, name, scale)
         if rows and ('predicted' in rows[0]) != (pred is not None):
             raise ValueError(f"restore_fn returned predicted names for some images but not for others ({name!r}); "
                              "return them always or never")
+        base = lq if scale == 1 else upscale(lq[None], scale)[0]   # the input baseline: SR's bicubic enlargement
         row = {'index': i, 'name': name, 'combination': combination(names), 'n_degradations': len(names),
-               'height': lq.shape[-2], 'width': lq.shape[-1]}
+               'height': gt.shape[-2], 'width': gt.shape[-1]}
         if pred is not None: row.update(predicted=combination(pred), recognised=set(pred) == set(names))
         for m in computed:
-            row[f'input_{m}'] = float(fns[m](lq[None], gt[None])[0])
+            row[f'input_{m}'] = float(fns[m](base[None], gt[None])[0])
             row[f'output_{m}'] = float(fns[m](restored[None], gt[None])[0])
         row['seconds'] = seconds
         rows.append(row)
         if len(shots) < examples:
-            shots.append({'row': i, **{k: _thumbnail(v, thumb_size)
-                                       for k, v in (('lq', lq), ('output', restored), ('gt', gt))}})
+            shot = {'row': i, **{k: _thumbnail(v, thumb_size)
+                                 for k, v in (('lq', lq), ('output', restored), ('gt', gt))}}
+            if scale > 1:   # the LR as its pixels are (nearest), its bicubic enlargement, and the nearest's score
+                near = F.interpolate(lq[None], scale_factor=scale, mode='nearest')
+                shot.update(lq=to_uint8(F.interpolate(lq[None], size=tuple(shot['gt'].shape[-2:]), mode='nearest')[0]),
+                            bicubic=_thumbnail(base, thumb_size),
+                            nearest={head: float(fns[head](near, gt[None])[0])} if head else {})
+            shots.append(shot)
     settings = {'dataset': getattr(dataset, 'description', f'{n} items of {type(dataset).__name__}'), 'images': n,
-                'crop_border': crop_border, 'quantize': quantize, 'y_channel': y_channel, 'psnr_cap': psnr_cap,
-                'lpips': ('alex' if 'lpips' in computed and isinstance(lpips, LPIPS)
-                          else ('custom' if 'lpips' in computed else None))}
+                'scale': scale, 'crop_border': crop_border, 'quantize': quantize, 'y_channel': y_channel,
+                'psnr_cap': psnr_cap, 'lpips': ('alex' if 'lpips' in computed and isinstance(lpips, LPIPS)
+                                                else ('custom' if 'lpips' in computed else None))}
     return EvalResults(rows, computed, unavailable, settings, shots)
 
 # %% ../nbs/13_evaluate.ipynb #825bbf5f
@@ -361,12 +530,13 @@ def _fmt(key: str, v) -> str:
     return f'{v:+.{digits}f}' if key.startswith('gain_') else f'{v:.{digits}f}'
 
 def table_columns(results: EvalResults, first: str = 'combination') -> list[tuple[str, str]]:
-    ("(key, header) pairs of a summary table: `first`, images, then input / model / Δ for each metric, "
+    ("(key, header) pairs of a summary table: `first`, images, then input (SR: bicubic) / model / Δ for each metric, "
      "'recognised' with predictions.")
     cols = [(first, first), ('n', 'images')]
     for m in results.metrics:
         lab = METRIC_LABELS[m]
-        cols += [(f'input_{m}', f'{lab} input'), (f'output_{m}', f'{lab} model'), (f'gain_{m}', f'Δ {lab}')]
+        cols += [(f'input_{m}', f'{lab} {results.baseline}'), (f'output_{m}', f'{lab} model'),
+                 (f'gain_{m}', f'Δ {lab}')]
     if results.has_predictions: cols.append(('recognised', 'recognised'))
     return cols
 
@@ -397,8 +567,9 @@ def _check_metric(results: EvalResults, metric: str, who: str):
         raise ValueError(f"{who}: metric {metric!r} was not computed; computed: {', '.join(results.metrics) or 'none'}")
 
 def change_chart(results: EvalResults, metric: str = 'psnr', title: str | None = None):
-    ("Per degradation combination and overall: the model's mean change over the input (model − input), bars from a "
-     "zero line, the number of images on each; a bar left of zero is a combination the model made worse.")
+    ("Per degradation combination and overall: the model's mean change over the input (model − input; SR: over the "
+     "bicubic enlargement), bars from a zero line, the number of images on each; a bar left of zero is a "
+     "combination the model made worse.")
     _check_metric(results, metric, 'change_chart')
     rows = results.by_combination()
     better = -1 if metric == 'lpips' else 1                 # LPIPS: lower is better
@@ -415,15 +586,17 @@ def change_chart(results: EvalResults, metric: str = 'psnr', title: str | None =
     ax.set_yticks(y, [r['combination'] for r in rows], fontsize=9)
     ax.set_xlim(-1.25 * span, 1.25 * span)
     unit = ' (dB)' if metric in ('psnr', 'psnr_y') else ''
-    ax.set_xlabel(f"change over the input, {metric.upper().replace('_Y', '-Y')}{unit}"
+    ax.set_xlabel(f"change over the {results.baseline}, {metric.upper().replace('_Y', '-Y')}{unit}"
                   + (' (sign flipped: lower LPIPS is better)' if metric == 'lpips' else ''))
     ax.grid(axis='x', alpha=0.3)
-    ax.set_title(title or f"Model minus input, per combination ({len(results.rows)} images)", fontsize=10)
+    sr = f", ×{results.scale}" if results.scale > 1 else ''
+    ax.set_title(title or f"Model minus {results.baseline}, per combination ({len(results.rows)} images{sr})",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
 def bar_chart(results: EvalResults, metrics: Sequence[str] | None = None, title: str | None = None):
-    "Input and model means per degradation type and overall ('all'), one panel per metric."
+    "Input (SR: bicubic) and model means per degradation type and overall ('all'), one panel per metric."
     metrics = results.metrics if metrics is None else tuple(metrics)
     for m in metrics: _check_metric(results, m, 'bar_chart')
     if not metrics: raise ValueError("bar_chart: no metric to draw")
@@ -432,11 +605,12 @@ def bar_chart(results: EvalResults, metrics: Sequence[str] | None = None, title:
     fig = _figure(figsize=(max(6.0, 0.75 * len(groups) + 2.5), 2.6 * len(metrics) + 0.6))
     axs = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
     for ax, m in zip(axs, metrics):
-        ax.bar([i - w / 2 for i in x], [g[f'input_{m}'] for g in groups], w, label='input', color='tab:gray')
+        ax.bar([i - w / 2 for i in x], [g[f'input_{m}'] for g in groups], w, label=results.baseline,
+               color='tab:gray')
         ax.bar([i + w / 2 for i in x], [g[f'output_{m}'] for g in groups], w, label='model', color='tab:blue')
         ax.set_ylabel(METRIC_LABELS[m]); ax.grid(axis='y', alpha=0.3)
         ax.set_xticks(x, [g['type'] for g in groups], rotation=30, ha='right', fontsize=9)
-    axs[0].legend(); axs[0].set_title(title or 'Input and model per degradation type')
+    axs[0].legend(); axs[0].set_title(title or f'{results.baseline.capitalize()} and model per degradation type')
     return fig
 
 def _value_text(metric: str, v: float) -> str:
@@ -448,7 +622,7 @@ def example_grid(results: EvalResults, title: str | None = None):
      "ground truth, with their PSNR (or first metric).")
     if not results.examples:
         raise ValueError("example_grid: the results keep no examples (evaluate(..., examples=k) with k > 0)")
-    m = 'psnr' if 'psnr' in results.metrics else (results.metrics[0] if results.metrics else None)
+    m = headline_metric(results.metrics)
     k = len(results.examples)
     fig = _figure(figsize=(7.8, 2.5 * k + 0.5))
     axs = fig.subplots(k, 3, squeeze=False)
@@ -462,6 +636,36 @@ def example_grid(results: EvalResults, title: str | None = None):
         name = row['name'] if len(row['name']) <= 16 else row['name'][:15] + '…'
         axs[r, 0].set_ylabel(f"{name}\n{row['combination'].replace('+', ' +' + chr(10))}", fontsize=8)
     fig.suptitle(title or f"The first {k} images of the data set (not chosen by result)", fontsize=10)
+    return fig
+
+def sr_example_grid(results: EvalResults, title: str | None = None):
+    ("The kept examples of a super-resolution evaluation (the first images, not picked by result), one per row: the LR "
+     "input nearest-enlarged to the output's size, its bicubic enlargement (the baseline), the model's output and the "
+     "ground truth, with the headline metric (PSNR-Y) under each.")
+    if not results.examples:
+        raise ValueError("sr_example_grid: the results keep no examples (evaluate(..., examples=k) with k > 0)")
+    if results.scale == 1 or not all('bicubic' in ex for ex in results.examples):
+        raise ValueError("sr_example_grid: not super-resolution results (scale 1, or no bicubic thumbnails); "
+                         "use example_grid")
+    m, s, k = headline_metric(results.metrics, results.scale), results.scale, len(results.examples)
+    short = m.upper().replace('_Y', '-Y') if m else ''
+    fig = _figure(figsize=(8.4, 2.3 * k + 0.6))
+    axs = fig.subplots(k, 4, squeeze=False)
+    for r, ex in enumerate(results.examples):
+        row = results.rows[ex['row']]
+        h, w = row['height'], row['width']
+        panels = (('lq', f"LR {h // s}×{w // s}, nearest ×{s}", ex.get('nearest', {}).get(m)),
+                  ('bicubic', f"bicubic ×{s}", row.get(f'input_{m}')), ('output', 'model', row.get(f'output_{m}')),
+                  ('gt', f"ground truth {h}×{w}", None))
+        for c, (key, label, v) in enumerate(panels):
+            ax = axs[r, c]
+            ax.imshow(ex[key].permute(1, 2, 0).numpy(), interpolation='nearest')
+            ax.set_xticks([]); ax.set_yticks([])
+            ax.set_xlabel(label + (f"\n{short} {_value_text(m, v)}" if v is not None else ''), fontsize=8)
+        name = row['name'] if len(row['name']) <= 16 else row['name'][:15] + '…'
+        axs[r, 0].set_ylabel(f"{name}\n{row['combination'].replace('+', ' +' + chr(10))}", fontsize=7)
+    fig.suptitle(title or f"×{s} super-resolution: the first {k} images of the data set (not chosen by result), "
+                          f"{short} under each", fontsize=10)
     return fig
 
 # %% ../nbs/13_evaluate.ipynb #dd355291
@@ -489,10 +693,10 @@ def write_report(results: EvalResults, out_dir, title: str = 'multideg evaluatio
     text('by_combination.csv', _csv_text(combos, [k for k, _ in ccols]))
     text('by_combination.md', f"# {title}: by degradation combination\n\n{markdown_table(combos, ccols)}\n")
     text('by_type.csv', _csv_text(types, [k for k, _ in tcols]))
-    main = 'psnr' if 'psnr' in results.metrics else (results.metrics[0] if results.metrics else None)
+    main = headline_metric(results.metrics, results.scale)
     no_change = figure('change.png', lambda: change_chart(results, main)) if main else 'no metric was computed'
     no_bars = figure('bars.png', lambda: bar_chart(results)) if main else 'no metric was computed'
-    no_examples = figure('examples.png', lambda: example_grid(results))
+    no_examples = figure('examples.png', lambda: (sr_example_grid if results.scale > 1 else example_grid)(results))
     text('results.json', json.dumps({'title': title, **results.to_dict()}, indent=1, allow_nan=False) + '\n')
     text('report.md',
          _report_markdown(results, title, combos, types, rec, ccols, tcols, no_change, no_bars, no_examples))
@@ -508,9 +712,13 @@ def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_change
          f"Metrics: {', '.join(METRIC_LABELS[m] for m in results.metrics) or 'none'}; PSNR and SSIM on "
          f"{'8-bit (quantised) ' if s.get('quantize', True) else ''}images with a "
          f"{s.get('crop_border', '?')}-pixel border crop "
-         "(LPIPS uncropped). Input = the degraded image against the ground truth (the baseline); "
-         "model = the restored image; "
-         "Δ = model − input (for LPIPS lower is better)."]
+         "(LPIPS uncropped). "
+         + ("Input = the degraded image against the ground truth (the baseline); model = the restored image; "
+            "Δ = model − input (for LPIPS lower is better)." if results.scale == 1 else
+            f"**×{results.scale} super-resolution**: the model's output is {results.scale}× its LR input; "
+            f"bicubic = the LR input enlarged ×{results.scale} by bicubic interpolation (the baseline); "
+            "model = the model's output; Δ = model − bicubic (for LPIPS lower is better). As the SR literature "
+            "reports: PSNR-Y/SSIM-Y on the BT.601 luma, beside RGB.")]
     if cap is not None and any(m in results.metrics for m in ('psnr', 'psnr_y')):
         L.append(f"Means count PSNR values above {cap:g} dB (identical images: +inf) as {cap:g} dB; capped here: "
                  + (', '.join(f"{v} {k}" for k, v in capped.items() if v) or 'none') + '.')
@@ -535,7 +743,9 @@ def _report_markdown(results, title, combos, types, rec, ccols, tcols, no_change
               markdown_table(per, [('type', 'type'), ('precision', 'precision'), ('recall', 'recall'), ('f1', 'F1'),
                                    ('support', 'images')]), '']
     L += ['## Examples', '',
-          '![input, output, ground truth](examples.png)' if no_examples is None else f"(no examples: {no_examples})",
+          (('![input, output, ground truth](examples.png)' if results.scale == 1 else
+            '![LR (nearest-enlarged), bicubic, model, ground truth](examples.png)')
+           if no_examples is None else f"(no examples: {no_examples})"),
           '',
           '## Files', '', '- [per_image.csv](per_image.csv): one row per image',
           '- [by_combination.csv](by_combination.csv), [by_combination.md](by_combination.md), '
@@ -555,14 +765,18 @@ def load_results(path) -> EvalResults:
 
 # %% ../nbs/13_evaluate.ipynb #643bd35d
 def _eval_parser(prog: str):
-    p = CommandParser(prog=prog, description="Evaluate a restorer against the degraded input; write a report folder.")
+    p = CommandParser(prog=prog, description="Evaluate a restorer against the degraded input (for a super-resolution "
+                                           "model: its bicubic enlargement); write a report folder.")
     p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='report folder (created)')
     m = add_model_arguments(p, 'model: --model, --daclip with --irsde, or --input')
-    m.add_argument('--input', action='store_true', help='no model: report the degraded input itself (the baseline)')
+    m.add_argument('--input', action='store_true',
+                   help='no model: report the degraded input itself (the baseline; at a scale > 1 its bicubic '
+                        'enlargement)')
     d = p.add_argument_group('data')
     d.add_argument('--data', default='synthetic',
                    help="'synthetic' (held-out photos, --preset), a preset name, or a DA-CLIP-layout folder")
-    d.add_argument('--preset', default=None, help='degradation preset of synthetic data (default: mixed)')
+    d.add_argument('--preset', default=None,
+                   help='degradation preset of synthetic data (default: mixed; realistic at a scale > 1)')
     d.add_argument('-n', type=int, default=None, help='at most this many pairs')
     d.add_argument('--patch_size', type=int, default=None, help='centre crops of this size (default: whole images)')
     d.add_argument('--seed', type=int, default=0, help='seed of the synthetic degradations and of the sampler')
@@ -571,9 +785,13 @@ def _eval_parser(prog: str):
     s.add_argument('--steps', type=int, default=None, help="network evaluations per image (default: the model's)")
     s.add_argument('--tile', type=int, default=512, help='tile size; 0: never tile (default: %(default)s)')
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
-    s.add_argument('--y_channel', action='store_true', help='also PSNR/SSIM on the BT.601 luma')
-    s.add_argument('--crop_border', type=int, default=4,
-                   help='pixels cropped on every side before measuring (default: %(default)s)')
+    s.add_argument('--scale', type=int, default=None,
+                   help="super-resolution factor (default: the model's; with --input: the data's, 1 for synthetic "
+                        "data); synthetic data at a scale > 1 is the 'realistic' pipeline ending that much smaller")
+    s.add_argument('--y_channel', action='store_true',
+                   help='also PSNR/SSIM on the BT.601 luma (always for super-resolution)')
+    s.add_argument('--crop_border', type=int, default=None,
+                   help='pixels cropped on every side before measuring (default: 4; the scale for super-resolution)')
     d.add_argument('--max_pixels', type=int, default=MAX_PIXELS,
                    help='refuse images with more pixels (a decompression-bomb guard; default: %(default)s)')
     s.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
@@ -582,10 +800,19 @@ def _eval_parser(prog: str):
 def _check_eval_options(a) -> None:
     "One-line errors naming the option for values `eval` cannot use."
     for name, option, low in (('n', '-n', 1), ('patch_size', 'patch_size', 8), ('steps', 'steps', 1),
+                              ('scale', 'scale', 1),
                               ('tile', 'tile', 0), ('crop_border', 'crop_border', 0), ('max_pixels', 'max_pixels', 1)):
         v = getattr(a, name)
         require_option(v is None or v >= low, option, v,
                        f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
+
+def _model_scale(a) -> int | None:
+    ("The scale of the model the options name, read from its restorer.json without loading it (the official pair: 1; "
+     "None: `--input`, or no restorer.json, which fails when the model loads).")
+    if a.input: return None
+    if not a.model: return 1
+    cfg = Path(a.model).expanduser() / 'restorer.json'
+    return RestorerConfig.load(cfg).scale if cfg.is_file() else None
 
 def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     "Command line: evaluate a restorer (or the input) on a data set and write the report folder."
@@ -596,8 +823,15 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     if len(kinds) != 1: raise ValueError(f"give exactly one model: --model RUN_DIR, --daclip FILE --irsde FILE, "
                                          f"or --input (got {', '.join(kinds) or 'none'})")
     if (a.daclip is None) != (a.irsde is None): raise ValueError("the official pair needs both --daclip and --irsde")
-    ds = eval_dataset(a.data, n=a.n, patch_size=a.patch_size, seed=a.seed, preset=a.preset)
-    if a.input: fn, title = (lambda lq: lq), 'the degraded input (no model)'
+    own = _model_scale(a)
+    if own is not None and a.scale is not None and a.scale != own:
+        raise ValueError(f"--scale {a.scale}: this restorer was trained for ×{own}; it cannot enlarge ×{a.scale} "
+                         "(leave --scale out: the model's scale)")
+    ds = eval_dataset(a.data, n=a.n, patch_size=a.patch_size, seed=a.seed, preset=a.preset,
+                      scale=a.scale if own is None else own)
+    if a.input:
+        fn = lambda lq: upscale(lq, ds.scale)
+        title = 'the degraded input (no model)' if ds.scale == 1 else f'bicubic ×{ds.scale} (no model)'
     else:
         r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None, seed=a.seed)
         def fn(lq):
@@ -606,13 +840,21 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
             return (out, res.predicted) if r.controller is not None else out
         title = (f"{a.model or 'official DA-CLIP + IR-SDE'} ({r.sampler}, {r.steps or 'all'} steps)"
                  if r.sde is not None else str(a.model))
+        if r.config.scale != ds.scale:
+            raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")
     with pixel_limit(a.max_pixels):
         res = evaluate(fn, ds, device='cpu', crop_border=a.crop_border, y_channel=a.y_channel, progress=not a.quiet)
     report = write_report(res, a.out, title=f"multideg eval: {title}")
     s = res.summary()
-    print(f"{s['n']} images: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB "
-          f"({s['gain_psnr']:+.2f}); "
-          f"SSIM {s['input_ssim']:.4f} -> {s['output_ssim']:.4f}; report: {report}")
+    if res.scale == 1:
+        print(f"{s['n']} images: PSNR {s['input_psnr']:.2f} dB (input) -> {s['output_psnr']:.2f} dB "
+              f"({s['gain_psnr']:+.2f}); "
+              f"SSIM {s['input_ssim']:.4f} -> {s['output_ssim']:.4f}; report: {report}")
+    else:
+        print(f"{s['n']} images, ×{res.scale}: PSNR-Y {s['input_psnr_y']:.2f} dB (bicubic) -> "
+              f"{s['output_psnr_y']:.2f} dB "
+              f"({s['gain_psnr_y']:+.2f}); SSIM-Y {s['input_ssim_y']:.4f} -> {s['output_ssim_y']:.4f}; "
+              f"RGB PSNR {s['input_psnr']:.2f} -> {s['output_psnr']:.2f} dB; report: {report}")
     return 0
 
 eval_command.raw_argv = True   # the CLI hands it the arguments unparsed

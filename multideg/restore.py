@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
-                           load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS)
+                           load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale)
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
 from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, official_unet_config,
@@ -91,10 +91,20 @@ def _bar(progress, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit='tile', leave=False), True
     return (None if progress is None or progress is False else progress), False   # (a tqdm's truth is its total)
 
+def _whole(v, least: int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+def _check_scaled(out: torch.Tensor, h: int, w: int, s: int):
+    "Refuse an output of `fn` that is not `s`× its `h×w` tile."
+    if tuple(out.shape[-2:]) != (h * s, w * s):
+        raise ValueError(f"tiled: scale={s} expects {h * s}×{w * s} outputs for {h}×{w} tiles; "
+                         f"fn gave {out.shape[-2]}×{out.shape[-1]}")
+
 def tiled(fn: Callable, *images: torch.Tensor, tile: int = 512, overlap: int = 32, batch: int = 1,
-          out_device=None, progress=False, align: int = 1, boxes: bool = False) -> torch.Tensor:
-    "Apply `fn` (tiles → same-size outputs) to `B×C×H×W` `images` tile by tile and blend the results seamlessly."
+          out_device=None, progress=False, align: int = 1, boxes: bool = False, scale: int = 1) -> torch.Tensor:
+    ("Apply `fn` (tiles → outputs `scale`× their size) to `B×C×H×W` `images` tile by tile and blend the results "
+     "seamlessly (tiles chosen on the input, blended at the output's resolution).")
     if not images: raise ValueError("tiled: give at least one image")
+    if not _whole(scale, 1): raise ValueError(f"tiled: scale must be a whole number >= 1, got {scale!r}")
     b, _, h, w = images[0].shape
     for x in images[1:]:
         if x.shape[0] != b or x.shape[-2:] != (h, w):
@@ -104,21 +114,25 @@ def tiled(fn: Callable, *images: torch.Tensor, tile: int = 512, overlap: int = 3
     call = (lambda crops, chunk: fn(*crops, boxes=chunk)) if boxes else (lambda crops, chunk: fn(*crops))
     if len(all_boxes) == 1:
         out = call(images, all_boxes).to(out_device or images[0].device)
+        _check_scaled(out, h, w, scale)
         if bar is not None: bar.update(1)
         if own: bar.close()
         return out
     out_device = torch.device('cpu') if out_device is None else torch.device(out_device)
-    wy, wx = ({(a, e): wt for (a, e, *_), wt in zip(_axis(n, tile, overlap, align),
-                                                      blend_weights(n, tile, overlap, align))}
+    s = scale                                   # the output's axes are the input's ×s (`_axis` scales exactly)
+    wy, wx = ({(a, e): wt for (a, e, *_), wt in zip(_axis(n * s, tile * s, overlap * s, align * s),
+                                                      blend_weights(n * s, tile * s, overlap * s, align * s))}
               for n in (h, w))
     acc = wsum = None
     for chunk in _batches(all_boxes, batch):
         crops = [torch.cat([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in chunk]) for x in images]
         outs = call(crops, chunk).to(out_device)
+        _check_scaled(outs, chunk[0][1] - chunk[0][0], chunk[0][3] - chunk[0][2], s)
         if acc is None:
-            acc = torch.zeros(b, outs.shape[1], h, w, device=out_device, dtype=torch.float32)
-            wsum = torch.zeros(1, 1, h, w, device=out_device, dtype=torch.float32)
+            acc = torch.zeros(b, outs.shape[1], h * s, w * s, device=out_device, dtype=torch.float32)
+            wsum = torch.zeros(1, 1, h * s, w * s, device=out_device, dtype=torch.float32)
         for j, (y0, y1, x0, x1) in enumerate(chunk):
+            y0, y1, x0, x1 = y0 * s, y1 * s, x0 * s, x1 * s
             win = (wy[y0, y1][:, None] * wx[x0, x1][None, :]).float().to(out_device)
             acc[..., y0:y1, x0:x1] += outs[j * b:(j + 1) * b].float() * win
             wsum[..., y0:y1, x0:x1] += win
@@ -177,15 +191,14 @@ def _repeat(v: torch.Tensor, n: int) -> torch.Tensor:
     "`n` copies of a per-image batch, tile-major (the order in which `tiled` stacks the tiles of a batch)."
     return v.repeat(n, *([1] * (v.ndim - 1)))
 
-def _whole(v, least: int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= least
-
 POOLINGS = ('image', 'exact', 'tile')
 
 class TiledBackbone:
     "Call `backbone` tile by tile on full-size inputs (which may live on another device) and blend its outputs."
     def __init__(self, backbone: torch.nn.Module, tile: int | None = 512, overlap: int = 32, batch: int = 1,
                  device=None, half: bool = False, pooling: str = 'image', tol: float | None = 0.05,
-                 align: int | None = None):
+                 align: int | None = None, scale: int = 1):
+        if not _whole(scale, 1): raise ValueError(f"scale: must be a whole number >= 1, got {scale!r}")
         if pooling not in POOLINGS: raise ValueError(f"pooling: must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         if tol is not None and not tol > 0: raise ValueError(f"tol: must be > 0 (or None), got {tol!r}")
         self.align = align or getattr(backbone, 'size_multiple', 1)
@@ -200,7 +213,7 @@ class TiledBackbone:
                                  f"grid (multiples of {self.align}): use tile >= overlap + {self.align}")
         if not _whole(batch, 1): raise ValueError(f"tile_batch: must be a whole number >= 1, got {batch!r}")
         self.backbone, self.tile, self.overlap, self.batch, self.half = backbone, tile, overlap, batch, half
-        self.pooling, self.tol = pooling, tol
+        self.pooling, self.tol, self.scale = pooling, tol, scale    # scale: the backbone's output is s× its input
         self.device = torch.device(device) if device is not None else next(backbone.parameters()).device
         if half and self.device.type != 'cuda':
             raise ValueError(f"half: float16 runs on CUDA only; the backbone's device is {self.device}")
@@ -208,9 +221,13 @@ class TiledBackbone:
         self.passes = []                # per call of this object: the passes over the tiles it took
         self.bar, self.evals = None, 0  # an optional tqdm bar (advanced per tile) and the network evaluations to come
 
+    def grid(self, h: int, w: int) -> tuple[int, int]:
+        "(tile, overlap) for an `h×w` image: the settings, or one tile of the whole image (no tiling)."
+        return (self.tile, self.overlap) if self.tile else (max(h, w), 0)
+
     def plan(self, h: int, w: int) -> tuple[int, int]:
         "(tiles, passes over them expected per network evaluation) for an `h×w` image."
-        n = len(tile_boxes(h, w, self.tile or max(h, w), self.overlap, self.align))
+        n = len(tile_boxes(h, w, *self.grid(h, w), self.align))
         pools = len(global_pools(self.backbone)) if n > 1 and self.pooling != 'tile' else 0
         if not pools: return n, 1
         return n, (pools + 1 if self.pooling == 'exact' else 2 if self.tol is None else min(3, pools + 1))
@@ -228,26 +245,27 @@ class TiledBackbone:
     def _pass(self, images, t, emb, hook=None, output: bool = True):
         "One pass over the tiles: the blended output, or (`output=False`) only the statistics that `hook` gathers."
         b, (h, w) = images[0].shape[0], images[0].shape[-2:]
-        tile = self.tile or max(h, w)
-        boxes = tile_boxes(h, w, tile, self.overlap, self.align)
+        tile, overlap = self.grid(h, w)
+        boxes = tile_boxes(h, w, tile, overlap, self.align)
         self.passes[-1] += 1
         if self.bar is not None and self.bar.n + len(boxes) > (self.bar.total or 0):
             self.bar.total = self.bar.n + len(boxes); self.bar.refresh()
-        cores = _tile_cores(h, w, tile, self.overlap, self.align) if hook is not None else {}
+        cores = _tile_cores(h, w, tile, overlap, self.align) if hook is not None else {}
         def fn(*crops, boxes):
             if hook is not None:
                 hook.tiles([cores[bx] for bx in boxes], [(y1 - y0, x1 - x0) for y0, y1, x0, x1 in boxes])
             return self._run(crops, t, emb, b, hook)
         if output:
-            return tiled(fn, *images, tile=tile, overlap=self.overlap, batch=self.batch, out_device=images[0].device,
-                         progress=self.bar, align=self.align, boxes=True)
+            return tiled(fn, *images, tile=tile, overlap=overlap, batch=self.batch, out_device=images[0].device,
+                         progress=self.bar, align=self.align, boxes=True, scale=self.scale)
         for chunk in _batches(boxes, self.batch):
             try: fn(*[torch.cat([x[..., y0:y1, x0:x1] for y0, y1, x0, x1 in chunk]) for x in images], boxes=chunk)
             except _Stop: pass
             if self.bar is not None: self.bar.update(len(chunk))
 
     def __call__(self, *inputs: torch.Tensor, **emb: torch.Tensor) -> torch.Tensor:
-        "`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W; per-image embeddings (B×D, B×K×D)."
+        ("`(x_t, μ, t)` (IR-SDE backbone) or `(lq,)` (direct backbone), B×C×H×W; per-image embeddings (B×D, B×K×D); "
+         "the output is B×C×sH×sW (`scale`).")
         if len(inputs) == 3: *images, t = inputs
         elif len(inputs) == 1: images, t = list(inputs), None
         else: raise TypeError(f"TiledBackbone: expected (x_t, mu, t) or (lq,), got {len(inputs)} inputs")
@@ -409,7 +427,9 @@ class Restorer:
         if tile is not None and not _whole(tile, 0):
             raise ValueError(f"tile: must be a tile size in pixels >= 1, or 0 / None for no tiling; got {tile!r}")
         tile = tile or None
-        TiledBackbone(parts.backbone, tile, overlap, tile_batch, device='cpu', pooling=pooling)  # checks them all
+        self.scale = cfg.scale                   # the enlargement it was trained for (1: same-size restoration)
+        TiledBackbone(parts.backbone, tile, overlap, tile_batch, device='cpu', pooling=pooling,     # checks them all
+                      scale=self.scale if parts.sde is None else 1)
         if detection not in DETECTIONS: raise ValueError(f"detection: must be one of {DETECTIONS}, got {detection!r}")
         if detection == 'softmax' and parts.controller is None:
             raise ValueError("detection: 'softmax' needs a controller; this restorer has none")
@@ -456,8 +476,10 @@ class Restorer:
 
     def __repr__(self) -> str:
         how = f"{self.sampler} sampler, {self.steps or self.sde.T} steps" if self.sde is not None else 'one pass'
-        tiles = f"tiles {self.tile} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
-        return (f"Restorer({self.config.backbone}, {how}, {tiles}, device {self.device}"
+        px = '' if self.scale == 1 else ' px of the output' if self.sde is not None else ' px of the input'
+        tiles = f"tiles {self.tile}{px} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
+        sr = f" ×{self.scale}" if self.scale > 1 else ''
+        return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
 
@@ -477,36 +499,49 @@ class Restorer:
         sets, score = self.controller.set_scores(out.degradation, out.probabilities, c.set_sizes, c.caption_weight)
         return emb, probs, predicted, ('set', score[0].float().softmax(-1)[sets.index(predicted)].item())
 
+    def check_scale(self, scale) -> int:
+        "The enlargement `scale` asks for (None: the restorer's own); any but the one it was trained for is refused."
+        if scale is None: return self.scale
+        if not _whole(scale, 1): raise ValueError(f"scale: must be a whole number >= 1, got {scale!r}")
+        if scale != self.scale:
+            trained = f"×{self.scale}" if self.scale > 1 else "×1 (same-size restoration)"
+            asked = f"enlarge ×{scale}" if scale > 1 else "restore at the input's size (×1)"
+            raise ValueError(f"scale: this restorer was trained for {trained}; it cannot {asked}")
+        return scale
+
     @torch.no_grad()
-    def restore(self, image, *, sampler: str | None = None, steps: int | None = None,
+    def restore(self, image, *, scale: int | None = None, sampler: str | None = None, steps: int | None = None,
                 seed: int | None = None, noise=None, trace: bool = False) -> RestoreResult:
-        ("Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result and the degradations "
-         "detected; `noise`: given draws instead of the seed's (`NoiseSource`), e.g. to replay a recorded run; "
-         "`trace`: keep every stage (`RestoreTrace`).")
+        ("Restore one image (tensor in [0, 1], path, PIL image or NumPy array): the result (`scale`× larger; None: "
+         "the restorer's scale, the only one it accepts) and the degradations detected; `noise`: given draws instead "
+         "of the seed's (`NoiseSource`), e.g. to replay a recorded run; `trace`: keep every stage (`RestoreTrace`).")
         from tqdm.auto import tqdm
+        s = self.check_scale(scale)
         t0 = time.perf_counter()
         x = as_image(image)
         sampler, steps = sampler or self.sampler, steps if steps is not None else self.steps
         seed = self.seed if seed is None else seed
-        emb, probs, predicted, (decoding, confidence) = self._condition(x)
+        emb, probs, predicted, (decoding, confidence) = self._condition(x)   # the controller sees the small input
         h, w = x.shape[-2:]
-        state = self.state_device or (torch.device('cpu') if self.tile and max(h, w) > self.tile else self.device)
+        direct = self.sde is None       # a direct backbone enlarges itself; the U-Net runs at the output's size
+        nh, nw = (h, w) if direct else (h * s, w * s)          # where the network runs: its tiles are in these pixels
+        state = self.state_device or (torch.device('cpu') if self.tile and max(nh, nw) > self.tile else self.device)
         tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
-                           pooling=self.pooling)
+                           pooling=self.pooling, scale=s if direct else 1)
         evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
-        tiles, passes = tb.plan(h, w)
+        tiles, passes = tb.plan(nh, nw)
         bar = tqdm(total=evals * tiles * passes, desc='restoring', unit='tile', leave=False, dynamic_ncols=True,
                    disable=None if self.progress is None else not self.progress)
         tb.bar, tb.evals = (None if bar.disable else bar), evals
         g = torch.Generator(state).manual_seed(seed)
         try:
-            if trace: out, tr = self._traced(tb, x.to(state), emb, sampler, steps, g, noise)
+            if trace: out, tr = self._traced(tb, x.to(state), emb, sampler, steps, g, noise, s)
             else: out, tr = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps,
-                                           generator=g, noise=noise), None
+                                           generator=g, noise=noise, scale=s), None
         finally: bar.close()
         return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
 
-    def _traced(self, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise) -> tuple:
+    def _traced(self, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise, scale: int = 1) -> tuple:
         "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
         calls = []
         def net(*args, **kw):
@@ -515,13 +550,13 @@ class Restorer:
             calls.append((args[0].cpu(), t, out.float().cpu()))
             return out
         if self.sde is None: x0, states = net(x, **emb).float(), []
-        else: x0, states = self.sde.to(x.device).sample(net, x, sampler=sampler, steps=steps, generator=g, noise=noise,
-                                                        return_intermediates=True, **emb)
+        else: x0, states = self.sde.to(x.device).sample(net, upscale(x, scale), sampler=sampler, steps=steps,
+                                                        generator=g, noise=noise, return_intermediates=True, **emb)
         c = self.controller                           # the encoder's input as `_condition` makes it
         clip = c.preprocess(c.resize_crop(x.cpu()).to(c.device, torch.float32)).cpu() if c is not None else None
         first = [calls[0][0]] if calls and self.sde is not None else []
         tr = RestoreTrace(clip, {k: v.cpu() for k, v in emb.items()}, [t for _, t, _ in calls if t is not None],
-                          torch.cat(first + [s.float().cpu() for s in states]) if first
+                          torch.cat(first + [st.float().cpu() for st in states]) if first
                           else x0.new_zeros(0, *x0.shape[1:]),
                           torch.cat([o for *_, o in calls]), x0[0].float().cpu())
         return x0.float().clamp(0, 1), tr
@@ -605,6 +640,7 @@ _EXAMPLES = """examples:
   multideg restore photo.jpg scans/ 'more/**/*.png' -o restored --model runs/restoration
   multideg restore big.png -o out --daclip daclip_ViT-B-32.pt --irsde universal-ir.pth --steps 20 --tile 512
   multideg restore scan.png -o out --model runs/restoration --tile 0      # the whole image at once, no tiles
+  multideg restore photo.jpg -o out --model runs/sr_x4 --scale 4         # 4x larger (default: the model's scale)
 """
 
 def add_model_arguments(p: argparse.ArgumentParser, title: str = 'model: --model, or --daclip with --irsde'):
@@ -644,7 +680,8 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
     t = p.add_argument_group('tiles and device')
     t.add_argument('--tile', type=int, default=512,
                    help="tile size in pixels, rounded down to the network's size multiple; "
-                   "0: no tiling, the whole image at once (default: %(default)s)")
+                   "0: no tiling, the whole image at once; for a super-resolution model, in the pixels the network "
+                   "works at: the input's (NAFNet), the output's (IR-SDE) (default: %(default)s)")
     t.add_argument('--overlap', type=int, default=32,
                    help='overlap of neighbouring tiles in pixels (default: %(default)s)')
     t.add_argument('--tile_batch', type=int, default=1, help='tiles per network call (default: %(default)s)')
@@ -656,6 +693,9 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                    help='cpu, cuda, cuda:1, mps (default: $MULTIDEG_DEVICE, else CUDA, MPS, CPU)')
     t.add_argument('--half', action='store_true', help='float16 on CUDA')
     o = p.add_argument_group('output')
+    o.add_argument('--scale', type=int, default=None,
+                   help="enlarge the images S times (a super-resolution model: 2 or 4); only the scale the model was "
+                        "trained for is accepted (default: the model's; 1 for a same-size restorer)")
     o.add_argument('--ext', default='png',
                    help=f"output format: {', '.join(k[1:] for k in SAVE_FORMATS)} or 'same' as the input "
                         "(default: %(default)s)")
@@ -700,6 +740,7 @@ def _check_options(p: argparse.ArgumentParser, a):
     require_option(not a.tile or a.overlap < a.tile, 'overlap', a.overlap, f"less than --tile ({a.tile})")
     require_option(a.tile_batch >= 1, 'tile_batch', a.tile_batch, 'an integer >= 1')
     require_option(a.steps is None or a.steps >= 1, 'steps', a.steps, 'an integer >= 1')
+    require_option(a.scale is None or a.scale >= 1, 'scale', a.scale, 'an integer >= 1 (the enlargement)')
     require_option(0 <= a.seed < 2 ** 63, 'seed', a.seed, 'an integer in 0..2^63-1')
     require_option(a.bits == 8 or ext in ('png', 'tif', 'tiff', 'same'), 'bits', a.bits,
                    f"8 with --ext {ext} (16 bits: png or tif)")
@@ -719,10 +760,13 @@ def _load_for_command(a) -> Restorer:
         if r.sde is None and getattr(a, name) is not None:
             raise ValueError(f"--{name}: this restorer ({r.config.backbone}) restores in one pass, without a sampler: "
                              f"leave --{name} out")
+    try: r.check_scale(a.scale)                       # before any image is read
+    except ValueError as e: raise ValueError(f"--{e}") from None
     return r
 
-def _describe(r: RestoreResult) -> str:
-    return f"detected {r.detected()}; {r.seconds:.1f} s"
+def _describe(r: RestoreResult, scale: int = 1) -> str:
+    size = f"{r.image.shape[-2]}×{r.image.shape[-1]} (×{scale}); " if scale > 1 else ''    # H×W, as RestoreResult
+    return f"{size}detected {r.detected()}; {r.seconds:.1f} s"
 
 def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
     "`multideg restore INPUTS... -o OUTDIR (--model RUN_DIR | --daclip X.pt --irsde Y.pth) [options]`: the exit code."
@@ -764,7 +808,7 @@ def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') ->
                 failed.append((str(src), str(e))); tqdm.write(f"{prog}: failed {src}: {e}", file=sys.stderr)
                 continue
             done += 1
-            if not a.quiet: tqdm.write(f"{src} -> {dst}: {_describe(r)}")
+            if not a.quiet: tqdm.write(f"{src} -> {dst}: {_describe(r, restorer.scale)}")
     print(f"restored {done} image(s) into {out}" + (f"; {existing} already there" if existing else '')
           + (f"; {len(failed)} failed" if failed else ''))
     if failed:

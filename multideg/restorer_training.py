@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import require
+from .core import require, upscale
+from .degradations import names_of
 from .controller import ControllerConfig, DAClip, controller_from_config
 from .fusion import FusionConfig, fusion_config
 from .unet import nafnet_config, unet_config
@@ -34,35 +35,37 @@ __all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'pl
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
-                      loss: str, harm: float = 0.0):
-    lq, gt = batch['lq'], batch['gt']
-    true = [[r['name'] for r in recs] for recs in batch['records']] if oracle else None
-    emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)
+                      loss: str, harm: float = 0.0, scale: int = 1):
+    lq, gt = batch['lq'], batch['gt']                                  # lq: H×W; gt: sH×sW (scale s)
+    true = [names_of(recs) for recs in batch['records']] if oracle else None
+    emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)   # the small input
+    mu = upscale(lq, scale)                                            # the input at the target size (lq when s = 1)
     if sde is None:
         err = F.l1_loss(model(lq, **emb).float(), gt, reduction='none')
         if not harm: return err.mean()
-        return err.mean() + harm * (err - (lq - gt).abs()).clamp(min=0).mean()   # + what it makes worse than lq
+        return err.mean() + harm * (err - (mu - gt).abs()).clamp(min=0).mean()   # + what it makes worse than mu
     sde = sde.to(lq.device)
     t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
     noise = torch.randn_like(gt)
-    xt = sde.q_sample(gt, lq, t, noise)
-    out = model(xt, lq, t, **emb).float()
-    if loss == 'x0' and sde.prediction == 'x0': return (lq + out - gt).abs().mean()   # L1 on x̂_0 = μ + output
-    pred = sde.noise_from_output(out, xt, lq, t)                       # ε̂, whatever the network predicts
-    if loss == 'ml': return sde.ml_loss(pred, xt, gt, lq, t)         # IR-SDE eq. 12: L1 to the optimal x*_{t-1}
-    if loss == 'x0': return (sde.x0_from_noise(xt, lq, pred, t) - gt).abs().mean()
+    xt = sde.q_sample(gt, mu, t, noise)
+    out = model(xt, mu, t, **emb).float()
+    if loss == 'x0' and sde.prediction == 'x0': return (mu + out - gt).abs().mean()   # L1 on x̂_0 = μ + output
+    pred = sde.noise_from_output(out, xt, mu, t)                       # ε̂, whatever the network predicts
+    if loss == 'ml': return sde.ml_loss(pred, xt, gt, mu, t)         # IR-SDE eq. 12: L1 to the optimal x*_{t-1}
+    if loss == 'x0': return (sde.x0_from_noise(xt, mu, pred, t) - gt).abs().mean()
     return (pred - noise).abs().mean()                                 # noise matching
 
-def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int, seed: int) -> dict:
+def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int, seed: int, scale: int = 1) -> dict:
     dev = next(model.parameters()).device
     g = torch.Generator(dev).manual_seed(seed)
     outs = [restore_tensor(model, lq[i:i + batch_size].to(dev),
                            {k: v[i:i + batch_size].to(dev) for k, v in emb.items()},
-                           sde=sde, sampler=sampler, steps=steps, generator=g).cpu()
+                           sde=sde, sampler=sampler, steps=steps, generator=g, scale=scale).cpu()
             for i in range(0, len(lq), batch_size)]
     out = torch.cat(outs)
     p = psnr(out, gt)
-    return {'psnr': p.mean().item(), 'ssim': ssim(out, gt).mean().item(), 'psnr_gain': (p - psnr(lq, gt)).mean().item()}
+    gain = p - psnr(upscale(lq, scale), gt)          # against the input's baseline: itself, or its bicubic enlargement
+    return {'psnr': p.mean().item(), 'ssim': ssim(out, gt).mean().item(), 'psnr_gain': gain.mean().item()}
 
 # %% ../nbs/11_restorer_training.ipynb #dc8bebde
 RESTORATION_LOSSES = ('ml', 'noise', 'x0')
@@ -143,11 +146,12 @@ class RestorationConfig(DataConfig, TrainConfig):
 
     def restorer_config(self, embed_dim: int) -> RestorerConfig:
         "The `RestorerConfig` of the model this run trains, for a controller with embeddings of width `embed_dim`."
-        make = unet_config if self.backbone == 'unet' else nafnet_config
-        bcfg = make(self.preset, **{**self.backbone_options, 'fusion': replace(self.fusion, embed_dim=embed_dim)})
-        sde = SDEConfig.from_dict(self.sde, 'RestorationConfig.sde') if self.backbone == 'unet' else None
+        unet = self.backbone == 'unet'
+        opts = {**self.backbone_options, 'fusion': replace(self.fusion, embed_dim=embed_dim)}
+        bcfg = unet_config(self.preset, **opts) if unet else nafnet_config(self.preset, **{**opts, 'scale': self.scale})
+        sde = SDEConfig.from_dict(self.sde, 'RestorationConfig.sde') if unet else None
         return RestorerConfig(self.backbone, bcfg, sde, self.normalize, sampler=self.val_sampler,
-                              steps=self.val_steps if self.backbone == 'unet' else None)
+                              steps=self.val_steps if unet else None, scale=self.scale)
 
 RESTORATION_RECIPES = {
     'cpu': {},                                                          # the defaults: minutes on a CPU
@@ -160,6 +164,13 @@ RESTORATION_RECIPES = {
 # peak with the ViT-B-32 controller), a checkpoint every 1,000 steps (sessions end without warning)
 RESTORATION_RECIPES['t4'] = dict(RESTORATION_RECIPES['daclip'], batch_size=8, accumulate=2, mixed_precision='fp16',
                                  save_every=1000, val_every=5000)
+# real-world SR (SRCLIP's data: the second-order pipeline, LR = HR // scale) at CPU size: the direct NAFNet with a
+# pixel-shuffle head starting as bicubic, SRCLIP's token fusion; 32² LR crops at both scales (SRCLIP: 64² of 256², ×4)
+RESTORATION_RECIPES['sr_x4'] = dict(pipeline='realistic', scale=4, patch_size=128, backbone='nafnet', preset='small',
+                                    backbone_options={'identity_init': True}, fusion='token', scene_size=None,
+                                    batch_size=8, steps=600, lr=1e-3, val_every=200, save_every=200, val_count=16,
+                                    source='embedded')
+RESTORATION_RECIPES['sr_x2'] = dict(RESTORATION_RECIPES['sr_x4'], scale=2, patch_size=64)
 
 # %% ../nbs/11_restorer_training.ipynb #3c9dd195
 class _Planned(nn.Module):
@@ -174,9 +185,11 @@ _CONTROLLER_OWN_DATA = ('size', 'patch_size', 'scene_size', 'epoch_length', 'val
 
 def _own_controller(cfg: RestorationConfig) -> ControllerTrainConfig:
     ("The run of the tiny controller a run of `cfg` without a `controller` folder trains first, in OUT/controller: the "
-     "restorer's data (images, degradations, where they are made) but `_CONTROLLER_OWN_DATA`, and a short schedule.")
+     "restorer's data (images, degradations, where they are made) but `_CONTROLLER_OWN_DATA` (at scale > 1 the crops "
+     "are the restorer's, so the controller sees the LR crops the restorer's input has), and a short schedule.")
     n = cfg.controller_steps
-    return ControllerTrainConfig(**data_settings(cfg, without=_CONTROLLER_OWN_DATA),
+    own = _CONTROLLER_OWN_DATA if cfg.scale == 1 else tuple(k for k in _CONTROLLER_OWN_DATA if k != 'patch_size')
+    return ControllerTrainConfig(**data_settings(cfg, without=own),
                                  out=str(Path(cfg.out) / 'controller'), steps=n, seed=cfg.seed, device=cfg.device,
                                  tensorboard=cfg.tensorboard, val_count=min(256, 8 * cfg.val_count),
                                  val_every=max(1, n // 4),
@@ -187,7 +200,7 @@ def _controller_config_for(cfg: RestorationConfig) -> ControllerConfig | None:
     "The config of the controller a run of `cfg` conditions on (None: no fusion)."
     if cfg.fusion.name == 'none': return None
     if cfg.controller is not None: return ControllerConfig.load(Path(cfg.controller) / 'controller.json')
-    if cfg.preset == 'daclip': return ControllerConfig(model='ViT-B-32', names=cfg.names)
+    if cfg.preset == 'daclip': return ControllerConfig(model='ViT-B-32', names=cfg.data_names())
     return _own_controller(cfg).controller_config()
 
 def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> TrainingPlan:
@@ -197,12 +210,12 @@ def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> Traini
         ctrl = controller_from_config(replace(ccfg, pretrained=None)) if ccfg is not None else None
         dim = ctrl.name_embeddings().shape[-1] if ctrl is not None else cfg.fusion.embed_dim
         return _Planned(build_backbone(cfg.restorer_config(dim)), ctrl)
-    def batch():
-        B, p = cfg.batch_size, cfg.patch_size
-        return {'lq': torch.rand(B, 3, p, p), 'gt': torch.rand(B, 3, p, p), 'records': [[] for _ in range(B)]}
+    def batch():                                                      # the LR input and the HR target
+        B, p, s = cfg.batch_size, cfg.patch_size, cfg.scale
+        return {'lq': torch.rand(B, 3, p // s, p // s), 'gt': torch.rand(B, 3, p, p), 'records': [[] for _ in range(B)]}
     def loss(model, b):
         return _restoration_loss(model.backbone, b, sde=sde, controller=model.controller, oracle=False,
-                                 normalize=cfg.normalize, loss=cfg.loss)
+                                 normalize=cfg.normalize, loss=cfg.loss, scale=cfg.scale)
     return plan_run(cfg, card, build, batch, loss)
 
 # %% ../nbs/11_restorer_training.ipynb #0e380fb5
@@ -257,13 +270,12 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     train_ds, val_ds = controller_data(cfg, 'train', cfg.patch_size), controller_data(cfg, 'val', cfg.patch_size)
     val_items = [val_ds[i] for i in range(len(val_ds))]
     val_lq, val_gt = torch.stack([it['lq'] for it in val_items]), torch.stack([it['gt'] for it in val_items])
-    val_true = [[r['name'] for r in it['records']] for it in val_items] if cfg.oracle else None
+    val_true = [names_of(it['records']) for it in val_items] if cfg.oracle else None
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
     loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
-                      loss=cfg.loss, harm=cfg.harm_weight)
+                      loss=cfg.loss, harm=cfg.harm_weight, scale=cfg.scale)
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
-                     steps=cfg.val_steps,
-                     batch_size=2 * cfg.batch_size, seed=cfg.seed)
+                     steps=cfg.val_steps, batch_size=2 * cfg.batch_size, seed=cfg.seed, scale=cfg.scale)
     trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn) + data_callbacks(cfg, train_ds),
                       model_config=json.loads(rcfg.to_json()))
     if controller is not None and trainer.device.type != 'cpu':
