@@ -152,7 +152,7 @@ if a.n_val:   # calibrate on the validation split (the images the training valid
     model.config.thresholds = thresholds
     val_thr = evaluate_recognition(model, *val)['controller']['exact']
     results['thresholds'] = evaluate_recognition(model, images, true, batch_size=64)
-    sizes = tuple(sorted(cfg.counts))
+    sizes = cfg.set_sizes()
     weight, val_set = calibrate_set_decoding(model, *val, sizes=sizes)
     model.config.set_sizes, model.config.caption_weight = sizes, weight
     results['set decoding'] = evaluate_recognition(model, images, true, batch_size=64)

@@ -45,10 +45,11 @@ folder = Path(a.model).expanduser()
 r = Restorer.from_folder(folder, device='cpu', tile=None, seed=a.seed)
 if r.sde is None: raise SystemExit(f"--model: {folder} is a one-pass restorer ({r.config.backbone}); it has no sampler")
 run_cfg = json.loads((folder / 'config.json').read_text()) if (folder / 'config.json').is_file() else {}
-if 'counts' in run_cfg and 'names' in run_cfg:     # the restorer's own training mixture
-    degr = DegradationSampler(counts={int(k): v for k, v in run_cfg['counts'].items()},
-                              weights={n: 1.0 for n in run_cfg['names']})
-    preset = f"its training mixture ({len(run_cfg['names'])} types, counts {run_cfg['counts']})"
+if run_cfg.get('counts') and run_cfg.get('pipeline', 'types') == 'types':     # the restorer's own training mixture
+    from multideg.restorer_training import RestorationConfig
+    names = RestorationConfig.from_dict(run_cfg).data_names()      # names: null means every type of the pipeline
+    degr = DegradationSampler(counts={int(k): v for k, v in run_cfg['counts'].items()}, weights={n: 1.0 for n in names})
+    preset = f"its training mixture ({len(names)} types, counts {run_cfg['counts']})"
 else:
     degr, preset = 'mixed', "the 'mixed' preset"
 data = SyntheticEval(degr, n=a.n, patch_size=a.patch, seed=a.seed)

@@ -779,8 +779,9 @@ class ControllerTargets:
     classes: torch.Tensor          # (M+1)×D normalised: the names' embeddings, then 'clean'
 
 def _item_names(item, names: tuple, i: int) -> list[str]:
+    "The names of one image's degradations (records or names; unnamed steps skipped, each name once)."
     if isinstance(item, str): item = [item]
-    out = [s['name'] if isinstance(s, Mapping) else s for s in item]
+    out = list(dict.fromkeys(n for n in (s['name'] if isinstance(s, Mapping) else s for s in item) if n is not None))
     bad = [n for n in out if n not in names]
     if bad: raise ValueError(f"degradations[{i}]: unknown names {bad}; this controller knows {list(names)}")
     return out
