@@ -1,0 +1,205 @@
+"""Real-world ×4 super-resolution in miniature (issue 25): does the degradation prior (SRCLIP's fusion) help?
+
+Held-out crops of the evaluation photos (never trained on), degraded by the Real-ESRGAN / SRCLIP second-order
+pipeline (blur, resize, noise, JPEG, twice, then the ×s downscale; `SecondOrder(scale=s)`), restored by:
+- bicubic: `upscale(lq, s)`, the baseline of every SR paper;
+- DDPG and its deterministic variant IDPG: training-free SR (notebook 14) with an analytic prior, a stationary
+  Gaussian whose power spectrum is measured on the training photos, and the ×s bicubic operator as the observation
+  model (the real pipeline's blur, noise and JPEG are unknown to it);
+- ours: a super-resolving NAFNet (`--recipe sr_x4`: pixel-shuffle head on the bicubic enlargement), trained for the
+  same number of steps on the embedded data without fusion, with the SRCLIP token fusion and with FiLM, all three
+  conditioned by the same controller trained on the same pipeline.
+Metrics as the SR literature reports them: PSNR-Y and SSIM-Y with a border of s pixels cropped, and RGB PSNR.
+Every training run resumes, so an interrupted benchmark picks up where it stopped.
+
+    OMP_NUM_THREADS=2 python bench/sr.py --out /tmp/multideg-bench-sr          (CPU size: about 30 minutes)
+    python bench/sr.py --steps 50000 --controller_steps 20000 --device cuda     (longer, on a GPU)
+"""
+import argparse, json, time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from multideg.core import upscale
+from multideg.data import SampleImages, item_generator
+from multideg.degradations import SecondOrder
+from multideg.metrics import psnr, ssim
+from multideg.inference import controller_embeddings, load_restorer, restore_tensor
+from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, train_restoration
+from multideg import ddpg
+
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument('--out', default='/tmp/multideg-bench-sr')
+p.add_argument('--scale', type=int, default=4, choices=(2, 4))
+p.add_argument('--fusions', default='none,token,film', help='restorers to train (fusion names)')
+p.add_argument('--steps', type=int, default=None, help="training steps of every restorer (default: the recipe's)")
+p.add_argument('--controller_steps', type=int, default=None, help="the controller's (default: the recipe's)")
+p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+               help='other RestorationConfig settings of every restorer (JSON values), e.g. lr=2e-3 preset=\"tiny\"')
+p.add_argument('--n_test', type=int, default=48, help='held-out test crops (spread over the evaluation photos)')
+p.add_argument('--test_size', type=int, default=128, help='HR size of a test crop')
+p.add_argument('--ddpg_steps', type=int, default=100)
+p.add_argument('--sigma_y', type=float, default=0.05, help="DDPG's assumed noise level (the pipeline's is unknown)")
+p.add_argument('--no_ddpg', action='store_true')
+p.add_argument('--device', default='cpu')
+p.add_argument('--seed', type=int, default=0)
+p.add_argument('--results', default=None, help='also write the table (markdown) to this file')
+p.add_argument('--figure', default=None, help='write a figure of examples (PNG): LR, bicubic, the methods, ground truth')
+a = p.parse_args()
+out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+s = a.scale
+t_start = time.time()
+print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {a.device}, ×{s}")
+
+# --- held-out test crops: HR crops of the evaluation photos, each degraded with its own seed ----------------------
+photos = SampleImages('eval')
+pipeline = SecondOrder(scale=s)
+hr, lr, names = [], [], []
+for i in range(a.n_test):
+    j = i % len(photos)
+    x = photos[j]
+    g = item_generator(a.seed, 'sr-test', photos.name(j), i)
+    h, w = x.shape[-2:]
+    y0 = int(torch.randint(0, h - a.test_size + 1, (), generator=g))
+    x0 = int(torch.randint(0, w - a.test_size + 1, (), generator=g))
+    crop = x[:, y0:y0 + a.test_size, x0:x0 + a.test_size]
+    small, _ = pipeline(crop[None], g)
+    hr.append(crop); lr.append(small[0]); names.append(photos.name(j))
+hr, lr = torch.stack(hr), torch.stack(lr)
+print(f"{len(hr)} test crops {a.test_size}² → {lr.shape[-1]}² from {', '.join(dict.fromkeys(names))}")
+
+
+def scores(x: torch.Tensor) -> dict:
+    "Mean PSNR-Y / SSIM-Y (border s cropped) and RGB PSNR of `x` against the HR crops."
+    return {'psnr_y': psnr(x, hr, crop_border=s, y_channel=True).mean().item(),
+            'ssim_y': ssim(x, hr, crop_border=s, y_channel=True).mean().item(),
+            'psnr': psnr(x, hr, crop_border=s).mean().item()}
+
+
+rows, images = {}, {}     # images: each method's outputs, for the figure
+t0 = time.time()
+images['bicubic'] = upscale(lr, s)
+rows['bicubic'] = {**scores(images['bicubic']), 'note': '', 'seconds': time.time() - t0}
+
+# --- DDPG with a spectrum measured on the training photos ---------------------------------------------------------
+def photo_prior(size: int, n: int = 256) -> ddpg.GaussianMixturePrior:
+    "A stationary Gaussian prior on the [-1, 1] scale: mean colour and power spectrum of random training crops."
+    train = SampleImages('train')
+    g = torch.Generator().manual_seed(a.seed)
+    crops = []
+    for k in range(n):
+        x = train[k % len(train)]
+        y0 = int(torch.randint(0, x.shape[-2] - size + 1, (), generator=g))
+        x0 = int(torch.randint(0, x.shape[-1] - size + 1, (), generator=g))
+        crops.append(x[:, y0:y0 + size, x0:x0 + size])
+    c = torch.stack(crops).double() * 2 - 1
+    mean = c.mean((0, 2, 3))
+    spec = (torch.fft.fft2(c - mean[:, None, None], norm='ortho').abs() ** 2).mean(0)
+    spec = (spec + torch.roll(spec.flip(-2, -1), (1, 1), (-2, -1))) / 2 + 1e-6     # exactly symmetric, positive
+    return ddpg.GaussianMixturePrior(mean[None, :, None, None].expand(1, 3, size, size).float(), spec[None].float())
+
+
+def shifted_bicubic_kernel(scale: int) -> torch.Tensor:
+    ("The antialiased bicubic ×s downscaling kernel (a = -0.5) as `F.interpolate` samples (LR pixel j at HR "
+     "j·s + (s-1)/2): on clean images the operator's output equals `F.interpolate(..., antialias=True)` to 1e-6.")
+    def cubic(t):
+        t = t.abs()
+        return torch.where(t <= 1, 1.5 * t ** 3 - 2.5 * t ** 2 + 1,
+                           torch.where(t < 2, -0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2, torch.zeros_like(t)))
+    r = 2 * scale + 2                                            # the kernel reaches (s-1)/2 + 2s pixels right
+    d = torch.arange(-r, r + 1, dtype=torch.float64)            # offsets from LR pixel j's first HR pixel j·s
+    k1 = cubic((d + 0.5 - scale / 2) / scale)
+    k1 = (k1 / k1.sum()).flip(0)                                 # the operator convolves: weights at -offset
+    return k1[:, None] * k1[None, :]
+
+
+if not a.no_ddpg:
+    prior = photo_prior(a.test_size)
+    op = ddpg.FFTSuperResolution(shifted_bicubic_kernel(s), s)
+    for method in ('ddpg', 'idpg'):   # DDPG samples the posterior; IDPG (deterministic) aims at its mean
+        t0 = time.time()
+        cfg = replace(ddpg.published_config('sr_bicubic', 0.05, steps=a.ddpg_steps), method=method,
+                      **({'step_size_mode': 0} if method == 'idpg' else {}))   # as notebook 14 runs IDPG
+        outs = [ddpg.restore(prior.eps_model(), lr[i:i + 8], op, a.sigma_y, cfg,
+                             generator=torch.Generator().manual_seed(a.seed + i))
+                for i in range(0, len(lr), 8)]
+        images[method.upper()] = torch.cat(outs)
+        rows[f'{method.upper()} (analytic photo prior)'] = {**scores(images[method.upper()]),
+                                                           'seconds': time.time() - t0,
+                                                           'note': f'{a.ddpg_steps} steps, no training'}
+
+# --- ours: one controller, three restorers with the same budget ----------------------------------------------------
+fusions = [f for f in a.fusions.split(',') if f]
+recipe = RESTORATION_RECIPES[f'sr_x{s}'] if fusions else {}
+base = RestorationConfig(**{**recipe, 'device': a.device, 'seed': a.seed, 'tensorboard': False})
+if a.steps: base = replace(base, steps=a.steps, val_every=max(1, a.steps // 3), save_every=max(1, a.steps // 3))
+if a.controller_steps: base = replace(base, controller_steps=a.controller_steps)
+for kv in a.set:
+    k, _, v = kv.partition('=')
+    try: v = json.loads(v)
+    except json.JSONDecodeError: pass              # a bare word: a string
+    base = replace(base, **{k: v})
+controller = None
+for fusion in fusions:
+    cfg = replace(base, out=str(out / fusion), fusion=fusion, controller=controller)
+    if fusion == 'none': cfg = replace(cfg, controller=None)
+    t0 = time.time()
+    train_restoration(cfg)
+    minutes = (time.time() - t0) / 60
+    if fusion != 'none' and controller is None and (out / fusion / 'controller' / 'controller.json').is_file():
+        controller = str(out / fusion / 'controller')   # the next conditioned restorers share it
+    parts = load_restorer(out / fusion)
+    assert parts.config.scale == s, parts.config.scale
+    t0 = time.time()
+    with torch.no_grad():
+        res = []
+        for i in range(0, len(lr), 8):
+            emb, _ = controller_embeddings(parts.controller, lr[i:i + 8], normalize=parts.config.normalize)
+            res.append(restore_tensor(parts.backbone, lr[i:i + 8], emb, sde=parts.sde, scale=s))
+    n_params = sum(p_.numel() for p_ in parts.backbone.parameters())
+    images[f'ours ({fusion})'] = torch.cat(res)
+    rows[f'ours, fusion {fusion}'] = {**scores(images[f'ours ({fusion})']), 'seconds': time.time() - t0,
+                                      'note': f"{parts.config.backbone} {cfg.preset}, {n_params / 1e6:.2f} M params, "
+                                              f"{cfg.steps} steps, {minutes:.1f} min this call"}
+
+# --- the table ----------------------------------------------------------------------------------------------------
+lines = [f"×{s} real-world SR, {len(hr)} held-out crops {a.test_size}² of {', '.join(dict.fromkeys(names))} "
+         f"(seed {a.seed}); PSNR-Y / SSIM-Y with a {s}-pixel border cropped", '',
+         '| method | PSNR-Y (dB) | SSIM-Y | PSNR RGB (dB) | Δ PSNR-Y vs bicubic | notes |', '|---|---:|---:|---:|---:|---|']
+b = rows['bicubic']['psnr_y']
+for name, r in rows.items():
+    lines.append(f"| {name} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['psnr']:.2f} | {r['psnr_y'] - b:+.2f} | "
+                 f"{r['note']} |")
+if 'ours, fusion none' in rows:
+    for f in fusions:
+        if f != 'none' and f'ours, fusion {f}' in rows:
+            d = rows[f'ours, fusion {f}']['psnr_y'] - rows['ours, fusion none']['psnr_y']
+            lines.append(f"\nfusion {f} vs none: {d:+.2f} dB PSNR-Y")
+lines.append(f"\ntotal {(time.time() - t_start) / 60:.1f} min")
+text = '\n'.join(lines)
+print(text)
+(out / 'results.json').write_text(json.dumps(rows, indent=1))
+if a.results: Path(a.results).write_text(text + '\n')
+
+if a.figure:   # one crop of each photo: LR (nearest-enlarged), every method, the ground truth; PSNR-Y under each
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    picks = [names.index(n) for n in dict.fromkeys(names)]
+    cols = [('LR (nearest ×%d)' % s, F.interpolate(lr, scale_factor=s, mode='nearest'))] + list(images.items()) \
+        + [('ground truth', hr)]
+    fig, axs = plt.subplots(len(picks), len(cols), figsize=(1.6 * len(cols), 1.75 * len(picks)), squeeze=False)
+    for r, i in enumerate(picks):
+        for c, (name, ims) in enumerate(cols):
+            ax = axs[r, c]
+            ax.imshow(ims[i].clamp(0, 1).permute(1, 2, 0).numpy()); ax.set_xticks([]); ax.set_yticks([])
+            q = '' if name == 'ground truth' else \
+                f"\n{psnr(ims[i:i + 1], hr[i:i + 1], crop_border=s, y_channel=True).item():.2f} dB"
+            ax.set_title(name + q, fontsize=7)
+    fig.suptitle(f"real-world ×{s} SR of held-out crops (PSNR-Y)", fontsize=9)
+    plt.tight_layout()
+    fig.savefig(a.figure, dpi=72)
+    print(f"figure: {a.figure}")
+
