@@ -519,16 +519,21 @@ class DAClip(nn.Module):
 
     @torch.no_grad()
     def targets(self, degradations: Sequence, clean: torch.Tensor | None = None,
-                captions: Sequence[str] | None = None) -> ControllerTargets:
+                captions: Sequence[str] | None = None,
+                degradation_captions: Sequence[str] | None = None) -> ControllerTargets:
         ("Loss targets for a batch: per image its degradation names (or records), and the clean images or their "
-         "captions.")
+         "captions; `degradation_captions`: the degradation InfoNCE's texts (default: the caption of the names; "
+         "SRCLIP: fine captions with the severities, `fine_caption`).")
         names = self.config.names
         sets = [_item_names(item, names, i) for i, item in enumerate(degradations)]
         B = len(sets)
         labels = torch.zeros(B, len(names), device=self.device)
         for i, s in enumerate(sets):
             for n in s: labels[i, names.index(n)] = 1
-        degradation = self.text_embeddings([caption(s) for s in sets], self.config.templates)
+        if degradation_captions is not None and len(degradation_captions) != B:
+            raise ValueError(f"degradation_captions: {len(degradation_captions)} for {B} images")
+        texts = list(degradation_captions) if degradation_captions is not None else [caption(s) for s in sets]
+        degradation = self.text_embeddings(texts, self.config.templates)
         if captions is not None:
             if len(captions) != B: raise ValueError(f"captions: {len(captions)} for {B} images")
             content = self.text_embeddings(list(captions))
@@ -852,8 +857,9 @@ class ControllerLoss(nn.Module):
             parts['content'] = info_nce(out.content, targets.content, scale,
                                         same_embeddings(targets.content) if self.mask_same_content else None)
         if self.weights['degradation']:
+            # same text, same target: the same set's caption, or (fine captions) the same severities
             parts['degradation'] = info_nce(out.degradation, targets.degradation, scale,
-                                            same_labels(targets.labels) if self.mask_same_set else None)
+                                            same_embeddings(targets.degradation) if self.mask_same_set else None)
         if self.weights['bce']:
             parts['bce'] = F.binary_cross_entropy_with_logits(out.logits, targets.labels.to(out.logits.dtype))
         if self.weights['tokens'] and out.tokens is not None:

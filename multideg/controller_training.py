@@ -13,7 +13,8 @@ import torch
 
 from .core import config_from_args, require
 from .data import SyntheticPairs, item_seed, recipe_source
-from .degradations import NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, names_of
+from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
+                                   names_of)
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
                                  flat_metrics, predict_sets, set_metrics)
 from .inference import TINY_CLIP
@@ -145,9 +146,15 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
     degradation_weight: float = 1.0      # weight of the degradation InfoNCE (image vs its degradation caption)
     bce_weight: float = 1.0              # weight of the multi-label BCE of the probability head
     token_weight: float = 1.0            # weight of the degradation-token loss (each token matched to one type)
+    # the degradation InfoNCE's texts: 'names' (the caption of the set, DA-CLIP), 'fine' (SRCLIP's severities,
+    # `fine_caption`; the 'realistic' pipeline only; a tiny CLIP from scratch had not learnt them in 300 steps)
+    captions: str = 'names'
 
     def _check_own(self):
         self.check_data()
+        require(self.captions in ('names', 'fine'), f"captions must be 'names' or 'fine', got {self.captions!r}")
+        require(self.captions != 'fine' or self.pipeline == 'realistic',
+                "captions='fine' describes second-order plans: it needs pipeline='realistic'")
         require(self.head_lr > 0, f"head_lr must be > 0, got {self.head_lr}")
         require(self.token_heads >= 1, f"token_heads must be an integer >= 1, got {self.token_heads}")
         weights = {k: getattr(self, k) for k in ('content_weight', 'degradation_weight', 'bce_weight', 'token_weight')}
@@ -165,6 +172,10 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
                                 names=self.data_names(),
                                 n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold,
                                 per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names)
+
+    def fine_captions(self) -> bool:
+        "Whether the degradation InfoNCE learns SRCLIP's fine captions (`captions='fine'`)."
+        return self.captions == 'fine'
 
     def loss(self) -> ControllerLoss:
         "The loss this run trains with (`ControllerLoss` with the run's weights)."
@@ -195,10 +206,12 @@ def data_callbacks(cfg, data: SyntheticPairs) -> list:
     return [DegradeOnDeviceCB(data)] if cfg.degrade == 'device' else []
 
 # %% ../nbs/10_controller_training.ipynb #960c9f88
-def _controller_loss(model, batch, *, raw: DAClip, loss: ControllerLoss, size, mean_std):
+def _controller_loss(model, batch, *, raw: DAClip, loss: ControllerLoss, size, mean_std, fine: bool = False):
     x, gt = clip_preprocess(batch['lq'], size, mean_std), clip_preprocess(batch['gt'], size, mean_std)
     # names_of: the named steps of each image's records (a SecondOrder plan also has unnamed ones)
-    return loss(model(x, decode=False), raw.targets([names_of(r) for r in batch['records']], clean=gt))
+    texts = [fine_caption(r) for r in batch['records']] if fine else None
+    return loss(model(x, decode=False), raw.targets([names_of(r) for r in batch['records']], clean=gt,
+                                                    degradation_captions=texts))
 
 def _controller_val(model: DAClip, *, images: torch.Tensor, true: list, batch_size: int) -> dict:
     _, pred = predict_sets(model, images, batch_size)
@@ -231,7 +244,7 @@ def plan_controller(cfg: ControllerTrainConfig, card: Card | None = None) -> Tra
                 'records': records}
     def loss(model, b):
         return _controller_loss(model, b, raw=model, loss=cfg.loss(), size=size['clip'],
-                                mean_std=model.config_mean_std())
+                                mean_std=model.config_mean_std(), fine=cfg.fine_captions())
     return plan_run(cfg, card, build, batch, loss)
 
 def refuse_unless_fits(plan: TrainingPlan, card: Card | None, what: str, batch_plan: Callable[[int], TrainingPlan],
@@ -291,7 +304,8 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     loss = cfg.loss()
     val_fn = partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size)
     clamp = LambdaCB(after_step=lambda learn: learn.raw_model.clamp_logit_scale_())   # DA-CLIP's temperature bound
-    trainer = Learner(model, partial(_controller_loss, raw=model, loss=loss, size=size, mean_std=mean_std), train_ds,
+    trainer = Learner(model, partial(_controller_loss, raw=model, loss=loss, size=size, mean_std=mean_std,
+                                     fine=cfg.fine_captions()), train_ds,
                       cfg,
                       standard_callbacks(cfg, val_fn) + [clamp] + data_callbacks(cfg, train_ds),
                       param_groups=model.param_groups(cfg.lr, cfg.weight_decay, cfg.head_lr),

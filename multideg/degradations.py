@@ -25,7 +25,7 @@ __all__ = ['NAMES', 'DACLIP_NAMES', 'ORDER', 'DEGRADATIONS', 'JPEG_CODECS', 'SEE
            'stroke_mask', 'uncompleted', 'scene_side', 'haze', 'hazy', 'low_light', 'rainy', 'snowy', 'shadowed',
            'raindrop', 'draw_records', 'apply_records', 'compose', 'visibility', 'visibilities', 'names_of',
            'multi_hot', 'caption', 'parametric_caption', 'DegradationSampler', 'preset', 'blur_kernel', 'sinc_kernel',
-           'add_noise', 'SecondOrder', 'describe_op', 'step_kernel', 'strength_steps', 'explorer']
+           'add_noise', 'SecondOrder', 'describe_op', 'step_kernel', 'fine_caption', 'strength_steps', 'explorer']
 
 # %% ../nbs/01_degradations.ipynb #c5d5c2c6
 NAMES = ('motion-blurry', 'hazy', 'jpeg-compressed', 'low-light', 'noisy', 'raindrop', 'rainy', 'shadowed', 'snowy',
@@ -1214,6 +1214,18 @@ def step_kernel(step: dict) -> torch.Tensor:
 
 # %% ../nbs/01_degradations.ipynb #6da4a2f2
 SECOND_ORDER_NAMES = ('gaussian-blurry', 'low-resolution', 'noisy', 'jpeg-compressed')  # a SecondOrder plan's names
+
+# %% ../nbs/01_degradations.ipynb #50c6e16c
+def fine_caption(plan: list[dict]) -> str:
+    "SRCLIP's fine caption of a `SecondOrder` plan, short: first-stage blur σ and noise, last JPEG quality."
+    first = lambda op: next((s for s in plan if s['op'] == op), None)
+    blur, noise = first('blur') or first('sinc'), first('noise')
+    jpeg = next((s for s in reversed(plan) if s['op'] == 'jpeg'), None)
+    if blur is None or noise is None or jpeg is None:
+        raise ValueError("fine_caption: a SecondOrder plan has a blur, a noise and a JPEG step; this one lacks one")
+    sigma = 0.0 if blur['op'] == 'sinc' else (blur['sigma_x'] + blur['sigma_y']) / 2
+    level = (f"noise {noise['sigma']:.0f}" if noise['kind'] == 'gaussian' else f"poisson {noise['scale']:.1f}")
+    return f"blur {sigma:.1f} {level} jpeg {jpeg['quality']}"
 
 # %% ../nbs/01_degradations.ipynb #395dd70f
 def strength_steps(strengths: dict[str, float]) -> list[dict]:
