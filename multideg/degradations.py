@@ -883,9 +883,9 @@ class DegradationSampler:
     def make_visible(self, x: torch.Tensor, records: list[list[dict]], generator: torch.Generator
                      ) -> tuple[torch.Tensor, list[list[dict]]]:
         ("`x` degraded by `records`, with every step visible: a step whose removal changes its image by PSNR >= "
-         "`visible_db` (at `visible_size`) is redrawn with severities from strength 1/`redraws`, 2/`redraws`... 1 (same seed); one "
-         "still hidden after that gives way to another type (`replace`; drawn by `weights`, within the exclusions, "
-         "checked alike, four times at most), or is dropped with its label.")
+         "`visible_db` (at `visible_size`) is redrawn with severities from strength 1/`redraws`, 2/`redraws`... 1 "
+         "(same seed); one still hidden after that gives way to another type (`replace`; drawn by `weights`, within "
+         "the exclusions, checked alike, four times at most), or is dropped with its label.")
         squeeze = x.ndim == 3
         x = x[None] if squeeze else x
         recs = [list(_as_steps(r)) for r in records]
