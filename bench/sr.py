@@ -141,7 +141,7 @@ for kv in a.set:
     try: v = json.loads(v)
     except json.JSONDecodeError: pass              # a bare word: a string
     base = replace(base, **{k: v})
-controller = None
+controller = base.controller        # a given controller folder (--set controller=...), else the first one trained
 for fusion in fusions:
     cfg = replace(base, out=str(out / fusion), fusion=fusion, controller=controller)
     if fusion == 'none': cfg = replace(cfg, controller=None)
