@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
-import json, os
+import functools, json, os
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Callable, Sequence
@@ -29,6 +29,12 @@ __all__ = ['DATA_PIPELINES', 'CONTROLLER_RECIPES', 'DataConfig', 'data_settings'
 
 # %% ../nbs/10_controller_training.ipynb #a25e02eb
 DATA_PIPELINES = ('types', 'realistic')    # how DataConfig degrades: the 12 types, or Real-ESRGAN's second order
+
+@functools.lru_cache(maxsize=16)
+def _drawn_set_sizes(sampler_json: str) -> tuple:
+    "The numbers of named degradations in 1000 plans drawn (seed 0) from the `SecondOrder` written as `sampler_json`."
+    plans = SecondOrder.from_dict(json.loads(sampler_json)).draw(1000, torch.Generator().manual_seed(0))
+    return tuple(sorted({len(names_of(p)) for p in plans}))
 
 @dataclass
 class DataConfig:
@@ -99,8 +105,7 @@ class DataConfig:
     def set_sizes(self) -> tuple:
         "How many degradations an image can carry: `counts`' numbers ('types'); those 1000 drawn plans show (else)."
         if self.pipeline == 'types': return tuple(sorted(self.counts))
-        plans = self.sampler().draw(1000, torch.Generator().manual_seed(0))
-        return tuple(sorted({len(names_of(p)) for p in plans}))
+        return _drawn_set_sizes(self.sampler().to_json())   # once per pipeline: every config check asks for them
 
     def sampler(self) -> DegradationSampler | SecondOrder:
         "The degradations drawn: `counts` of the `names`, every name equally likely; or the second-order pipeline."
