@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .core import config_from_args, require
+from .core import config_from_args, is_whole, require
 from .data import SyntheticPairs, item_seed, recipe_source
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
@@ -63,7 +63,7 @@ class DataConfig:
         "Normalise (names a tuple, counts numbers) and check the data settings; a ValueError names the bad one."
         if self.names is not None: self.names = tuple(self.names)
         require(self.pipeline in DATA_PIPELINES, f"pipeline must be one of {DATA_PIPELINES}, got {self.pipeline!r}")
-        require(isinstance(self.scale, int) and not isinstance(self.scale, bool) and self.scale >= 1,
+        require(is_whole(self.scale),
                 f"scale must be a whole number >= 1, got {self.scale!r}")
         require(self.scale == 1 or self.pipeline == 'realistic',
                 f"scale={self.scale}: super-resolution data comes from pipeline 'realistic' (the 'types' pipeline "

@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'current_pixel_limit',
            'pixel_limit', 'apply_exif_orientation', 'open_pillow', 'CommandParser', 'require_option', 'say_once',
            'load_image', 'encode_png16', 'atomic_write', 'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor',
-           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'upscale', 'rgb_to_y', 'require',
+           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'is_whole', 'upscale', 'rgb_to_y', 'require',
            'field_types', 'parse_setting', 'check_types', 'JsonConfig', 'field_help', 'config_parser',
            'config_from_args', 'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints',
            'local_clip_weights', 'UnreadableFileError', 'load_torch_file', 'save_weights', 'read_weights',
@@ -307,9 +307,13 @@ def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x[..., :size[0], :size[1]]
 
 # %% ../nbs/00_core.ipynb #cbedf98e
+def is_whole(v, least: int = 1) -> bool:
+    "Whether `v` is a whole number (an int, not a bool) >= `least`: a scale, a count, a size."
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
 def upscale(x: torch.Tensor, scale: int) -> torch.Tensor:
     "Bicubic ×`scale` enlargement of `...×C×H×W` images in [0, 1] (clamped to [0, 1]); `scale` 1 returns `x`."
-    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+    if not is_whole(scale):
         raise ValueError(f"scale must be a whole number >= 1, got {scale!r}")
     if scale == 1: return x
     lead, (h, w) = x.shape[:-2], x.shape[-2:]

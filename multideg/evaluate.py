@@ -12,8 +12,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .core import (MAX_PIXELS, CommandParser, open_pillow, pixel_limit, require_option, to_uint8, atomic_write,
-                           upscale)
+from .core import (MAX_PIXELS, CommandParser, is_whole, open_pillow, pixel_limit, require_option, to_uint8,
+                           atomic_write, upscale)
 from .degradations import (NAMES, ORDER, PRESETS, SecondOrder, names_of, multi_hot, caption, parametric_caption,
                                    preset as make_preset)
 from .data import DatasetError, PairedFolder, SampleImages, decode_pixels, item_generator, pixels_to_float
@@ -56,7 +56,7 @@ def _check_count(v, what: str):
 
 # %% ../nbs/13_evaluate.ipynb #2cc41842
 def _check_scale(scale, what: str = 'scale') -> int:
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+    if not is_whole(scale):
         raise ValueError(f"{what} must be a whole number >= 1, got {scale!r}")
     return scale
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import JsonConfig, fingerprint_differs, read_json, read_weights, require, save_weights, upscale
+from .core import (JsonConfig, fingerprint_differs, is_whole, read_json, read_weights, require, save_weights,
+                           upscale)
 from .degradations import caption
 from .controller import ControllerConfig, DAClip, controller_from_config
 from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig
@@ -62,7 +63,7 @@ class RestorerConfig(JsonConfig):
                 f"RestorerConfig: sde must be an SDEConfig (or a dict of its fields) or None, got {self.sde!r}")
         own = getattr(bc, 'scale', 1) if self.backbone == 'nafnet' else 1    # (UNetConfig.scale is its own setting)
         if self.scale is None: self.scale = own
-        require(isinstance(self.scale, int) and not isinstance(self.scale, bool) and self.scale >= 1,
+        require(is_whole(self.scale),
                 f"RestorerConfig: scale must be a whole number >= 1, got {self.scale!r}")
         require(self.backbone != 'nafnet' or self.scale == own,
                 f"RestorerConfig: scale {self.scale} but the NAFNet's head enlarges ×{own} "

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
-                           load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale)
+                           load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale,
+                           is_whole)
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
 from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, official_unet_config,
@@ -91,8 +92,6 @@ def _bar(progress, total: int, desc: str):
         return tqdm(total=total, desc=desc, unit='tile', leave=False), True
     return (None if progress is None or progress is False else progress), False   # (a tqdm's truth is its total)
 
-def _whole(v, least: int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= least
-
 def _check_scaled(out: torch.Tensor, h: int, w: int, s: int):
     "Refuse an output of `fn` that is not `s`× its `h×w` tile."
     if tuple(out.shape[-2:]) != (h * s, w * s):
@@ -104,7 +103,7 @@ def tiled(fn: Callable, *images: torch.Tensor, tile: int = 512, overlap: int = 3
     ("Apply `fn` (tiles → outputs `scale`× their size) to `B×C×H×W` `images` tile by tile and blend the results "
      "seamlessly (tiles chosen on the input, blended at the output's resolution).")
     if not images: raise ValueError("tiled: give at least one image")
-    if not _whole(scale, 1): raise ValueError(f"tiled: scale must be a whole number >= 1, got {scale!r}")
+    if not is_whole(scale, 1): raise ValueError(f"tiled: scale must be a whole number >= 1, got {scale!r}")
     b, _, h, w = images[0].shape
     for x in images[1:]:
         if x.shape[0] != b or x.shape[-2:] != (h, w):
@@ -198,20 +197,20 @@ class TiledBackbone:
     def __init__(self, backbone: torch.nn.Module, tile: int | None = 512, overlap: int = 32, batch: int = 1,
                  device=None, half: bool = False, pooling: str = 'image', tol: float | None = 0.05,
                  align: int | None = None, scale: int = 1):
-        if not _whole(scale, 1): raise ValueError(f"scale: must be a whole number >= 1, got {scale!r}")
+        if not is_whole(scale, 1): raise ValueError(f"scale: must be a whole number >= 1, got {scale!r}")
         if pooling not in POOLINGS: raise ValueError(f"pooling: must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         if tol is not None and not tol > 0: raise ValueError(f"tol: must be > 0 (or None), got {tol!r}")
         self.align = align or getattr(backbone, 'size_multiple', 1)
-        if not _whole(overlap, 0): raise ValueError(f"overlap: must be a whole number >= 0, got {overlap!r}")
+        if not is_whole(overlap, 0): raise ValueError(f"overlap: must be a whole number >= 0, got {overlap!r}")
         if tile is not None:
-            if not _whole(tile, 1): raise ValueError(f"tile: must be a size in pixels >= 1 (None: none), got {tile!r}")
+            if not is_whole(tile, 1): raise ValueError(f"tile: must be a size in pixels >= 1 (None: none), got {tile!r}")
             if tile < self.align: raise ValueError(f"tile: {tile} is smaller than the network's grid, {self.align}")
             tile -= tile % self.align                                       # whole tiles lie on the network's grid too
             if overlap >= tile: raise ValueError(f"overlap: must be smaller than the tile ({tile}), got {overlap}")
             if tile - overlap < self.align:
                 raise ValueError(f"overlap: tiles of {tile} overlapping by {overlap} cannot start on the network's "
                                  f"grid (multiples of {self.align}): use tile >= overlap + {self.align}")
-        if not _whole(batch, 1): raise ValueError(f"tile_batch: must be a whole number >= 1, got {batch!r}")
+        if not is_whole(batch, 1): raise ValueError(f"tile_batch: must be a whole number >= 1, got {batch!r}")
         self.backbone, self.tile, self.overlap, self.batch, self.half = backbone, tile, overlap, batch, half
         self.pooling, self.tol, self.scale = pooling, tol, scale    # scale: the backbone's output is s× its input
         self.device = torch.device(device) if device is not None else next(backbone.parameters()).device
@@ -417,14 +416,14 @@ class Restorer:
         self.sampler = sampler or cfg.sampler
         self.steps = steps if steps is not None else cfg.steps
         check_sampler(self.sampler)
-        if steps is not None and not _whole(steps, 1):
+        if steps is not None and not is_whole(steps, 1):
             raise ValueError(f"steps: must be a whole number >= 1, got {steps!r}")
         if parts.sde is not None:
             try: timesteps(parts.sde.T, self.steps)                        # checks 1 <= steps <= T
             except ValueError as e: raise ValueError(f"steps: {e}") from None
-        if not _whole(seed, 0) or seed >= 2 ** 63:
+        if not is_whole(seed, 0) or seed >= 2 ** 63:
             raise ValueError(f"seed: must be a whole number in [0, 2^63), got {seed!r}")
-        if tile is not None and not _whole(tile, 0):
+        if tile is not None and not is_whole(tile, 0):
             raise ValueError(f"tile: must be a tile size in pixels >= 1, or 0 / None for no tiling; got {tile!r}")
         tile = tile or None
         self.scale = cfg.scale                   # the enlargement it was trained for (1: same-size restoration)
@@ -502,7 +501,7 @@ class Restorer:
     def check_scale(self, scale) -> int:
         "The enlargement `scale` asks for (None: the restorer's own); any but the one it was trained for is refused."
         if scale is None: return self.scale
-        if not _whole(scale, 1): raise ValueError(f"scale: must be a whole number >= 1, got {scale!r}")
+        if not is_whole(scale, 1): raise ValueError(f"scale: must be a whole number >= 1, got {scale!r}")
         if scale != self.scale:
             trained = f"×{self.scale}" if self.scale > 1 else "×1 (same-size restoration)"
             asked = f"enlarge ×{scale}" if scale > 1 else "restore at the input's size (×1)"

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .core import crop_to, pad_to_multiple, read_weights, upscale
+from .core import crop_to, is_whole, pad_to_multiple, read_weights, upscale
 from .fusion import (ATTENTION_IMPLS, Conditioning, FusionConfig, FusionDims, ImageContextFusion, JsonConfig,
                              NoFusion, PromptConfig, PromptFusion, attention, fusion_config, make_fusion, merge_heads,
                              set_attention_impl, split_heads)
@@ -619,7 +619,7 @@ class NAFNetConfig(JsonConfig):
         if not self.tlc_ratio > 0: raise ValueError(f"NAFNetConfig: tlc_ratio must be > 0, got {self.tlc_ratio!r}")
         if not isinstance(self.identity_init, bool):
             raise ValueError(f"NAFNetConfig: identity_init must be true or false, got {self.identity_init!r}")
-        if not isinstance(self.scale, int) or isinstance(self.scale, bool) or self.scale < 1:
+        if not is_whole(self.scale):
             raise ValueError(f"NAFNetConfig: scale must be a whole number >= 1 (the output's enlargement), "
                              f"got {self.scale!r}")
 
