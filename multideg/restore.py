@@ -203,7 +203,7 @@ class TiledBackbone:
         self.align = align or getattr(backbone, 'size_multiple', 1)
         if not is_whole(overlap, 0): raise ValueError(f"overlap: must be a whole number >= 0, got {overlap!r}")
         if tile is not None:
-            if not is_whole(tile, 1): raise ValueError(f"tile: must be a size in pixels >= 1 (None: none), got {tile!r}")
+            if not is_whole(tile): raise ValueError(f"tile: must be a size in pixels >= 1 (None: none), got {tile!r}")
             if tile < self.align: raise ValueError(f"tile: {tile} is smaller than the network's grid, {self.align}")
             tile -= tile % self.align                                       # whole tiles lie on the network's grid too
             if overlap >= tile: raise ValueError(f"overlap: must be smaller than the tile ({tile}), got {overlap}")
