@@ -12,7 +12,20 @@ pipeline (blur, resize, noise, JPEG, twice, then the ×s downscale; `SecondOrder
 Metrics as the SR literature reports them: PSNR-Y and SSIM-Y with a border of s pixels cropped, and RGB PSNR.
 Every training run resumes, so an interrupted benchmark picks up where it stopped.
 
-    OMP_NUM_THREADS=2 python bench/sr.py --out /tmp/multideg-bench-sr          (CPU size: about 30 minutes)
+The ceiling of any degradation prior at this size (--oracle): the same network and loop with FiLM on the TRUE
+degradation parameters of each image (blur sigma, resize factor, noise level, JPEG quality of each stage, read from the
+pipeline's records; a perfect severity estimator), against the same network given another image's parameters (the
+same distribution, no information about this image). What the oracle gains over its control bounds what a learned
+prior (SRCLIP's fusion) can add here.
+
+The other route (--sde_route STEPS): IR-SDE's SR setting, a tiny U-Net restoring the bicubic enlargement at the HR
+size (it works at s² times the direct NAFNet's pixels, so it trains on smaller crops, --sde_patch), sampled with the
+fast sampler; run it on its own: --fusions '' --no_ddpg --sde_route 800 (about 15 minutes on 2 cores).
+
+On a CPU the degraded pairs are made by one loader worker while the main process trains (--num_workers 1 by default:
+1.6x the steps per second of making them in the training process on 2 cores; the pairs are the same either way).
+
+    OMP_NUM_THREADS=1 python bench/sr.py --out /tmp/multideg-bench-sr --oracle   (CPU size: about 30 minutes)
     python bench/sr.py --steps 50000 --controller_steps 20000 --device cuda     (longer, on a GPU)
 """
 import argparse, json, time
@@ -43,10 +56,20 @@ p.add_argument('--test_size', type=int, default=128, help='HR size of a test cro
 p.add_argument('--ddpg_steps', type=int, default=100)
 p.add_argument('--sigma_y', type=float, default=0.05, help="DDPG's assumed noise level (the pipeline's is unknown)")
 p.add_argument('--no_ddpg', action='store_true')
+p.add_argument('--oracle', action='store_true',
+               help='also train the ceiling of a prior: FiLM on the true degradation parameters, and its control')
+p.add_argument('--sde_route', type=int, default=0, metavar='STEPS',
+               help="also train the IR-SDE route (a tiny U-Net at the HR size, mu = bicubic(LR), no fusion) for STEPS "
+                    "steps (0: not)")
+p.add_argument('--sde_patch', type=int, default=64, help='HR crop size of the IR-SDE route (it works at the HR size)')
+p.add_argument('--sde_sample_steps', type=int, default=10, help="the IR-SDE route's sampling steps (fast sampler)")
+p.add_argument('--num_workers', type=int, default=None,
+               help='loader workers making the pairs (default: 1 on a CPU, the library default on a GPU)')
 p.add_argument('--device', default='cpu')
 p.add_argument('--seed', type=int, default=0)
 p.add_argument('--results', default=None, help='also write the table (markdown) to this file')
-p.add_argument('--figure', default=None, help='write a figure of examples (PNG): LR, bicubic, the methods, ground truth')
+p.add_argument('--figure', default=None,
+               help='write a figure of examples (PNG): LR, bicubic, the methods, ground truth')
 a = p.parse_args()
 out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
 s = a.scale
@@ -56,7 +79,7 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {a.
 # --- held-out test crops: HR crops of the evaluation photos, each degraded with its own seed ----------------------
 photos = SampleImages('eval')
 pipeline = SecondOrder(scale=s)
-hr, lr, names = [], [], []
+hr, lr, names, lr_records = [], [], [], []
 for i in range(a.n_test):
     j = i % len(photos)
     x = photos[j]
@@ -65,8 +88,8 @@ for i in range(a.n_test):
     y0 = int(torch.randint(0, h - a.test_size + 1, (), generator=g))
     x0 = int(torch.randint(0, w - a.test_size + 1, (), generator=g))
     crop = x[:, y0:y0 + a.test_size, x0:x0 + a.test_size]
-    small, _ = pipeline(crop[None], g)
-    hr.append(crop); lr.append(small[0]); names.append(photos.name(j))
+    small, records = pipeline(crop[None], g)
+    hr.append(crop); lr.append(small[0]); names.append(photos.name(j)); lr_records.append(records[0])
 hr, lr = torch.stack(hr), torch.stack(lr)
 print(f"{len(hr)} test crops {a.test_size}² → {lr.shape[-1]}² from {', '.join(dict.fromkeys(names))}")
 
@@ -132,8 +155,10 @@ if not a.no_ddpg:
 
 # --- ours: one controller, three restorers with the same budget ----------------------------------------------------
 fusions = [f for f in a.fusions.split(',') if f]
-recipe = RESTORATION_RECIPES[f'sr_x{s}'] if fusions else {}
-base = RestorationConfig(**{**recipe, 'device': a.device, 'seed': a.seed, 'tensorboard': False})
+recipe = RESTORATION_RECIPES[f'sr_x{s}']
+workers = a.num_workers if a.num_workers is not None else 1 if torch.device(a.device).type == 'cpu' else None
+base = RestorationConfig(**{**recipe, 'device': a.device, 'seed': a.seed, 'tensorboard': False,
+                            'num_workers': workers})
 if a.steps: base = replace(base, steps=a.steps, val_every=max(1, a.steps // 3), save_every=max(1, a.steps // 3))
 if a.controller_steps: base = replace(base, controller_steps=a.controller_steps)
 for kv in a.set:
@@ -164,10 +189,92 @@ for fusion in fusions:
                                       'note': f"{parts.config.backbone} {cfg.preset}, {n_params / 1e6:.2f} M params, "
                                               f"{cfg.steps} steps, {minutes:.1f} min this call"}
 
+# --- the other route: IR-SDE's SR setting (the U-Net restores the bicubic enlargement at the HR size) -------------
+if a.sde_route:
+    cfg = replace(base, out=str(out / 'sde_route'), backbone='unet', preset='tiny', backbone_options={}, fusion='none',
+                  controller=None, sde={'prediction': 'x0'}, loss='x0', lr=1e-3, ema_beta=0.995,
+                  patch_size=a.sde_patch, steps=a.sde_route, val_every=a.sde_route, save_every=max(1, a.sde_route // 3),
+                  val_sampler='fast', val_steps=a.sde_sample_steps)
+    t0 = time.time()
+    train_restoration(cfg)
+    minutes = (time.time() - t0) / 60
+    parts = load_restorer(out / 'sde_route')
+    assert parts.config.scale == s and parts.sde is not None
+    t0 = time.time()
+    g = torch.Generator().manual_seed(a.seed)
+    with torch.no_grad():
+        res = torch.cat([restore_tensor(parts.backbone, lr[i:i + 8], {}, sde=parts.sde, sampler='fast',
+                                        steps=a.sde_sample_steps, generator=g, scale=s) for i in range(0, len(lr), 8)])
+    n_params = sum(p_.numel() for p_ in parts.backbone.parameters())
+    images['IR-SDE route'] = res
+    rows['IR-SDE route, no fusion'] = {
+        **scores(res), 'seconds': time.time() - t0,
+        'note': f"unet tiny, {n_params / 1e6:.2f} M params, {cfg.steps} steps of {cfg.patch_size}² HR crops, "
+                f"{a.sde_sample_steps} fast-sampler steps; {minutes:.1f} min this call, restoring "
+                f"{(time.time() - t0) / 60:.1f} min"}
+
+# --- the ceiling of a prior: FiLM on the true degradation parameters vs another image's ---------------------------
+SEVERITY = 16          # 5 slots per stage (blur sigma, resize factor, Gaussian sigma, Poisson scale, JPEG quality) × 3
+
+
+def severity(records: list) -> torch.Tensor:
+    "The true degradation parameters of one image (its second-order plan's records), each roughly in [0, 1]."
+    v = torch.zeros(SEVERITY)
+    for r in records:
+        o = 5 * (min(r['stage'], 3) - 1)
+        if r['op'] == 'blur': v[o] = (r['sigma_x'] + r['sigma_y']) / 6
+        elif r['op'] == 'resize' and r['name']: v[o + 1] = r['scale']          # not the final ×s downscale
+        elif r['op'] == 'noise' and r['kind'] == 'gaussian': v[o + 2] = r['sigma'] / 30
+        elif r['op'] == 'noise': v[o + 3] = r['scale'] / 3
+        elif r['op'] == 'jpeg': v[o + 4] = r['quality'] / 100
+    return v
+
+
+def severities(records: list, control: bool) -> torch.Tensor:
+    "The batch's parameter vectors; the control gets the next image's (same distribution, nothing about this one)."
+    v = torch.stack([severity(r) for r in records])
+    return v.roll(1, 0) if control else v
+
+
+def oracle_loss(model, batch, *, control: bool):
+    deg = severities(batch['records'], control).to(batch['lq'].device)
+    return F.l1_loss(model(batch['lq'], degradation=deg).float(), batch['gt'])
+
+
+if a.oracle:
+    from functools import partial
+    from multideg.controller_training import controller_data, data_callbacks
+    from multideg.fusion import FiLMConfig
+    from multideg.inference import build_backbone
+    from multideg.core import read_weights
+    from multideg.learner import Learner, final_weights, seed_stage, standard_callbacks
+    ocfg = replace(base, fusion=FiLMConfig(embed_dim=SEVERITY, inputs=('degradation',)), controller=None)
+    for control in (False, True):
+        name = 'control' if control else 'oracle'
+        cfg = replace(ocfg, out=str(out / name))
+        seed_stage(cfg.seed, 'init')
+        model = build_backbone(cfg.restorer_config(SEVERITY))
+        train_ds = controller_data(cfg, 'train', cfg.patch_size)
+        t0 = time.time()
+        learn = Learner(model, partial(oracle_loss, control=control), train_ds, cfg,
+                        standard_callbacks(cfg) + data_callbacks(cfg, train_ds))
+        learn.resume_and_fit()
+        minutes = (time.time() - t0) / 60
+        model.load_state_dict(read_weights(final_weights(learn)), strict=False)
+        model.eval()
+        with torch.no_grad():
+            res = torch.cat([model(lr[i:i + 8], degradation=severities(lr_records[i:i + 8], control)).clamp(0, 1)
+                             for i in range(0, len(lr), 8)])
+        what = "FiLM on each image's true degradation parameters" if not control else \
+            "FiLM on another image's parameters"
+        rows[f'ceiling: {name}'] = {**scores(res), 'seconds': 0.0,
+                                    'note': f"{what}; {cfg.preset}, {cfg.steps} steps, {minutes:.1f} min this call"}
+
 # --- the table ----------------------------------------------------------------------------------------------------
 lines = [f"×{s} real-world SR, {len(hr)} held-out crops {a.test_size}² of {', '.join(dict.fromkeys(names))} "
          f"(seed {a.seed}); PSNR-Y / SSIM-Y with a {s}-pixel border cropped", '',
-         '| method | PSNR-Y (dB) | SSIM-Y | PSNR RGB (dB) | Δ PSNR-Y vs bicubic | notes |', '|---|---:|---:|---:|---:|---|']
+         '| method | PSNR-Y (dB) | SSIM-Y | PSNR RGB (dB) | Δ PSNR-Y vs bicubic | notes |',
+         '|---|---:|---:|---:|---:|---|']
 b = rows['bicubic']['psnr_y']
 for name, r in rows.items():
     lines.append(f"| {name} | {r['psnr_y']:.2f} | {r['ssim_y']:.4f} | {r['psnr']:.2f} | {r['psnr_y'] - b:+.2f} | "
@@ -177,6 +284,9 @@ if 'ours, fusion none' in rows:
         if f != 'none' and f'ours, fusion {f}' in rows:
             d = rows[f'ours, fusion {f}']['psnr_y'] - rows['ours, fusion none']['psnr_y']
             lines.append(f"\nfusion {f} vs none: {d:+.2f} dB PSNR-Y")
+if 'ceiling: oracle' in rows and 'ceiling: control' in rows:
+    d = rows['ceiling: oracle']['psnr_y'] - rows['ceiling: control']['psnr_y']
+    lines.append(f"\nceiling of a degradation prior (true parameters vs another image's): {d:+.2f} dB PSNR-Y")
 lines.append(f"\ntotal {(time.time() - t_start) / 60:.1f} min")
 text = '\n'.join(lines)
 print(text)

@@ -791,8 +791,9 @@ def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') ->
     if existing and not a.quiet:
         print(f"{existing} output(s) already in {out}: skipped (--overwrite restores them again)")
     done = 0
-    if todo:
+    if todo or a.scale is not None:                    # an asked-for scale is checked even with nothing left to do
         restorer = _load_for_command(a)
+    if todo:
         bar = tqdm(todo, desc='images', unit='image', disable=True if a.quiet else None, file=sys.stderr,
                    dynamic_ncols=True)                     # None: drawn only when stderr is a terminal
         for src, dst in bar:
