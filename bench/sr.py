@@ -40,6 +40,7 @@ from multideg.data import SampleImages, item_generator
 from multideg.degradations import SecondOrder
 from multideg.metrics import psnr, ssim
 from multideg.inference import controller_embeddings, load_restorer, restore_tensor
+from multideg.restore import SelfEnsemble
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, train_restoration
 from multideg import ddpg
 
@@ -63,6 +64,8 @@ p.add_argument('--sde_route', type=int, default=0, metavar='STEPS',
                     "steps (0: not)")
 p.add_argument('--sde_patch', type=int, default=64, help='HR crop size of the IR-SDE route (it works at the HR size)')
 p.add_argument('--sde_sample_steps', type=int, default=10, help="the IR-SDE route's sampling steps (fast sampler)")
+p.add_argument('--ensemble', type=int, default=8, choices=(1, 2, 4, 8),
+               help="also report each of our restorers with a K-fold self-ensemble (flips and rotations; 1: not)")
 p.add_argument('--num_workers', type=int, default=None,
                help='loader workers making the pairs (default: 1 on a CPU, the library default on a GPU)')
 p.add_argument('--device', default='cpu')
@@ -188,6 +191,16 @@ for fusion in fusions:
     rows[f'ours, fusion {fusion}'] = {**scores(images[f'ours ({fusion})']), 'seconds': time.time() - t0,
                                       'note': f"{parts.config.backbone} {cfg.preset}, {n_params / 1e6:.2f} M params, "
                                               f"{cfg.steps} steps, {minutes:.1f} min this call"}
+    if a.ensemble > 1:            # the same restorer averaged over flips and rotations (Restorer(ensemble=K))
+        t0 = time.time()
+        net = SelfEnsemble(parts.backbone, a.ensemble)
+        with torch.no_grad():
+            res = [restore_tensor(net, lr[i:i + 8], controller_embeddings(parts.controller, lr[i:i + 8],
+                                                                          normalize=parts.config.normalize)[0],
+                                  sde=parts.sde, scale=s) for i in range(0, len(lr), 8)]
+        rows[f'ours, fusion {fusion}, self-ensemble ×{a.ensemble}'] = {
+            **scores(torch.cat(res)), 'seconds': time.time() - t0,
+            'note': f"the row above averaged over {a.ensemble} flips and rotations of the input"}
 
 # --- the other route: IR-SDE's SR setting (the U-Net restores the bicubic enlargement at the HR size) -------------
 if a.sde_route:

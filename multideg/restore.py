@@ -26,9 +26,10 @@ from .inference import (RestorerConfig, RestorerParts, build_sde, controller_emb
                                 restore_tensor)
 
 # %% auto #0
-__all__ = ['POOLINGS', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights', 'tiled', 'PoolStats',
-           'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'RestoreTrace', 'RestoreResult',
-           'Restorer', 'find_inputs', 'plan_outputs', 'add_model_arguments', 'restorer_from_args', 'restore_command']
+__all__ = ['POOLINGS', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights', 'tiled',
+           'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'SelfEnsemble',
+           'RestoreTrace', 'RestoreResult', 'Restorer', 'find_inputs', 'plan_outputs', 'add_model_arguments',
+           'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -351,6 +352,34 @@ def as_image(image) -> torch.Tensor:
     if lo < 0 or hi > 1: x = x.clamp(0, 1)                                # rounding errors only
     return x.contiguous()[None]
 
+# %% ../nbs/12_restore.ipynb #c2e43a38
+ENSEMBLES = (1, 2, 4, 8)
+_DIHEDRAL = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))
+
+def _turn(x: torch.Tensor, quarter: int, mirror: bool) -> torch.Tensor:
+    "T: rotate by `quarter` × 90° in the image plane, then mirror left-right."
+    x = torch.rot90(x, quarter, (-2, -1)) if quarter else x
+    return x.flip(-1) if mirror else x
+
+def _unturn(x: torch.Tensor, quarter: int, mirror: bool) -> torch.Tensor:
+    "T⁻¹ of `_turn`."
+    x = x.flip(-1) if mirror else x
+    return torch.rot90(x, -quarter, (-2, -1)) if quarter else x
+
+class SelfEnsemble:
+    "`net` averaged over `k` flips and rotations of its image inputs (eq. 1): mean of T⁻¹ net(T y), k in `ENSEMBLES`."
+    def __init__(self, net: Callable, k: int = 8):
+        if k not in ENSEMBLES: raise ValueError(f"ensemble: must be one of {ENSEMBLES}, got {k!r}")
+        self.net, self.k = net, k
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        total = None
+        for q, m in _DIHEDRAL[:self.k]:     # images (B×C×H×W) are turned; times and embeddings are not
+            y = self.net(*[_turn(a, q, m) if torch.is_tensor(a) and a.ndim == 4 else a for a in args], **kwargs)
+            y = _unturn(y, q, m).float()
+            total = y if total is None else total + y
+        return total / self.k
+
 # %% ../nbs/12_restore.ipynb #42296f06
 @dataclass(repr=False)
 class RestoreTrace:
@@ -408,7 +437,7 @@ class Restorer:
     def __init__(self, parts: RestorerParts, *, device=None, half: bool = False, sampler: str | None = None,
                  steps: int | None = None, tile: int | None = 512, overlap: int = 32, tile_batch: int = 1,
                  seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
-                 pooling: str = 'image'):
+                 pooling: str = 'image', ensemble: int = 1):
         self.config = cfg = parts.config
         self.device = _device(device)
         if half and self.device.type != 'cuda':
@@ -432,10 +461,11 @@ class Restorer:
         if detection not in DETECTIONS: raise ValueError(f"detection: must be one of {DETECTIONS}, got {detection!r}")
         if detection == 'softmax' and parts.controller is None:
             raise ValueError("detection: 'softmax' needs a controller; this restorer has none")
+        SelfEnsemble(None, ensemble)                                       # checks it
         if progress not in (True, False, None):
             raise ValueError(f"progress: must be True, False or None (when stderr is a terminal), got {progress!r}")
         self.half, self.tile, self.overlap, self.tile_batch, self.seed = half, tile, overlap, tile_batch, seed
-        self.detection, self.progress, self.pooling = detection, progress, pooling
+        self.detection, self.progress, self.pooling, self.ensemble = detection, progress, pooling, ensemble
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
         self.sde = parts.sde
@@ -478,7 +508,8 @@ class Restorer:
         px = '' if self.scale == 1 else ' px of the output' if self.sde is not None else ' px of the input'
         tiles = f"tiles {self.tile}{px} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
         sr = f" ×{self.scale}" if self.scale > 1 else ''
-        return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}, device {self.device}"
+        ens = f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else ''
+        return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}{ens}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
 
@@ -529,13 +560,15 @@ class Restorer:
                            pooling=self.pooling, scale=s if direct else 1)
         evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
         tiles, passes = tb.plan(nh, nw)
-        bar = tqdm(total=evals * tiles * passes, desc='restoring', unit='tile', leave=False, dynamic_ncols=True,
+        net = SelfEnsemble(tb, self.ensemble) if self.ensemble > 1 else tb     # eq. 1 around every network call
+        bar = tqdm(total=evals * tiles * passes * self.ensemble, desc='restoring', unit='tile', leave=False,
+                   dynamic_ncols=True,
                    disable=None if self.progress is None else not self.progress)
         tb.bar, tb.evals = (None if bar.disable else bar), evals
         g = torch.Generator(state).manual_seed(seed)
         try:
-            if trace: out, tr = self._traced(tb, x.to(state), emb, sampler, steps, g, noise, s)
-            else: out, tr = restore_tensor(tb, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps,
+            if trace: out, tr = self._traced(net, x.to(state), emb, sampler, steps, g, noise, s)
+            else: out, tr = restore_tensor(net, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps,
                                            generator=g, noise=noise, scale=s), None
         finally: bar.close()
         return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
@@ -676,6 +709,10 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                    help="network evaluations per image, IR-SDE restorers only (default: the model's; official: 100)")
     s.add_argument('--seed', type=int, default=0,
                    help='noise seed; the same seed gives the same output (default: %(default)s)')
+    s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
+                   help='self-ensemble: average the network over K flips and rotations of the image, K times the time '
+                        '(2: a mirror; 4: the mirrors and the half turn; 8: with the quarter turns) '
+                        '(default: %(default)s)')
     t = p.add_argument_group('tiles and device')
     t.add_argument('--tile', type=int, default=512,
                    help="tile size in pixels, rounded down to the network's size multiple; "
@@ -721,7 +758,8 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
             raise ValueError(f"refusing to write inside the input folder {f} with --recursive (a later run would read "
                              "the outputs back): choose another output folder (-o)")
 
-_RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling')
+_RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling',
+                     'ensemble')
 
 def _check_options(p: argparse.ArgumentParser, a):
     "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
@@ -750,7 +788,8 @@ def _check_options(p: argparse.ArgumentParser, a):
 
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
-              tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling)
+              tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
+              ensemble=a.ensemble)
     try: r = restorer_from_args(a, **kw)
     except ValueError as e:                       # a value that the model rules out (--steps 200 with T = 100, ...)
         if str(e).split(':')[0] in _RESTORER_OPTIONS: raise ValueError(f"--{e}") from None
