@@ -21,7 +21,7 @@ from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
 from .inference import RestorerConfig
-from .restore import add_model_arguments, restorer_from_args
+from .restore import ENSEMBLES, add_model_arguments, restorer_from_args
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'combination', 'combination_names', 'centre_crop',
@@ -784,6 +784,8 @@ def _eval_parser(prog: str):
     s.add_argument('--sampler', choices=SAMPLERS, default=None, help="IR-SDE sampler (default: the model's)")
     s.add_argument('--steps', type=int, default=None, help="network evaluations per image (default: the model's)")
     s.add_argument('--tile', type=int, default=512, help='tile size; 0: never tile (default: %(default)s)')
+    s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
+                   help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--scale', type=int, default=None,
                    help="super-resolution factor (default: the model's; with --input: the data's, 1 for synthetic "
@@ -833,13 +835,14 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
         fn = lambda lq: upscale(lq, ds.scale)
         title = 'the degraded input (no model)' if ds.scale == 1 else f'bicubic ×{ds.scale} (no model)'
     else:
-        r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None, seed=a.seed)
+        r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None, seed=a.seed,
+                               ensemble=a.ensemble)
         def fn(lq):
             res = r.restore(lq.cpu())
             out = res.image[None].to(lq.device)
             return (out, res.predicted) if r.controller is not None else out
         title = (f"{a.model or 'official DA-CLIP + IR-SDE'} ({r.sampler}, {r.steps or 'all'} steps)"
-                 if r.sde is not None else str(a.model))
+                 if r.sde is not None else str(a.model)) + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '')
         if r.config.scale != ds.scale:
             raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")
     with pixel_limit(a.max_pixels):
