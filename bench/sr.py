@@ -12,11 +12,11 @@ pipeline (blur, resize, noise, JPEG, twice, then the ×s downscale; `SecondOrder
 Metrics as the SR literature reports them: PSNR-Y and SSIM-Y with a border of s pixels cropped, and RGB PSNR.
 Every training run resumes, so an interrupted benchmark picks up where it stopped.
 
-The ceiling of any degradation prior at this size (--oracle): the same network and loop with FiLM on the TRUE
-degradation parameters of each image (blur sigma, resize factor, noise level, JPEG quality of each stage, read from the
-pipeline's records; a perfect severity estimator), against the same network given another image's parameters (the
-same distribution, no information about this image). What the oracle gains over its control bounds what a learned
-prior (SRCLIP's fusion) can add here.
+An oracle prior (--oracle): the same network and loop with FiLM on the TRUE degradation parameters of each image
+(`severity`: the blurs' sigmas and shapes, sinc cutoffs, resize factors, noise levels, JPEG qualities of every stage,
+read from the pipeline's records; everything a severity estimator could tell but the blur angles and resize modes),
+against the same network given another image's parameters (the same distribution, no information about this image).
+What the oracle gains over its control estimates what a severity-aware prior (SRCLIP's fusion) can add here.
 
 The other route (--sde_route STEPS): IR-SDE's SR setting, a tiny U-Net restoring the bicubic enlargement at the HR
 size (it works at s² times the direct NAFNet's pixels, so it trains on smaller crops, --sde_patch), sampled with the
@@ -28,7 +28,7 @@ On a CPU the degraded pairs are made by one loader worker while the main process
     OMP_NUM_THREADS=1 python bench/sr.py --out /tmp/multideg-bench-sr --oracle   (CPU size: about 30 minutes)
     python bench/sr.py --steps 50000 --controller_steps 20000 --device cuda     (longer, on a GPU)
 """
-import argparse, json, time
+import argparse, json, math, time
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,7 +58,7 @@ p.add_argument('--ddpg_steps', type=int, default=100)
 p.add_argument('--sigma_y', type=float, default=0.05, help="DDPG's assumed noise level (the pipeline's is unknown)")
 p.add_argument('--no_ddpg', action='store_true')
 p.add_argument('--oracle', action='store_true',
-               help='also train the ceiling of a prior: FiLM on the true degradation parameters, and its control')
+               help='also train an oracle prior: FiLM on the true degradation parameters, and its control')
 p.add_argument('--sde_route', type=int, default=0, metavar='STEPS',
                help="also train the IR-SDE route (a tiny U-Net at the HR size, mu = bicubic(LR), no fusion) for STEPS "
                     "steps (0: not)")
@@ -226,20 +226,35 @@ if a.sde_route:
                 f"{a.sde_sample_steps} fast-sampler steps; {minutes:.1f} min this call, restoring "
                 f"{(time.time() - t0) / 60:.1f} min"}
 
-# --- the ceiling of a prior: FiLM on the true degradation parameters vs another image's ---------------------------
-SEVERITY = 16          # 5 slots per stage (blur sigma, resize factor, Gaussian sigma, Poisson scale, JPEG quality) × 3
+# --- an oracle prior: FiLM on the true degradation parameters vs another image's -----------------------------
+SEVERITY = 24          # 9 slots for each of the two stages, 3 for the last one, padded
 
 
 def severity(records: list) -> torch.Tensor:
-    "The true degradation parameters of one image (its second-order plan's records), each roughly in [0, 1]."
+    ("The true degradation parameters of one image (its second-order plan's records), each roughly in [0, 1]: for "
+     "stages 1 and 2 the blur's mean sigma, anisotropy and shape (beta), a sinc's cutoff, the resize factor (up or "
+     "down), the Gaussian sigma, the Poisson scale, grey noise, the JPEG quality; for the last stage the sinc's "
+     "cutoff, the JPEG quality and their order. Left out: the blur angle and the resize modes.")
     v = torch.zeros(SEVERITY)
+    last = [r['op'] for r in records if r['stage'] == 3 and r['op'] in ('sinc', 'jpeg')]
+    if last: v[20] = float(last[0] == 'sinc')                              # the last stage's order
     for r in records:
-        o = 5 * (min(r['stage'], 3) - 1)
-        if r['op'] == 'blur': v[o] = (r['sigma_x'] + r['sigma_y']) / 6
-        elif r['op'] == 'resize' and r['name']: v[o + 1] = r['scale']          # not the final ×s downscale
-        elif r['op'] == 'noise' and r['kind'] == 'gaussian': v[o + 2] = r['sigma'] / 30
-        elif r['op'] == 'noise': v[o + 3] = r['scale'] / 3
-        elif r['op'] == 'jpeg': v[o + 4] = r['quality'] / 100
+        if r['stage'] == 3:                                                # the final ×s downscale is the same for all
+            if r['op'] == 'sinc': v[18] = r['omega_c'] / math.pi
+            elif r['op'] == 'jpeg': v[19] = r['quality'] / 100
+            continue
+        o = 9 * (r['stage'] - 1)
+        if r['op'] == 'blur':
+            v[o] = (r['sigma_x'] + r['sigma_y']) / 6
+            v[o + 1] = abs(r['sigma_x'] - r['sigma_y']) / 3
+            v[o + 2] = r['beta'] / 4
+        elif r['op'] == 'sinc': v[o + 3] = r['omega_c'] / math.pi
+        elif r['op'] == 'resize': v[o + 4] = r['scale'] / 1.5
+        elif r['op'] == 'noise':
+            if r['kind'] == 'gaussian': v[o + 5] = r['sigma'] / 30
+            else: v[o + 6] = r['scale'] / 3
+            v[o + 7] = float(r['gray'])
+        elif r['op'] == 'jpeg': v[o + 8] = r['quality'] / 100
     return v
 
 
@@ -273,14 +288,15 @@ if a.oracle:
                         standard_callbacks(cfg) + data_callbacks(cfg, train_ds))
         learn.resume_and_fit()
         minutes = (time.time() - t0) / 60
-        model.load_state_dict(read_weights(final_weights(learn)), strict=False)
+        model.load_state_dict(read_weights(final_weights(learn)))
         model.eval()
+        test_sev = severities(lr_records, control)       # the control: the next test crop's, over the whole set
         with torch.no_grad():
-            res = torch.cat([model(lr[i:i + 8], degradation=severities(lr_records[i:i + 8], control)).clamp(0, 1)
+            res = torch.cat([model(lr[i:i + 8], degradation=test_sev[i:i + 8]).clamp(0, 1)
                              for i in range(0, len(lr), 8)])
         what = "FiLM on each image's true degradation parameters" if not control else \
             "FiLM on another image's parameters"
-        rows[f'ceiling: {name}'] = {**scores(res), 'seconds': 0.0,
+        rows[f'oracle prior: {name}'] = {**scores(res), 'seconds': 0.0,
                                     'note': f"{what}; {cfg.preset}, {cfg.steps} steps, {minutes:.1f} min this call"}
 
 # --- the table ----------------------------------------------------------------------------------------------------
@@ -297,9 +313,9 @@ if 'ours, fusion none' in rows:
         if f != 'none' and f'ours, fusion {f}' in rows:
             d = rows[f'ours, fusion {f}']['psnr_y'] - rows['ours, fusion none']['psnr_y']
             lines.append(f"\nfusion {f} vs none: {d:+.2f} dB PSNR-Y")
-if 'ceiling: oracle' in rows and 'ceiling: control' in rows:
-    d = rows['ceiling: oracle']['psnr_y'] - rows['ceiling: control']['psnr_y']
-    lines.append(f"\nceiling of a degradation prior (true parameters vs another image's): {d:+.2f} dB PSNR-Y")
+if 'oracle prior: oracle' in rows and 'oracle prior: control' in rows:
+    d = rows['oracle prior: oracle']['psnr_y'] - rows['oracle prior: control']['psnr_y']
+    lines.append(f"\noracle prior (true parameters vs another image's): {d:+.2f} dB PSNR-Y")
 lines.append(f"\ntotal {(time.time() - t_start) / 60:.1f} min")
 text = '\n'.join(lines)
 print(text)

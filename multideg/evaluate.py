@@ -825,6 +825,7 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     if len(kinds) != 1: raise ValueError(f"give exactly one model: --model RUN_DIR, --daclip FILE --irsde FILE, "
                                          f"or --input (got {', '.join(kinds) or 'none'})")
     if (a.daclip is None) != (a.irsde is None): raise ValueError("the official pair needs both --daclip and --irsde")
+    if a.input and a.ensemble > 1: raise ValueError("--ensemble: averages a model's network; --input has none")
     own = _model_scale(a)
     if own is not None and a.scale is not None and a.scale != own:
         raise ValueError(f"--scale {a.scale}: this restorer was trained for ×{own}; it cannot enlarge ×{a.scale} "

@@ -369,7 +369,8 @@ def _unturn(x: torch.Tensor, quarter: int, mirror: bool) -> torch.Tensor:
 class SelfEnsemble:
     "`net` averaged over `k` flips and rotations of its image inputs (eq. 1): mean of T⁻¹ net(T y), k in `ENSEMBLES`."
     def __init__(self, net: Callable, k: int = 8):
-        if k not in ENSEMBLES: raise ValueError(f"ensemble: must be one of {ENSEMBLES}, got {k!r}")
+        if not (is_whole(k) and k in ENSEMBLES):
+            raise ValueError(f"ensemble: must be one of {ENSEMBLES}, got {k!r}")
         self.net, self.k = net, k
 
     def __call__(self, *args, **kwargs) -> torch.Tensor:
@@ -564,7 +565,7 @@ class Restorer:
         bar = tqdm(total=evals * tiles * passes * self.ensemble, desc='restoring', unit='tile', leave=False,
                    dynamic_ncols=True,
                    disable=None if self.progress is None else not self.progress)
-        tb.bar, tb.evals = (None if bar.disable else bar), evals
+        tb.bar, tb.evals = (None if bar.disable else bar), evals * self.ensemble    # the network calls it counts
         g = torch.Generator(state).manual_seed(seed)
         try:
             if trace: out, tr = self._traced(net, x.to(state), emb, sampler, steps, g, noise, s)
