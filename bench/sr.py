@@ -104,6 +104,20 @@ def scores(x: torch.Tensor) -> dict:
             'psnr': psnr(x, hr, crop_border=s).mean().item()}
 
 
+BATCH = 8                 # test crops restored at once
+
+
+@torch.no_grad()
+def batched(restore) -> torch.Tensor:
+    "All test crops restored `BATCH` at a time by `restore(lr_batch, batch_index)`."
+    return torch.cat([restore(lr[i:i + BATCH], i // BATCH) for i in range(0, len(lr), BATCH)])
+
+
+def n_params(parts) -> str:
+    "A restorer's backbone's parameters, in millions."
+    return f"{sum(p_.numel() for p_ in parts.backbone.parameters()) / 1e6:.2f}"
+
+
 rows, images = {}, {}     # images: each method's outputs, for the figure
 t0 = time.time()
 images['bicubic'] = upscale(lr, s)
@@ -148,10 +162,8 @@ if not a.no_ddpg:
         t0 = time.time()
         cfg = replace(ddpg.published_config('sr_bicubic', 0.05, steps=a.ddpg_steps), method=method,
                       **({'step_size_mode': 0} if method == 'idpg' else {}))   # as notebook 14 runs IDPG
-        outs = [ddpg.restore(prior.eps_model(), lr[i:i + 8], op, a.sigma_y, cfg,
-                             generator=torch.Generator().manual_seed(a.seed + i))
-                for i in range(0, len(lr), 8)]
-        images[method.upper()] = torch.cat(outs)
+        images[method.upper()] = batched(lambda x, j: ddpg.restore(
+            prior.eps_model(), x, op, a.sigma_y, cfg, generator=torch.Generator().manual_seed(a.seed + j * BATCH)))
         rows[f'{method.upper()} (analytic photo prior)'] = {**scores(images[method.upper()]),
                                                            'seconds': time.time() - t0,
                                                            'note': f'{a.ddpg_steps} steps, no training'}
@@ -181,25 +193,19 @@ for fusion in fusions:
     parts = load_restorer(out / fusion)
     assert parts.config.scale == s, parts.config.scale
     t0 = time.time()
-    with torch.no_grad():
-        res = []
-        for i in range(0, len(lr), 8):
-            emb, _ = controller_embeddings(parts.controller, lr[i:i + 8], normalize=parts.config.normalize)
-            res.append(restore_tensor(parts.backbone, lr[i:i + 8], emb, sde=parts.sde, scale=s))
-    n_params = sum(p_.numel() for p_ in parts.backbone.parameters())
-    images[f'ours ({fusion})'] = torch.cat(res)
+    embs = [controller_embeddings(parts.controller, lr[i:i + BATCH], normalize=parts.config.normalize)[0]
+            for i in range(0, len(lr), BATCH)]                   # once: the single pass and the ensemble share them
+    images[f'ours ({fusion})'] = batched(lambda x, j: restore_tensor(parts.backbone, x, embs[j], sde=parts.sde,
+                                                                     scale=s))
     rows[f'ours, fusion {fusion}'] = {**scores(images[f'ours ({fusion})']), 'seconds': time.time() - t0,
-                                      'note': f"{parts.config.backbone} {cfg.preset}, {n_params / 1e6:.2f} M params, "
+                                      'note': f"{parts.config.backbone} {cfg.preset}, {n_params(parts)} M params, "
                                               f"{cfg.steps} steps, {minutes:.1f} min this call"}
     if a.ensemble > 1:            # the same restorer averaged over flips and rotations (Restorer(ensemble=K))
         t0 = time.time()
         net = SelfEnsemble(parts.backbone, a.ensemble)
-        with torch.no_grad():
-            res = [restore_tensor(net, lr[i:i + 8], controller_embeddings(parts.controller, lr[i:i + 8],
-                                                                          normalize=parts.config.normalize)[0],
-                                  sde=parts.sde, scale=s) for i in range(0, len(lr), 8)]
+        res = batched(lambda x, j: restore_tensor(net, x, embs[j], sde=parts.sde, scale=s))
         rows[f'ours, fusion {fusion}, self-ensemble ×{a.ensemble}'] = {
-            **scores(torch.cat(res)), 'seconds': time.time() - t0,
+            **scores(res), 'seconds': time.time() - t0,
             'note': f"the row above averaged over {a.ensemble} flips and rotations of the input"}
 
 # --- the other route: IR-SDE's SR setting (the U-Net restores the bicubic enlargement at the HR size) -------------
@@ -215,14 +221,12 @@ if a.sde_route:
     assert parts.config.scale == s and parts.sde is not None
     t0 = time.time()
     g = torch.Generator().manual_seed(a.seed)
-    with torch.no_grad():
-        res = torch.cat([restore_tensor(parts.backbone, lr[i:i + 8], {}, sde=parts.sde, sampler='fast',
-                                        steps=a.sde_sample_steps, generator=g, scale=s) for i in range(0, len(lr), 8)])
-    n_params = sum(p_.numel() for p_ in parts.backbone.parameters())
+    res = batched(lambda x, j: restore_tensor(parts.backbone, x, {}, sde=parts.sde, sampler='fast',
+                                              steps=a.sde_sample_steps, generator=g, scale=s))
     images['IR-SDE route'] = res
     rows['IR-SDE route, no fusion'] = {
         **scores(res), 'seconds': time.time() - t0,
-        'note': f"unet tiny, {n_params / 1e6:.2f} M params, {cfg.steps} steps of {cfg.patch_size}² HR crops, "
+        'note': f"unet tiny, {n_params(parts)} M params, {cfg.steps} steps of {cfg.patch_size}² HR crops, "
                 f"{a.sde_sample_steps} fast-sampler steps; {minutes:.1f} min this call, restoring "
                 f"{(time.time() - t0) / 60:.1f} min"}
 
@@ -290,13 +294,12 @@ if a.oracle:
         minutes = (time.time() - t0) / 60
         model.load_state_dict(read_weights(final_weights(learn)))
         model.eval()
+        t0 = time.time()
         test_sev = severities(lr_records, control)       # the control: the next test crop's, over the whole set
-        with torch.no_grad():
-            res = torch.cat([model(lr[i:i + 8], degradation=test_sev[i:i + 8]).clamp(0, 1)
-                             for i in range(0, len(lr), 8)])
+        res = batched(lambda x, j: model(x, degradation=test_sev[j * BATCH:(j + 1) * BATCH]).clamp(0, 1))
         what = "FiLM on each image's true degradation parameters" if not control else \
             "FiLM on another image's parameters"
-        rows[f'oracle prior: {name}'] = {**scores(res), 'seconds': 0.0,
+        rows[f'oracle prior: {name}'] = {**scores(res), 'seconds': time.time() - t0,
                                     'note': f"{what}; {cfg.preset}, {cfg.steps} steps, {minutes:.1f} min this call"}
 
 # --- the table ----------------------------------------------------------------------------------------------------

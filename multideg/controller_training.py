@@ -63,8 +63,7 @@ class DataConfig:
         "Normalise (names a tuple, counts numbers) and check the data settings; a ValueError names the bad one."
         if self.names is not None: self.names = tuple(self.names)
         require(self.pipeline in DATA_PIPELINES, f"pipeline must be one of {DATA_PIPELINES}, got {self.pipeline!r}")
-        require(is_whole(self.scale),
-                f"scale must be a whole number >= 1, got {self.scale!r}")
+        require(is_whole(self.scale), f"scale must be a whole number >= 1, got {self.scale!r}")
         require(self.scale == 1 or self.pipeline == 'realistic',
                 f"scale={self.scale}: super-resolution data comes from pipeline 'realistic' (the 'types' pipeline "
                 f"keeps the image's size)")

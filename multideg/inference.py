@@ -63,8 +63,7 @@ class RestorerConfig(JsonConfig):
                 f"RestorerConfig: sde must be an SDEConfig (or a dict of its fields) or None, got {self.sde!r}")
         own = getattr(bc, 'scale', 1) if self.backbone == 'nafnet' else 1    # (UNetConfig.scale is its own setting)
         if self.scale is None: self.scale = own
-        require(is_whole(self.scale),
-                f"RestorerConfig: scale must be a whole number >= 1, got {self.scale!r}")
+        require(is_whole(self.scale), f"RestorerConfig: scale must be a whole number >= 1, got {self.scale!r}")
         require(self.backbone != 'nafnet' or self.scale == own,
                 f"RestorerConfig: scale {self.scale} but the NAFNet's head enlarges ×{own} "
                 f"(set backbone_config.scale={self.scale})")

@@ -366,12 +366,14 @@ def _unturn(x: torch.Tensor, quarter: int, mirror: bool) -> torch.Tensor:
     x = x.flip(-1) if mirror else x
     return torch.rot90(x, -quarter, (-2, -1)) if quarter else x
 
+def _check_ensemble(k) -> int:
+    "`k`, the number of turns a self-ensemble averages over, checked: one of `ENSEMBLES`."
+    if not (is_whole(k) and k in ENSEMBLES): raise ValueError(f"ensemble: must be one of {ENSEMBLES}, got {k!r}")
+    return k
+
 class SelfEnsemble:
     "`net` averaged over `k` flips and rotations of its image inputs (eq. 1): mean of T⁻¹ net(T y), k in `ENSEMBLES`."
-    def __init__(self, net: Callable, k: int = 8):
-        if not (is_whole(k) and k in ENSEMBLES):
-            raise ValueError(f"ensemble: must be one of {ENSEMBLES}, got {k!r}")
-        self.net, self.k = net, k
+    def __init__(self, net: Callable, k: int = 8): self.net, self.k = net, _check_ensemble(k)
 
     def __call__(self, *args, **kwargs) -> torch.Tensor:
         total = None
@@ -462,11 +464,11 @@ class Restorer:
         if detection not in DETECTIONS: raise ValueError(f"detection: must be one of {DETECTIONS}, got {detection!r}")
         if detection == 'softmax' and parts.controller is None:
             raise ValueError("detection: 'softmax' needs a controller; this restorer has none")
-        SelfEnsemble(None, ensemble)                                       # checks it
         if progress not in (True, False, None):
             raise ValueError(f"progress: must be True, False or None (when stderr is a terminal), got {progress!r}")
         self.half, self.tile, self.overlap, self.tile_batch, self.seed = half, tile, overlap, tile_batch, seed
-        self.detection, self.progress, self.pooling, self.ensemble = detection, progress, pooling, ensemble
+        self.detection, self.progress, self.pooling = detection, progress, pooling
+        self.ensemble = _check_ensemble(ensemble)
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
         self.sde = parts.sde
