@@ -26,10 +26,10 @@ def variant_name(cfg: DemoConfig) -> str:
 def measure(folder: Path, blend: str) -> dict:
     cfg = DemoConfig.load(folder / 'demo.json')
     restorer = Restorer.from_folder(folder / 'restorer', device='cpu', sampler=cfg.sampler, steps=cfg.steps,
-                                    seed=cfg.seed)
+                                    seed=cfg.seed, blend=blend)
     ds = eval_dataset(folder / 'data', patch_size=cfg.eval_size)
     t0 = time.time()
-    res = evaluate(_restore_fn(restorer, blend), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+    res = evaluate(_restore_fn(restorer), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
     rows = mark_worse(res.by_combination())
     combos, s = rows[:-1], rows[-1]
     summ = json.loads((folder / 'summary.json').read_text())

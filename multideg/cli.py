@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "evaluate them on held-out photos, write a report"),
     'restore': ('multideg.restore:restore_command',
                 "restore image files, folders and globs into an output folder "
-                "(tiled; a multideg restorer or the official DA-CLIP pair)"),
+                "(tiled; the bundled default model, a multideg restorer or the official DA-CLIP pair)"),
     'train': ('multideg.restorer_training:train_command',
               "train a restorer (IR-SDE U-Net or direct NAFNet) conditioned by a controller; "
               "--recipe, --config FILE, --key VALUE settings; resumes"),
@@ -45,12 +45,20 @@ def command_function(name: str):
     return getattr(importlib.import_module(module), func)
 
 # %% ../nbs/90_cli.ipynb #8aeaa435
+def _default_model() -> dict | None:
+    "The bundled default model's folder and size in MB (None when the package lacks it)."
+    from multideg.restore import default_model_folder
+    f = default_model_folder()
+    if not (f / 'restorer.json').is_file(): return None
+    return {'path': str(f), 'mb': round(sum(p.stat().st_size for p in f.rglob('*') if p.is_file()) / 2**20, 2)}
+
 def info(json: store_true = False,  # print the report as JSON
          no_weights: store_true = False):  # skip looking for weights on disk
     "Versions of multideg, torch and open_clip, the device that would be used, threads, and the weights found locally."
     import json as jsonlib
     from multideg.core import system_info, DEVICE_ENV, HOME_ENV
     r = system_info(weights=not no_weights)
+    if not no_weights: r['default_model'] = _default_model()
     if json:
         print(jsonlib.dumps(r, indent=2)); return 0
     yes = lambda b: 'yes' if b else 'no'
@@ -67,6 +75,9 @@ def info(json: store_true = False,  # print the report as JSON
     print(f"open_clip weights on disk: {len(clip)}" + ''.join(f"\n  {c['source']}: {c['path']}" for c in clip))
     if not clip: print("  (none: open_clip downloads them on first use; offline machines need them copied into the "
                        "Hugging Face cache, or a local file passed as pretrained=)")
+    d = r['default_model']
+    print("bundled default model: " + (f"{d['path']} ({d['mb']} MB; see its MODEL_CARD.md)" if d
+                                       else "missing (an install without the package's data: reinstall multideg)"))
     return 0
 
 # %% ../nbs/90_cli.ipynb #8b0c8871

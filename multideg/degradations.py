@@ -941,15 +941,17 @@ class DegradationSampler:
 SEED24_DATASET = ('motion-blurry', 'hazy', 'low-light', 'raindrop', 'rainy', 'shadowed', 'snowy', 'uncompleted')
 SEED24_SYNTHETIC = ('gaussian-blurry', 'noisy', 'jpeg-compressed')
 
-PRESETS = ('seed24', 'single', 'mixed', 'realistic')
+PRESETS = ('seed24', 'single', 'mixed', 'realistic', 'upto2')
 
 def preset(name: str):
-    "A named sampler: 'seed24', 'single', 'mixed' (`DegradationSampler`s) or 'realistic' (a `SecondOrder` pipeline)."
+    ("A named sampler: 'seed24', 'single', 'mixed', 'upto2' (`DegradationSampler`s) or 'realistic' (a `SecondOrder` "
+     "pipeline).")
     if name == 'seed24':
         return DegradationSampler(combos=[(d, s) for d in SEED24_DATASET for s in SEED24_SYNTHETIC], faithful=True)
     if name == 'single': return DegradationSampler(counts={1: 1.0}, weights={n: 1.0 for n in DACLIP_NAMES})
     if name == 'mixed': return DegradationSampler(counts={1: 0.4, 2: 0.35, 3: 0.25})
     if name == 'realistic': return SecondOrder()
+    if name == 'upto2': return DegradationSampler(counts={1: 0.5, 2: 0.5})     # the demo's and the default model's
     raise ValueError(f"unknown preset {name!r}; choose from: {', '.join(PRESETS)}")
 
 # %% ../nbs/01_degradations.ipynb #43a60822

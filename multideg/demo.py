@@ -14,7 +14,7 @@ from fastcore.script import store_true
 from .core import JsonConfig, _available, atomic_write, check_types, default_device
 
 # %% auto #0
-__all__ = ['DEMO_PROFILES', 'BLENDS', 'EVAL_ONLY', 'DEMO_ROOT', 'DemoConfig', 'demo', 'mark_worse', 'demo_command']
+__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DemoConfig', 'demo', 'mark_worse', 'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
@@ -28,7 +28,6 @@ DEMO_PROFILES = {
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
                 loss='ml', prediction='noise', identity_init=False, harm_weight=0.0),
 }
-BLENDS = ('none', 'confidence')
 EVAL_ONLY = ('blend',)       # settings of the evaluation only: a demo folder re-evaluates with another value
 DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
@@ -69,7 +68,7 @@ class DemoConfig(JsonConfig):
 
     def __post_init__(self):
         from multideg.sde import PREDICTIONS, SAMPLERS
-        from multideg.inference import BACKBONES
+        from multideg.inference import BACKBONES, BLENDS
         from multideg.restorer_training import RESTORATION_LOSSES
         check_types(self)
         _check(self.profile in (None, *DEMO_PROFILES),
@@ -114,18 +113,12 @@ def _default_folder(cfg: DemoConfig) -> str:
 def _stage(i: int, n: int, what: str):
     print(f"\n=== multideg demo [{i}/{n}] {what}", flush=True)
 
-def _confidence(r) -> float:
-    "How sure the controller is of what it detected: the decoding's confidence, else its least likely detected name's."
-    if r.confidence is not None: return float(r.confidence)
-    return min((float(r.probabilities[n]) for n in r.predicted), default=0.0)
-
-def _restore_fn(restorer, blend: str = 'none'):
+def _restore_fn(restorer):
     ("`lq (1×3×H×W) -> (restored, predicted names)` for `evaluate`, through the `Restorer` "
-     "(whole-image conditioning, tiles); `blend='confidence'`: from the input only as far as the controller is sure.")
+     "(whole-image conditioning, tiles, its blend).")
     def fn(lq):
         r = restorer.restore(lq.cpu())
         out = r.image[None].to(lq.device)
-        if blend == 'confidence' and restorer.controller is not None: out = lq + _confidence(r) * (out - lq)
         return (out, r.predicted) if restorer.controller is not None else out
     return fn
 
@@ -208,9 +201,9 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     _stage(4, 4, "evaluation on the held-out photos")
     t0 = time.time()
     restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps,
-                                    seed=cfg.seed)
+                                    seed=cfg.seed, blend=cfg.blend if cfg.fusion != 'none' else 'none')
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
-    res = evaluate(_restore_fn(restorer, cfg.blend), ds, device='cpu', progress=True)
+    res = evaluate(_restore_fn(restorer), ds, device='cpu', progress=True)
     report = write_report(res, out / 'report',
                           title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
     timings['evaluation'] = time.time() - t0

@@ -20,8 +20,8 @@ from .data import DatasetError, PairedFolder, SampleImages, decode_pixels, item_
 from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
-from .inference import RestorerConfig
-from .restore import ENSEMBLES, add_model_arguments, restorer_from_args
+from .inference import BLENDS, RestorerConfig
+from .restore import ENSEMBLES, add_model_arguments, default_model_folder, restorer_from_args
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'combination', 'combination_names', 'centre_crop',
@@ -768,7 +768,7 @@ def _eval_parser(prog: str):
     p = CommandParser(prog=prog, description="Evaluate a restorer against the degraded input (for a super-resolution "
                                            "model: its bicubic enlargement); write a report folder.")
     p.add_argument('-o', '--out', required=True, metavar='OUTDIR', help='report folder (created)')
-    m = add_model_arguments(p, 'model: --model, --daclip with --irsde, or --input')
+    m = add_model_arguments(p, 'model: --model, --daclip with --irsde, --input, or none (the bundled default model)')
     m.add_argument('--input', action='store_true',
                    help='no model: report the degraded input itself (the baseline; at a scale > 1 its bicubic '
                         'enlargement)')
@@ -786,6 +786,9 @@ def _eval_parser(prog: str):
     s.add_argument('--tile', type=int, default=512, help='tile size; 0: never tile (default: %(default)s)')
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
+    s.add_argument('--blend', choices=BLENDS, default=None,
+                   help="'confidence': from the input only as far as the controller is sure; 'none': the "
+                        "restoration as it is (default: the model's)")
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--scale', type=int, default=None,
                    help="super-resolution factor (default: the model's; with --input: the data's, 1 for synthetic "
@@ -809,11 +812,12 @@ def _check_eval_options(a) -> None:
                        f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
 
 def _model_scale(a) -> int | None:
-    ("The scale of the model the options name, read from its restorer.json without loading it (the official pair: 1; "
-     "None: `--input`, or no restorer.json, which fails when the model loads).")
+    ("The scale of the model the options name (a run folder or the bundled default), read from its restorer.json "
+     "without loading it (the official pair: 1; None: `--input`, or no restorer.json, which fails when the model "
+     "loads).")
     if a.input: return None
-    if not a.model: return 1
-    cfg = Path(a.model).expanduser() / 'restorer.json'
+    if a.daclip: return 1
+    cfg = (Path(a.model).expanduser() if a.model else default_model_folder()) / 'restorer.json'
     return RestorerConfig.load(cfg).scale if cfg.is_file() else None
 
 def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
@@ -822,10 +826,14 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     _check_eval_options(a)
     kinds = [k for k, on in (('--model', a.model), ('--daclip/--irsde', a.daclip or a.irsde), ('--input', a.input))
              if on]
-    if len(kinds) != 1: raise ValueError(f"give exactly one model: --model RUN_DIR, --daclip FILE --irsde FILE, "
-                                         f"or --input (got {', '.join(kinds) or 'none'})")
+    if len(kinds) > 1: raise ValueError(f"give one model: --model RUN_DIR, --daclip FILE --irsde FILE, or --input "
+                                        f"(got {', '.join(kinds)}); none: the bundled default model")
     if (a.daclip is None) != (a.irsde is None): raise ValueError("the official pair needs both --daclip and --irsde")
     if a.input and a.ensemble > 1: raise ValueError("--ensemble: averages a model's network; --input has none")
+    if a.input and a.blend: raise ValueError("--blend: blends a model's restoration with its input; --input has none")
+    for name in ('clip_model', 'unet'):
+        if getattr(a, name) and not a.daclip:
+            raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde)")
     own = _model_scale(a)
     if own is not None and a.scale is not None and a.scale != own:
         raise ValueError(f"--scale {a.scale}: this restorer was trained for ×{own}; it cannot enlarge ×{a.scale} "
@@ -836,14 +844,20 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
         fn = lambda lq: upscale(lq, ds.scale)
         title = 'the degraded input (no model)' if ds.scale == 1 else f'bicubic ×{ds.scale} (no model)'
     else:
-        r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None, seed=a.seed,
-                               ensemble=a.ensemble)
+        try: r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
+                                    seed=a.seed, ensemble=a.ensemble, blend=a.blend)
+        except ValueError as e:          # an option the model rules out (--blend confidence without a controller)
+            if str(e).split(':')[0] in ('blend', 'steps', 'sampler', 'tile', 'device'):
+                raise ValueError(f"--{e}") from None
+            raise
         def fn(lq):
             res = r.restore(lq.cpu())
             out = res.image[None].to(lq.device)
             return (out, res.predicted) if r.controller is not None else out
-        title = (f"{a.model or 'official DA-CLIP + IR-SDE'} ({r.sampler}, {r.steps or 'all'} steps)"
-                 if r.sde is not None else str(a.model)) + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '')
+        name = a.model or ('official DA-CLIP + IR-SDE' if a.daclip else "multideg's bundled default model")
+        title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \
+            + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '') \
+            + (f", blend {r.blend}" if r.blend != 'none' else '')
         if r.config.scale != ds.scale:
             raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")
     with pixel_limit(a.max_pixels):

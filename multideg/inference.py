@@ -20,8 +20,9 @@ from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig
 from .sde import IRSDE, SDEConfig, check_sampler
 
 # %% auto #0
-__all__ = ['TINY_CLIP', 'BACKBONE_CONFIGS', 'BACKBONES', 'RestorerConfig', 'build_backbone', 'build_sde', 'controller_embeddings',
-           'restore_tensor', 'load_controller', 'save_controller', 'RestorerParts', 'load_restorer', 'save_restorer']
+__all__ = ['TINY_CLIP', 'BACKBONE_CONFIGS', 'BACKBONES', 'BLENDS', 'RestorerConfig', 'build_backbone', 'build_sde',
+           'controller_embeddings', 'restore_tensor', 'load_controller', 'save_controller', 'RestorerParts',
+           'load_restorer', 'save_restorer']
 
 # %% ../nbs/08_inference.ipynb #f8c7263d
 TINY_CLIP = {'embed_dim': 64,
@@ -31,6 +32,7 @@ TINY_CLIP = {'embed_dim': 64,
 # %% ../nbs/08_inference.ipynb #527bd6c0
 BACKBONE_CONFIGS = {'unet': UNetConfig, 'nafnet': NAFNetConfig}
 BACKBONES = tuple(BACKBONE_CONFIGS)
+BLENDS = ('none', 'confidence')
 
 @dataclass
 class RestorerConfig(JsonConfig):
@@ -47,10 +49,14 @@ class RestorerConfig(JsonConfig):
     # super-resolution: the output is `scale`× the input (None: the backbone's, a NAFNet's head or 1); a 'unet'
     # restores at that size from the bicubic enlargement of its input (IR-SDE's SR setting)
     scale: int | None = None
+    # 'confidence': `restore` returns input + c·(restored − input), c the controller's confidence in what it detected
+    # (a restorer unsure of what it sees stays near its input); 'none': the restoration as it is
+    blend: str = 'none'
 
     def __post_init__(self):
         require(self.backbone in BACKBONES,
                 f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        require(self.blend in BLENDS, f"RestorerConfig: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         check_sampler(self.sampler, 'RestorerConfig: sampler')
         kind, bc = BACKBONE_CONFIGS[self.backbone], self.backbone_config
         if bc is None: bc = kind()

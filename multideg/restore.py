@@ -4,8 +4,8 @@
 
 # %% ../nbs/12_restore.ipynb #d5d3809f
 from __future__ import annotations
-import argparse, contextlib, glob, math, os, sys, time
-from dataclasses import dataclass, field
+import argparse, contextlib, glob, math, os, shutil, sys, time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,20 +16,21 @@ from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
                            load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale,
-                           is_whole)
+                           is_whole, save_weights)
+from fastcore.basics import patch
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
 from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, official_unet_config,
                            pool_hook, unet_config)
 from .controller import build_controller
-from .inference import (RestorerConfig, RestorerParts, build_sde, controller_embeddings, load_restorer,
-                                restore_tensor)
+from .inference import (BLENDS, RestorerConfig, RestorerParts, build_sde, controller_embeddings,
+                                load_restorer, restore_tensor)
 
 # %% auto #0
 __all__ = ['POOLINGS', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights', 'tiled',
            'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'SelfEnsemble',
-           'RestoreTrace', 'RestoreResult', 'Restorer', 'find_inputs', 'plan_outputs', 'add_model_arguments',
-           'restorer_from_args', 'restore_command']
+           'RestoreTrace', 'RestoreResult', 'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs',
+           'plan_outputs', 'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -392,7 +393,7 @@ class RestoreTrace:
     times: list                          # the time of each network call, first to last (T first)
     states: torch.Tensor                 # (n+1)×3×H×W: x_T, then the state after each of the n steps (the last: x_0)
     model_out: torch.Tensor              # n×3×H×W: the backbone's output at each call (ε̂ for the IR-SDE U-Net)
-    output: torch.Tensor                 # 3×H×W: the restoration before clamping to [0, 1]
+    output: torch.Tensor                 # 3×H×W: the restoration before clamping to [0, 1] (and any blend)
 
     def __repr__(self) -> str:
         return (f"RestoreTrace({len(self.times)} network calls at t = {self.times[:3]}…, states "
@@ -425,6 +426,13 @@ class RestoreResult:
         top = max(self.probabilities, key=self.probabilities.get)
         return f"nothing (most likely: {top} {self.probabilities[top]:.2f}, below its threshold)"
 
+    @property
+    def certainty(self) -> float:
+        ("How sure the controller is of what it detected, in [0, 1]: its decoding's confidence, else the probability "
+         "of the least likely name it detected (0 when it detected nothing or there is no controller).")
+        if self.confidence is not None: return float(self.confidence)
+        return min((float(self.probabilities[n]) for n in self.predicted), default=0.0)
+
 DETECTIONS = ('head', 'softmax')
 
 def _device(device) -> torch.device:
@@ -440,7 +448,7 @@ class Restorer:
     def __init__(self, parts: RestorerParts, *, device=None, half: bool = False, sampler: str | None = None,
                  steps: int | None = None, tile: int | None = 512, overlap: int = 32, tile_batch: int = 1,
                  seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
-                 pooling: str = 'image', ensemble: int = 1):
+                 pooling: str = 'image', ensemble: int = 1, blend: str | None = None):
         self.config = cfg = parts.config
         self.device = _device(device)
         if half and self.device.type != 'cuda':
@@ -469,6 +477,11 @@ class Restorer:
         self.half, self.tile, self.overlap, self.tile_batch, self.seed = half, tile, overlap, tile_batch, seed
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
+        self.blend = cfg.blend if blend is None else blend                # None: the model's
+        if self.blend not in BLENDS:
+            raise ValueError(f"blend: must be one of {', '.join(BLENDS)} or None (the model's), got {blend!r}")
+        if self.blend == 'confidence' and parts.controller is None:
+            raise ValueError("blend: 'confidence' needs a controller; this restorer has none")
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
         self.sde = parts.sde
@@ -511,7 +524,8 @@ class Restorer:
         px = '' if self.scale == 1 else ' px of the output' if self.sde is not None else ' px of the input'
         tiles = f"tiles {self.tile}{px} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
         sr = f" ×{self.scale}" if self.scale > 1 else ''
-        ens = f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else ''
+        ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
+            (f", blend {self.blend}" if self.blend != 'none' else '')
         return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}{ens}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
@@ -574,7 +588,11 @@ class Restorer:
             else: out, tr = restore_tensor(net, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps,
                                            generator=g, noise=noise, scale=s), None
         finally: bar.close()
-        return RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
+        res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
+        if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
+            base = upscale(x, s)[0].to(res.image.dtype)
+            res.image = base + res.certainty * (res.image - base)
+        return res
 
     def _traced(self, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise, scale: int = 1) -> tuple:
         "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
@@ -624,6 +642,58 @@ def _sde_config(sde) -> SDEConfig:
     if isinstance(sde, dict): return SDEConfig.from_dict(sde, 'sde')
     raise ValueError(f"sde: an SDEConfig, an IRSDE or a dict of SDEConfig fields, got {type(sde).__name__}")
 
+# %% ../nbs/12_restore.ipynb #8a62992f
+def default_model_folder() -> Path:
+    "The folder of multideg's bundled default model inside the installed package (`multideg/models/default`)."
+    import multideg
+    return Path(multideg.__file__).parent / 'models' / 'default'
+
+def _half_state(state: dict) -> dict:
+    "`state` with its floating-point tensors in float16 (integer and boolean ones as they are)."
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None) -> Path:
+    ("The restorer folder `run` written to `dst` for shipping: configs and weights only (no checkpoints, no logs), the "
+     "floating-point weights in float16 when `half` (loaded back into float32 by `load_restorer`), and `blend` as the "
+     "model's own (None: the run's); atomic files.")
+    run, dst = Path(run).expanduser(), Path(dst).expanduser()
+    if dst.exists() and run.resolve() == dst.resolve():
+        raise ValueError(f"pack_restorer: {dst} is the run folder itself; choose another destination")
+    parts = load_restorer(run)
+    cfg = parts.config if blend is None else replace(parts.config, blend=blend)
+    if cfg.blend == 'confidence' and parts.controller is None:
+        raise ValueError(f"pack_restorer: blend 'confidence' needs a controller; {run} has none")
+    def keep(state: dict) -> dict:
+        out = _half_state(state) if half else dict(state)
+        bad = [k for k, v in out.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad: raise ValueError(f"pack_restorer: {bad[:3]} are not finite" + (' in float16' if half else ''))
+        return out
+    new = dst.with_name(f".{dst.name}.packing")             # the whole folder replaces dst at once, nothing stale
+    if new.exists(): shutil.rmtree(new)
+    save_weights(keep(parts.backbone.state_dict()), new / 'restorer.safetensors')
+    if parts.controller is not None:
+        save_weights(keep(parts.controller.state_dict()), new / 'controller' / 'controller.safetensors')
+        replace(parts.controller.config, pretrained=None).save(new / 'controller' / 'controller.json')
+    cfg.save(new / 'restorer.json')
+    old = dst.with_name(f".{dst.name}.old")
+    if dst.exists(): dst.rename(old)
+    new.rename(dst)
+    if old.exists(): shutil.rmtree(old)
+    return dst
+
+def _bundled(cls, folder: Path, **kwargs) -> Restorer:
+    "The restorer in the package folder `folder`, or an error that says what to do when the install lacks it."
+    if not (folder / 'restorer.json').is_file():
+        raise FileNotFoundError(f"multideg's bundled default model is not in {folder} (an install without the "
+                                "package's data?): reinstall multideg, or give a model folder (--model RUN_DIR)")
+    return cls.from_folder(folder, **kwargs)
+
+@patch(cls_method=True)
+def default(cls: Restorer, **kwargs) -> Restorer:
+    ("multideg's bundled default model (`default_model_folder()`; how it was made and what it measured: its "
+     "MODEL_CARD.md); keyword arguments as for `Restorer`.")
+    return _bundled(cls, default_model_folder(), **kwargs)
+
 # %% ../nbs/12_restore.ipynb #ce635c6f
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.pnm')
 _GLOB_CHARS = set('*?[')
@@ -672,13 +742,15 @@ def plan_outputs(found: Sequence[tuple[Path, Path]], out: Path, ext: str = '.png
 
 # %% ../nbs/12_restore.ipynb #d86e43bf
 _EXAMPLES = """examples:
+  multideg restore photo.jpg -o restored                                 # multideg's bundled default model
   multideg restore photo.jpg scans/ 'more/**/*.png' -o restored --model runs/restoration
   multideg restore big.png -o out --daclip daclip_ViT-B-32.pt --irsde universal-ir.pth --steps 20 --tile 512
   multideg restore scan.png -o out --model runs/restoration --tile 0      # the whole image at once, no tiles
   multideg restore photo.jpg -o out --model runs/sr_x4 --scale 4         # 4x larger (default: the model's scale)
 """
 
-def add_model_arguments(p: argparse.ArgumentParser, title: str = 'model: --model, or --daclip with --irsde'):
+def add_model_arguments(p: argparse.ArgumentParser,
+                        title: str = 'model: --model, --daclip with --irsde, or neither (the bundled default model)'):
     "The model options of a command (`--model`, or `--daclip`, `--irsde`, `--clip_model`, `--unet`); returns the group."
     m = p.add_argument_group(title)
     m.add_argument('--model', metavar='RUN_DIR',
@@ -692,8 +764,10 @@ def add_model_arguments(p: argparse.ArgumentParser, title: str = 'model: --model
     return m
 
 def restorer_from_args(a, **kwargs) -> Restorer:
-    "The `Restorer` that parsed model options (`add_model_arguments`) name; keyword arguments as for `Restorer`."
+    ("The `Restorer` that parsed model options (`add_model_arguments`) name, the bundled default model when they name "
+     "none; keyword arguments as for `Restorer`.")
     if a.model: return Restorer.from_folder(a.model, **kwargs)
+    if not (a.daclip or a.irsde): return Restorer.default(**kwargs)
     return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model or 'ViT-B-32', unet=a.unet or 'daclip',
                                   **kwargs)
 
@@ -712,6 +786,9 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                    help="network evaluations per image, IR-SDE restorers only (default: the model's; official: 100)")
     s.add_argument('--seed', type=int, default=0,
                    help='noise seed; the same seed gives the same output (default: %(default)s)')
+    s.add_argument('--blend', choices=BLENDS, default=None,
+                   help="'confidence': move from the input only as far as the controller is sure of what it detected; "
+                        "'none': the restoration as it is (default: the model's)")
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: average the network over K flips and rotations of the image, K times the time '
                         '(2: a mirror; 4: the mirrors and the half turn; 8: with the quarter turns) '
@@ -762,18 +839,19 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
                              "the outputs back): choose another output folder (-o)")
 
 _RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling',
-                     'ensemble')
+                     'ensemble', 'blend')
 
 def _check_options(p: argparse.ArgumentParser, a):
     "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
-    if bool(a.model) == bool(a.daclip or a.irsde) or bool(a.daclip) != bool(a.irsde):
-        p.error('give the model: --model RUN_DIR, or --daclip FILE with --irsde FILE')
+    if (a.model and (a.daclip or a.irsde)) or bool(a.daclip) != bool(a.irsde):
+        p.error('give one model: --model RUN_DIR, or --daclip FILE with --irsde FILE (neither: the bundled default)')
     ext = a.ext.lower().lstrip('.')
     if ext != 'same' and '.' + ext not in SAVE_FORMATS:
         p.error(f"--ext: unknown format {a.ext!r}; choose from {', '.join(k[1:] for k in SAVE_FORMATS)} or same")
     for name in ('clip_model', 'unet'):
-        if a.model and getattr(a, name):
-            raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde), not to --model")
+        if getattr(a, name) and not a.daclip:
+            raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde), not to "
+                             + ('--model' if a.model else 'the bundled default model'))
     require_option(a.unet in (None, *UNET_PRESETS), 'unet', a.unet, f"one of {', '.join(UNET_PRESETS)}")
     require_option(a.tile >= 0, 'tile', a.tile, 'a tile size in pixels >= 1, or 0 for no tiling')
     require_option(a.overlap >= 0, 'overlap', a.overlap, 'an integer >= 0')
@@ -792,7 +870,7 @@ def _check_options(p: argparse.ArgumentParser, a):
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
-              ensemble=a.ensemble)
+              ensemble=a.ensemble, blend=a.blend)
     try: r = restorer_from_args(a, **kw)
     except ValueError as e:                       # a value that the model rules out (--steps 200 with T = 100, ...)
         if str(e).split(':')[0] in _RESTORER_OPTIONS: raise ValueError(f"--{e}") from None
@@ -810,7 +888,8 @@ def _describe(r: RestoreResult, scale: int = 1) -> str:
     return f"{size}detected {r.detected()}; {r.seconds:.1f} s"
 
 def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
-    "`multideg restore INPUTS... -o OUTDIR (--model RUN_DIR | --daclip X.pt --irsde Y.pth) [options]`: the exit code."
+    ("`multideg restore INPUTS... -o OUTDIR [--model RUN_DIR | --daclip X.pt --irsde Y.pth] [options]` (no model: the "
+     "bundled default): the exit code.")
     from tqdm import tqdm
     p = _restore_parser(prog)
     a = p.parse_args(list(argv))
@@ -835,6 +914,8 @@ def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') ->
     done = 0
     if todo or a.scale is not None:                    # an asked-for scale is checked even with nothing left to do
         restorer = _load_for_command(a)
+        if not (a.model or a.daclip or a.quiet):
+            print(f"no --model given: multideg's bundled default model ({default_model_folder()}, MODEL_CARD.md)")
     if todo:
         bar = tqdm(todo, desc='images', unit='image', disable=True if a.quiet else None, file=sys.stderr,
                    dynamic_ncols=True)                     # None: drawn only when stderr is a terminal

@@ -1,0 +1,278 @@
+"""The bundled default model (issue 24): pack a finished run of the `default` recipe into the package, measure it on
+the held-out photos per degradation combination, time a 1024×1024 restoration, write the model card.
+
+    OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default     # about 75 minutes on 2 CPU cores
+    python bench/default_model.py --run runs/default --pack                  # pack, measure, write MODEL_CARD.md
+
+`--pack` writes multideg/models/default (float16 weights, `pack_restorer`). The measurement restores the same held-out
+images (preset 'upto2': 1 or 2 of the 12 types on the held-out photos, 256-px centre crops) with the packed model
+(float16 weights), the run itself (float32) and the packed model with the confidence blend, and reports each against
+the degraded input. `--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares
+its checkpoint with a kept copy of the first training's (bit for bit).
+"""
+import argparse, contextlib, csv, hashlib, io, json, os, platform, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from multideg.core import atomic_write, load_image, save_image
+from multideg.data import sample_images
+from multideg.demo import mark_worse
+from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, table_columns
+from multideg.inference import BLENDS
+from multideg.inference import load_restorer
+from multideg.restore import Restorer, default_model_folder, pack_restorer
+from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, train_restoration
+
+COMMAND = "OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or 'unknown CPU'
+
+
+def training_minutes(run: Path) -> dict:
+    ("Estimated minutes of training of the controller and the restorer: the wall-clock time between logged steps "
+     "(metrics.csv), leaving out pauses (an interval over 5x the median per step: a stop and a resume), and the "
+     "steps before the first log at the median pace.")
+    out = {}
+    for name, folder in (('controller', run / 'controller'), ('restorer', run)):
+        with open(folder / 'metrics.csv', newline='') as f:
+            times = {}
+            for row in csv.DictReader(f): times.setdefault(int(row['step']), float(row['time']))
+        steps = sorted(times)
+        per_step = [(times[b] - times[a]) / (b - a) for a, b in zip(steps, steps[1:])]
+        pace = statistics.median(per_step)
+        out[name] = (sum(p * (b - a) for p, a, b in zip(per_step, steps, steps[1:]) if p < 5 * pace)
+                     + steps[0] * pace) / 60
+    return out
+
+
+def measure(path: Path, ds, blend: str) -> tuple:
+    "The results of the restorer folder `path` with `blend` on `ds`, and the seconds they took."
+    r = Restorer.from_folder(path, device='cpu', blend=blend)
+    def fn(lq):
+        res = r.restore(lq.cpu())
+        return res.image[None], res.predicted
+    t0 = time.time()
+    res = evaluate(fn, ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+    return res, time.time() - t0
+
+
+def summary_row(name: str, res, seconds: float) -> dict:
+    rows = mark_worse(res.by_combination())
+    combos, s = rows[:-1], rows[-1]
+    worst = min(combos, key=lambda r: r['gain_psnr'])
+    worst_ssim = min(combos, key=lambda r: r['gain_ssim'])
+    return {'variant': name, 'n': s['n'], 'combinations': len(combos), 'input_psnr': s['input_psnr'],
+            'output_psnr': s['output_psnr'], 'gain_psnr': s['gain_psnr'], 'input_ssim': s['input_ssim'],
+            'output_ssim': s['output_ssim'], 'gain_ssim': s['gain_ssim'],
+            'worst_psnr': f"{worst['combination']} ({worst['n']}): {worst['gain_psnr']:+.2f}",
+            'worst_ssim': f"{worst_ssim['combination']} ({worst_ssim['n']}): {worst_ssim['gain_ssim']:+.4f}",
+            'worse': [r['combination'] for r in combos if r['worse']],
+            'images_worse': sum(r['output_psnr'] < r['input_psnr'] for r in res.rows),
+            'recognised': s.get('recognised'), 'seconds': seconds}
+
+
+def time_large(folder: Path, size: int, repeats: int, threads: int, work: Path) -> dict:
+    "Seconds to restore a size×size photo: in Python (`Restorer.default`-style load, `restore`) and the command."
+    src = sample_images('eval')[0].load()
+    big = torch.nn.functional.interpolate(src[None], size=(size, size), mode='bicubic', antialias=True)[0].clamp(0, 1)
+    path = work / f'photo{size}.png'
+    save_image(big, path)
+    torch.set_num_threads(threads)
+    r = Restorer.from_folder(folder, device='cpu')
+    x = load_image(path)
+    python_s = []
+    for _ in range(repeats):
+        t0 = time.time(); r.restore(x); python_s.append(time.time() - t0)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE='1')
+    cmd = [sys.executable, '-c', 'import sys; from multideg.cli import main; sys.exit(main(sys.argv[1:]))',
+           'restore', str(path), '-o', str(work / 'out'), '--overwrite', '-q', '--device', 'cpu']
+    if folder != default_model_folder(): cmd += ['--model', str(folder)]
+    command_s = []
+    for _ in range(repeats):
+        t0 = time.time()
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        command_s.append(time.time() - t0)
+    return {'size': size, 'threads': threads, 'python_s': python_s, 'command_s': command_s,
+            'python_median_s': statistics.median(python_s), 'command_median_s': statistics.median(command_s)}
+
+
+def sha256(path: Path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def reproduce(step: int, reference: Path, run: Path) -> dict:
+    ("Retrain the default recipe to `step` in a temporary folder with one thread, as the training command runs; "
+     "compare its checkpoint with `reference` (a copy of the first training's at that step) and its controller with "
+     "`run`'s, bit for bit.")
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RestorationConfig(**dict(RESTORATION_RECIPES['default'], out=str(Path(tmp) / 'default')))
+        t0 = time.time()
+        with contextlib.redirect_stdout(io.StringIO()):
+            train_restoration(cfg, until=step)
+        ckpt = Path(tmp) / 'default' / 'checkpoints' / f'step-{step:08d}'
+        same = {f: sha256(ckpt / f) == sha256(reference / f) for f in ('model.safetensors', 'ema.safetensors')}
+        ctrl = 'controller/controller.safetensors'
+        same['controller'] = sha256(Path(tmp) / 'default' / ctrl) == sha256(run / ctrl)
+        return {'step': step, 'identical': same, 'minutes': (time.time() - t0) / 60, 'threads': 1,
+                'run_controller': sha256(run / ctrl)}
+
+
+def fmt_row(r: dict) -> str:
+    rec = '' if r['recognised'] is None else f"{100 * r['recognised']:.0f}%"
+    return (f"| {r['variant']} | {r['n']} | {r['input_psnr']:.2f} → {r['output_psnr']:.2f} | "
+            f"**{r['gain_psnr']:+.2f}** | {r['input_ssim']:.3f} → {r['output_ssim']:.3f} ({r['gain_ssim']:+.4f}) | "
+            f"{r['worst_psnr']} | "
+            f"{r['worst_ssim']} | {len(r['worse'])} of {r['combinations']} | {r['images_worse']} | {rec} |")
+
+
+def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, repro: dict | None) -> str:
+    cfg = json.loads((run / 'config.json').read_text())
+    ccfg = json.loads((run / 'controller' / 'config.json').read_text())
+    minutes = training_minutes(run)
+    r = Restorer.from_folder(folder, device='cpu')
+    n_b = sum(p.numel() for p in r.backbone.parameters())
+    n_c = sum(p.numel() for p in r.controller.parameters())
+    n_tok = r.controller.clip.token_embedding.weight.numel()
+    n_types = len(r.controller.config.names)
+    photos = [p.name for p in sample_images('eval')]
+    files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob('*.safetensors'))}
+    main = rows[0]
+    combos = mark_worse(main_res.by_combination())
+    worse = [c for c in combos[:-1] if c['worse']]
+    lines = [
+        "# multideg default model", "",
+        "The restorer `multideg restore photo.jpg -o out/` uses when no `--model` is given; `Restorer.default()` in "
+        "Python; `multideg eval -o report/` evaluates it.", "",
+        "## What it is", "",
+        f"- **Restorer**: NAFNet-small (direct, one pass, {n_b / 1e6:.2f} M parameters) with DA-CLIP's prompt fusion.",
+        f"- **Controller**: the tiny CLIP (64-px views, {n_c / 1e6:.2f} M parameters, {n_tok / 1e6:.2f} M of them the "
+        "text tower's token table) that names the degradations it sees (12 types) and steers the restorer.",
+        ("- **Blend** `confidence`: it returns input + c·(restored − input), c the controller's confidence in "
+         "what it detected, so an image it is unsure of stays near its input (`--blend none` for the raw restoration)."
+         if r.blend == 'confidence' else "- **Blend** `none`: the raw restoration (`--blend confidence` moves from the "
+         "input only as far as the controller is sure)."),
+        "- **Files** (float16 weights, loaded into float32): "
+        + ', '.join(f"`{k}` {v / 2**20:.2f} MB" for k, v in files.items())
+        + f"; {sum(files.values()) / 2**20:.2f} MB together.", "",
+        "## How it was made", "",
+        f"    {COMMAND}", "    python bench/default_model.py --run runs/default --pack", "",
+        f"- Trained on: {a.trained_on}; torch {torch.__version__}, Python {platform.python_version()}. One training "
+        f"thread (`OMP_NUM_THREADS=1`) and {cfg['num_workers']} data-loader worker(s).",
+        f"- Time (estimated from the logs' timestamps): controller {minutes['controller']:.1f} min "
+        f"({ccfg['steps']} steps), restorer {minutes['restorer']:.1f} min ({cfg['steps']} steps of "
+        f"{cfg['batch_size']} crops of {cfg['patch_size']} px).",
+        f"- Data: the embedded source — {cfg['count']} dead-leaves pictures and the training split of the bundled "
+        f"photos — with {n_types} degradation types, " + ', '.join(f"{k} of them on {v:.0%}" for k, v in
+                                                                  cfg['counts'].items()) + " of the images, made "
+        "on the fly.",
+        f"- Loss: L1 plus the \"do no harm\" term at weight {cfg['harm_weight']:g} (pixels made worse than the input); "
+        f"AdamW, lr {cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the "
+        "EMA's at the best validation PSNR.",
+        "- The recipe (`RESTORATION_RECIPES['default']`): `" + json.dumps(RESTORATION_RECIPES['default']) + "`.",
+    ]
+    if repro:
+        same = all(repro['identical'].values())
+        lines.append(f"- Reproducible: retraining with the same command to step {repro['step']} gave "
+                     + ("a bit-identical controller, restorer weights and EMA" if same
+                        else f"different weights ({repro['identical']})")
+                     + f" to the first training's at that step ({repro['minutes']:.0f} min on the same machine, "
+                     f"`python bench/default_model.py --run runs/default --reproduce {repro['step']} --reference "
+                     "COPY_OF_THAT_CHECKPOINT`). Another machine or thread count can round differently.")
+    lines += ["", "## Measured on held-out photos", "",
+              f"{main['n']} pairs: the held-out photos ({', '.join(photos)}; never trained on), "
+              f"{a.patch_size}-px centre crops, each degraded with 1 or 2 of the {n_types} types (preset `upto2`, "
+              f"seed 0), {main['combinations']} combinations. Command: `python bench/default_model.py --run "
+              f"runs/default --n {a.n} --patch_size {a.patch_size}`.", "",
+              "| model | images | PSNR input → restored | Δ PSNR | SSIM input → restored (Δ) | "
+              "worst combination (Δ PSNR) | worst combination (Δ SSIM) | combinations worse | images worse (PSNR) | "
+              "degradations named exactly |",
+              "|---|---:|---|---:|---|---|---|---:|---:|---:|"]
+    lines += [fmt_row(r) for r in rows]
+    lines += ["", ("Worse than the input on average (PSNR or SSIM): " + '; '.join(
+        f"{c['combination']} (n={c['n']}: {c['gain_psnr']:+.2f} dB, SSIM {c['gain_ssim']:+.4f})" for c in worse)
+        if worse else "No combination comes out worse than its input on average (PSNR and SSIM)."), "",
+        f"### By combination (the bundled model as it restores by default: {rows[0]['variant']})", "",
+        markdown_table(combos, table_columns(main_res) + [('worse', 'worse than input')]), "",
+        "### By degradation type (alone or combined)", "",
+        markdown_table(main_res.by_type(), table_columns(main_res, 'type')), ""]
+    if timing:
+        lines += ["## Speed", "",
+                  f"A {timing['size']}×{timing['size']} photo on {timing['threads']} CPU threads of this machine "
+                  f"(default settings: 512-px tiles, NAFNet's pooling over the whole image): "
+                  f"`Restorer.restore` {timing['python_median_s']:.1f} s (median of "
+                  f"{', '.join(f'{v:.1f}' for v in timing['python_s'])}); the whole command (`multideg restore`: "
+                  f"start, load, read, restore, write) {timing['command_median_s']:.1f} s (median of "
+                  f"{', '.join(f'{v:.1f}' for v in timing['command_s'])}).", ""]
+    lines += ["## Limits", "",
+              "- Trained for minutes on a CPU at 64-px crops with a tiny controller: a starting point and a "
+              "demonstration, not the paper's model. For DA-CLIP's own, use `--daclip` with `--irsde`.",
+              "- The controller names the exact set of degradations on the share given above; the restorer is "
+              "steered by its embeddings, not by the names.",
+              f"- Synthetic degradations only; real photos differ. Held-out figures come from {len(photos)} photos."]
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--run', required=True, help="the finished run folder of `multideg train --recipe default`")
+    ap.add_argument('--pack', action='store_true',
+                    help='write the float16 pack into the package (multideg/models/default)')
+    ap.add_argument('--dest', default=None, help='pack here instead (default: the package folder)')
+    ap.add_argument('--blend', choices=BLENDS, default=None, help="the packed model's own blend (default: the run's)")
+    ap.add_argument('--n', type=int, default=600, help='held-out pairs (default: %(default)s)')
+    ap.add_argument('--patch_size', type=int, default=256)
+    ap.add_argument('--no_timing', action='store_true')
+    ap.add_argument('--timing_threads', type=int, default=2)
+    ap.add_argument('--timing_size', type=int, default=1024)
+    ap.add_argument('--reproduce', type=int, default=None, metavar='STEP')
+    ap.add_argument('--reference', default=None, help='the first training checkpoint at STEP (a copy)')
+    ap.add_argument('--results', default='bench/results/default_model_cpu.json')
+    ap.add_argument('--trained_on', default=f"{cpu_name()}, {os.cpu_count()} cores, CPU only",
+                    help="the machine the run trained on (default: this one's CPU, for a run made here)")
+    ap.add_argument('--figure', default=None, help="the held-out set's first 4 images, restored (.jpg or .png)")
+    a = ap.parse_args()
+    run = Path(a.run)
+    folder = Path(a.dest) if a.dest else default_model_folder()
+    if a.pack: pack_restorer(run, folder, blend=a.blend); print(f"packed {run} into {folder}")
+    with safe_open(str(folder / 'restorer.safetensors'), 'pt') as f: packed = {k: f.get_tensor(k) for k in f.keys()}
+    if not all(torch.equal(packed[k], v.to(packed[k].dtype))
+               for k, v in load_restorer(run).backbone.state_dict().items()):
+        raise SystemExit(f"{folder} does not hold {run}'s weights: pack it (--pack)")
+    old = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else {}
+    results = {}        # only figures measured now, and a reproduce check of this very run
+    if old.get('reproduce', {}).get('run_controller') == sha256(run / 'controller' / 'controller.safetensors'):
+        results['reproduce'] = old['reproduce']
+    if a.reproduce is not None:
+        results['reproduce'] = reproduce(a.reproduce, Path(a.reference), run); print(results['reproduce'])
+    ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
+    rows, main_res = [], None
+    own = Restorer.from_folder(folder, device='cpu').blend                  # the bundled model's own blend
+    for name, path, blend in ((f'bundled (float16 weights), blend {own}', folder, own),
+                              (f'the run (float32 weights), blend {own}', run, own),
+                              *[(f'bundled, blend {b}', folder, b) for b in BLENDS if b != own]):
+        res, s = measure(path, ds, blend)
+        rows.append(summary_row(name, res, s)); main_res = main_res or res
+        print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
+    results['rows'] = rows
+    if not a.no_timing:
+        with tempfile.TemporaryDirectory() as w:
+            results['timing'] = time_large(folder, a.timing_size, 3, a.timing_threads, Path(w))
+        print(results['timing'])
+    atomic_write(a.results, json.dumps(results, indent=1))
+    if a.figure:
+        fig = example_grid(main_res, title="multideg's default model on held-out photos (the first 4 of the set, "
+                                           "not chosen by result)")
+        jpg = Path(a.figure).suffix.lower() in ('.jpg', '.jpeg')
+        atomic_write(a.figure, lambda f: fig.savefig(f, format='jpg' if jpg else 'png', dpi=60,
+                                                     **({'pil_kwargs': {'quality': 80}} if jpg else {})))
+    text = card(a, run, folder, rows, main_res, results.get('timing'), results.get('reproduce'))
+    atomic_write(folder / 'MODEL_CARD.md', text)
+    print(f"model card: {folder / 'MODEL_CARD.md'}")
