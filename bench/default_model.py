@@ -19,7 +19,7 @@ from safetensors import safe_open
 from multideg.core import atomic_write, load_image, save_image
 from multideg.data import sample_images
 from multideg.demo import mark_worse
-from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, table_columns
+from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
 from multideg.inference import BLENDS
 from multideg.inference import load_restorer
 from multideg.restore import Restorer, default_model_folder, pack_restorer
@@ -56,11 +56,8 @@ def training_minutes(run: Path) -> dict:
 def measure(path: Path, ds, blend: str) -> tuple:
     "The results of the restorer folder `path` with `blend` on `ds`, and the seconds they took."
     r = Restorer.from_folder(path, device='cpu', blend=blend)
-    def fn(lq):
-        res = r.restore(lq.cpu())
-        return res.image[None], res.predicted
     t0 = time.time()
-    res = evaluate(fn, ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+    res = evaluate(restorer_fn(r), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
     return res, time.time() - t0
 
 

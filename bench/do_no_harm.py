@@ -10,8 +10,8 @@ combination in each metric, how many combinations come out worse than their inpu
 import argparse, json, time
 from pathlib import Path
 
-from multideg.demo import DemoConfig, _restore_fn, mark_worse
-from multideg.evaluate import eval_dataset, evaluate
+from multideg.demo import DemoConfig, mark_worse
+from multideg.evaluate import eval_dataset, evaluate, restorer_fn
 from multideg.restore import Restorer
 
 
@@ -29,7 +29,7 @@ def measure(folder: Path, blend: str) -> dict:
                                     seed=cfg.seed, blend=blend)
     ds = eval_dataset(folder / 'data', patch_size=cfg.eval_size)
     t0 = time.time()
-    res = evaluate(_restore_fn(restorer), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+    res = evaluate(restorer_fn(restorer), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
     rows = mark_worse(res.by_combination())
     combos, s = rows[:-1], rows[-1]
     summ = json.loads((folder / 'summary.json').read_text())

@@ -113,15 +113,6 @@ def _default_folder(cfg: DemoConfig) -> str:
 def _stage(i: int, n: int, what: str):
     print(f"\n=== multideg demo [{i}/{n}] {what}", flush=True)
 
-def _restore_fn(restorer):
-    ("`lq (1×3×H×W) -> (restored, predicted names)` for `evaluate`, through the `Restorer` "
-     "(whole-image conditioning, tiles, its blend).")
-    def fn(lq):
-        r = restorer.restore(lq.cpu())
-        out = r.image[None].to(lq.device)
-        return (out, r.predicted) if restorer.controller is not None else out
-    return fn
-
 def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     "The controller's and the restorer's run settings for a resolved `cfg` (made first: a bad setting fails at once)."
     from multideg.controller_training import ControllerTrainConfig
@@ -165,7 +156,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     from multideg.data import make_dataset
     from multideg.restore import Restorer
     from multideg.degradations import DegradationSampler
-    from multideg.evaluate import eval_dataset, evaluate, write_report
+    from multideg.evaluate import eval_dataset, evaluate, restorer_fn, write_report
     from multideg.learner import read_metrics
     from multideg.controller_training import train_controller
     from multideg.restorer_training import train_restoration
@@ -203,7 +194,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps,
                                     seed=cfg.seed, blend=cfg.blend if cfg.fusion != 'none' else 'none')
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
-    res = evaluate(_restore_fn(restorer), ds, device='cpu', progress=True)
+    res = evaluate(restorer_fn(restorer), ds, device='cpu', progress=True)
     report = write_report(res, out / 'report',
                           title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
     timings['evaluation'] = time.time() - t0

@@ -28,7 +28,7 @@ __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'combina
            'mod_crop', 'centre_crop_pair', 'eval_sampler', 'SyntheticEval', 'EvalSet', 'pair_scale', 'folder_scale',
            'ScaledPairs', 'eval_dataset', 'default_metrics', 'default_crop_border', 'headline_metric', 'EvalResults',
            'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart', 'example_grid',
-           'sr_example_grid', 'write_report', 'load_results', 'eval_command']
+           'sr_example_grid', 'write_report', 'load_results', 'restorer_fn', 'eval_command']
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
 def combination(names) -> str:
@@ -811,6 +811,15 @@ def _check_eval_options(a) -> None:
         require_option(v is None or v >= low, option, v,
                        f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
 
+def restorer_fn(restorer) -> Callable:
+    ("`lq (1×3×H×W) -> restored` for `evaluate`, through `restorer` (a `Restorer`: whole-image conditioning, tiles, "
+     "its blend), with the names its controller detected when it has one.")
+    def fn(lq):
+        r = restorer.restore(lq.cpu())
+        out = r.image[None].to(lq.device)
+        return (out, r.predicted) if restorer.controller is not None else out
+    return fn
+
 def _model_scale(a) -> int | None:
     ("The scale of the model the options name (a run folder or the bundled default), read from its restorer.json "
      "without loading it (the official pair: 1; None: `--input`, or no restorer.json, which fails when the model "
@@ -844,16 +853,9 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
         fn = lambda lq: upscale(lq, ds.scale)
         title = 'the degraded input (no model)' if ds.scale == 1 else f'bicubic ×{ds.scale} (no model)'
     else:
-        try: r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
-                                    seed=a.seed, ensemble=a.ensemble, blend=a.blend)
-        except ValueError as e:          # an option the model rules out (--blend confidence without a controller)
-            if str(e).split(':')[0] in ('blend', 'steps', 'sampler', 'tile', 'device'):
-                raise ValueError(f"--{e}") from None
-            raise
-        def fn(lq):
-            res = r.restore(lq.cpu())
-            out = res.image[None].to(lq.device)
-            return (out, res.predicted) if r.controller is not None else out
+        r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
+                               seed=a.seed, ensemble=a.ensemble, blend=a.blend)
+        fn = restorer_fn(r)
         name = a.model or ('official DA-CLIP + IR-SDE' if a.daclip else "multideg's bundled default model")
         title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \
             + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '') \

@@ -676,6 +676,7 @@ def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None) -> P
         replace(parts.controller.config, pretrained=None).save(new / 'controller' / 'controller.json')
     cfg.save(new / 'restorer.json')
     old = dst.with_name(f".{dst.name}.old")
+    if old.exists(): shutil.rmtree(old)                   # left by an interrupted pack
     if dst.exists(): dst.rename(old)
     new.rename(dst)
     if old.exists(): shutil.rmtree(old)
@@ -766,10 +767,14 @@ def add_model_arguments(p: argparse.ArgumentParser,
 def restorer_from_args(a, **kwargs) -> Restorer:
     ("The `Restorer` that parsed model options (`add_model_arguments`) name, the bundled default model when they name "
      "none; keyword arguments as for `Restorer`.")
-    if a.model: return Restorer.from_folder(a.model, **kwargs)
-    if not (a.daclip or a.irsde): return Restorer.default(**kwargs)
-    return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model or 'ViT-B-32', unet=a.unet or 'daclip',
-                                  **kwargs)
+    try:
+        if a.model: return Restorer.from_folder(a.model, **kwargs)
+        if not (a.daclip or a.irsde): return Restorer.default(**kwargs)
+        return Restorer.from_official(a.daclip, a.irsde, clip_model=a.clip_model or 'ViT-B-32',
+                                      unet=a.unet or 'daclip', **kwargs)
+    except ValueError as e:        # a value that the model rules out (--steps 200 with T = 100, ...): name the option
+        if str(e).split(':')[0] in _RESTORER_OPTIONS: raise ValueError(f"--{e}") from None
+        raise
 
 def _restore_parser(prog: str) -> argparse.ArgumentParser:
     p = CommandParser(prog=prog, description="Restore images: files, folders and glob patterns, written to OUTDIR.",
@@ -871,10 +876,7 @@ def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
               ensemble=a.ensemble, blend=a.blend)
-    try: r = restorer_from_args(a, **kw)
-    except ValueError as e:                       # a value that the model rules out (--steps 200 with T = 100, ...)
-        if str(e).split(':')[0] in _RESTORER_OPTIONS: raise ValueError(f"--{e}") from None
-        raise
+    r = restorer_from_args(a, **kw)
     for name in ('sampler', 'steps'):
         if r.sde is None and getattr(a, name) is not None:
             raise ValueError(f"--{name}: this restorer ({r.config.backbone}) restores in one pass, without a sampler: "
