@@ -23,12 +23,12 @@ from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, Deg
                                    preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'DEGRADE_WHERE', 'SPLITS', 'item_seed', 'item_generator', 'dead_leaves',
-           'power_spectrum_slope', 'decode_pixels', 'pixels_to_float', 'ImageList', 'ImageFolder', 'SampleImage',
-           'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'Preloaded', 'recipe_source', 'fit_to_patch',
-           'random_crop_box', 'dihedral', 'crop_and_flip', 'SyntheticPairs', 'degrade_batch', 'DatasetError',
-           'parse_degradations', 'PairedFolder', 'collate', 'make_loader', 'embedded_source', 'make_dataset',
-           'format_summary', 'make_dataset_command']
+__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'DEGRADE_WHERE', 'HIGHLIGHT_GAINS', 'SPLITS', 'item_seed', 'item_generator',
+           'dead_leaves', 'power_spectrum_slope', 'decode_pixels', 'pixels_to_float', 'ImageList', 'ImageFolder',
+           'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'Preloaded', 'recipe_source',
+           'fit_to_patch', 'random_crop_box', 'dihedral', 'crop_and_flip', 'overexpose', 'SyntheticPairs',
+           'degrade_batch', 'DatasetError', 'parse_degradations', 'PairedFolder', 'collate', 'make_loader',
+           'embedded_source', 'make_dataset', 'format_summary', 'make_dataset_command']
 
 # %% ../nbs/02_data.ipynb #a010c947
 def item_seed(*keys) -> int:
@@ -472,13 +472,20 @@ def crop_and_flip(tensors: Sequence[torch.Tensor], size: int | None, generator: 
 
 # %% ../nbs/02_data.ipynb #f88736a2
 DEGRADE_WHERE = ('loader', 'device')
+HIGHLIGHT_GAINS = (1.1, 2.0)           # `SyntheticPairs(highlights=...)`: exposure gains, drawn log-uniformly
+
+def overexpose(x: torch.Tensor, gain: float) -> torch.Tensor:
+    "`x` (in [0, 1]) brightened by `gain` and clipped: the blown, pure-white highlights of an over-exposed photo."
+    return (x * gain).clamp(0, 1)
 
 class SyntheticPairs(torch.utils.data.Dataset):
     "Degraded/clean pairs made on the fly from a clean `source`; every item is a function of `(seed, epoch, index)`."
     def __init__(self, source=None, sampler: DegradationSampler | SecondOrder | str = 'mixed',
                  patch_size: int | None = 256, *, length: int | None = None, seed: int = 0, augment: bool = True,
-                 scene_size: int | str | None = 'source', degrade: str = 'loader'):
+                 scene_size: int | str | None = 'source', degrade: str = 'loader', highlights: float = 0.0):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
+        if not (isinstance(highlights, (int, float)) and 0 <= highlights <= 1):
+            raise ValueError(f"highlights must be a share between 0 and 1, got {highlights!r}")
         if not (scene_size in (None, 'source') or (isinstance(scene_size, int) and not isinstance(scene_size, bool)
                                                    and scene_size >= (patch_size or 1))):
             raise ValueError(f"scene_size must be 'source', None or a number of pixels >= patch_size ({patch_size}), "
@@ -490,7 +497,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
             source = DeadLeaves(length or 10_000, patch_size, seed=item_seed(seed, 'deadleaves'))
         if len(source) == 0: raise ValueError("SyntheticPairs: the source is empty")
         self.source, self.patch_size, self.seed, self.augment, self.epoch = source, patch_size, seed, augment, 0
-        self.scene_size, self.degrade = scene_size, degrade
+        self.scene_size, self.degrade, self.highlights = scene_size, degrade, float(highlights)
         self.sampler = preset(sampler) if isinstance(sampler, str) else sampler
         if degrade == 'device' and getattr(self.sampler, 'visible_db', None) is not None:
             raise ValueError("degrade='device': the sampler's visible_db check needs the image, which the device "
@@ -501,14 +508,21 @@ class SyntheticPairs(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int): self.epoch = int(epoch)
 
     def clean_crop(self, i: int, g: torch.Generator) -> tuple[torch.Tensor, int | None]:
-        "The clean crop of item `i` (float `3×P×P`) and the scene it shows, cropped from the stored pixels."
+        ("The clean crop of item `i` (float `3×P×P`) and the scene it shows, cropped from the stored pixels (a share "
+         "`highlights` of them over-exposed, see `overexpose`).")
         x = _pixels(self.source, i % len(self.source))
         if self.patch_size is not None and min(x.shape[-2:]) < self.patch_size:
             x = fit_to_patch(pixels_to_float(x), self.patch_size)
         p = self.patch_size
         scene = None if p is None else min(x.shape[-2:]) if self.scene_size == 'source' else self.scene_size
         x, = crop_and_flip([x], p, g, flip=self.augment)
-        return pixels_to_float(x), scene
+        x = pixels_to_float(x)
+        if self.highlights:              # drawn from a generator of its own: the crop and degradations stay the same
+            h = item_generator(item_seed(self.seed, 'highlights'), self.epoch, i)
+            u, v = torch.rand(2, generator=h).tolist()
+            lo, hi = (math.log(k) for k in HIGHLIGHT_GAINS)
+            if u < self.highlights: x = overexpose(x, math.exp(lo + (hi - lo) * v))
+        return x, scene
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.length: raise IndexError(f"index {i} out of range for {self.length} items")

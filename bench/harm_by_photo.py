@@ -1,0 +1,58 @@
+"""Where a restorer does harm: the held-out set of bench/default_model.py (preset 'upto2' on the held-out photos,
+256-px centre crops, seed 0) restored by each model folder given, summarised by photo, with the images made most worse
+and a figure of them (degraded | restored | clean | the change, x8).
+
+    python bench/harm_by_photo.py multideg/models/default --worst 6 --figure /tmp/worst.png
+
+This found that the first bundled model painted over grace_hopper's white collar as if it were one of the white holes
+of 'uncompleted' (bench/results/highlights_cpu.md).
+"""
+import argparse
+from pathlib import Path
+
+import torch
+
+from multideg.core import save_image
+from multideg.evaluate import eval_dataset, evaluate, markdown_table, restorer_fn, table_columns
+from multideg.restore import Restorer
+
+
+def by_photo(res) -> list[dict]:
+    "One summary row per held-out photo (item names are PHOTO_NN), with the number of its images made worse."
+    groups = {}
+    for row in res.rows: groups.setdefault(row['name'].rsplit('_', 1)[0], []).append(row)
+    return [{'photo': k, **res.summary(v), 'worse': sum(r['output_psnr'] < r['input_psnr'] for r in v)}
+            for k, v in groups.items()]
+
+
+def worst_figure(restorer, ds, rows: list[dict], path: Path) -> None:
+    "lq | restored | gt | |restored - lq| x 8, one row per image in `rows`."
+    lines = []
+    for row in rows:
+        it = ds[row['index']]
+        out = restorer.restore(it['lq'][None]).image
+        change = (out - it['lq']).abs().mean(0, keepdim=True).expand(3, -1, -1).mul(8).clamp(0, 1)
+        lines.append(torch.cat([it['lq'], out, it['gt'], change], -1))
+    grid = torch.nn.functional.interpolate(torch.cat(lines, -2)[None], scale_factor=0.5, mode='area')[0]
+    save_image(grid, path)
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('models', nargs='+', help='restorer folders (a run, or multideg/models/default)')
+    ap.add_argument('--n', type=int, default=600, help='held-out pairs (default: %(default)s)')
+    ap.add_argument('--patch_size', type=int, default=256)
+    ap.add_argument('--worst', type=int, default=10, help='list this many images made most worse')
+    ap.add_argument('--figure', default=None, help="a figure of the first model's worst images (.png)")
+    a = ap.parse_args()
+    ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
+    for k, folder in enumerate(a.models):
+        r = Restorer.from_folder(folder, device='cpu')
+        res = evaluate(restorer_fn(r), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+        print(f"## {folder}\n")
+        print(markdown_table(by_photo(res), table_columns(res, 'photo') + [('worse', 'images worse (PSNR)')]))
+        rows = sorted(res.rows, key=lambda row: row['output_psnr'] - row['input_psnr'])[:a.worst]
+        print(f"\nthe {a.worst} images made most worse:\n")
+        print('\n'.join(f"- {row['name']} ({row['combination']}): {row['input_psnr']:.2f} → {row['output_psnr']:.2f} dB"
+                        for row in rows), '\n', flush=True)
+        if a.figure and k == 0: worst_figure(r, ds, rows[:6], Path(a.figure))
