@@ -16,12 +16,14 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from harm_by_photo import by_photo      # bench/harm_by_photo.py
 from multideg.core import atomic_write, load_image, save_image
 from multideg.data import sample_images
 from multideg.demo import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
 from multideg.inference import BLENDS
 from multideg.inference import load_restorer
+from multideg.metrics import psnr
 from multideg.restore import Restorer, default_model_folder, pack_restorer
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, train_restoration
 
@@ -122,6 +124,28 @@ def reproduce(step: int, reference: Path, run: Path) -> dict:
                 'run_controller': sha256(run / ctrl)}
 
 
+CLEAN_PROBES = ('camera', 'coins', 'page', 'text', 'moon', 'clock', 'horse')   # scikit-image's grey pictures
+
+
+def clean_probe(folder: Path) -> list[dict]:
+    ("How much the model changes images with nothing to restore: the held-out photos (clean, whole) and scikit-image's "
+     "grey pictures (never trained on: the training photos are all in colour); PSNR of the output against the input "
+     "(inf: unchanged).")
+    from skimage import data as skdata
+    r = Restorer.from_folder(folder, device='cpu')
+    items = [(p.name, p.load()) for p in sample_images('eval')]
+    for name in CLEAN_PROBES:
+        a = torch.from_numpy(getattr(skdata, name)()).float()
+        a = a / 255 if a.max() > 1 else a                                  # horse is boolean
+        items.append((name, (a[None] if a.ndim == 2 else a.permute(2, 0, 1)[:1]).expand(3, -1, -1).contiguous()))
+    out = []
+    for name, x in items:
+        res = r.restore(x)
+        out.append({'image': name, 'size': f"{x.shape[-1]}×{x.shape[-2]}", 'psnr': psnr(res.image[None], x[None]).item(),
+                    'detected': ' + '.join(res.predicted) or 'nothing'})
+    return out
+
+
 def fmt_row(r: dict) -> str:
     rec = '' if r['recognised'] is None else f"{100 * r['recognised']:.0f}%"
     return (f"| {r['variant']} | {r['n']} | {r['input_psnr']:.2f} → {r['output_psnr']:.2f} | "
@@ -130,7 +154,8 @@ def fmt_row(r: dict) -> str:
             f"{r['worst_ssim']} | {len(r['worse'])} of {r['combinations']} | {r['images_worse']} | {rec} |")
 
 
-def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, repro: dict | None) -> str:
+def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, repro: dict | None,
+         clean: list) -> str:
     cfg = json.loads((run / 'config.json').read_text())
     ccfg = json.loads((run / 'controller' / 'config.json').read_text())
     minutes = training_minutes(run)
@@ -169,7 +194,9 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
         f"- Data: the embedded source — {cfg['count']} dead-leaves pictures and the training split of the bundled "
         f"photos — with {n_types} degradation types, " + ', '.join(f"{k} of them on {v:.0%}" for k, v in
                                                                   cfg['counts'].items()) + " of the images, made "
-        "on the fly.",
+        "on the fly" + (f"; {cfg['highlights']:.0%} of the clean crops over-exposed (blown highlights, so that white "
+                        "areas are not taken for the white holes of 'uncompleted')" if cfg.get('highlights') else "")
+        + ".",
         f"- Loss: L1 plus the \"do no harm\" term at weight {cfg['harm_weight']:g} (pixels made worse than the input); "
         f"AdamW, lr {cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the "
         "EMA's at the best validation PSNR.",
@@ -199,7 +226,16 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
         f"### By combination (the bundled model as it restores by default: {rows[0]['variant']})", "",
         markdown_table(combos, table_columns(main_res) + [('worse', 'worse than input')]), "",
         "### By degradation type (alone or combined)", "",
-        markdown_table(main_res.by_type(), table_columns(main_res, 'type')), ""]
+        markdown_table(main_res.by_type(), table_columns(main_res, 'type')), "",
+        "### By held-out photo", "",
+        markdown_table(by_photo(main_res), table_columns(main_res, 'photo') + [('worse', 'images worse (PSNR)'),
+                                                                              ('much_worse', 'losing > 0.3 dB')]), ""]
+    lines += ["### Images with nothing to restore", "",
+              "PSNR of the output against the clean input (higher: less changed; `inf`: untouched): the held-out "
+              "photos, whole, and scikit-image's grey pictures, which it never saw (it trained on colour photos only).",
+              "", markdown_table([dict(r, psnr=round(r['psnr'], 2)) for r in clean],
+                                 [('image', 'image'), ('size', 'size'), ('psnr', 'PSNR output vs input (dB)'),
+                                  ('detected', 'detected')]), ""]
     if timing:
         lines += ["## Speed", "",
                   f"A {timing['size']}×{timing['size']} photo on {timing['threads']} CPU threads of this machine "
@@ -259,6 +295,8 @@ if __name__ == '__main__':
         rows.append(summary_row(name, res, s)); main_res = main_res or res
         print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
     results['rows'] = rows
+    results['clean'] = clean_probe(folder)
+    print(results['clean'])
     if not a.no_timing:
         with tempfile.TemporaryDirectory() as w:
             results['timing'] = time_large(folder, a.timing_size, 3, a.timing_threads, Path(w))
@@ -270,6 +308,6 @@ if __name__ == '__main__':
         jpg = Path(a.figure).suffix.lower() in ('.jpg', '.jpeg')
         atomic_write(a.figure, lambda f: fig.savefig(f, format='jpg' if jpg else 'png', dpi=60,
                                                      **({'pil_kwargs': {'quality': 80}} if jpg else {})))
-    text = card(a, run, folder, rows, main_res, results.get('timing'), results.get('reproduce'))
+    text = card(a, run, folder, rows, main_res, results.get('timing'), results.get('reproduce'), results['clean'])
     atomic_write(folder / 'MODEL_CARD.md', text)
     print(f"model card: {folder / 'MODEL_CARD.md'}")

@@ -484,7 +484,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
                  patch_size: int | None = 256, *, length: int | None = None, seed: int = 0, augment: bool = True,
                  scene_size: int | str | None = 'source', degrade: str = 'loader', highlights: float = 0.0):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
-        if not (isinstance(highlights, (int, float)) and 0 <= highlights <= 1):
+        if not (isinstance(highlights, (int, float)) and not isinstance(highlights, bool) and 0 <= highlights <= 1):
             raise ValueError(f"highlights must be a share between 0 and 1, got {highlights!r}")
         if not (scene_size in (None, 'source') or (isinstance(scene_size, int) and not isinstance(scene_size, bool)
                                                    and scene_size >= (patch_size or 1))):
@@ -517,7 +517,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
         scene = None if p is None else min(x.shape[-2:]) if self.scene_size == 'source' else self.scene_size
         x, = crop_and_flip([x], p, g, flip=self.augment)
         x = pixels_to_float(x)
-        if self.highlights:              # drawn from a generator of its own: the crop and degradations stay the same
+        if self.highlights:   # a generator of its own: the crop and degradations stay those drawn without it
             h = item_generator(item_seed(self.seed, 'highlights'), self.epoch, i)
             u, v = torch.rand(2, generator=h).tolist()
             lo, hi = (math.log(k) for k in HIGHLIGHT_GAINS)

@@ -176,11 +176,13 @@ RESTORATION_RECIPES['sr_x4'] = dict(pipeline='realistic', scale=4, patch_size=12
 RESTORATION_RECIPES['sr_x2'] = dict(RESTORATION_RECIPES['sr_x4'], scale=2, patch_size=64)
 # the bundled default model (`Restorer.default()`): the direct NAFNet-small with DA-CLIP's prompt fusion, the 12 types
 # (1 or 2 an image) on the embedded data, the "do no harm" loss at weight 1 (it halved the worst combination's loss at
-# the same gain, bench/results/do_no_harm_cpu.md); sized for about 75 minutes of one core and one loader worker
+# the same gain, bench/results/do_no_harm_cpu.md), a quarter of the clean crops over-exposed (without them the model
+# painted over a held-out photo's white collar as if it were an 'uncompleted' hole: bench/results/highlights_cpu.md);
+# sized for about 75 minutes of one core and one loader worker
 # (`OMP_NUM_THREADS=1 multideg train --recipe default`: the same command gives the same weights on the same machine)
 RESTORATION_RECIPES['default'] = dict(backbone='nafnet', preset='small', fusion='prompt', batch_size=16, patch_size=64,
-                                      steps=7000, lr=1e-3, harm_weight=1.0, controller_steps=1500, num_workers=1,
-                                      val_every=1000, save_every=500, val_count=32, source='embedded',
+                                      steps=7000, lr=1e-3, harm_weight=1.0, highlights=0.25, controller_steps=1500,
+                                      num_workers=1, val_every=1000, save_every=500, val_count=32, source='embedded',
                                       tensorboard=False)
 
 # %% ../nbs/11_restorer_training.ipynb #3c9dd195
