@@ -137,12 +137,12 @@ def clean_probe(folder: Path) -> list[dict]:
     for name in CLEAN_PROBES:
         a = torch.from_numpy(getattr(skdata, name)()).float()
         a = a / 255 if a.max() > 1 else a                                  # horse is boolean
-        items.append((name, (a[None] if a.ndim == 2 else a.permute(2, 0, 1)[:1]).expand(3, -1, -1).contiguous()))
+        items.append((name, a[None].expand(3, -1, -1).contiguous()))      # all grey: H×W
     out = []
     for name, x in items:
         res = r.restore(x)
-        out.append({'image': name, 'size': f"{x.shape[-1]}×{x.shape[-2]}", 'psnr': psnr(res.image[None], x[None]).item(),
-                    'detected': ' + '.join(res.predicted) or 'nothing'})
+        out.append({'image': name, 'size': f"{x.shape[-1]}×{x.shape[-2]}",
+                    'psnr': psnr(res.image[None], x[None]).item(), 'detected': ' + '.join(res.predicted) or 'nothing'})
     return out
 
 

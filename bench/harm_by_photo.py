@@ -17,11 +17,16 @@ from multideg.evaluate import eval_dataset, evaluate, markdown_table, restorer_f
 from multideg.restore import Restorer
 
 
+def photo_of(row: dict) -> str:
+    "The held-out photo an evaluated row comes from (item names are PHOTO_NN)."
+    return row['name'].rsplit('_', 1)[0]
+
+
 def by_photo(res, threshold: float = 0.3) -> list[dict]:
     ("One summary row per held-out photo (item names are PHOTO_NN), with the numbers of its images made worse in PSNR "
      "and made worse by more than `threshold` dB.")
     groups = {}
-    for row in res.rows: groups.setdefault(row['name'].rsplit('_', 1)[0], []).append(row)
+    for row in res.rows: groups.setdefault(photo_of(row), []).append(row)
     loss = lambda r: r['input_psnr'] - r['output_psnr']
     return [{'photo': k, **res.summary(v), 'worse': sum(loss(r) > 0 for r in v),
              'much_worse': sum(loss(r) > threshold for r in v)} for k, v in groups.items()]
@@ -31,9 +36,10 @@ def without_photo(res, photo: str) -> list[dict]:
     "The combinations worse than their input on average in PSNR, over the images of every photo but `photo`."
     groups = {}
     for row in res.rows:
-        if row['name'].rsplit('_', 1)[0] != photo: groups.setdefault(row['combination'], []).append(row)
+        if photo_of(row) != photo: groups.setdefault(row['combination'], []).append(row)
     means = {k: sum(r['output_psnr'] - r['input_psnr'] for r in v) / len(v) for k, v in groups.items()}
-    return sorted(({'combination': k, 'gain_psnr': m} for k, m in means.items() if m < 0), key=lambda r: r['gain_psnr'])
+    return sorted(({'combination': k, 'gain_psnr': m} for k, m in means.items() if m < 0),
+                  key=lambda r: r['gain_psnr'])
 
 
 def worst_figure(restorer, ds, rows: list[dict], path: Path) -> None:
@@ -55,7 +61,8 @@ if __name__ == '__main__':
     ap.add_argument('--patch_size', type=int, default=256)
     ap.add_argument('--worst', type=int, default=10, help='list this many images made most worse')
     ap.add_argument('--figure', default=None, help="a figure of the first model's worst images (.png, .jpg)")
-    ap.add_argument('--threshold', type=float, default=0.3, help='count the images losing more dB (default: %(default)s)')
+    ap.add_argument('--threshold', type=float, default=0.3,
+                    help='count the images losing more dB (default: %(default)s)')
     a = ap.parse_args()
     ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
     for k, folder in enumerate(a.models):
@@ -71,6 +78,6 @@ if __name__ == '__main__':
                   + (f", the worst {worse[0]['combination']} {worse[0]['gain_psnr']:+.3f} dB" if worse else ''))
         rows = sorted(res.rows, key=lambda row: row['output_psnr'] - row['input_psnr'])[:a.worst]
         print(f"\nthe {a.worst} images made most worse:\n")
-        print('\n'.join(f"- {row['name']} ({row['combination']}): {row['input_psnr']:.2f} → {row['output_psnr']:.2f} dB"
-                        for row in rows), '\n', flush=True)
+        print('\n'.join(f"- {row['name']} ({row['combination']}): {row['input_psnr']:.2f} → "
+                        f"{row['output_psnr']:.2f} dB" for row in rows), '\n', flush=True)
         if a.figure and k == 0: worst_figure(r, ds, rows[:6], Path(a.figure))
