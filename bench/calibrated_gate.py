@@ -84,7 +84,8 @@ if __name__ == '__main__':
              + f". Restored when every detected type gains: {', '.join(sorted(helps)) or 'none'}.", "",
              f"Held-out: {a.n} pairs (preset upto2, seed 0, {a.patch_size}-px crops); the gate restored "
              f"{sum(kept)} of {len(kept)}.", "",
-             "| variant | Δ PSNR | Δ SSIM | worst combination (Δ PSNR) | combinations worse |", "|---|---:|---:|---|---:|"]
+             "| variant | Δ PSNR | Δ SSIM | worst combination (Δ PSNR) | combinations worse |",
+             "|---|---:|---:|---|---:|"]
     for row in rows:
         w = row['worst']
         lines.append(f"| {row['variant']} | {row['gain_psnr']:+.2f} | {row['gain_ssim']:+.4f} | "
