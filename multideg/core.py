@@ -4,8 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #97a638e0
 from __future__ import annotations
-import argparse, contextlib, contextvars, copy, io, json, math, os, pickle, random, re, secrets, struct, threading
-import types, typing, warnings, zlib
+import argparse, contextlib, contextvars, copy, gc, io, json, math, os, pickle, random, re, secrets, struct, threading
+import types, typing, warnings, weakref, zlib
 from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'current_pixel_limit',
@@ -23,7 +25,8 @@ __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_S
            'field_types', 'parse_setting', 'check_types', 'JsonConfig', 'field_help', 'config_parser',
            'config_from_args', 'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints',
            'local_clip_weights', 'UnreadableFileError', 'load_torch_file', 'save_weights', 'read_weights',
-           'frozen_fingerprint', 'fingerprint_differs', 'read_json', 'cached_clip_files', 'system_info']
+           'frozen_fingerprint', 'fingerprint_differs', 'read_json', 'LiveBytes', 'no_cyclic_gc', 'cached_clip_files',
+           'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -681,6 +684,40 @@ def read_json(path, what: str = 'file') -> dict:
     if not isinstance(data, dict):
         raise UnreadableFileError(f"{path} should hold a JSON object, not {type(data).__name__}")
     return data
+
+# %% ../nbs/00_core.ipynb #9459216d
+class LiveBytes(TorchDispatchMode):
+    "Bytes of the live tensor storages: those `add`ed, and every tensor an op creates while active; and their peak."
+    def __init__(self):
+        super().__init__(); self.live, self.now, self.peak = {}, 0, 0
+        self.collect = False       # collect cyclic garbage before counting a new peak (see `_two_steps`)
+    def add(self, *tensors):
+        for t in tensors:
+            if not isinstance(t, torch.Tensor): continue
+            st = t.untyped_storage()
+            key = st._cdata
+            if key in self.live: continue
+            self.live[key] = st.nbytes(); self.now += st.nbytes()
+            weakref.finalize(st, self._free, key)      # the storage's end, whenever it comes
+        if self.now > self.peak:
+            if self.collect: gc.collect()
+            self.peak = max(self.peak, self.now)
+    def _free(self, key): self.now -= self.live.pop(key, 0)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.add(*tree_flatten(out)[0])
+        return out
+
+@contextlib.contextmanager
+def no_cyclic_gc():
+    ("Python's cyclic collector paused (after one collection): it would free some tensors at moments that vary from "
+     "run to run; what is freed, and when, then depends on reference counts alone, and a plan gives one figure.")
+    was = gc.isenabled()
+    gc.collect(); gc.disable()
+    try: yield
+    finally:
+        if was: gc.enable()
+
 
 # %% ../nbs/00_core.ipynb #aba09e25
 def cached_clip_files(hf_cache_dir=None, url_cache_dir=None) -> list[tuple[str, str]]:

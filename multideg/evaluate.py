@@ -21,7 +21,7 @@ from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
 from .inference import BLENDS, RestorerConfig
-from .restore import ENSEMBLES, add_model_arguments, default_model_folder, restorer_from_args
+from .restore import ENSEMBLES, add_model_arguments, default_model_folder, restorer_from_args, tile_option
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'combination', 'combination_names', 'centre_crop',
@@ -783,7 +783,9 @@ def _eval_parser(prog: str):
     s = p.add_argument_group('restoring')
     s.add_argument('--sampler', choices=SAMPLERS, default=None, help="IR-SDE sampler (default: the model's)")
     s.add_argument('--steps', type=int, default=None, help="network evaluations per image (default: the model's)")
-    s.add_argument('--tile', type=int, default=512, help='tile size; 0: never tile (default: %(default)s)')
+    s.add_argument('--tile', default='auto',
+                   help="'auto': whole images when they fit in memory, else the largest tiles that fit; a tile size; "
+                        "0: never tile (default: %(default)s)")
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
     s.add_argument('--blend', choices=BLENDS, default=None,
@@ -806,10 +808,11 @@ def _check_eval_options(a) -> None:
     "One-line errors naming the option for values `eval` cannot use."
     for name, option, low in (('n', '-n', 1), ('patch_size', 'patch_size', 8), ('steps', 'steps', 1),
                               ('scale', 'scale', 1),
-                              ('tile', 'tile', 0), ('crop_border', 'crop_border', 0), ('max_pixels', 'max_pixels', 1)):
+                              ('crop_border', 'crop_border', 0), ('max_pixels', 'max_pixels', 1)):
         v = getattr(a, name)
         require_option(v is None or v >= low, option, v,
-                       f"an integer >= {low}" + (' (0: never tile)' if name == 'tile' else ''))
+                       f"an integer >= {low}")
+    a.tile = tile_option(a.tile)
 
 def restorer_fn(restorer) -> Callable:
     ("`lq (1×3×H×W) -> restored` for `evaluate`, through `restorer` (a `Restorer`: whole-image conditioning, tiles, "

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_learner.ipynb #828dd24f
 from __future__ import annotations
-import contextlib, csv, gc, io, json, math, os, random, secrets, shutil, time, weakref
+import contextlib, csv, io, json, math, os, random, secrets, shutil, time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,11 +14,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from .core import (UnreadableFileError, fingerprint_differs, frozen_fingerprint, JsonConfig, _available,
                            atomic_write, check_types, default_device, load_torch_file, read_json, read_weights,
-                           require, save_weights, seed_everything)
+                           require, save_weights, seed_everything, LiveBytes, no_cyclic_gc)
 from .data import collate, item_generator, item_seed
 
 # %% auto #0
@@ -28,7 +27,7 @@ __all__ = ['CARDS', 'TrainConfig', 'lr_factor', 'EMA', 'EpochSampler', 'EpochIte
            'MixedPrecisionCB', 'GradAccumulationCB', 'GradClipCB', 'NonFiniteLossError', 'NonFiniteGuardCB', 'EMACB',
            'ProgressCB', 'CSVLoggerCB', 'read_metrics', 'TensorBoardCB', 'TimeLimitCB', 'ValidationCB', 'frozen_names',
            'saved_state', 'CheckpointCB', 'standard_callbacks', 'final_weights', 'publish_weights', 'TrainingPlan',
-           'LiveBytes', 'plan_training', 'plan_run', 'measure_training', 'Card', 'visible_card', 'plan_report',
+           'plan_training', 'plan_run', 'measure_training', 'Card', 'visible_card', 'plan_report',
            'check_device_placement']
 
 # %% ../nbs/09_learner.ipynb #9b0ecc9e
@@ -943,38 +942,6 @@ def _replacing_params():
     try: yield
     finally: torch.__future__.set_overwrite_module_params_on_conversion(was)
 
-class LiveBytes(TorchDispatchMode):
-    "Bytes of the live tensor storages: those `add`ed, and every tensor an op creates while active; and their peak."
-    def __init__(self):
-        super().__init__(); self.live, self.now, self.peak = {}, 0, 0
-        self.collect = False       # collect cyclic garbage before counting a new peak (see `_two_steps`)
-    def add(self, *tensors):
-        for t in tensors:
-            if not isinstance(t, torch.Tensor): continue
-            st = t.untyped_storage()
-            key = st._cdata
-            if key in self.live: continue
-            self.live[key] = st.nbytes(); self.now += st.nbytes()
-            weakref.finalize(st, self._free, key)      # the storage's end, whenever it comes
-        if self.now > self.peak:
-            if self.collect: gc.collect()
-            self.peak = max(self.peak, self.now)
-    def _free(self, key): self.now -= self.live.pop(key, 0)
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        self.add(*tree_flatten(out)[0])
-        return out
-
-@contextlib.contextmanager
-def _no_cyclic_gc():
-    ("Python's cyclic collector paused (after one collection): it would free some tensors at moments that vary from "
-     "run to run; what is freed, and when, then depends on reference counts alone, and a plan gives one figure.")
-    was = gc.isenabled()
-    gc.collect(); gc.disable()
-    try: yield
-    finally:
-        if was: gc.enable()
-
 def _bytes(tensors) -> int: return sum(t.untyped_storage().nbytes() for t in {id(t): t for t in tensors}.values())
 
 def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: bool = False):
@@ -986,7 +953,7 @@ def _two_steps(model, opt, batch, loss_fn, accumulate: int, dtype, count_flops: 
     live = LiveBytes()
     live.add(*model.parameters(), *model.buffers(), *[v for v in tree_flatten(batch)[0] if isinstance(v, torch.Tensor)])
     flops = 0
-    with _no_cyclic_gc(), live:
+    with no_cyclic_gc(), live:
         for i in range(2):
             fc = FlopCounterMode(display=False) if (count_flops and i == 1) else contextlib.nullcontext()
             with fc:

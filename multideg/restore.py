@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_restore.ipynb #d5d3809f
 from __future__ import annotations
-import argparse, contextlib, glob, math, os, shutil, sys, time
+import argparse, contextlib, glob, math, os, shutil, sys, time, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,12 +25,14 @@ from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load
 from .controller import build_controller
 from .inference import (BLENDS, RestorerConfig, RestorerParts, build_sde, controller_embeddings,
                                 load_restorer, restore_tensor)
+from .core import LiveBytes, no_cyclic_gc
 
 # %% auto #0
-__all__ = ['POOLINGS', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights', 'tiled',
-           'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'as_image', 'SelfEnsemble',
-           'RestoreTrace', 'RestoreResult', 'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs',
-           'plan_outputs', 'add_model_arguments', 'restorer_from_args', 'restore_command']
+__all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights',
+           'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'available_memory',
+           'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble', 'RestoreTrace', 'RestoreResult',
+           'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option',
+           'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -233,12 +235,12 @@ class TiledBackbone:
         if not pools: return n, 1
         return n, (pools + 1 if self.pooling == 'exact' else 2 if self.tol is None else min(3, pools + 1))
 
-    def _run(self, crops: Sequence, t, emb: dict, b: int, hook=None) -> torch.Tensor:
+    def _run(self, crops: Sequence, t, emb: dict, b: int, hook=None, count: bool = True) -> torch.Tensor:
         "The backbone on a batch of tiles (tile-major), on its device, with the pool hook `hook`."
         n, dev = crops[0].shape[0] // b, self.device
         args = [c.to(dev) for c in crops] + ([_repeat(t.to(dev), n)] if t is not None else [])
         e = {k: _repeat(v.to(dev), n) for k, v in emb.items()}
-        self.calls += 1
+        self.calls += count
         ctx = torch.autocast('cuda', dtype=torch.float16) if self.half else contextlib.nullcontext()
         with ctx, (pool_hook(self.backbone, hook) if hook is not None else contextlib.nullcontext()):
             return self.backbone(*args, **e).float()
@@ -319,6 +321,69 @@ def edge_ratio(x: torch.Tensor, reference: torch.Tensor, k: int = 4, floor: floa
     rim = torch.zeros(d.shape[-2:], dtype=torch.bool, device=d.device)
     rim[:k] = rim[-k:] = True; rim[:, :k] = rim[:, -k:] = True
     return (d[..., rim].mean().clamp_min(floor) / d[..., ~rim].mean().clamp_min(floor)).item()
+
+# %% ../nbs/12_restore.ipynb #ae079304
+AUTO_TILES = (2048, 1536, 1024, 768, 512, 384, 256)     # tile sizes that tile='auto' tries, largest first
+_PLAN_ABOVE = 512                                         # images up to this size run whole without a plan
+
+def available_memory(device) -> int:
+    "Bytes free for tensors on `device`: CUDA's free memory plus what PyTorch's cache holds unused; else available RAM."
+    d = torch.device(device)
+    if d.type == 'cuda':
+        free, _ = torch.cuda.mem_get_info(d)
+        return int(free + torch.cuda.memory_reserved(d) - torch.cuda.memory_allocated(d))
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    except OSError: pass
+    try: return int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
+    except (ValueError, OSError, AttributeError): return 4 * 2**30      # unknown (Windows): assume 4 GiB
+
+def memory_budget(device, share: float = 0.5) -> int:
+    "Bytes a restoration's network calls may take on `device`: `share` of `available_memory`."
+    return int(available_memory(device) * share)
+
+@patch
+def call_bytes(self: TiledBackbone, h: int, w: int, emb: dict, ir_sde: bool, batch: int = 1) -> int:
+    ("Peak bytes of the tensors of one backbone call on `batch` inputs of h×w (its inputs included), planned on fake "
+     "tensors on the backbone's device in its precision: nothing is computed; `ir_sde`: the (x_t, μ, t) call.")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        x = torch.empty(batch, 3, h, w, device=self.device)
+        crops = [x, torch.empty_like(x)] if ir_sde else [x]
+        live = LiveBytes()
+        live.add(*crops)
+        with no_cyclic_gc(), live:
+            self._run(crops, torch.zeros(1, device=self.device) if ir_sde else None, emb, 1, count=False)
+    return live.peak
+
+def balanced_tile(h: int, w: int, tile: int, overlap: int = 32, align: int = 1) -> int:
+    "The smallest tile (on the grid of `align`) that cuts h×w into as few tiles along each axis as `tile` does."
+    count = lambda t: (len(tile_starts(h, t, overlap, align)), len(tile_starts(w, t, overlap, align)))
+    n, best = count(tile), tile
+    while best - align - overlap >= align and count(best - align) == n: best -= align
+    return best
+
+def auto_tile(h: int, w: int, peak: Callable, budget: int, overlap: int = 32, align: int = 1,
+              batch: int = 1) -> int | None:
+    ("The tile size for an h×w network input whose calls may take `budget` bytes: None (the whole image at once) if "
+     "it is no larger than 512 px or `peak(h, w, 1)` fits, else the largest of `AUTO_TILES` whose call on `batch` "
+     "tiles fits, made as small as the same number of tiles allows (`balanced_tile`); an error if none fits. "
+     "`peak(h, w, batch)`: the bytes of one call (`TiledBackbone.call_bytes`).")
+    if max(h, w) <= _PLAN_ABOVE: return None
+    need = peak(h, w, 1)
+    if need <= budget: return None
+    for tile in AUTO_TILES:
+        tile -= tile % align
+        if tile >= max(h, w) or tile - overlap < align: continue
+        need = peak(min(tile, h), min(tile, w), batch)
+        if need <= budget: return balanced_tile(h, w, tile, overlap, align)
+    gib = lambda b: f"{b / 2**30:.2f} GiB"
+    raise ValueError(f"tile: not enough memory for a {h}×{w} image: even its smallest tiles need {gib(need)}, and "
+                     f"{gib(budget)} are free for them; give a tile size (tile=, --tile) or more memory (memory=, "
+                     "--memory GiB)")
 
 # %% ../nbs/12_restore.ipynb #55be26e2
 def as_image(image) -> torch.Tensor:
@@ -409,6 +474,7 @@ class RestoreResult:
     decoding: str = ''                   # how `predicted` was read: 'threshold', 'set', 'softmax' ('': no controller)
     confidence: float | None = None      # 'set': the set's probability among the candidates; 'softmax': the name's
     trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
+    tile: int | None = None              # the tile size it ran in (None: the whole image at once)
 
     def __repr__(self) -> str:
         h, w = self.image.shape[-2:]
@@ -446,9 +512,9 @@ def _device(device) -> torch.device:
 class Restorer:
     "Restore images with a trained restorer: controller → embeddings → (tiled) backbone and sampler."
     def __init__(self, parts: RestorerParts, *, device=None, half: bool = False, sampler: str | None = None,
-                 steps: int | None = None, tile: int | None = 512, overlap: int = 32, tile_batch: int = 1,
+                 steps: int | None = None, tile: int | str | None = 'auto', overlap: int = 32, tile_batch: int = 1,
                  seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
-                 pooling: str = 'image', ensemble: int = 1, blend: str | None = None):
+                 pooling: str = 'image', ensemble: int = 1, blend: str | None = None, memory: float | None = None):
         self.config = cfg = parts.config
         self.device = _device(device)
         if half and self.device.type != 'cuda':
@@ -463,18 +529,26 @@ class Restorer:
             except ValueError as e: raise ValueError(f"steps: {e}") from None
         if not is_whole(seed, 0) or seed >= 2 ** 63:
             raise ValueError(f"seed: must be a whole number in [0, 2^63), got {seed!r}")
-        if tile is not None and not is_whole(tile, 0):
-            raise ValueError(f"tile: must be a tile size in pixels >= 1, or 0 / None for no tiling; got {tile!r}")
+        if tile != 'auto' and tile is not None and not is_whole(tile, 0):
+            raise ValueError(f"tile: must be 'auto', a tile size in pixels >= 1, or 0 / None for no tiling; "
+                             f"got {tile!r}")
         tile = tile or None
+        if memory is not None and (isinstance(memory, bool) or not isinstance(memory, (int, float)) or
+                                   not 0 < memory < float('inf')):
+            raise ValueError(f"memory: must be a number of GiB > 0 (None: half of what the device has free), "
+                             f"got {memory!r}")
+        if memory is not None and tile != 'auto':
+            raise ValueError(f"memory: plans the tiles of tile='auto'; with tile={tile!r} it would be ignored")
         self.scale = cfg.scale                   # the enlargement it was trained for (1: same-size restoration)
-        TiledBackbone(parts.backbone, tile, overlap, tile_batch, device='cpu', pooling=pooling,     # checks them all
-                      scale=self.scale if parts.sde is None else 1)
+        TiledBackbone(parts.backbone, None if tile == 'auto' else tile, overlap, tile_batch, device='cpu',
+                      pooling=pooling, scale=self.scale if parts.sde is None else 1)     # checks them all
         if detection not in DETECTIONS: raise ValueError(f"detection: must be one of {DETECTIONS}, got {detection!r}")
         if detection == 'softmax' and parts.controller is None:
             raise ValueError("detection: 'softmax' needs a controller; this restorer has none")
         if progress not in (True, False, None):
             raise ValueError(f"progress: must be True, False or None (when stderr is a terminal), got {progress!r}")
         self.half, self.tile, self.overlap, self.tile_batch, self.seed = half, tile, overlap, tile_batch, seed
+        self.memory, self._peaks = memory, {}             # GiB for tile 'auto' (None: the device's); planned bytes
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
         self.blend = cfg.blend if blend is None else blend                # None: the model's
@@ -522,7 +596,10 @@ class Restorer:
     def __repr__(self) -> str:
         how = f"{self.sampler} sampler, {self.steps or self.sde.T} steps" if self.sde is not None else 'one pass'
         px = '' if self.scale == 1 else ' px of the output' if self.sde is not None else ' px of the input'
-        tiles = f"tiles {self.tile}{px} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling'
+        fits = f"{self.memory:g} GiB" if self.memory else 'memory'
+        tiles = (f"the whole image if it fits in {fits}, else tiles{px} (overlap {self.overlap}, pooling {self.pooling})"
+                 if self.tile == 'auto' else
+                 f"tiles {self.tile}{px} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling')
         sr = f" ×{self.scale}" if self.scale > 1 else ''
         ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
             (f", blend {self.blend}" if self.blend != 'none' else '')
@@ -572,8 +649,9 @@ class Restorer:
         h, w = x.shape[-2:]
         direct = self.sde is None       # a direct backbone enlarges itself; the U-Net runs at the output's size
         nh, nw = (h, w) if direct else (h * s, w * s)          # where the network runs: its tiles are in these pixels
-        state = self.state_device or (torch.device('cpu') if self.tile and max(nh, nw) > self.tile else self.device)
-        tb = TiledBackbone(self.backbone, self.tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
+        tile = self.tile_for(nh, nw, emb)
+        state = self.state_device or (torch.device('cpu') if tile and max(nh, nw) > tile else self.device)
+        tb = TiledBackbone(self.backbone, tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
                            pooling=self.pooling, scale=s if direct else 1)
         evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
         tiles, passes = tb.plan(nh, nw)
@@ -588,11 +666,24 @@ class Restorer:
             else: out, tr = restore_tensor(net, x.to(state), emb, sde=self.sde, sampler=sampler, steps=steps,
                                            generator=g, noise=noise, scale=s), None
         finally: bar.close()
-        res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr)
+        res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr,
+                            tile if tile and max(nh, nw) > tile else None)
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             base = upscale(x, s)[0].to(res.image.dtype)
             res.image = base + res.certainty * (res.image - base)
         return res
+
+    def tile_for(self, h: int, w: int, emb: dict) -> int | None:
+        ("The tile size `restore` uses where the network works at h×w (None: the whole image): `tile`, or for 'auto' "
+         "what `auto_tile` plans within `memory` (planned bytes are kept per size).")
+        if self.tile != 'auto': return self.tile
+        tb = TiledBackbone(self.backbone, None, device=self.device, half=self.half)
+        def peak(th, tw, b):
+            if (th, tw, b) not in self._peaks:
+                self._peaks[th, tw, b] = tb.call_bytes(th, tw, emb, self.sde is not None, b)
+            return self._peaks[th, tw, b]
+        budget = int(self.memory * 2**30) if self.memory else memory_budget(self.device)
+        return auto_tile(h, w, peak, budget, self.overlap, tb.align, self.tile_batch)
 
     def _traced(self, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise, scale: int = 1) -> tuple:
         "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
@@ -747,8 +838,17 @@ _EXAMPLES = """examples:
   multideg restore photo.jpg scans/ 'more/**/*.png' -o restored --model runs/restoration
   multideg restore big.png -o out --daclip daclip_ViT-B-32.pt --irsde universal-ir.pth --steps 20 --tile 512
   multideg restore scan.png -o out --model runs/restoration --tile 0      # the whole image at once, no tiles
+  multideg restore huge.tif -o out --memory 2       # tiles planned for 2 GiB (default: half of what is free)
   multideg restore photo.jpg -o out --model runs/sr_x4 --scale 4         # 4x larger (default: the model's scale)
 """
+
+def tile_option(value) -> int | str:
+    "A `--tile` value: 'auto', or a tile size in pixels (0: no tiling); a one-line error naming the option otherwise."
+    if value == 'auto': return value
+    try: v = int(value)
+    except (TypeError, ValueError): v = -1
+    require_option(v >= 0, 'tile', value, "auto, a tile size in pixels >= 1, or 0 for no tiling")
+    return v
 
 def add_model_arguments(p: argparse.ArgumentParser,
                         title: str = 'model: --model, --daclip with --irsde, or neither (the bundled default model)'):
@@ -799,10 +899,13 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                         '(2: a mirror; 4: the mirrors and the half turn; 8: with the quarter turns) '
                         '(default: %(default)s)')
     t = p.add_argument_group('tiles and device')
-    t.add_argument('--tile', type=int, default=512,
-                   help="tile size in pixels, rounded down to the network's size multiple; "
+    t.add_argument('--tile', default='auto',
+                   help="'auto': the whole image at once when it fits in memory (--memory), else the largest tiles "
+                   "that fit; or a tile size in pixels, rounded down to the network's size multiple; "
                    "0: no tiling, the whole image at once; for a super-resolution model, in the pixels the network "
                    "works at: the input's (NAFNet), the output's (IR-SDE) (default: %(default)s)")
+    t.add_argument('--memory', type=float, default=None, metavar='GIB',
+                   help="with --tile auto: GiB the network may take (default: half of what the device has free)")
     t.add_argument('--overlap', type=int, default=32,
                    help='overlap of neighbouring tiles in pixels (default: %(default)s)')
     t.add_argument('--tile_batch', type=int, default=1, help='tiles per network call (default: %(default)s)')
@@ -844,7 +947,7 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
                              "the outputs back): choose another output folder (-o)")
 
 _RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling',
-                     'ensemble', 'blend')
+                     'ensemble', 'blend', 'memory')
 
 def _check_options(p: argparse.ArgumentParser, a):
     "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
@@ -858,9 +961,12 @@ def _check_options(p: argparse.ArgumentParser, a):
             raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde), not to "
                              + ('--model' if a.model else 'the bundled default model'))
     require_option(a.unet in (None, *UNET_PRESETS), 'unet', a.unet, f"one of {', '.join(UNET_PRESETS)}")
-    require_option(a.tile >= 0, 'tile', a.tile, 'a tile size in pixels >= 1, or 0 for no tiling')
+    a.tile = tile_option(a.tile)
     require_option(a.overlap >= 0, 'overlap', a.overlap, 'an integer >= 0')
-    require_option(not a.tile or a.overlap < a.tile, 'overlap', a.overlap, f"less than --tile ({a.tile})")
+    require_option(a.tile in (0, 'auto') or a.overlap < a.tile, 'overlap', a.overlap, f"less than --tile ({a.tile})")
+    require_option(a.memory is None or 0 < a.memory < float('inf'), 'memory', a.memory, 'a number of GiB > 0')
+    require_option(a.memory is None or a.tile == 'auto', 'memory', a.memory,
+                   f"--tile auto (it plans those tiles; --tile {a.tile} is fixed)")
     require_option(a.tile_batch >= 1, 'tile_batch', a.tile_batch, 'an integer >= 1')
     require_option(a.steps is None or a.steps >= 1, 'steps', a.steps, 'an integer >= 1')
     require_option(a.scale is None or a.scale >= 1, 'scale', a.scale, 'an integer >= 1 (the enlargement)')
@@ -875,7 +981,7 @@ def _check_options(p: argparse.ArgumentParser, a):
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
-              ensemble=a.ensemble, blend=a.blend)
+              ensemble=a.ensemble, blend=a.blend, memory=a.memory)
     r = restorer_from_args(a, **kw)
     for name in ('sampler', 'steps'):
         if r.sde is None and getattr(a, name) is not None:
@@ -887,7 +993,7 @@ def _load_for_command(a) -> Restorer:
 
 def _describe(r: RestoreResult, scale: int = 1) -> str:
     size = f"{r.image.shape[-2]}×{r.image.shape[-1]} (×{scale}); " if scale > 1 else ''    # H×W, as RestoreResult
-    return f"{size}detected {r.detected()}; {r.seconds:.1f} s"
+    return f"{size}detected {r.detected()}; {r.seconds:.1f} s" + (f" in {r.tile}-px tiles" if r.tile else '')
 
 def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
     ("`multideg restore INPUTS... -o OUTDIR [--model RUN_DIR | --daclip X.pt --irsde Y.pth] [options]` (no model: the "
