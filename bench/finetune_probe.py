@@ -1,5 +1,5 @@
 """A quick probe of a training change: fine-tune a finished run of the `default` recipe for a few steps with another
-harm weight or with over-exposed crops (`highlights`), then measure it with bench/harm_by_photo.py. Cheaper than a
+harm weight, over-exposed crops (`highlights`) or grey ones (`grey`), then measure it with bench/harm_by_photo.py. Cheaper than a
 retraining (1500 steps: about 12 minutes of one core) and enough to see whether a change moves the harm.
 
     OMP_NUM_THREADS=1 python bench/finetune_probe.py runs/default /tmp/probe --harm 1 --highlights 0.3
@@ -25,6 +25,7 @@ if __name__ == '__main__':
     ap.add_argument('out', help='where to write the fine-tuned restorer folder')
     ap.add_argument('--harm', type=float, default=1.0, help='harm weight (default: %(default)s)')
     ap.add_argument('--highlights', type=float, default=0.0, help='share of over-exposed crops (default: %(default)s)')
+    ap.add_argument('--grey', type=float, default=0.0, help='share of crops made grey (default: %(default)s)')
     ap.add_argument('--steps', type=int, default=1500)
     ap.add_argument('--lr', type=float, default=3e-4, help='peak lr of a cosine to 0 (default: %(default)s)')
     a = ap.parse_args()
@@ -33,7 +34,7 @@ if __name__ == '__main__':
     model = parts.backbone.train().requires_grad_(True)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     cfg = RestorationConfig(**dict(RESTORATION_RECIPES['default'], out=a.out, harm_weight=a.harm,
-                                   highlights=a.highlights))
+                                   highlights=a.highlights, grey=a.grey))
     ds = controller_data(cfg, 'train', cfg.patch_size)
     ds.set_epoch(1000)                                   # crops and degradations the run did not train on
     loader = make_loader(ds, batch_size=cfg.batch_size, shuffle=True, seed=0, num_workers=1, drop_last=True)

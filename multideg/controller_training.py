@@ -60,6 +60,7 @@ class DataConfig:
     val_count: int = 256                 # held-out validation items
     # share of clean crops over-exposed (blown, pure-white highlights) so that white is not taken for 'uncompleted'
     highlights: float = 0.0
+    grey: float = 0.0                    # share of clean crops made grey (black-and-white photos)
 
     def check_data(self) -> None:
         "Normalise (names a tuple, counts numbers) and check the data settings; a ValueError names the bad one."
@@ -86,8 +87,10 @@ class DataConfig:
         else: require(max(self.counts) <= len(self.data_names()),
                       f"counts asks for {max(self.counts)} degradations but names has {len(self.data_names())}")
         require(self.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {self.degrade!r}")
-        require(isinstance(self.highlights, (int, float)) and 0 <= self.highlights <= 1,
-                f"highlights must be a share between 0 and 1, got {self.highlights!r}")
+        for k in ('highlights', 'grey'):
+            v = getattr(self, k)
+            require(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1,
+                    f"{k} must be a share between 0 and 1, got {v!r}")
         require(self.source is not None, "source: this recipe trains on your photos: give a folder of them "
                                          "(source=FOLDER, --source FOLDER), or 'embedded' for the bundled sample "
                                          "photos and dead leaves")
@@ -202,7 +205,7 @@ def controller_data(cfg: DataConfig, split: str, patch_size: int, degrade: str |
     length = cfg.epoch_length if split == 'train' else cfg.val_count
     return SyntheticPairs(src, cfg.sampler(), patch_size, length=length, seed=item_seed(cfg.seed, split, 'pairs'),
                           scene_size=cfg.scene_size, degrade=degrade or ('loader' if split == 'val' else cfg.degrade),
-                          highlights=cfg.highlights)
+                          highlights=cfg.highlights, grey=cfg.grey)
 
 class DegradeOnDeviceCB(Callback):
     "Degrade each batch of clean crops on the training device (`degrade='device'`), right after it gets there."

@@ -23,12 +23,12 @@ from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, Deg
                                    preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'DEGRADE_WHERE', 'HIGHLIGHT_GAINS', 'SPLITS', 'item_seed', 'item_generator',
-           'dead_leaves', 'power_spectrum_slope', 'decode_pixels', 'pixels_to_float', 'ImageList', 'ImageFolder',
-           'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'Preloaded', 'recipe_source',
-           'fit_to_patch', 'random_crop_box', 'dihedral', 'crop_and_flip', 'overexpose', 'SyntheticPairs',
-           'degrade_batch', 'DatasetError', 'parse_degradations', 'PairedFolder', 'collate', 'make_loader',
-           'embedded_source', 'make_dataset', 'format_summary', 'make_dataset_command']
+__all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'DEGRADE_WHERE', 'HIGHLIGHT_GAINS', 'GREY_WEIGHTS', 'SPLITS', 'item_seed',
+           'item_generator', 'dead_leaves', 'power_spectrum_slope', 'decode_pixels', 'pixels_to_float', 'ImageList',
+           'ImageFolder', 'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'Preloaded',
+           'recipe_source', 'fit_to_patch', 'random_crop_box', 'dihedral', 'crop_and_flip', 'overexpose', 'to_grey',
+           'SyntheticPairs', 'degrade_batch', 'DatasetError', 'parse_degradations', 'PairedFolder', 'collate',
+           'make_loader', 'embedded_source', 'make_dataset', 'format_summary', 'make_dataset_command']
 
 # %% ../nbs/02_data.ipynb #a010c947
 def item_seed(*keys) -> int:
@@ -478,14 +478,25 @@ def overexpose(x: torch.Tensor, gain: float) -> torch.Tensor:
     "`x` (in [0, 1]) brightened by `gain` and clipped: the blown, pure-white highlights of an over-exposed photo."
     return (x * gain).clamp(0, 1)
 
+GREY_WEIGHTS = (0.299, 0.587, 0.114)    # BT.601 luma: a black-and-white photo made from a colour one
+
+def to_grey(x: torch.Tensor) -> torch.Tensor:
+    "`...×3×H×W` in [0, 1] as a grey photo: its BT.601 luma in all three channels."
+    return (x * x.new_tensor(GREY_WEIGHTS).view(3, 1, 1)).sum(-3, keepdim=True).expand_as(x).clamp(0, 1).contiguous()
+
+def _share(name: str, v) -> float:
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
+        raise ValueError(f"{name} must be a share between 0 and 1, got {v!r}")
+    return float(v)
+
 class SyntheticPairs(torch.utils.data.Dataset):
     "Degraded/clean pairs made on the fly from a clean `source`; every item is a function of `(seed, epoch, index)`."
     def __init__(self, source=None, sampler: DegradationSampler | SecondOrder | str = 'mixed',
                  patch_size: int | None = 256, *, length: int | None = None, seed: int = 0, augment: bool = True,
-                 scene_size: int | str | None = 'source', degrade: str = 'loader', highlights: float = 0.0):
+                 scene_size: int | str | None = 'source', degrade: str = 'loader', highlights: float = 0.0,
+                 grey: float = 0.0):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
-        if not (isinstance(highlights, (int, float)) and not isinstance(highlights, bool) and 0 <= highlights <= 1):
-            raise ValueError(f"highlights must be a share between 0 and 1, got {highlights!r}")
+        highlights, grey = _share('highlights', highlights), _share('grey', grey)
         if not (scene_size in (None, 'source') or (isinstance(scene_size, int) and not isinstance(scene_size, bool)
                                                    and scene_size >= (patch_size or 1))):
             raise ValueError(f"scene_size must be 'source', None or a number of pixels >= patch_size ({patch_size}), "
@@ -497,7 +508,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
             source = DeadLeaves(length or 10_000, patch_size, seed=item_seed(seed, 'deadleaves'))
         if len(source) == 0: raise ValueError("SyntheticPairs: the source is empty")
         self.source, self.patch_size, self.seed, self.augment, self.epoch = source, patch_size, seed, augment, 0
-        self.scene_size, self.degrade, self.highlights = scene_size, degrade, float(highlights)
+        self.scene_size, self.degrade, self.highlights, self.grey = scene_size, degrade, highlights, grey
         self.sampler = preset(sampler) if isinstance(sampler, str) else sampler
         if degrade == 'device' and getattr(self.sampler, 'visible_db', None) is not None:
             raise ValueError("degrade='device': the sampler's visible_db check needs the image, which the device "
@@ -509,7 +520,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
 
     def clean_crop(self, i: int, g: torch.Generator) -> tuple[torch.Tensor, int | None]:
         ("The clean crop of item `i` (float `3×P×P`) and the scene it shows, cropped from the stored pixels (a share "
-         "`highlights` of them over-exposed, see `overexpose`).")
+         "`grey` of them made grey, `to_grey`, and a share `highlights` over-exposed, `overexpose`).")
         x = _pixels(self.source, i % len(self.source))
         if self.patch_size is not None and min(x.shape[-2:]) < self.patch_size:
             x = fit_to_patch(pixels_to_float(x), self.patch_size)
@@ -522,6 +533,9 @@ class SyntheticPairs(torch.utils.data.Dataset):
             u, v = torch.rand(2, generator=h).tolist()
             lo, hi = (math.log(k) for k in HIGHLIGHT_GAINS)
             if u < self.highlights: x = overexpose(x, math.exp(lo + (hi - lo) * v))
+        if self.grey:         # the same: a generator of its own
+            if torch.rand(1, generator=item_generator(item_seed(self.seed, 'grey'), self.epoch, i)).item() < self.grey:
+                x = to_grey(x)
         return x, scene
 
     def __getitem__(self, i: int) -> dict:
