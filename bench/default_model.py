@@ -262,7 +262,7 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--run', help="the finished run folder of `multideg train --recipe default` "
-                                  "(needed but with --timing_only)")
+                                  "(needed except with --timing_only)")
     ap.add_argument('--pack', action='store_true',
                     help='write the float16 pack into the package (multideg/models/default)')
     ap.add_argument('--dest', default=None, help='pack here instead (default: the package folder)')

@@ -1,9 +1,10 @@
 """A quick probe of a training change: fine-tune a finished run of the `default` recipe for a few steps with another
-harm weight, over-exposed crops (`highlights`) or grey ones (`grey`), then measure it with bench/harm_by_photo.py. Cheaper than a
-retraining (1500 steps: about 12 minutes of one core) and enough to see whether a change moves the harm.
+harm weight, over-exposed crops (`highlights`) or grey ones (`grey`), then measure it with bench/probe_eval.py or
+bench/harm_by_photo.py. Cheaper than a retraining (1500 steps: about 12 minutes of one core) and enough to see whether
+a change moves the harm.
 
-    OMP_NUM_THREADS=1 python bench/finetune_probe.py runs/default /tmp/probe --harm 1 --highlights 0.3
-    python bench/harm_by_photo.py /tmp/probe
+    OMP_NUM_THREADS=1 python bench/finetune_probe.py runs/default /tmp/probe --harm 1 --highlights 0.25 --grey 0.2
+    python bench/probe_eval.py /tmp/probe
 
 The weights written are an EMA (0.99 every 10 steps, starting from the run's weights, of which about a fifth remain
 after 1500 steps) of the fine-tuned ones; the controller is the run's. The loader has one worker.

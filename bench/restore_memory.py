@@ -3,7 +3,7 @@
 For each size and tiling, a fresh process loads the restorer (default: the bundled model), restores a photo
 (scikit-image's astronaut enlarged to the size) once to warm up at 64 px, then once timed, and prints: the tile size it
 ran in, the planned peak of one network call (`TiledBackbone.call_bytes`, fake tensors), the measured rise of the
-peak resident set size over the loaded process (ru_maxrss), and the seconds.
+peak resident set size over the loaded process (ru_maxrss), and the seconds. Sizes in MiB ('MB' in the printout).
     OMP_NUM_THREADS=2 python bench/restore_memory.py                     # bundled model, 1024² and 2048²
     python bench/restore_memory.py --model runs/restoration --sizes 1024 --tiles auto 512 0
 """
@@ -39,7 +39,8 @@ if a.case:                                          # one case, in its own proce
     tb = TiledBackbone(r.backbone, None, device='cpu')
     run_at = res.tile or size
     planned = tb.call_bytes(min(run_at, size), min(run_at, size), emb, r.sde is not None, r.tile_batch)
-    print(json.dumps({'size': size, 'tile': str(tile), 'ran_in': res.tile or 'whole', 'seconds': round(seconds, 2),
+    print(json.dumps({'size': size, 'tile': str(tile), 'memory_gib': a.memory if tile == 'auto' else None,
+                      'ran_in': res.tile or 'whole', 'seconds': round(seconds, 2),
                       'planned_mb': round(planned / 2**20), 'rss_rise_mb': round(rss_mb() - before),
                       'rss_loaded_mb': round(before)}))
     sys.exit(0)
@@ -64,5 +65,7 @@ for size in a.sizes:
         print(f"{size}×{size}: auto is {fixed['seconds'] / auto['seconds']:.1f}× faster than 512-px tiles")
 if a.results:
     from multideg.core import atomic_write
-    atomic_write(a.results, json.dumps({'threads': a.threads, 'model': a.model or 'bundled default', 'rows': rows},
-                                       indent=1))
+    import platform, torch
+    atomic_write(a.results, json.dumps({'threads': a.threads, 'model': a.model or 'bundled default',
+                                        'machine': f"{platform.processor() or platform.machine()}, {os.cpu_count()} "
+                                                   f"cores; torch {torch.__version__}", 'rows': rows}, indent=1))

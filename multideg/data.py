@@ -520,7 +520,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
 
     def clean_crop(self, i: int, g: torch.Generator) -> tuple[torch.Tensor, int | None]:
         ("The clean crop of item `i` (float `3×P×P`) and the scene it shows, cropped from the stored pixels (a share "
-         "`grey` of them made grey, `to_grey`, and a share `highlights` over-exposed, `overexpose`).")
+         "`highlights` of them over-exposed, `overexpose`, then a share `grey` made grey, `to_grey`).")
         x = _pixels(self.source, i % len(self.source))
         if self.patch_size is not None and min(x.shape[-2:]) < self.patch_size:
             x = fit_to_patch(pixels_to_float(x), self.patch_size)

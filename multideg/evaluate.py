@@ -786,6 +786,8 @@ def _eval_parser(prog: str):
     s.add_argument('--tile', default='auto',
                    help="'auto': whole images when they fit in memory, else the largest tiles that fit; a tile size; "
                         "0: never tile (default: %(default)s)")
+    s.add_argument('--memory', type=float, default=None, metavar='GIB',
+                   help='with --tile auto: GiB the network may take (default: half of what the device has free)')
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
     s.add_argument('--blend', choices=BLENDS, default=None,
@@ -813,6 +815,9 @@ def _check_eval_options(a) -> None:
         require_option(v is None or v >= low, option, v,
                        f"an integer >= {low}")
     a.tile = tile_option(a.tile)
+    require_option(a.memory is None or 0 < a.memory < float('inf'), 'memory', a.memory, 'a number of GiB > 0')
+    require_option(a.memory is None or a.tile == 'auto', 'memory', a.memory,
+                   f"--tile auto (it plans those tiles; --tile {a.tile} is fixed)")
 
 def restorer_fn(restorer) -> Callable:
     ("`lq (1×3×H×W) -> restored` for `evaluate`, through `restorer` (a `Restorer`: whole-image conditioning, tiles, "
@@ -857,7 +862,7 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
         title = 'the degraded input (no model)' if ds.scale == 1 else f'bicubic ×{ds.scale} (no model)'
     else:
         r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
-                               seed=a.seed, ensemble=a.ensemble, blend=a.blend)
+                               seed=a.seed, ensemble=a.ensemble, blend=a.blend, memory=a.memory)
         fn = restorer_fn(r)
         name = a.model or ('official DA-CLIP + IR-SDE' if a.daclip else "multideg's bundled default model")
         title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \

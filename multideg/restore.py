@@ -16,7 +16,7 @@ from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
                            load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale,
-                           is_whole, save_weights)
+                           is_whole, save_weights, say_once)
 from fastcore.basics import patch
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
@@ -29,10 +29,10 @@ from .core import LiveBytes, no_cyclic_gc
 
 # %% auto #0
 __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights',
-           'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'available_memory',
-           'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble', 'RestoreTrace', 'RestoreResult',
-           'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option',
-           'add_model_arguments', 'restorer_from_args', 'restore_command']
+           'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'cgroup_free',
+           'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble',
+           'RestoreTrace', 'RestoreResult', 'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs',
+           'plan_outputs', 'tile_option', 'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -326,23 +326,44 @@ def edge_ratio(x: torch.Tensor, reference: torch.Tensor, k: int = 4, floor: floa
 AUTO_TILES = (2048, 1536, 1024, 768, 512, 384, 256)     # tile sizes that tile='auto' tries, largest first
 _PLAN_ABOVE = 512                                         # images up to this size run whole without a plan
 
+def _read_int(path: Path) -> int | None:
+    try: return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError): return None
+
+def cgroup_free(root='/sys/fs/cgroup') -> int | None:
+    "Bytes left under this process's container memory limit (cgroup v2, else v1); None: no limit found."
+    root = Path(root)
+    for limit, used in (('memory.max', 'memory.current'),
+                        ('memory/memory.limit_in_bytes', 'memory/memory.usage_in_bytes')):
+        lim, cur = _read_int(root / limit), _read_int(root / used)      # v2's 'max' (no limit) reads as None
+        if lim is not None and cur is not None and lim < 2**60: return max(0, lim - cur)
+    return None
+
 def available_memory(device) -> int:
-    "Bytes free for tensors on `device`: CUDA's free memory plus what PyTorch's cache holds unused; else available RAM."
+    ("Bytes free for tensors on `device`: CUDA's free memory plus what PyTorch's cache holds unused; else the RAM "
+     "available (MemAvailable), within a container's memory limit.")
     d = torch.device(device)
     if d.type == 'cuda':
         free, _ = torch.cuda.mem_get_info(d)
         return int(free + torch.cuda.memory_reserved(d) - torch.cuda.memory_allocated(d))
+    ram = None
     try:
         with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+            ram = next((int(line.split()[1]) * 1024 for line in f if line.startswith('MemAvailable:')), None)
     except OSError: pass
-    try: return int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
-    except (ValueError, OSError, AttributeError): return 4 * 2**30      # unknown (Windows): assume 4 GiB
+    if ram is None:
+        try: ram = int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
+        except (ValueError, OSError, AttributeError): ram = 4 * 2**30    # unknown (Windows, macOS): assume 4 GiB
+    box = cgroup_free()
+    return ram if box is None else min(ram, box)
 
 def memory_budget(device, share: float = 0.5) -> int:
     "Bytes a restoration's network calls may take on `device`: `share` of `available_memory`."
     return int(available_memory(device) * share)
+
+class _Unplannable(Exception):
+    "A network call that fake tensors cannot run (an operation without a fake kernel, a value read back)."
+    def __init__(self, reason: str): super().__init__(reason); self.reason = reason
 
 @patch
 def call_bytes(self: TiledBackbone, h: int, w: int, emb: dict, ir_sde: bool, batch: int = 1) -> int:
@@ -355,8 +376,11 @@ def call_bytes(self: TiledBackbone, h: int, w: int, emb: dict, ir_sde: bool, bat
         crops = [x, torch.empty_like(x)] if ir_sde else [x]
         live = LiveBytes()
         live.add(*crops)
-        with no_cyclic_gc(), live:
-            self._run(crops, torch.zeros(1, device=self.device) if ir_sde else None, emb, 1, count=False)
+        try:
+            with no_cyclic_gc(), live:
+                self._run(crops, torch.zeros(1, device=self.device) if ir_sde else None, emb, 1, count=False)
+        except Exception as e: raise _Unplannable(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+        finally: torch.clear_autocast_cache()     # fake casts of the weights must not outlive the plan
     return live.peak
 
 def balanced_tile(h: int, w: int, tile: int, overlap: int = 32, align: int = 1) -> int:
@@ -539,6 +563,10 @@ class Restorer:
                              f"got {memory!r}")
         if memory is not None and tile != 'auto':
             raise ValueError(f"memory: plans the tiles of tile='auto'; with tile={tile!r} it would be ignored")
+        grid = getattr(parts.backbone, 'size_multiple', 1)
+        if tile == 'auto' and is_whole(overlap, 0) and overlap + grid > AUTO_TILES[-1]:
+            raise ValueError(f"overlap: {overlap} leaves no room in the smallest tiles of tile='auto' "
+                             f"({AUTO_TILES[-1]} px): use overlap <= {AUTO_TILES[-1] - grid}, or give a tile size")
         self.scale = cfg.scale                   # the enlargement it was trained for (1: same-size restoration)
         TiledBackbone(parts.backbone, None if tile == 'auto' else tile, overlap, tile_batch, device='cpu',
                       pooling=pooling, scale=self.scale if parts.sde is None else 1)     # checks them all
@@ -597,9 +625,9 @@ class Restorer:
         how = f"{self.sampler} sampler, {self.steps or self.sde.T} steps" if self.sde is not None else 'one pass'
         px = '' if self.scale == 1 else ' px of the output' if self.sde is not None else ' px of the input'
         fits = f"{self.memory:g} GiB" if self.memory else 'memory'
-        tiles = (f"the whole image if it fits in {fits}, else tiles{px} (overlap {self.overlap}, pooling {self.pooling})"
-                 if self.tile == 'auto' else
-                 f"tiles {self.tile}{px} (overlap {self.overlap}, pooling {self.pooling})" if self.tile else 'no tiling')
+        opts = f"overlap {self.overlap}, pooling {self.pooling}"
+        tiles = (f"the whole image if it fits in {fits}, else tiles ({opts}{px.replace(' px', '; px')})"
+                 if self.tile == 'auto' else f"tiles {self.tile}{px} ({opts})" if self.tile else 'no tiling')
         sr = f" ×{self.scale}" if self.scale > 1 else ''
         ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
             (f", blend {self.blend}" if self.blend != 'none' else '')
@@ -649,12 +677,11 @@ class Restorer:
         h, w = x.shape[-2:]
         direct = self.sde is None       # a direct backbone enlarges itself; the U-Net runs at the output's size
         nh, nw = (h, w) if direct else (h * s, w * s)          # where the network runs: its tiles are in these pixels
-        tile = self.tile_for(nh, nw, emb)
-        state = self.state_device or (torch.device('cpu') if tile and max(nh, nw) > tile else self.device)
-        tb = TiledBackbone(self.backbone, tile, self.overlap, self.tile_batch, device=self.device, half=self.half,
-                           pooling=self.pooling, scale=s if direct else 1)
+        tb = TiledBackbone(self.backbone, self.tile_for(nh, nw, emb), self.overlap, self.tile_batch,
+                           device=self.device, half=self.half, pooling=self.pooling, scale=s if direct else 1)
         evals = len(timesteps(self.sde.T, steps)) if self.sde is not None else 1
         tiles, passes = tb.plan(nh, nw)
+        state = self.state_device or (torch.device('cpu') if tiles > 1 else self.device)
         net = SelfEnsemble(tb, self.ensemble) if self.ensemble > 1 else tb     # eq. 1 around every network call
         bar = tqdm(total=evals * tiles * passes * self.ensemble, desc='restoring', unit='tile', leave=False,
                    dynamic_ncols=True,
@@ -667,7 +694,7 @@ class Restorer:
                                            generator=g, noise=noise, scale=s), None
         finally: bar.close()
         res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr,
-                            tile if tile and max(nh, nw) > tile else None)
+                            tb.tile if tiles > 1 else None)
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             base = upscale(x, s)[0].to(res.image.dtype)
             res.image = base + res.certainty * (res.image - base)
@@ -683,7 +710,11 @@ class Restorer:
                 self._peaks[th, tw, b] = tb.call_bytes(th, tw, emb, self.sde is not None, b)
             return self._peaks[th, tw, b]
         budget = int(self.memory * 2**30) if self.memory else memory_budget(self.device)
-        return auto_tile(h, w, peak, budget, self.overlap, tb.align, self.tile_batch)
+        try: return auto_tile(h, w, peak, budget, self.overlap, tb.align, self.tile_batch)
+        except _Unplannable as e:
+            say_once('auto-tile', f"tile 'auto': this network cannot be planned on fake tensors ({e.reason}); "
+                                  f"restoring in {_PLAN_ABOVE}-px tiles instead", stacklevel=4)
+            return _PLAN_ABOVE
 
     def _traced(self, tb, x: torch.Tensor, emb: dict, sampler, steps, g, noise, scale: int = 1) -> tuple:
         "`restore_tensor`'s restoration, keeping every network call's input, time and output, and x_0 before clamping."
@@ -890,7 +921,8 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument('--steps', type=int, default=None,
                    help="network evaluations per image, IR-SDE restorers only (default: the model's; official: 100)")
     s.add_argument('--seed', type=int, default=0,
-                   help='noise seed; the same seed gives the same output (default: %(default)s)')
+                   help='noise seed; the same seed gives the same output (for large images, with a fixed --tile: '
+                        "auto's tiling can depend on free memory) (default: %(default)s)")
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': move from the input only as far as the controller is sure of what it detected; "
                         "'none': the restoration as it is (default: the model's)")
