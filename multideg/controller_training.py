@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 
 from .core import config_from_args, is_whole, require
-from .data import SyntheticPairs, item_seed, recipe_source
+from .data import SyntheticPairs, check_share, item_seed, recipe_source
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
@@ -87,10 +87,7 @@ class DataConfig:
         else: require(max(self.counts) <= len(self.data_names()),
                       f"counts asks for {max(self.counts)} degradations but names has {len(self.data_names())}")
         require(self.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {self.degrade!r}")
-        for k in ('highlights', 'grey'):
-            v = getattr(self, k)
-            require(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1,
-                    f"{k} must be a share between 0 and 1, got {v!r}")
+        for k in ('highlights', 'grey'): check_share(k, getattr(self, k))
         require(self.source is not None, "source: this recipe trains on your photos: give a folder of them "
                                          "(source=FOLDER, --source FOLDER), or 'embedded' for the bundled sample "
                                          "photos and dead leaves")

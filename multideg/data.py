@@ -20,15 +20,15 @@ from .core import (ImageLoadError, MAX_PIXELS, load_image, open_pillow, pixel_li
                            to_uint8, atomic_write, current_pixel_limit, apply_exif_orientation, say_once)
 from .core import _LIMIT, _array_to_tensor, _pil_array, _png_bit_depth, _read_source, _tiff_is_16bit_colour
 from .degradations import (NAMES, PRESETS, SEED24_DATASET, SEED24_SYNTHETIC, DegradationSampler, compose,
-                                   preset, multi_hot, caption, parametric_caption, names_of, SecondOrder)
+                                   preset, multi_hot, caption, parametric_caption, names_of, SecondOrder, _LUMA)
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'SAMPLE_IMAGES', 'DEGRADE_WHERE', 'HIGHLIGHT_GAINS', 'GREY_WEIGHTS', 'SPLITS', 'item_seed',
            'item_generator', 'dead_leaves', 'power_spectrum_slope', 'decode_pixels', 'pixels_to_float', 'ImageList',
            'ImageFolder', 'SampleImage', 'sample_images', 'SampleImages', 'DeadLeaves', 'ConcatSource', 'Preloaded',
            'recipe_source', 'fit_to_patch', 'random_crop_box', 'dihedral', 'crop_and_flip', 'overexpose', 'to_grey',
-           'SyntheticPairs', 'degrade_batch', 'DatasetError', 'parse_degradations', 'PairedFolder', 'collate',
-           'make_loader', 'embedded_source', 'make_dataset', 'format_summary', 'make_dataset_command']
+           'check_share', 'SyntheticPairs', 'degrade_batch', 'DatasetError', 'parse_degradations', 'PairedFolder',
+           'collate', 'make_loader', 'embedded_source', 'make_dataset', 'format_summary', 'make_dataset_command']
 
 # %% ../nbs/02_data.ipynb #a010c947
 def item_seed(*keys) -> int:
@@ -478,13 +478,14 @@ def overexpose(x: torch.Tensor, gain: float) -> torch.Tensor:
     "`x` (in [0, 1]) brightened by `gain` and clipped: the blown, pure-white highlights of an over-exposed photo."
     return (x * gain).clamp(0, 1)
 
-GREY_WEIGHTS = (0.299, 0.587, 0.114)    # BT.601 luma: a black-and-white photo made from a colour one
+GREY_WEIGHTS = _LUMA          # BT.601 luma, as the noise's grey draws use: a black-and-white photo from a colour one
 
 def to_grey(x: torch.Tensor) -> torch.Tensor:
     "`...×3×H×W` in [0, 1] as a grey photo: its BT.601 luma in all three channels."
     return (x * x.new_tensor(GREY_WEIGHTS).view(3, 1, 1)).sum(-3, keepdim=True).expand_as(x).clamp(0, 1).contiguous()
 
-def _share(name: str, v) -> float:
+def check_share(name: str, v) -> float:
+    "`v` as a float if it is a share between 0 and 1 (a bool is not); else a ValueError naming `name`."
     if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
         raise ValueError(f"{name} must be a share between 0 and 1, got {v!r}")
     return float(v)
@@ -496,7 +497,7 @@ class SyntheticPairs(torch.utils.data.Dataset):
                  scene_size: int | str | None = 'source', degrade: str = 'loader', highlights: float = 0.0,
                  grey: float = 0.0):
         if patch_size is not None and patch_size < 1: raise ValueError(f"patch_size must be positive, got {patch_size}")
-        highlights, grey = _share('highlights', highlights), _share('grey', grey)
+        highlights, grey = check_share('highlights', highlights), check_share('grey', grey)
         if not (scene_size in (None, 'source') or (isinstance(scene_size, int) and not isinstance(scene_size, bool)
                                                    and scene_size >= (patch_size or 1))):
             raise ValueError(f"scene_size must be 'source', None or a number of pixels >= patch_size ({patch_size}), "

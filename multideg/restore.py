@@ -16,7 +16,7 @@ from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
                            load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale,
-                           is_whole, save_weights, say_once)
+                           is_whole, save_weights, say_once, LiveBytes, no_cyclic_gc)
 from fastcore.basics import patch
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
@@ -25,7 +25,6 @@ from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load
 from .controller import build_controller
 from .inference import (BLENDS, RestorerConfig, RestorerParts, build_sde, controller_embeddings,
                                 load_restorer, restore_tensor)
-from .core import LiveBytes, no_cyclic_gc
 
 # %% auto #0
 __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights',
@@ -563,13 +562,12 @@ class Restorer:
                              f"got {memory!r}")
         if memory is not None and tile != 'auto':
             raise ValueError(f"memory: plans the tiles of tile='auto'; with tile={tile!r} it would be ignored")
-        grid = getattr(parts.backbone, 'size_multiple', 1)
-        if tile == 'auto' and is_whole(overlap, 0) and overlap + grid > AUTO_TILES[-1]:
+        self.scale = cfg.scale                   # the enlargement it was trained for (1: same-size restoration)
+        grid = TiledBackbone(parts.backbone, None if tile == 'auto' else tile, overlap, tile_batch, device='cpu',
+                             pooling=pooling, scale=self.scale if parts.sde is None else 1).align   # checks them all
+        if tile == 'auto' and overlap + grid > AUTO_TILES[-1]:
             raise ValueError(f"overlap: {overlap} leaves no room in the smallest tiles of tile='auto' "
                              f"({AUTO_TILES[-1]} px): use overlap <= {AUTO_TILES[-1] - grid}, or give a tile size")
-        self.scale = cfg.scale                   # the enlargement it was trained for (1: same-size restoration)
-        TiledBackbone(parts.backbone, None if tile == 'auto' else tile, overlap, tile_batch, device='cpu',
-                      pooling=pooling, scale=self.scale if parts.sde is None else 1)     # checks them all
         if detection not in DETECTIONS: raise ValueError(f"detection: must be one of {DETECTIONS}, got {detection!r}")
         if detection == 'softmax' and parts.controller is None:
             raise ValueError("detection: 'softmax' needs a controller; this restorer has none")
