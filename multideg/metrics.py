@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .core import rgb_to_y
 
 # %% auto #0
-__all__ = ['psnr', 'ssim', 'MetricUnavailable', 'lpips_weights_path', 'LPIPS', 'image_metrics']
+__all__ = ['psnr', 'ssim', 'ssim_map', 'MetricUnavailable', 'lpips_weights_path', 'LPIPS', 'image_metrics']
 
 # %% ../nbs/07_metrics.ipynb #e94592e9
 def _prepare(x: torch.Tensor, y: torch.Tensor, crop_border: int, y_channel: bool, quantize: bool, who: str):
@@ -53,14 +53,20 @@ def ssim(x: torch.Tensor, y: torch.Tensor, crop_border: int = 0, y_channel: bool
     a, b = _prepare(x, y, crop_border, y_channel, quantize, 'ssim')
     if min(a.shape[-2:]) < 11:
         raise ValueError(f"ssim: images must be at least 11×11 after cropping, got {tuple(a.shape[-2:])}")
-    c = a.shape[1]
-    w = _gaussian_window().to(a.device)[None, None].expand(c, 1, 11, 11)
+    return ssim_map(a, b, 255).mean((2, 3)).mean(1)
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    ("The local SSIM of `x` and `y` (`B×C×H×W`, values in [0, `data_range`]) per channel: `B×C×(H−10)×(W−10)`, in "
+     "their dtype and differentiable (no clamping or rounding), so it also serves as a training loss.")
+    if x.ndim != 4 or min(x.shape[-2:]) < 11:
+        raise ValueError(f"ssim_map: expected B×C×H×W images of 11×11 at least, got {tuple(x.shape)}")
+    c = x.shape[1]
+    w = _gaussian_window().to(x.device, x.dtype)[None, None].expand(c, 1, 11, 11)
     filt = lambda t: F.conv2d(t, w, groups=c)  # valid mode: the map is (H−10)×(W−10)
-    mu_a, mu_b = filt(a), filt(b)
-    var_a, var_b, cov = filt(a * a) - mu_a ** 2, filt(b * b) - mu_b ** 2, filt(a * b) - mu_a * mu_b
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return m.mean((2, 3)).mean(1)
+    mu_a, mu_b = filt(x), filt(y)
+    var_a, var_b, cov = filt(x * x) - mu_a ** 2, filt(y * y) - mu_b ** 2, filt(x * y) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
 
 # %% ../nbs/07_metrics.ipynb #6a316c18
 class MetricUnavailable(RuntimeError):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_restorer_training.ipynb #19e825fa
 from __future__ import annotations
-import json, os
+import json, math, os
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -20,7 +20,7 @@ from .controller import ControllerConfig, DAClip, controller_from_config
 from .fusion import FusionConfig, fusion_config
 from .unet import nafnet_config, unet_config
 from .sde import IRSDE, SDEConfig, check_sampler
-from .metrics import psnr, ssim
+from .metrics import psnr, ssim, ssim_map
 from .inference import (BACKBONES, RestorerConfig, build_backbone, build_sde, controller_embeddings,
                                 load_controller,
                                 restore_tensor, save_controller)
@@ -35,15 +35,18 @@ __all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'pl
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
-                      loss: str, harm: float = 0.0, scale: int = 1):
+                      loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1):
     lq, gt = batch['lq'], batch['gt']                                  # lq: H×W; gt: sH×sW (scale s)
     true = [names_of(recs) for recs in batch['records']] if oracle else None
     emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)   # the small input
     mu = upscale(lq, scale)                                            # the input at the target size (lq when s = 1)
     if sde is None:
-        err = F.l1_loss(model(lq, **emb).float(), gt, reduction='none')
-        if not harm: return err.mean()
-        return err.mean() + harm * (err - (mu - gt).abs()).clamp(min=0).mean()   # + what it makes worse than mu
+        out = model(lq, **emb).float()
+        err = F.l1_loss(out, gt, reduction='none')
+        total = err.mean()
+        if harm: total = total + harm * (err - (mu - gt).abs()).clamp(min=0).mean()   # + what it makes worse than mu
+        if ssim_weight: total = total + ssim_weight * (1 - ssim_map(out, gt).mean())  # + the structure it lacks
+        return total
     sde = sde.to(lq.device)
     t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
     noise = torch.randn_like(gt)
@@ -99,6 +102,8 @@ class RestorationConfig(DataConfig, TrainConfig):
     loss: str = 'x0'
     # nafnet: weight of a "do no harm" term, the mean of max(0, |out - gt| - |lq - gt|) (pixels made worse)
     harm_weight: float = 0.0
+    # nafnet: weight of a structural term, 1 - SSIM(out, gt) (local means, contrast and structure; L1 alone smooths)
+    ssim_weight: float = 0.0
     # a trained controller's run folder (None: train a tiny one in OUT/controller first)
     controller: str | None = None
     controller_steps: int = 800          # steps of that controller
@@ -124,6 +129,13 @@ class RestorationConfig(DataConfig, TrainConfig):
                 f"harm_weight must be a number >= 0, got {self.harm_weight!r}")
         require(self.harm_weight == 0 or self.backbone == 'nafnet',
                 f"harm_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
+        require(isinstance(self.ssim_weight, (int, float)) and not isinstance(self.ssim_weight, bool)
+                and math.isfinite(self.ssim_weight) and self.ssim_weight >= 0,
+                f"ssim_weight must be a number >= 0, got {self.ssim_weight!r}")
+        require(self.ssim_weight == 0 or self.backbone == 'nafnet',
+                f"ssim_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
+        require(self.ssim_weight == 0 or self.patch_size >= 11,
+                f"ssim_weight: SSIM's 11×11 window needs crops of 11 px at least, got patch_size {self.patch_size}")
         check_sampler(self.val_sampler, 'val_sampler')
         if self.backbone == 'unet':
             T = SDEConfig.from_dict(self.sde, 'sde').T
@@ -286,7 +298,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     val_true = [names_of(it['records']) for it in val_items] if cfg.oracle else None
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
     loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
-                      loss=cfg.loss, harm=cfg.harm_weight, scale=cfg.scale)
+                      loss=cfg.loss, harm=cfg.harm_weight, ssim_weight=cfg.ssim_weight, scale=cfg.scale)
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
                      steps=cfg.val_steps, batch_size=2 * cfg.batch_size, seed=cfg.seed, scale=cfg.scale)
     trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn) + data_callbacks(cfg, train_ds),
