@@ -30,21 +30,30 @@ from .controller_training import (ControllerTrainConfig, DataConfig, controller_
                                          data_settings, plan_for_card, run_training_command, train_controller)
 
 # %% auto #0
-__all__ = ['RESTORATION_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration', 'plan_restoration_run',
-           'fit_restoration', 'train_restoration', 'train_command']
+__all__ = ['RESTORATION_LOSSES', 'PIXEL_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration',
+           'plan_restoration_run', 'fit_restoration', 'train_restoration', 'train_command']
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
+def _mse_db(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    "10·log10(MSE) of each image of a batch (dB; -PSNR for images in [0, 1]), with NAFNet's 1e-8 under the log."
+    return 10 * torch.log10((x.float() - y.float()).pow(2).flatten(1).mean(1) + 1e-8)
+
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
-                      loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1):
+                      loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1, pixel_loss: str = 'l1'):
     lq, gt = batch['lq'], batch['gt']                                  # lq: H×W; gt: sH×sW (scale s)
     true = [names_of(recs) for recs in batch['records']] if oracle else None
     emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)   # the small input
     mu = upscale(lq, scale)                                            # the input at the target size (lq when s = 1)
     if sde is None:
         out = model(lq, **emb).float()
-        err = F.l1_loss(out, gt, reduction='none')
-        total = err.mean()
-        if harm: total = total + harm * (err - (mu - gt).abs()).clamp(min=0).mean()   # + what it makes worse than mu
+        if pixel_loss == 'psnr':                                       # NAFNet's PSNR loss: every image's dB alike
+            db = _mse_db(out, gt)
+            total = db.mean()
+            if harm: total = total + harm * (db - _mse_db(mu, gt)).clamp(min=0).mean()   # + the dB lost on an image
+        else:
+            err = F.l1_loss(out, gt, reduction='none')
+            total = err.mean()
+            if harm: total = total + harm * (err - (mu - gt).abs()).clamp(min=0).mean()   # + what it makes worse
         if ssim_weight: total = total + ssim_weight * (1 - ssim_map(out, gt).mean())  # + the structure it lacks
         return total
     sde = sde.to(lq.device)
@@ -72,6 +81,7 @@ def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int
 
 # %% ../nbs/11_restorer_training.ipynb #dc8bebde
 RESTORATION_LOSSES = ('ml', 'noise', 'x0')
+PIXEL_LOSSES = ('l1', 'psnr')      # the direct backbone's reconstruction terms
 
 @dataclass
 class RestorationConfig(DataConfig, TrainConfig):
@@ -100,7 +110,11 @@ class RestorationConfig(DataConfig, TrainConfig):
     sde: dict = field(default_factory=dict)
     # 'x0' (L1 on x̂_0), 'ml' (IR-SDE's maximum-likelihood L1, official) or 'noise' (L1 on ε̂); nafnet: L1 on the image
     loss: str = 'x0'
-    # nafnet: weight of a "do no harm" term, the mean of max(0, |out - gt| - |lq - gt|) (pixels made worse)
+    # nafnet: the reconstruction term, 'l1' (mean absolute error) or 'psnr' (NAFNet's PSNR loss: the mean over images
+    # of 10·log10(MSE), which weighs every image's gain in dB alike, nearly clean ones as much as dark or holed ones)
+    pixel_loss: str = 'l1'
+    # nafnet: weight of a "do no harm" term in the reconstruction term's units: with 'l1' the mean of
+    # max(0, |out - gt| - |lq - gt|) (pixels made worse), with 'psnr' the mean of the dB lost by images made worse
     harm_weight: float = 0.0
     # nafnet: weight of a structural term, 1 - SSIM(out, gt) (local means, contrast and structure; L1 alone smooths)
     ssim_weight: float = 0.0
@@ -125,6 +139,9 @@ class RestorationConfig(DataConfig, TrainConfig):
         self.sde = {'prediction': 'x0', **self.sde}
         require(self.backbone in BACKBONES, f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.loss in RESTORATION_LOSSES, f"loss must be one of {RESTORATION_LOSSES}, got {self.loss!r}")
+        require(self.pixel_loss in PIXEL_LOSSES, f"pixel_loss must be one of {PIXEL_LOSSES}, got {self.pixel_loss!r}")
+        require(self.pixel_loss == 'l1' or self.backbone == 'nafnet',
+                f"pixel_loss applies to the direct backbone (nafnet), not {self.backbone!r}: the unet's is `loss`")
         require(isinstance(self.harm_weight, (int, float)) and self.harm_weight >= 0,
                 f"harm_weight must be a number >= 0, got {self.harm_weight!r}")
         require(self.harm_weight == 0 or self.backbone == 'nafnet',
@@ -298,7 +315,8 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     val_true = [names_of(it['records']) for it in val_items] if cfg.oracle else None
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
     loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
-                      loss=cfg.loss, harm=cfg.harm_weight, ssim_weight=cfg.ssim_weight, scale=cfg.scale)
+                      loss=cfg.loss, harm=cfg.harm_weight, ssim_weight=cfg.ssim_weight, scale=cfg.scale,
+                      pixel_loss=cfg.pixel_loss)
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
                      steps=cfg.val_steps, batch_size=2 * cfg.batch_size, seed=cfg.seed, scale=cfg.scale)
     trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn) + data_callbacks(cfg, train_ds),
