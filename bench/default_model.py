@@ -209,9 +209,13 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
                                                                   cfg['counts'].items()) + " of the images, made "
         "on the fly" + (f"; {cfg['highlights']:.0%} of the clean crops over-exposed (blown highlights, so that white "
                         "areas are not taken for the white holes of 'uncompleted')" if cfg.get('highlights') else "")
-        + ".",
-        f"- Loss: L1 plus the \"do no harm\" term at weight {cfg['harm_weight']:g} (pixels made worse than the input); "
-        f"AdamW, lr {cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the "
+        + (f"; {cfg['grey']:.0%} of them made grey (black-and-white photos)" if cfg.get('grey') else "") + ".",
+        ("- Loss: NAFNet's PSNR loss (each image's 10·log10(MSE), averaged: every image's dB count alike) plus the "
+         f"\"do no harm\" term at weight {cfg['harm_weight']:g} (the dB lost by images made worse than their input); "
+         if cfg.get('pixel_loss') == 'psnr' else
+         f"- Loss: L1 plus the \"do no harm\" term at weight {cfg['harm_weight']:g} (pixels made worse than the "
+         "input); ")
+        + f"AdamW, lr {cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the "
         "EMA's at the best validation PSNR.",
         "- The recipe (`RESTORATION_RECIPES['default']`): `" + json.dumps(RESTORATION_RECIPES['default']) + "`.",
     ]
@@ -245,7 +249,9 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
                                                                               ('much_worse', 'losing > 0.3 dB')]), ""]
     lines += ["### Images with nothing to restore", "",
               "PSNR of the output against the clean input (higher: less changed; `inf`: untouched): the held-out "
-              "photos, whole, and scikit-image's grey pictures, which it never saw (it trained on colour photos only).",
+              "photos, whole, and scikit-image's grey pictures, which it never saw"
+              + (f" ({cfg['grey']:.0%} of its training crops were made grey)." if cfg.get('grey')
+                 else " (it trained on colour photos only)."),
               "", markdown_table([dict(r, psnr=round(r['psnr'], 2)) for r in clean],
                                  [('image', 'image'), ('size', 'size'), ('psnr', 'PSNR output vs input (dB)'),
                                   ('detected', 'detected')]), ""]
