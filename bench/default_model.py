@@ -182,6 +182,9 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
     main = rows[0]
     combos = mark_worse(main_res.by_combination())
     worse = [c for c in combos[:-1] if c['worse']]
+    loss, harm = (("NAFNet's PSNR loss (each image's 10·log10(MSE), averaged: every image's dB count alike)",
+                   "the dB lost by images made worse than their input") if cfg.get('pixel_loss') == 'psnr'
+                  else ("L1", "pixels made worse than the input"))
     lines = [
         "# multideg default model", "",
         "The restorer `multideg restore photo.jpg -o out/` uses when no `--model` is given; `Restorer.default()` in "
@@ -210,13 +213,9 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
         "on the fly" + (f"; {cfg['highlights']:.0%} of the clean crops over-exposed (blown highlights, so that white "
                         "areas are not taken for the white holes of 'uncompleted')" if cfg.get('highlights') else "")
         + (f"; {cfg['grey']:.0%} of them made grey (black-and-white photos)" if cfg.get('grey') else "") + ".",
-        ("- Loss: NAFNet's PSNR loss (each image's 10·log10(MSE), averaged: every image's dB count alike) plus the "
-         f"\"do no harm\" term at weight {cfg['harm_weight']:g} (the dB lost by images made worse than their input); "
-         if cfg.get('pixel_loss') == 'psnr' else
-         f"- Loss: L1 plus the \"do no harm\" term at weight {cfg['harm_weight']:g} (pixels made worse than the "
-         "input); ")
-        + f"AdamW, lr {cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the "
-        "EMA's at the best validation PSNR.",
+        f"- Loss: {loss} plus the \"do no harm\" term at weight {cfg['harm_weight']:g} ({harm}); AdamW, lr "
+        f"{cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the EMA's at the "
+        "best validation PSNR.",
         "- The recipe (`RESTORATION_RECIPES['default']`): `" + json.dumps(RESTORATION_RECIPES['default']) + "`.",
     ]
     if repro:

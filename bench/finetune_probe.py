@@ -1,8 +1,7 @@
 """A quick probe of a training change: fine-tune a finished run of the `default` recipe for a few steps with another
 harm weight, over-exposed crops (`highlights`), grey ones (`grey`), a structural (1 - SSIM) term (`ssim`) or
-NAFNet's PSNR loss (`pixel_loss psnr`), then
-measure it with bench/probe_eval.py or bench/harm_by_photo.py. Cheaper than a retraining (1500 steps: about 12
-minutes of one core) and enough to see whether a change moves the harm.
+NAFNet's PSNR loss (`pixel_loss psnr`), then measure it with bench/probe_eval.py or bench/harm_by_photo.py. Cheaper
+than a retraining (1500 steps: about 12 minutes of one core) and enough to see whether a change moves the harm.
 
     OMP_NUM_THREADS=1 python bench/finetune_probe.py runs/default /tmp/probe --harm 1 --highlights 0.25 --grey 0.2
     python bench/probe_eval.py /tmp/probe
@@ -19,7 +18,7 @@ import torch
 from multideg.controller_training import controller_data
 from multideg.data import make_loader
 from multideg.inference import load_restorer, save_restorer
-from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _restoration_loss
+from multideg.restorer_training import PIXEL_LOSSES, RESTORATION_RECIPES, RestorationConfig, _restoration_loss
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -29,7 +28,7 @@ if __name__ == '__main__':
     ap.add_argument('--highlights', type=float, default=0.0, help='share of over-exposed crops (default: %(default)s)')
     ap.add_argument('--grey', type=float, default=0.0, help='share of crops made grey (default: %(default)s)')
     ap.add_argument('--ssim', type=float, default=0.0, help='weight of the 1 - SSIM term (default: %(default)s)')
-    ap.add_argument('--pixel_loss', default='l1', help="'l1' or 'psnr' (default: %(default)s)")
+    ap.add_argument('--pixel_loss', choices=PIXEL_LOSSES, default='l1', help='(default: %(default)s)')
     ap.add_argument('--steps', type=int, default=1500)
     ap.add_argument('--lr', type=float, default=3e-4, help='peak lr of a cosine to 0 (default: %(default)s)')
     a = ap.parse_args()
@@ -51,7 +50,7 @@ if __name__ == '__main__':
             ds.set_epoch(ds.epoch + 1); batches = iter(loader); b = next(batches)
         for g in opt.param_groups: g['lr'] = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
         loss = _restoration_loss(model, b, sde=None, controller=parts.controller, oracle=False, normalize=cfg.normalize,
-                                 loss='x0', harm=a.harm, ssim_weight=a.ssim, pixel_loss=cfg.pixel_loss)
+                                 loss='x0', harm=a.harm, ssim_weight=a.ssim, pixel_loss=a.pixel_loss)
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
         step += 1
         if step % 10 == 0:

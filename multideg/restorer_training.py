@@ -12,7 +12,6 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .core import require, upscale
 from .degradations import names_of
@@ -46,14 +45,11 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
     mu = upscale(lq, scale)                                            # the input at the target size (lq when s = 1)
     if sde is None:
         out = model(lq, **emb).float()
-        if pixel_loss == 'psnr':                                       # NAFNet's PSNR loss: every image's dB alike
-            db = _mse_db(out, gt)
-            total = db.mean()
-            if harm: total = total + harm * (db - _mse_db(mu, gt)).clamp(min=0).mean()   # + the dB lost on an image
-        else:
-            err = F.l1_loss(out, gt, reduction='none')
-            total = err.mean()
-            if harm: total = total + harm * (err - (mu - gt).abs()).clamp(min=0).mean()   # + what it makes worse
+        # the reconstruction term: NAFNet's PSNR loss (each image's dB, every image alike) or L1 (each pixel's error)
+        term = _mse_db if pixel_loss == 'psnr' else (lambda a, b: (a - b).abs())
+        err = term(out, gt)
+        total = err.mean()
+        if harm: total = total + harm * (err - term(mu, gt)).clamp(min=0).mean()   # + what it makes worse than mu
         if ssim_weight: total = total + ssim_weight * (1 - ssim_map(out, gt).mean())  # + the structure it lacks
         return total
     sde = sde.to(lq.device)
