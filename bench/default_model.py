@@ -8,9 +8,13 @@ the held-out photos per degradation combination, time a 1024×1024 restoration, 
 images (preset 'upto2': 1 or 2 of the 12 types on the held-out photos, 256-px centre crops) with the packed model
 (float16 weights), the run itself (float32) and the packed model with the confidence blend, and reports each against
 the degraded input. `--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares
-its checkpoint with a kept copy of the first training's (bit for bit).
+its checkpoint with a kept copy of the first training's (bit for bit). `--remeasure [--blend B]` works without the run:
+it sets the package's own blend, measures the package again and rewrites the card's measured sections.
+
+    python bench/default_model.py --remeasure --blend gate --gate_psnr 25    # the bundled model with the gate
 """
 import argparse, contextlib, csv, hashlib, io, json, os, platform, statistics, subprocess, sys, tempfile, time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,8 +25,7 @@ from multideg.core import atomic_write, load_image, save_image
 from multideg.data import sample_images
 from multideg.demo import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
-from multideg.inference import BLENDS
-from multideg.inference import load_restorer
+from multideg.inference import BLENDS, RestorerConfig, load_restorer
 from multideg.metrics import psnr
 from multideg.restore import Restorer, default_model_folder, pack_restorer
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, train_restoration
@@ -146,6 +149,15 @@ def clean_probe(folder: Path) -> list[dict]:
     return out
 
 
+def write_figure(path, res) -> None:
+    "The held-out set's first 4 images (degraded, restored, clean) of the results `res`, as a small JPEG or PNG."
+    fig = example_grid(res, title="multideg's default model on held-out photos (the first 4 of the set, "
+                                  "not chosen by result)")
+    jpg = Path(path).suffix.lower() in ('.jpg', '.jpeg')
+    atomic_write(path, lambda f: fig.savefig(f, format='jpg' if jpg else 'png', dpi=60,
+                                             **({'pil_kwargs': {'quality': 80}} if jpg else {})))
+
+
 def fmt_row(r: dict) -> str:
     rec = '' if r['recognised'] is None else f"{100 * r['recognised']:.0f}%"
     return (f"| {r['variant']} | {r['n']} | {r['input_psnr']:.2f} → {r['output_psnr']:.2f} | "
@@ -167,6 +179,21 @@ def speed_lines(timing: dict) -> list[str]:
             f"{', '.join(f'{v:.1f}' for v in timing['command_s'])}).", ""]
 
 
+def blend_line(r: Restorer) -> str:
+    "The card's line on the model's own blend."
+    if r.blend == 'confidence':
+        return ("- **Blend** `confidence`: it returns input + c·(restored − input), c the controller's confidence in "
+                "what it detected, so an image it is unsure of stays near its input (`--blend none` for the raw "
+                "restoration).")
+    if r.blend == 'gate':
+        return (f"- **Blend** `gate` ({r.gate_psnr:g} dB): it returns the input untouched unless the restoration "
+                f"changes it by more than that (PSNR of the restoration against the input below {r.gate_psnr:g} dB); "
+                "the small changes it makes to images it cannot help gained nothing on average "
+                "(bench/results/gate_cpu.md). `--blend none` gives the raw restoration.")
+    return ("- **Blend** `none`: the raw restoration (`--blend gate` returns the input when the restoration changes "
+            "it little; `--blend confidence` moves from the input only as far as the controller is sure).")
+
+
 def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, repro: dict | None,
          clean: list) -> str:
     cfg = json.loads((run / 'config.json').read_text())
@@ -179,9 +206,6 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
     n_types = len(r.controller.config.names)
     photos = [p.name for p in sample_images('eval')]
     files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob('*.safetensors'))}
-    main = rows[0]
-    combos = mark_worse(main_res.by_combination())
-    worse = [c for c in combos[:-1] if c['worse']]
     loss, harm = (("NAFNet's PSNR loss (each image's 10·log10(MSE), averaged: every image's dB count alike)",
                    "the dB lost by images made worse than their input") if cfg.get('pixel_loss') == 'psnr'
                   else ("L1", "pixels made worse than the input"))
@@ -193,10 +217,7 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
         f"- **Restorer**: NAFNet-small (direct, one pass, {n_b / 1e6:.2f} M parameters) with DA-CLIP's prompt fusion.",
         f"- **Controller**: the tiny CLIP (64-px views, {n_c / 1e6:.2f} M parameters, {n_tok / 1e6:.2f} M of them the "
         "text tower's token table) that names the degradations it sees (12 types) and steers the restorer.",
-        ("- **Blend** `confidence`: it returns input + c·(restored − input), c the controller's confidence in "
-         "what it detected, so an image it is unsure of stays near its input (`--blend none` for the raw restoration)."
-         if r.blend == 'confidence' else "- **Blend** `none`: the raw restoration (`--blend confidence` moves from the "
-         "input only as far as the controller is sure)."),
+        blend_line(r),
         "- **Files** (float16 weights, loaded into float32): "
         + ', '.join(f"`{k}` {v / 2**20:.2f} MB" for k, v in files.items())
         + f"; {sum(files.values()) / 2**20:.2f} MB together.", "",
@@ -226,11 +247,35 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
                      + f" to the first training's at that step ({repro['minutes']:.0f} min on the same machine, "
                      f"`python bench/default_model.py --run runs/default --reproduce {repro['step']} --reference "
                      "COPY_OF_THAT_CHECKPOINT`). Another machine or thread count can round differently.")
-    lines += ["", "## Measured on held-out photos", "",
+    lines += [""] + measured_lines(a, folder, rows, main_res, clean, cfg.get('grey'),
+                                   f"python bench/default_model.py --run runs/default --n {a.n} "
+                                   f"--patch_size {a.patch_size}")
+    return '\n'.join(lines + tail_lines(timing, len(photos))) + '\n'
+
+
+def tail_lines(timing: dict | None, photos: int) -> list[str]:
+    "The card's speed and limits sections."
+    lines = speed_lines(timing) if timing else []
+    lines += ["## Limits", "",
+              "- Trained for minutes on a CPU at 64-px crops with a tiny controller: a starting point and a "
+              "demonstration, not the paper's model. For DA-CLIP's own, use `--daclip` with `--irsde`.",
+              "- The controller names the exact set of degradations on the share given above; the restorer is "
+              "steered by its embeddings, not by the names.",
+              f"- Synthetic degradations only; real photos differ. Held-out figures come from {photos} photos."]
+    return lines
+
+
+def measured_lines(a, folder: Path, rows: list, main_res, clean: list, grey: float | None, command: str) -> list[str]:
+    "The card's held-out section: the rows, the tables of `main_res` (the first row's results), the clean images."
+    photos = [p.name for p in sample_images('eval')]
+    n_types = len(Restorer.from_folder(folder, device='cpu').controller.config.names)
+    main = rows[0]
+    combos = mark_worse(main_res.by_combination())
+    worse = [c for c in combos[:-1] if c['worse']]
+    lines = ["## Measured on held-out photos", "",
               f"{main['n']} pairs: the held-out photos ({', '.join(photos)}; never trained on), "
               f"{a.patch_size}-px centre crops, each degraded with 1 or 2 of the {n_types} types (preset `upto2`, "
-              f"seed 0), {main['combinations']} combinations. Command: `python bench/default_model.py --run "
-              f"runs/default --n {a.n} --patch_size {a.patch_size}`.", "",
+              f"seed 0), {main['combinations']} combinations. Command: `{command}`.", "",
               "| model | images | PSNR input → restored | Δ PSNR | SSIM input → restored (Δ) | "
               "worst combination (Δ PSNR) | worst combination (Δ SSIM) | combinations worse | images worse (PSNR) | "
               "degradations named exactly |",
@@ -249,19 +294,12 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
     lines += ["### Images with nothing to restore", "",
               "PSNR of the output against the clean input (higher: less changed; `inf`: untouched): the held-out "
               "photos, whole, and scikit-image's grey pictures, which it never saw"
-              + (f" ({cfg['grey']:.0%} of its training crops were made grey)." if cfg.get('grey')
+              + (f" ({grey:.0%} of its training crops were made grey)." if grey
                  else " (it trained on colour photos only)."),
               "", markdown_table([dict(r, psnr=round(r['psnr'], 2)) for r in clean],
                                  [('image', 'image'), ('size', 'size'), ('psnr', 'PSNR output vs input (dB)'),
                                   ('detected', 'detected')]), ""]
-    if timing: lines += speed_lines(timing)
-    lines += ["## Limits", "",
-              "- Trained for minutes on a CPU at 64-px crops with a tiny controller: a starting point and a "
-              "demonstration, not the paper's model. For DA-CLIP's own, use `--daclip` with `--irsde`.",
-              "- The controller names the exact set of degradations on the share given above; the restorer is "
-              "steered by its embeddings, not by the names.",
-              f"- Synthetic degradations only; real photos differ. Held-out figures come from {len(photos)} photos."]
-    return '\n'.join(lines) + '\n'
+    return lines
 
 
 if __name__ == '__main__':
@@ -271,7 +309,8 @@ if __name__ == '__main__':
     ap.add_argument('--pack', action='store_true',
                     help='write the float16 pack into the package (multideg/models/default)')
     ap.add_argument('--dest', default=None, help='pack here instead (default: the package folder)')
-    ap.add_argument('--blend', choices=BLENDS, default=None, help="the packed model's own blend (default: the run's)")
+    ap.add_argument('--blend', choices=BLENDS, default=None,
+                    help="the packed model's own blend (default: the run's; with --remeasure: the package's)")
     ap.add_argument('--n', type=int, default=600, help='held-out pairs (default: %(default)s)')
     ap.add_argument('--patch_size', type=int, default=256)
     ap.add_argument('--no_timing', action='store_true')
@@ -285,9 +324,59 @@ if __name__ == '__main__':
     ap.add_argument('--trained_on', default=f"{cpu_name()}, {os.cpu_count()} cores, CPU only",
                     help="the machine the run trained on (default: this one's CPU, for a run made here)")
     ap.add_argument('--figure', default=None, help="the held-out set's first 4 images, restored (.jpg or .png)")
+    ap.add_argument('--gate_psnr', type=float, default=None,
+                    help="with --remeasure: the package's own gate threshold (dB; bench/gate.py calibrates it)")
+    ap.add_argument('--remeasure', action='store_true',
+                    help="without the run: set the packed model's own blend (--blend), measure the package again "
+                         "(its blends, the clean images, the timing) and rewrite the card's measured sections, "
+                         "keeping how it was made")
     a = ap.parse_args()
     folder = Path(a.dest) if a.dest else default_model_folder()
-    if not (a.run or a.timing_only): ap.error('--run: the run folder is needed (all but --timing_only)')
+    if not (a.run or a.timing_only or a.remeasure):
+        ap.error('--run: the run folder is needed (all but --timing_only and --remeasure)')
+    if a.remeasure:
+        rcfg = RestorerConfig.load(folder / 'restorer.json')
+        new = replace(rcfg, blend=a.blend or rcfg.blend, gate_psnr=a.gate_psnr or rcfg.gate_psnr)
+        if new != rcfg:
+            new.save(folder / 'restorer.json')
+            print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB (was {rcfg.blend!r}, "
+                  f"{rcfg.gate_psnr:g} dB)")
+        old = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else {}
+        results = {k: old[k] for k in ('reproduce',) if k in old}     # the weights are the same: so is that check
+        ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
+        r = Restorer.from_folder(folder, device='cpu')
+        rows, main_res = [], None
+        for b in (r.blend, *[b for b in BLENDS if b != r.blend]):
+            name = f"bundled (float16 weights), blend {b}" + (f" ({r.gate_psnr:g} dB)" if b == 'gate' else '') \
+                + (" (its own)" if b == r.blend else '')
+            res, s = measure(folder, ds, b)
+            rows.append(summary_row(name, res, s)); main_res = main_res or res
+            print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
+        results['rows'], results['clean'] = rows, clean_probe(folder)
+        print(results['clean'])
+        if not a.no_timing:
+            with tempfile.TemporaryDirectory() as w:
+                results['timing'] = time_large(folder, a.timing_size, 3, a.timing_threads, Path(w))
+            print(results['timing'])
+        elif 'timing' in old: results['timing'] = old['timing']
+        atomic_write(a.results, json.dumps(results, indent=1))
+        if a.figure: write_figure(a.figure, main_res)
+        text = (folder / 'MODEL_CARD.md').read_text()
+        cmd = (f"python bench/default_model.py --remeasure --blend {r.blend}"
+               + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '')
+               + f" --n {a.n} --patch_size {a.patch_size}")
+        head = text[:text.index('## Measured on held-out photos\n')]
+        head = '\n'.join(blend_line(r) if line.startswith('- **Blend**') else line for line in head.split('\n'))
+        again = f"    {cmd.split(' --n ')[0]}      # its own blend; measured again without the run"
+        if '--remeasure' not in head:
+            pack = "    python bench/default_model.py --run runs/default --pack\n"
+            head = head.replace(pack, pack + again + '\n')
+        grey = RESTORATION_RECIPES['default'].get('grey')
+        lines = measured_lines(a, folder, rows, main_res, results['clean'], grey, cmd)
+        tail = tail_lines(results.get('timing'), len(list(sample_images('eval'))))
+        atomic_write(folder / 'MODEL_CARD.md', head + '\n'.join(lines + tail) + '\n')
+        print(f"model card: {folder / 'MODEL_CARD.md'}")
+        sys.exit(0)
     if a.timing_only:
         results = json.loads(Path(a.results).read_text())
         with tempfile.TemporaryDirectory() as w:
@@ -328,12 +417,7 @@ if __name__ == '__main__':
             results['timing'] = time_large(folder, a.timing_size, 3, a.timing_threads, Path(w))
         print(results['timing'])
     atomic_write(a.results, json.dumps(results, indent=1))
-    if a.figure:
-        fig = example_grid(main_res, title="multideg's default model on held-out photos (the first 4 of the set, "
-                                           "not chosen by result)")
-        jpg = Path(a.figure).suffix.lower() in ('.jpg', '.jpeg')
-        atomic_write(a.figure, lambda f: fig.savefig(f, format='jpg' if jpg else 'png', dpi=60,
-                                                     **({'pil_kwargs': {'quality': 80}} if jpg else {})))
+    if a.figure: write_figure(a.figure, main_res)
     text = card(a, run, folder, rows, main_res, results.get('timing'), results.get('reproduce'), results['clean'])
     atomic_write(folder / 'MODEL_CARD.md', text)
     print(f"model card: {folder / 'MODEL_CARD.md'}")

@@ -791,8 +791,12 @@ def _eval_parser(prog: str):
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
     s.add_argument('--blend', choices=BLENDS, default=None,
-                   help="'confidence': from the input only as far as the controller is sure; 'none': the "
+                   help="'confidence': from the input only as far as the controller is sure; 'gate': the input "
+                        "untouched unless the restoration changes it by more than --gate_psnr; 'none': the "
                         "restoration as it is (default: the model's)")
+    s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
+                   help="--blend gate: the smallest change returned, PSNR (dB) against the input (default: the "
+                        "model's)")
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--scale', type=int, default=None,
                    help="super-resolution factor (default: the model's; with --input: the data's, 1 for synthetic "
@@ -862,12 +866,14 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
         title = 'the degraded input (no model)' if ds.scale == 1 else f'bicubic ×{ds.scale} (no model)'
     else:
         r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
-                               seed=a.seed, ensemble=a.ensemble, blend=a.blend, memory=a.memory)
+                               seed=a.seed, ensemble=a.ensemble, blend=a.blend, memory=a.memory,
+                               gate_psnr=a.gate_psnr)
         fn = restorer_fn(r)
         name = a.model or ('official DA-CLIP + IR-SDE' if a.daclip else "multideg's bundled default model")
         title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \
             + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '') \
-            + (f", blend {r.blend}" if r.blend != 'none' else '')
+            + (f", blend {r.blend}" if r.blend != 'none' else '') \
+            + (f" (changes below {r.gate_psnr:g} dB)" if r.blend == 'gate' else '')
         if r.config.scale != ds.scale:
             raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")
     with pixel_limit(a.max_pixels):

@@ -32,7 +32,7 @@ TINY_CLIP = {'embed_dim': 64,
 # %% ../nbs/08_inference.ipynb #527bd6c0
 BACKBONE_CONFIGS = {'unet': UNetConfig, 'nafnet': NAFNetConfig}
 BACKBONES = tuple(BACKBONE_CONFIGS)
-BLENDS = ('none', 'confidence')
+BLENDS = ('none', 'confidence', 'gate')
 
 @dataclass
 class RestorerConfig(JsonConfig):
@@ -50,13 +50,19 @@ class RestorerConfig(JsonConfig):
     # restores at that size from the bicubic enlargement of its input (IR-SDE's SR setting)
     scale: int | None = None
     # 'confidence': `restore` returns input + c·(restored − input), c the controller's confidence in what it detected
-    # (a restorer unsure of what it sees stays near its input); 'none': the restoration as it is
+    # (a restorer unsure of what it sees stays near its input); 'gate': the restoration only where it changes the
+    # image, PSNR(restored, input) below `gate_psnr` dB, else the input untouched (changes smaller than that gained
+    # nothing on average and made half the images worse: bench/results/gate_cpu.md); 'none': the restoration as it is
     blend: str = 'none'
+    gate_psnr: float = 40.0               # 'gate': the smallest change returned (40 dB: an RMS change of 1%)
 
     def __post_init__(self):
         require(self.backbone in BACKBONES,
                 f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.blend in BLENDS, f"RestorerConfig: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
+        require(isinstance(self.gate_psnr, (int, float)) and not isinstance(self.gate_psnr, bool)
+                and 0 < self.gate_psnr < float('inf'), f"RestorerConfig: gate_psnr must be a number of dB > 0, "
+                                                       f"got {self.gate_psnr!r}")
         check_sampler(self.sampler, 'RestorerConfig: sampler')
         kind, bc = BACKBONE_CONFIGS[self.backbone], self.backbone_config
         if bc is None: bc = kind()

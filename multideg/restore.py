@@ -498,6 +498,7 @@ class RestoreResult:
     confidence: float | None = None      # 'set': the set's probability among the candidates; 'softmax': the name's
     trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
     tile: int | None = None              # the tile size it ran in (None: the whole image at once)
+    gated: bool = False                  # blend 'gate': the restoration changed too little, the input was returned
 
     def __repr__(self) -> str:
         h, w = self.image.shape[-2:]
@@ -537,7 +538,8 @@ class Restorer:
     def __init__(self, parts: RestorerParts, *, device=None, half: bool = False, sampler: str | None = None,
                  steps: int | None = None, tile: int | str | None = 'auto', overlap: int = 32, tile_batch: int = 1,
                  seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
-                 pooling: str = 'image', ensemble: int = 1, blend: str | None = None, memory: float | None = None):
+                 pooling: str = 'image', ensemble: int = 1, blend: str | None = None, memory: float | None = None,
+                 gate_psnr: float | None = None):
         self.config = cfg = parts.config
         self.device = _device(device)
         if half and self.device.type != 'cuda':
@@ -582,6 +584,10 @@ class Restorer:
             raise ValueError(f"blend: must be one of {', '.join(BLENDS)} or None (the model's), got {blend!r}")
         if self.blend == 'confidence' and parts.controller is None:
             raise ValueError("blend: 'confidence' needs a controller; this restorer has none")
+        if gate_psnr is not None and (isinstance(gate_psnr, bool) or not isinstance(gate_psnr, (int, float))
+                                      or not 0 < gate_psnr < float('inf')):
+            raise ValueError(f"gate_psnr: must be a number of dB > 0 (None: the model's), got {gate_psnr!r}")
+        self.gate_psnr = cfg.gate_psnr if gate_psnr is None else gate_psnr
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
         self.sde = parts.sde
@@ -628,7 +634,8 @@ class Restorer:
                  if self.tile == 'auto' else f"tiles {self.tile}{px} ({opts})" if self.tile else 'no tiling')
         sr = f" ×{self.scale}" if self.scale > 1 else ''
         ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
-            (f", blend {self.blend}" if self.blend != 'none' else '')
+            (f", blend {self.blend}" if self.blend != 'none' else '') + \
+            (f" (below {self.gate_psnr:g} dB)" if self.blend == 'gate' else '')
         return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}{ens}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
@@ -693,9 +700,13 @@ class Restorer:
         finally: bar.close()
         res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr,
                             tb.tile if tiles > 1 else None)
+        base = upscale(x, s)[0].to(res.image.dtype) if self.blend != 'none' else None
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
-            base = upscale(x, s)[0].to(res.image.dtype)
             res.image = base + res.certainty * (res.image - base)
+        elif self.blend == 'gate':            # y itself unless PSNR(x̂, y) < gate_psnr: a change too small to trust
+            change = -10 * torch.log10((res.image.double() - base.double()).pow(2).mean())   # dB; inf: unchanged
+            res.gated = bool(change >= self.gate_psnr)
+            if res.gated: res.image = base.clone()
         return res
 
     def tile_for(self, h: int, w: int, emb: dict) -> int | None:
@@ -923,7 +934,11 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                         "auto's tiling can depend on free memory) (default: %(default)s)")
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': move from the input only as far as the controller is sure of what it detected; "
+                        "'gate': the input untouched unless the restoration changes it by more than --gate_psnr; "
                         "'none': the restoration as it is (default: the model's)")
+    s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
+                   help="--blend gate: the smallest change returned, the PSNR (dB) of the restoration against the "
+                        "input (default: the model's)")
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: average the network over K flips and rotations of the image, K times the time '
                         '(2: a mirror; 4: the mirrors and the half turn; 8: with the quarter turns) '
@@ -977,7 +992,7 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
                              "the outputs back): choose another output folder (-o)")
 
 _RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling',
-                     'ensemble', 'blend', 'memory')
+                     'ensemble', 'blend', 'memory', 'gate_psnr')
 
 def _check_options(p: argparse.ArgumentParser, a):
     "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
@@ -1011,7 +1026,7 @@ def _check_options(p: argparse.ArgumentParser, a):
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
-              ensemble=a.ensemble, blend=a.blend, memory=a.memory)
+              ensemble=a.ensemble, blend=a.blend, memory=a.memory, gate_psnr=a.gate_psnr)
     r = restorer_from_args(a, **kw)
     for name in ('sampler', 'steps'):
         if r.sde is None and getattr(a, name) is not None:
@@ -1023,7 +1038,8 @@ def _load_for_command(a) -> Restorer:
 
 def _describe(r: RestoreResult, scale: int = 1) -> str:
     size = f"{r.image.shape[-2]}×{r.image.shape[-1]} (×{scale}); " if scale > 1 else ''    # H×W, as RestoreResult
-    return f"{size}detected {r.detected()}; {r.seconds:.1f} s" + (f" in {r.tile}-px tiles" if r.tile else '')
+    return (f"{size}detected {r.detected()}; {r.seconds:.1f} s" + (f" in {r.tile}-px tiles" if r.tile else '')
+            + ('; left as it was (the restoration changed it too little: blend gate)' if r.gated else ''))
 
 def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
     ("`multideg restore INPUTS... -o OUTDIR [--model RUN_DIR | --daclip X.pt --irsde Y.pth] [options]` (no model: the "

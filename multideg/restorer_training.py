@@ -38,7 +38,8 @@ def _mse_db(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10((x.float() - y.float()).pow(2).flatten(1).mean(1) + 1e-8)
 
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
-                      loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1, pixel_loss: str = 'l1'):
+                      loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1, pixel_loss: str = 'l1',
+                      harm_scope: str = 'pixel'):
     lq, gt = batch['lq'], batch['gt']                                  # lq: H×W; gt: sH×sW (scale s)
     true = [names_of(recs) for recs in batch['records']] if oracle else None
     emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)   # the small input
@@ -47,9 +48,11 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
         out = model(lq, **emb).float()
         # the reconstruction term: NAFNet's PSNR loss (each image's dB, every image alike) or L1 (each pixel's error)
         term = _mse_db if pixel_loss == 'psnr' else (lambda a, b: (a - b).abs())
-        err = term(out, gt)
+        err, base = term(out, gt), term(mu, gt)
+        if harm_scope == 'image' and err.dim() > 1:                     # each image's mean error, not each pixel's
+            err, base = err.flatten(1).mean(1), base.flatten(1).mean(1)
         total = err.mean()
-        if harm: total = total + harm * (err - term(mu, gt)).clamp(min=0).mean()   # + what it makes worse than mu
+        if harm: total = total + harm * (err - base).clamp(min=0).mean()   # + what it makes worse than mu
         if ssim_weight: total = total + ssim_weight * (1 - ssim_map(out, gt).mean())  # + the structure it lacks
         return total
     sde = sde.to(lq.device)
@@ -112,6 +115,9 @@ class RestorationConfig(DataConfig, TrainConfig):
     # nafnet: weight of a "do no harm" term in the reconstruction term's units: with 'l1' the mean of
     # max(0, |out - gt| - |lq - gt|) (pixels made worse), with 'psnr' the mean of the dB lost by images made worse
     harm_weight: float = 0.0
+    # what the L1 harm term compares: 'pixel' (each pixel made worse than the input) or 'image' (each image's mean
+    # error made worse: denoising or deblurring, which must worsen some pixels to better the image, goes free)
+    harm_scope: str = 'pixel'
     # nafnet: weight of a structural term, 1 - SSIM(out, gt) (local means, contrast and structure; L1 alone smooths)
     ssim_weight: float = 0.0
     # a trained controller's run folder (None: train a tiny one in OUT/controller first)
@@ -140,6 +146,8 @@ class RestorationConfig(DataConfig, TrainConfig):
                 f"pixel_loss applies to the direct backbone (nafnet), not {self.backbone!r}: the unet's is `loss`")
         require(isinstance(self.harm_weight, (int, float)) and self.harm_weight >= 0,
                 f"harm_weight must be a number >= 0, got {self.harm_weight!r}")
+        require(self.harm_scope in ('pixel', 'image'),
+                f"harm_scope must be 'pixel' or 'image', got {self.harm_scope!r}")
         require(self.harm_weight == 0 or self.backbone == 'nafnet',
                 f"harm_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
         require(isinstance(self.ssim_weight, (int, float)) and not isinstance(self.ssim_weight, bool)
@@ -311,8 +319,8 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     val_true = [names_of(it['records']) for it in val_items] if cfg.oracle else None
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
     loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
-                      loss=cfg.loss, harm=cfg.harm_weight, ssim_weight=cfg.ssim_weight, scale=cfg.scale,
-                      pixel_loss=cfg.pixel_loss)
+                      loss=cfg.loss, harm=cfg.harm_weight, harm_scope=cfg.harm_scope, ssim_weight=cfg.ssim_weight,
+                      scale=cfg.scale, pixel_loss=cfg.pixel_loss)
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
                      steps=cfg.val_steps, batch_size=2 * cfg.batch_size, seed=cfg.seed, scale=cfg.scale)
     trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn) + data_callbacks(cfg, train_ds),

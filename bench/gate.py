@@ -1,0 +1,106 @@
+"""Do no harm by a gate (issues 23, 24): return the input untouched when the restoration changes it only a little.
+
+The bundled default model changes most images a little (PSNR of its output against its input above 40 dB) and those
+small changes gain nothing on average. `blend='gate'` (`RestorerConfig.gate_psnr`) returns the input itself unless
+the restoration changes it by more than the threshold. This bench restores each image once (blend none), records how
+much the restoration changed it, and measures the gate offline at several thresholds on two sets: calibration pairs
+from the TRAINING photos (preset upto2, seed 1), where a threshold may be chosen, and the held-out set of the model card
+(bench/default_model.py: 600 pairs of the held-out photos, preset upto2, seed 0, 256-px crops). Then it restores the
+held-out set once more with the library's own `Restorer(blend='gate', gate_psnr=--check)` and checks that it gives
+exactly the offline row.
+
+    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 python bench/gate.py --out bench/results/gate_cpu.md
+"""
+import argparse, json, math, sys, time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from default_model import summary_row                              # bench/default_model.py
+from multideg.core import atomic_write
+from multideg.data import SampleImages
+from multideg.evaluate import SyntheticEval, eval_dataset, evaluate
+from multideg.restore import Restorer
+
+
+def change_db(out, lq) -> float:
+    "How much the restoration changed its input: PSNR (dB) of the output against the input (inf: unchanged)."
+    mse = (out.double() - lq.double()).pow(2).mean().item()
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+def recorded(r: Restorer, ds) -> tuple:
+    "`evaluate`'s results of `r` on `ds` and, per image, how much the restoration changed it."
+    changes = []
+    def fn(lq):
+        res = r.restore(lq[0].cpu())
+        changes.append(change_db(res.image, lq[0].cpu()))
+        return res.image[None], res.predicted
+    t0 = time.time()
+    res = evaluate(fn, ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+    return res, changes, time.time() - t0
+
+
+def gated(res, changes: list, threshold: float):
+    "The results as the gate at `threshold` dB gives them: an image changed less keeps its input's scores."
+    rows = [dict(row, **{f'output_{m}': row[f'input_{m}'] for m in res.metrics}) if c >= threshold else row
+            for row, c in zip(res.rows, changes)]
+    return replace(res, rows=rows)
+
+
+def table(res, changes, thresholds) -> tuple[list, list[str]]:
+    rows, lines = [], ["| gate (dB) | images restored | Δ PSNR | Δ SSIM | worst combination (Δ PSNR) | "
+                       "combinations worse (PSNR or SSIM) | worse in PSNR | images worse (PSNR) |",
+                       "|---|---:|---:|---:|---|---:|---:|---:|"]
+    for t in thresholds:
+        g = gated(res, changes, t) if t is not None else res
+        row = summary_row('none' if t is None else f'{t:g}', g, 0.0)
+        combos = [c for c in g.by_combination()[:-1]]
+        row['worse_psnr'] = sum(c['gain_psnr'] < 0 for c in combos)
+        row['restored'] = len(changes) if t is None else sum(c < t for c in changes)
+        rows.append(row)
+        lines.append(f"| {row['variant']} | {row['restored']} | {row['gain_psnr']:+.3f} | {row['gain_ssim']:+.4f} | "
+                     f"{row['worst_psnr']} | {len(row['worse'])} of {row['combinations']} | {row['worse_psnr']} | "
+                     f"{row['images_worse']} |")
+    return rows, lines
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--n_cal', type=int, default=420, help='calibration pairs of the training photos')
+    ap.add_argument('--n', type=int, default=600, help='held-out pairs')
+    ap.add_argument('--thresholds', type=float, nargs='*', default=[20, 25, 30, 35, 40, 45, 50])
+    ap.add_argument('--check', type=float, default=40.0, help="the library's gate measured at this threshold")
+    ap.add_argument('--out', default=None, help='write the tables here (Markdown) and the figures as JSON beside it')
+    a = ap.parse_args()
+    sets = {'calibration (training photos, seed 1)':
+                SyntheticEval('upto2', n=a.n_cal, patch_size=256, seed=1, source=SampleImages('train')),
+            'held-out (the model card\'s set, seed 0)': eval_dataset('synthetic', preset='upto2', n=a.n,
+                                                                        patch_size=256, seed=0)}
+    r = Restorer.default(device='cpu', blend='none')
+    text, out = ["# Do no harm by a gate: the bundled default model, its input returned when it changes it little", "",
+                 "Each image restored once (blend none); PSNR of the output against its input recorded; the gate at "
+                 "T dB keeps the restoration only when that PSNR is below T (a larger change), else the input's "
+                 "scores. `python bench/gate.py`, one process, CPU.", ""], {}
+    thresholds = [None] + a.thresholds
+    for name, ds in sets.items():
+        res, changes, s = recorded(r, ds)
+        rows, lines = table(res, changes, thresholds)
+        out[name] = {'rows': rows, 'changes': changes, 'seconds': s}
+        text += [f"## {name}: {len(changes)} pairs ({s / 60:.1f} min)", ""] + lines + [""]
+        print('\n'.join(text[-len(lines) - 2:]), flush=True)
+    held = list(sets)[1]
+    lib, _, s = recorded(Restorer.default(device='cpu', blend='gate', gate_psnr=a.check), sets[held])
+    mine = next(row for row in out[held]['rows'] if row['variant'] == f'{a.check:g}')
+    theirs = summary_row('library', lib, s)
+    same = all(abs(mine[k] - theirs[k]) < 1e-9 for k in ('gain_psnr', 'gain_ssim')) and mine['worse'] == theirs['worse']
+    text += [f"The library's gate (`Restorer.default(blend='gate', gate_psnr={a.check:g})`) on the held-out set: "
+             f"{theirs['gain_psnr']:+.3f} dB, SSIM {theirs['gain_ssim']:+.4f}, {len(theirs['worse'])} of "
+             f"{theirs['combinations']} combinations worse: {'the same as' if same else 'DIFFERENT from'} the offline "
+             f"row {a.check:g} ({s / 60:.1f} min).", ""]
+    print(text[-2], flush=True)
+    if a.out:
+        atomic_write(a.out, '\n'.join(text))
+        atomic_write(Path(a.out).with_suffix('.json'), json.dumps({**out, 'library': theirs, 'same': same},
+                                                                  indent=1, default=float))
+    sys.exit(0 if same else 1)
