@@ -4,11 +4,12 @@ the held-out photos per degradation combination, time a 1024×1024 restoration, 
     OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default     # about 75 minutes on 2 CPU cores
     python bench/default_model.py --run runs/default --pack                  # pack, measure, write MODEL_CARD.md
 
-`--pack` writes multideg/models/default (float16 weights, `pack_restorer`). The measurement restores the same held-out
-images (preset 'upto2': 1 or 2 of the 12 types on the held-out photos, 256-px centre crops) with the packed model
-(float16 weights), the run itself (float32) and the packed model with the confidence blend, and reports each against
-the degraded input. `--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares
-its checkpoint with a kept copy of the first training's (bit for bit). `--remeasure [--blend B]` works without the run:
+`--pack` writes multideg/models/default (float16 weights, `pack_restorer`; `--blend` and `--gate_psnr` set its own
+blend). The measurement restores the same held-out images (preset 'upto2': 1 or 2 of the 12 types on the held-out
+photos, 256-px centre crops) with the packed model (float16 weights, its own blend), the run itself (float32) and the
+packed model with each other blend (the gate at the model's threshold), and reports each against the degraded input.
+`--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares its checkpoint with
+a kept copy of the first training's (bit for bit). `--remeasure [--blend B] [--gate_psnr DB]` works without the run:
 it sets the package's own blend, measures the package again and rewrites the card's measured sections.
 
     python bench/default_model.py --remeasure --blend gate --gate_psnr 25    # the bundled model with the gate
@@ -58,9 +59,9 @@ def training_minutes(run: Path) -> dict:
     return out
 
 
-def measure(path: Path, ds, blend: str) -> tuple:
-    "The results of the restorer folder `path` with `blend` on `ds`, and the seconds they took."
-    r = Restorer.from_folder(path, device='cpu', blend=blend)
+def measure(path: Path, ds, blend: str, gate_psnr: float | None = None) -> tuple:
+    "The results of the restorer folder `path` with `blend` (and the gate's threshold) on `ds`, and the seconds."
+    r = Restorer.from_folder(path, device='cpu', blend=blend, gate_psnr=gate_psnr if blend == 'gate' else None)
     t0 = time.time()
     res = evaluate(restorer_fn(r), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
     return res, time.time() - t0
@@ -102,7 +103,8 @@ def time_large(folder: Path, size: int, repeats: int, threads: int, work: Path) 
         t0 = time.time()
         subprocess.run(cmd, check=True, env=env, capture_output=True)
         command_s.append(time.time() - t0)
-    return {'size': size, 'threads': threads, 'ran_in': ran_in, 'python_s': python_s, 'command_s': command_s,
+    return {'size': size, 'threads': threads, 'cpu': cpu_name(), 'ran_in': ran_in, 'python_s': python_s,
+            'command_s': command_s,
             'python_median_s': statistics.median(python_s), 'command_median_s': statistics.median(command_s)}
 
 
@@ -171,8 +173,8 @@ def speed_lines(timing: dict) -> list[str]:
     how = ('the whole image at once (`tile` auto: it fits in memory)' if timing.get('ran_in', 512) is None
            else f"{timing.get('ran_in', 512)}-px tiles, NAFNet's pooling over the whole image")
     return ["## Speed", "",
-            f"A {timing['size']}×{timing['size']} photo on {timing['threads']} CPU threads of this machine "
-            f"(default settings: {how}): "
+            f"A {timing['size']}×{timing['size']} photo on {timing['threads']} CPU threads of "
+            + (f"{timing['cpu']}" if timing.get('cpu') else "this machine") + f" (default settings: {how}): "
             f"`Restorer.restore` {timing['python_median_s']:.1f} s (median of "
             f"{', '.join(f'{v:.1f}' for v in timing['python_s'])}); the whole command (`multideg restore`: "
             f"start, load, read, restore, write) {timing['command_median_s']:.1f} s (median of "
@@ -186,10 +188,10 @@ def blend_line(r: Restorer) -> str:
                 "what it detected, so an image it is unsure of stays near its input (`--blend none` for the raw "
                 "restoration).")
     if r.blend == 'gate':
-        return (f"- **Blend** `gate` ({r.gate_psnr:g} dB): it returns the input untouched unless the restoration "
-                f"changes it by more than that (PSNR of the restoration against the input below {r.gate_psnr:g} dB); "
-                "the small changes it makes to images it cannot help gained nothing on average "
-                "(bench/results/gate_cpu.md). `--blend none` gives the raw restoration.")
+        return (f"- **Blend** `gate` at {r.gate_psnr:g} dB: it returns the input untouched when the restoration "
+                f"changes it only a little, PSNR(restored, input) ≥ {r.gate_psnr:g} dB; the small changes it makes to "
+                "images it cannot help gained nothing on average (bench/results/gate_cpu.md). `--blend none` gives "
+                "the raw restoration.")
     return ("- **Blend** `none`: the raw restoration (`--blend gate` returns the input when the restoration changes "
             "it little; `--blend confidence` moves from the input only as far as the controller is sure).")
 
@@ -336,7 +338,8 @@ if __name__ == '__main__':
         ap.error('--run: the run folder is needed (all but --timing_only and --remeasure)')
     if a.remeasure:
         rcfg = RestorerConfig.load(folder / 'restorer.json')
-        new = replace(rcfg, blend=a.blend or rcfg.blend, gate_psnr=a.gate_psnr or rcfg.gate_psnr)
+        new = replace(rcfg, blend=a.blend or rcfg.blend,
+                      gate_psnr=rcfg.gate_psnr if a.gate_psnr is None else a.gate_psnr)
         if new != rcfg:
             new.save(folder / 'restorer.json')
             print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB (was {rcfg.blend!r}, "
@@ -347,7 +350,7 @@ if __name__ == '__main__':
         r = Restorer.from_folder(folder, device='cpu')
         rows, main_res = [], None
         for b in (r.blend, *[b for b in BLENDS if b != r.blend]):
-            name = f"bundled (float16 weights), blend {b}" + (f" ({r.gate_psnr:g} dB)" if b == 'gate' else '') \
+            name = f"bundled (float16 weights), blend {b}" + (f" at {r.gate_psnr:g} dB" if b == 'gate' else '') \
                 + (" (its own)" if b == r.blend else '')
             res, s = measure(folder, ds, b)
             rows.append(summary_row(name, res, s)); main_res = main_res or res
@@ -368,9 +371,9 @@ if __name__ == '__main__':
         head = text[:text.index('## Measured on held-out photos\n')]
         head = '\n'.join(blend_line(r) if line.startswith('- **Blend**') else line for line in head.split('\n'))
         again = f"    {cmd.split(' --n ')[0]}      # its own blend; measured again without the run"
-        if '--remeasure' not in head:
-            pack = "    python bench/default_model.py --run runs/default --pack\n"
-            head = head.replace(pack, pack + again + '\n')
+        pack = "    python bench/default_model.py --run runs/default --pack\n"
+        head = '\n'.join(line for line in head.split('\n') if '--remeasure' not in line)   # one, the latest
+        head = head.replace(pack, pack + again + '\n')
         grey = RESTORATION_RECIPES['default'].get('grey')
         lines = measured_lines(a, folder, rows, main_res, results['clean'], grey, cmd)
         tail = tail_lines(results.get('timing'), len(list(sample_images('eval'))))
@@ -389,7 +392,7 @@ if __name__ == '__main__':
         atomic_write(folder / 'MODEL_CARD.md', text[:start] + speed + text[end:])
         sys.exit(0)
     run = Path(a.run)
-    if a.pack: pack_restorer(run, folder, blend=a.blend); print(f"packed {run} into {folder}")
+    if a.pack: pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr); print(f"packed {run} into {folder}")
     with safe_open(str(folder / 'restorer.safetensors'), 'pt') as f: packed = {k: f.get_tensor(k) for k in f.keys()}
     if not all(torch.equal(packed[k], v.to(packed[k].dtype))
                for k, v in load_restorer(run).backbone.state_dict().items()):
@@ -402,11 +405,13 @@ if __name__ == '__main__':
         results['reproduce'] = reproduce(a.reproduce, Path(a.reference), run); print(results['reproduce'])
     ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
     rows, main_res = [], None
-    own = Restorer.from_folder(folder, device='cpu').blend                  # the bundled model's own blend
-    for name, path, blend in ((f'bundled (float16 weights), blend {own}', folder, own),
-                              (f'the run (float32 weights), blend {own}', run, own),
-                              *[(f'bundled, blend {b}', folder, b) for b in BLENDS if b != own]):
-        res, s = measure(path, ds, blend)
+    packed = Restorer.from_folder(folder, device='cpu')                      # the bundled model's own blend
+    own, gate = packed.blend, packed.gate_psnr
+    def label(b): return f"blend {b}" + (f" at {gate:g} dB" if b == 'gate' else '')
+    for name, path, blend in ((f'bundled (float16 weights), {label(own)}', folder, own),
+                              (f'the run (float32 weights), {label(own)}', run, own),
+                              *[(f'bundled, {label(b)}', folder, b) for b in BLENDS if b != own]):
+        res, s = measure(path, ds, blend, gate)
         rows.append(summary_row(name, res, s)); main_res = main_res or res
         print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
     results['rows'] = rows

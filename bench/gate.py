@@ -71,7 +71,8 @@ if __name__ == '__main__':
     ap.add_argument('--n', type=int, default=600, help='held-out pairs')
     ap.add_argument('--thresholds', type=float, nargs='*', default=[20, 25, 30, 35, 40, 45, 50])
     ap.add_argument('--check', type=float, default=40.0, help="the library's gate measured at this threshold")
-    ap.add_argument('--out', default=None, help='write the tables here (Markdown) and the figures as JSON beside it')
+    ap.add_argument('--out', default=None, help="write the tables here (Markdown; a '## What it says' section already "
+                                                "there is kept) and the figures as JSON beside it")
     a = ap.parse_args()
     sets = {'calibration (training photos, seed 1)':
                 SyntheticEval('upto2', n=a.n_cal, patch_size=256, seed=1, source=SampleImages('train')),
@@ -82,7 +83,7 @@ if __name__ == '__main__':
                  "Each image restored once (blend none); PSNR of the output against its input recorded; the gate at "
                  "T dB keeps the restoration only when that PSNR is below T (a larger change), else the input's "
                  "scores. `python bench/gate.py`, one process, CPU.", ""], {}
-    thresholds = [None] + a.thresholds
+    thresholds = [None] + sorted(set(a.thresholds) | {a.check})      # the library is checked against its row
     for name, ds in sets.items():
         res, changes, s = recorded(r, ds)
         rows, lines = table(res, changes, thresholds)
@@ -100,7 +101,9 @@ if __name__ == '__main__':
              f"row {a.check:g} ({s / 60:.1f} min).", ""]
     print(text[-2], flush=True)
     if a.out:
-        atomic_write(a.out, '\n'.join(text))
+        old = Path(a.out).read_text() if Path(a.out).is_file() else ''
+        notes = old[old.index('\n## What it says'):] if '\n## What it says' in old else ''   # kept: written by hand
+        atomic_write(a.out, '\n'.join(text) + notes)
         atomic_write(Path(a.out).with_suffix('.json'), json.dumps({**out, 'library': theirs, 'same': same},
                                                                   indent=1, default=float))
     sys.exit(0 if same else 1)

@@ -792,11 +792,11 @@ def _eval_parser(prog: str):
                    help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': from the input only as far as the controller is sure; 'gate': the input "
-                        "untouched unless the restoration changes it by more than --gate_psnr; 'none': the "
+                        "untouched when PSNR(restored, input) >= --gate_psnr (a small change); 'none': the "
                         "restoration as it is (default: the model's)")
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
-                   help="--blend gate: the smallest change returned, PSNR (dB) against the input (default: the "
-                        "model's)")
+                   help="--blend gate: the threshold, in dB of PSNR of the restoration against the input (default: "
+                        "the model's)")
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--scale', type=int, default=None,
                    help="super-resolution factor (default: the model's; with --input: the data's, 1 for synthetic "
@@ -852,6 +852,8 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     if (a.daclip is None) != (a.irsde is None): raise ValueError("the official pair needs both --daclip and --irsde")
     if a.input and a.ensemble > 1: raise ValueError("--ensemble: averages a model's network; --input has none")
     if a.input and a.blend: raise ValueError("--blend: blends a model's restoration with its input; --input has none")
+    if a.input and a.gate_psnr is not None:
+        raise ValueError("--gate_psnr: the threshold of a model's --blend gate; --input has none")
     for name in ('clip_model', 'unet'):
         if getattr(a, name) and not a.daclip:
             raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde)")
@@ -873,7 +875,7 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
         title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \
             + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '') \
             + (f", blend {r.blend}" if r.blend != 'none' else '') \
-            + (f" (changes below {r.gate_psnr:g} dB)" if r.blend == 'gate' else '')
+            + (f" (input kept at PSNR >= {r.gate_psnr:g} dB)" if r.blend == 'gate' else '')
         if r.config.scale != ds.scale:
             raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")
     with pixel_limit(a.max_pixels):

@@ -50,11 +50,11 @@ class RestorerConfig(JsonConfig):
     # restores at that size from the bicubic enlargement of its input (IR-SDE's SR setting)
     scale: int | None = None
     # 'confidence': `restore` returns input + c·(restored − input), c the controller's confidence in what it detected
-    # (a restorer unsure of what it sees stays near its input); 'gate': the restoration only where it changes the
-    # image, PSNR(restored, input) below `gate_psnr` dB, else the input untouched (changes smaller than that gained
-    # nothing on average and made half the images worse: bench/results/gate_cpu.md); 'none': the restoration as it is
+    # (a restorer unsure of what it sees stays near its input); 'gate': the input untouched when the whole restoration
+    # changes it little, PSNR(restored, input) >= `gate_psnr` dB, else the restoration (such small changes gained
+    # nothing on average and made most images worse: bench/results/gate_cpu.md); 'none': the restoration as it is
     blend: str = 'none'
-    gate_psnr: float = 40.0               # 'gate': the smallest change returned (40 dB: an RMS change of 1%)
+    gate_psnr: float = 40.0               # 'gate': its threshold (40 dB: an RMS change of 1%)
 
     def __post_init__(self):
         require(self.backbone in BACKBONES,

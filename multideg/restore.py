@@ -587,6 +587,8 @@ class Restorer:
         if gate_psnr is not None and (isinstance(gate_psnr, bool) or not isinstance(gate_psnr, (int, float))
                                       or not 0 < gate_psnr < float('inf')):
             raise ValueError(f"gate_psnr: must be a number of dB > 0 (None: the model's), got {gate_psnr!r}")
+        if gate_psnr is not None and self.blend != 'gate':
+            raise ValueError(f"gate_psnr: sets the threshold of blend 'gate'; the blend is {self.blend!r}")
         self.gate_psnr = cfg.gate_psnr if gate_psnr is None else gate_psnr
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
@@ -635,7 +637,7 @@ class Restorer:
         sr = f" ×{self.scale}" if self.scale > 1 else ''
         ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
             (f", blend {self.blend}" if self.blend != 'none' else '') + \
-            (f" (below {self.gate_psnr:g} dB)" if self.blend == 'gate' else '')
+            (f" (the input kept at PSNR(restored, input) >= {self.gate_psnr:g} dB)" if self.blend == 'gate' else '')
         return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}{ens}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
@@ -704,7 +706,8 @@ class Restorer:
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             res.image = base + res.certainty * (res.image - base)
         elif self.blend == 'gate':            # y itself unless PSNR(x̂, y) < gate_psnr: a change too small to trust
-            change = -10 * torch.log10((res.image.double() - base.double()).pow(2).mean())   # dB; inf: unchanged
+            sq = (res.image - base).square_().sum(dtype=torch.float64) / res.image.numel()     # one float32 temporary
+            change = -10 * torch.log10(sq)                                                    # dB; inf: unchanged
             res.gated = bool(change >= self.gate_psnr)
             if res.gated: res.image = base.clone()
         return res
@@ -783,15 +786,16 @@ def _half_state(state: dict) -> dict:
     "`state` with its floating-point tensors in float16 (integer and boolean ones as they are)."
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
-def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None) -> Path:
+def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None, gate_psnr: float | None = None) -> Path:
     ("The restorer folder `run` written to `dst` for shipping: configs and weights only (no checkpoints, no logs), the "
      "floating-point weights in float16 when `half` (loaded back into float32 by `load_restorer`), and `blend` as the "
-     "model's own (None: the run's); atomic files.")
+     "model's own (None: the run's), with `gate_psnr` its gate's threshold (None: the run's); atomic files.")
     run, dst = Path(run).expanduser(), Path(dst).expanduser()
     if dst.exists() and run.resolve() == dst.resolve():
         raise ValueError(f"pack_restorer: {dst} is the run folder itself; choose another destination")
     parts = load_restorer(run)
     cfg = parts.config if blend is None else replace(parts.config, blend=blend)
+    if gate_psnr is not None: cfg = replace(cfg, gate_psnr=gate_psnr)     # checked by RestorerConfig
     if cfg.blend == 'confidence' and parts.controller is None:
         raise ValueError(f"pack_restorer: blend 'confidence' needs a controller; {run} has none")
     def keep(state: dict) -> dict:
@@ -934,11 +938,11 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                         "auto's tiling can depend on free memory) (default: %(default)s)")
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': move from the input only as far as the controller is sure of what it detected; "
-                        "'gate': the input untouched unless the restoration changes it by more than --gate_psnr; "
+                        "'gate': the input untouched when PSNR(restored, input) >= --gate_psnr (a small change); "
                         "'none': the restoration as it is (default: the model's)")
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
-                   help="--blend gate: the smallest change returned, the PSNR (dB) of the restoration against the "
-                        "input (default: the model's)")
+                   help="--blend gate: the threshold, in dB of PSNR of the restoration against the input; at or "
+                        "above it the input is kept (default: the model's)")
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: average the network over K flips and rotations of the image, K times the time '
                         '(2: a mirror; 4: the mirrors and the half turn; 8: with the quarter turns) '
