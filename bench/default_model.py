@@ -67,6 +67,20 @@ def measure(path: Path, ds, blend: str, gate_psnr: float | None = None) -> tuple
     return res, time.time() - t0
 
 
+def blend_label(blend: str, gate: float) -> str:
+    return f"blend {blend}" + (f" at {gate:g} dB" if blend == 'gate' else '')
+
+
+def measure_rows(entries, ds, gate: float) -> tuple[list, object]:
+    "`summary_row` of each (name, folder, blend) of `entries` on `ds` (the gate at `gate` dB), and the first's results."
+    rows, first = [], None
+    for name, path, blend in entries:
+        res, s = measure(path, ds, blend, gate)
+        rows.append(summary_row(name, res, s)); first = first or res
+        print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
+    return rows, first
+
+
 def summary_row(name: str, res, seconds: float) -> dict:
     rows = mark_worse(res.by_combination())
     combos, s = rows[:-1], rows[-1]
@@ -348,13 +362,9 @@ if __name__ == '__main__':
         results = {k: old[k] for k in ('reproduce',) if k in old}     # the weights are the same: so is that check
         ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
         r = Restorer.from_folder(folder, device='cpu')
-        rows, main_res = [], None
-        for b in (r.blend, *[b for b in BLENDS if b != r.blend]):
-            name = f"bundled (float16 weights), blend {b}" + (f" at {r.gate_psnr:g} dB" if b == 'gate' else '') \
-                + (" (its own)" if b == r.blend else '')
-            res, s = measure(folder, ds, b)
-            rows.append(summary_row(name, res, s)); main_res = main_res or res
-            print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
+        rows, main_res = measure_rows(
+            [(f"bundled (float16 weights), {blend_label(b, r.gate_psnr)}" + (" (its own)" if b == r.blend else ''),
+              folder, b) for b in (r.blend, *[b for b in BLENDS if b != r.blend])], ds, r.gate_psnr)
         results['rows'], results['clean'] = rows, clean_probe(folder)
         print(results['clean'])
         if not a.no_timing:
@@ -365,15 +375,16 @@ if __name__ == '__main__':
         atomic_write(a.results, json.dumps(results, indent=1))
         if a.figure: write_figure(a.figure, main_res)
         text = (folder / 'MODEL_CARD.md').read_text()
-        cmd = (f"python bench/default_model.py --remeasure --blend {r.blend}"
-               + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '')
-               + f" --n {a.n} --patch_size {a.patch_size}")
-        head = text[:text.index('## Measured on held-out photos\n')]
-        head = '\n'.join(blend_line(r) if line.startswith('- **Blend**') else line for line in head.split('\n'))
-        again = f"    {cmd.split(' --n ')[0]}      # its own blend; measured again without the run"
-        pack = "    python bench/default_model.py --run runs/default --pack\n"
-        head = '\n'.join(line for line in head.split('\n') if '--remeasure' not in line)   # one, the latest
-        head = head.replace(pack, pack + again + '\n')
+        again = (f"python bench/default_model.py --remeasure --blend {r.blend}"
+                 + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else ''))
+        cmd = f"{again} --n {a.n} --patch_size {a.patch_size}"
+        head = []                   # how it was made, kept: its blend line and the latest --remeasure command renewed
+        for line in text[:text.index('## Measured on held-out photos\n')].split('\n'):
+            if '--remeasure' in line: continue
+            head.append(blend_line(r) if line.startswith('- **Blend**') else line)
+            if line == "    python bench/default_model.py --run runs/default --pack":
+                head.append(f"    {again}      # its own blend; measured again without the run")
+        head = '\n'.join(head)
         grey = RESTORATION_RECIPES['default'].get('grey')
         lines = measured_lines(a, folder, rows, main_res, results['clean'], grey, cmd)
         tail = tail_lines(results.get('timing'), len(list(sample_images('eval'))))
@@ -404,16 +415,12 @@ if __name__ == '__main__':
     if a.reproduce is not None:
         results['reproduce'] = reproduce(a.reproduce, Path(a.reference), run); print(results['reproduce'])
     ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
-    rows, main_res = [], None
     packed = Restorer.from_folder(folder, device='cpu')                      # the bundled model's own blend
     own, gate = packed.blend, packed.gate_psnr
-    def label(b): return f"blend {b}" + (f" at {gate:g} dB" if b == 'gate' else '')
-    for name, path, blend in ((f'bundled (float16 weights), {label(own)}', folder, own),
-                              (f'the run (float32 weights), {label(own)}', run, own),
-                              *[(f'bundled, {label(b)}', folder, b) for b in BLENDS if b != own]):
-        res, s = measure(path, ds, blend, gate)
-        rows.append(summary_row(name, res, s)); main_res = main_res or res
-        print(fmt_row(rows[-1]), f"{s / 60:.1f} min", flush=True)
+    rows, main_res = measure_rows([(f'bundled (float16 weights), {blend_label(own, gate)}', folder, own),
+                                   (f'the run (float32 weights), {blend_label(own, gate)}', run, own),
+                                   *[(f'bundled, {blend_label(b, gate)}', folder, b) for b in BLENDS if b != own]],
+                                  ds, gate)
     results['rows'] = rows
     results['clean'] = clean_probe(folder)
     print(results['clean'])

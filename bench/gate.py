@@ -11,7 +11,7 @@ exactly the offline row.
 
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 python bench/gate.py --out bench/results/gate_cpu.md
 """
-import argparse, json, math, sys, time
+import argparse, json, sys, time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,13 +20,7 @@ from default_model import summary_row                              # bench/defau
 from multideg.core import atomic_write
 from multideg.data import SampleImages
 from multideg.evaluate import SyntheticEval, eval_dataset, evaluate
-from multideg.restore import Restorer
-
-
-def change_db(out, lq) -> float:
-    "How much the restoration changed its input: PSNR (dB) of the output against the input (inf: unchanged)."
-    mse = (out.double() - lq.double()).pow(2).mean().item()
-    return math.inf if mse == 0 else -10 * math.log10(mse)
+from multideg.restore import Restorer, change_psnr
 
 
 def recorded(r: Restorer, ds) -> tuple:
@@ -34,7 +28,7 @@ def recorded(r: Restorer, ds) -> tuple:
     changes = []
     def fn(lq):
         res = r.restore(lq[0].cpu())
-        changes.append(change_db(res.image, lq[0].cpu()))
+        changes.append(change_psnr(res.image, lq[0].cpu()))      # what the library's gate compares
         return res.image[None], res.predicted
     t0 = time.time()
     res = evaluate(fn, ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
@@ -55,8 +49,7 @@ def table(res, changes, thresholds) -> tuple[list, list[str]]:
     for t in thresholds:
         g = gated(res, changes, t) if t is not None else res
         row = summary_row('none' if t is None else f'{t:g}', g, 0.0)
-        combos = [c for c in g.by_combination()[:-1]]
-        row['worse_psnr'] = sum(c['gain_psnr'] < 0 for c in combos)
+        row['worse_psnr'] = sum(c['gain_psnr'] < 0 for c in g.by_combination()[:-1])
         row['restored'] = len(changes) if t is None else sum(c < t for c in changes)
         rows.append(row)
         lines.append(f"| {row['variant']} | {row['restored']} | {row['gain_psnr']:+.3f} | {row['gain_ssim']:+.4f} | "

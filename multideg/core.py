@@ -21,12 +21,12 @@ from torch.utils._pytree import tree_flatten
 __all__ = ['MAX_PIXELS', 'SAVE_FORMATS', 'DEVICE_ENV', 'HOME_ENV', 'CHECKPOINT_SUFFIXES', 'ImageLoadError', 'current_pixel_limit',
            'pixel_limit', 'apply_exif_orientation', 'open_pillow', 'CommandParser', 'require_option', 'say_once',
            'load_image', 'encode_png16', 'atomic_write', 'save_image', 'to_uint8', 'tensor_to_numpy', 'numpy_to_tensor',
-           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'is_whole', 'upscale', 'rgb_to_y', 'require',
-           'field_types', 'parse_setting', 'check_types', 'JsonConfig', 'field_help', 'config_parser',
-           'config_from_args', 'seed_everything', 'default_device', 'multideg_home', 'local_checkpoints',
-           'local_clip_weights', 'UnreadableFileError', 'load_torch_file', 'save_weights', 'read_weights',
-           'frozen_fingerprint', 'fingerprint_differs', 'read_json', 'LiveBytes', 'no_cyclic_gc', 'cached_clip_files',
-           'system_info']
+           'tensor_to_pil', 'pil_to_tensor', 'pad_to_multiple', 'crop_to', 'is_whole', 'is_positive', 'upscale',
+           'rgb_to_y', 'require', 'field_types', 'parse_setting', 'check_types', 'JsonConfig', 'field_help',
+           'config_parser', 'config_from_args', 'seed_everything', 'default_device', 'multideg_home',
+           'local_checkpoints', 'local_clip_weights', 'UnreadableFileError', 'load_torch_file', 'save_weights',
+           'read_weights', 'frozen_fingerprint', 'fingerprint_differs', 'read_json', 'LiveBytes', 'no_cyclic_gc',
+           'cached_clip_files', 'system_info']
 
 # %% ../nbs/00_core.ipynb #d9411469
 class ImageLoadError(ValueError):
@@ -313,6 +313,10 @@ def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def is_whole(v, least: int = 1) -> bool:
     "Whether `v` is a whole number (an int, not a bool) >= `least`: a scale, a count, a size."
     return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+def is_positive(v) -> bool:
+    "Whether `v` is a finite number > 0 (an int or float, not a bool): a threshold, an amount of memory."
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float('inf')
 
 def upscale(x: torch.Tensor, scale: int) -> torch.Tensor:
     "Bicubic ×`scale` enlargement of `...×C×H×W` images in [0, 1] (clamped to [0, 1]); `scale` 1 returns `x`."

@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import (JsonConfig, fingerprint_differs, is_whole, read_json, read_weights, require, save_weights,
-                           upscale)
+from .core import (JsonConfig, fingerprint_differs, is_positive, is_whole, read_json, read_weights, require,
+                           save_weights, upscale)
 from .degradations import caption
 from .controller import ControllerConfig, DAClip, controller_from_config
 from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig
@@ -60,9 +60,8 @@ class RestorerConfig(JsonConfig):
         require(self.backbone in BACKBONES,
                 f"RestorerConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}")
         require(self.blend in BLENDS, f"RestorerConfig: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
-        require(isinstance(self.gate_psnr, (int, float)) and not isinstance(self.gate_psnr, bool)
-                and 0 < self.gate_psnr < float('inf'), f"RestorerConfig: gate_psnr must be a number of dB > 0, "
-                                                       f"got {self.gate_psnr!r}")
+        require(is_positive(self.gate_psnr), f"RestorerConfig: gate_psnr must be a number of dB > 0, "
+                                             f"got {self.gate_psnr!r}")
         check_sampler(self.sampler, 'RestorerConfig: sampler')
         kind, bc = BACKBONE_CONFIGS[self.backbone], self.backbone_config
         if bc is None: bc = kind()

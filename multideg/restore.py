@@ -16,7 +16,7 @@ from PIL import Image
 
 from .core import (CommandParser, ImageLoadError, MAX_PIXELS, require_option, _available, default_device,
                            load_image, numpy_to_tensor, pil_to_tensor, save_image, SAVE_FORMATS, upscale,
-                           is_whole, save_weights, say_once, LiveBytes, no_cyclic_gc)
+                           is_positive, is_whole, save_weights, say_once, LiveBytes, no_cyclic_gc)
 from fastcore.basics import patch
 from .degradations import DACLIP_NAMES
 from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
@@ -30,8 +30,8 @@ from .inference import (BLENDS, RestorerConfig, RestorerParts, build_sde, contro
 __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights',
            'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'cgroup_free',
            'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble',
-           'RestoreTrace', 'RestoreResult', 'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs',
-           'plan_outputs', 'tile_option', 'add_model_arguments', 'restorer_from_args', 'restore_command']
+           'RestoreTrace', 'RestoreResult', 'change_psnr', 'Restorer', 'default_model_folder', 'pack_restorer',
+           'find_inputs', 'plan_outputs', 'tile_option', 'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -523,6 +523,12 @@ class RestoreResult:
         if self.confidence is not None: return float(self.confidence)
         return min((float(self.probabilities[n]) for n in self.predicted), default=0.0)
 
+def change_psnr(restored: torch.Tensor, base: torch.Tensor) -> float:
+    ("How much a restoration changed its input: PSNR (dB) of `restored` against `base` (the input, or its bicubic "
+     "enlargement), images in [0, 1]; inf when unchanged. One float32 temporary, summed in float64.")
+    sq = (restored - base).square_().sum(dtype=torch.float64).item() / restored.numel()
+    return math.inf if sq == 0 else -10 * math.log10(sq)
+
 DETECTIONS = ('head', 'softmax')
 
 def _device(device) -> torch.device:
@@ -558,8 +564,7 @@ class Restorer:
             raise ValueError(f"tile: must be 'auto', a tile size in pixels >= 1, or 0 / None for no tiling; "
                              f"got {tile!r}")
         tile = tile or None
-        if memory is not None and (isinstance(memory, bool) or not isinstance(memory, (int, float)) or
-                                   not 0 < memory < float('inf')):
+        if memory is not None and not is_positive(memory):
             raise ValueError(f"memory: must be a number of GiB > 0 (None: half of what the device has free), "
                              f"got {memory!r}")
         if memory is not None and tile != 'auto':
@@ -584,8 +589,7 @@ class Restorer:
             raise ValueError(f"blend: must be one of {', '.join(BLENDS)} or None (the model's), got {blend!r}")
         if self.blend == 'confidence' and parts.controller is None:
             raise ValueError("blend: 'confidence' needs a controller; this restorer has none")
-        if gate_psnr is not None and (isinstance(gate_psnr, bool) or not isinstance(gate_psnr, (int, float))
-                                      or not 0 < gate_psnr < float('inf')):
+        if gate_psnr is not None and not is_positive(gate_psnr):
             raise ValueError(f"gate_psnr: must be a number of dB > 0 (None: the model's), got {gate_psnr!r}")
         if gate_psnr is not None and self.blend != 'gate':
             raise ValueError(f"gate_psnr: sets the threshold of blend 'gate'; the blend is {self.blend!r}")
@@ -706,9 +710,7 @@ class Restorer:
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             res.image = base + res.certainty * (res.image - base)
         elif self.blend == 'gate':            # y itself unless PSNR(x̂, y) < gate_psnr: a change too small to trust
-            sq = (res.image - base).square_().sum(dtype=torch.float64) / res.image.numel()     # one float32 temporary
-            change = -10 * torch.log10(sq)                                                    # dB; inf: unchanged
-            res.gated = bool(change >= self.gate_psnr)
+            res.gated = change_psnr(res.image, base) >= self.gate_psnr
             if res.gated: res.image = base.clone()
         return res
 
