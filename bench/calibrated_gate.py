@@ -14,7 +14,7 @@ from pathlib import Path
 
 from multideg.core import atomic_write
 from multideg.data import SampleImages
-from multideg.demo import mark_worse
+from multideg.evaluate import mark_worse
 from multideg.evaluate import SyntheticEval, eval_dataset, evaluate
 from multideg.metrics import psnr
 from multideg.restore import Restorer

@@ -24,7 +24,7 @@ from safetensors import safe_open
 from harm_by_photo import by_photo      # bench/harm_by_photo.py
 from multideg.core import atomic_write, load_image, save_image
 from multideg.data import sample_images
-from multideg.demo import mark_worse
+from multideg.evaluate import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
 from multideg.inference import BLENDS, RestorerConfig, load_restorer
 from multideg.metrics import psnr

@@ -10,7 +10,8 @@ combination in each metric, how many combinations come out worse than their inpu
 import argparse, json, time
 from pathlib import Path
 
-from multideg.demo import DemoConfig, mark_worse
+from multideg.demo import DemoConfig
+from multideg.evaluate import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, restorer_fn
 from multideg.restore import Restorer
 

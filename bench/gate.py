@@ -12,14 +12,13 @@ exactly the offline row.
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 python bench/gate.py --out bench/results/gate_cpu.md
 """
 import argparse, json, sys, time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from default_model import summary_row                              # bench/default_model.py
 from multideg.core import atomic_write
 from multideg.data import SampleImages
-from multideg.evaluate import SyntheticEval, eval_dataset, evaluate
+from multideg.evaluate import SyntheticEval, eval_dataset, evaluate, gated     # gated: the library's offline gate
 from multideg.restore import Restorer, change_psnr
 
 
@@ -33,13 +32,6 @@ def recorded(r: Restorer, ds) -> tuple:
     t0 = time.time()
     res = evaluate(fn, ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
     return res, changes, time.time() - t0
-
-
-def gated(res, changes: list, threshold: float):
-    "The results as the gate at `threshold` dB gives them: an image changed less keeps its input's scores."
-    rows = [dict(row, **{f'output_{m}': row[f'input_{m}'] for m in res.metrics}) if c >= threshold else row
-            for row, c in zip(res.rows, changes)]
-    return replace(res, rows=rows)
 
 
 def table(res, changes, thresholds) -> tuple[list, list[str]]:

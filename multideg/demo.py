@@ -11,24 +11,28 @@ from pathlib import Path
 import torch
 from fastcore.script import store_true
 
-from .core import JsonConfig, _available, atomic_write, check_types, default_device
+from .core import JsonConfig, _available, atomic_write, check_types, default_device, is_positive
 
 # %% auto #0
-__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DemoConfig', 'demo', 'mark_worse', 'demo_command']
+__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DemoConfig', 'demo', 'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
     'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16,
                   patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
-                  loss='x0', prediction='x0', identity_init=False, harm_weight=0.0),
+                  loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
+                  pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=16, blend='confidence'),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
                 patch_size=64, per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
-                loss='x0', prediction='x0', identity_init=False, harm_weight=0.0),
+                loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
+                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=96, blend='confidence'),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
-                loss='ml', prediction='noise', identity_init=False, harm_weight=0.0),
+                loss='ml', prediction='noise', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
+                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=192, blend='confidence'),
 }
-EVAL_ONLY = ('blend',)       # settings of the evaluation only: a demo folder re-evaluates with another value
+# settings of the evaluation only: a demo folder re-evaluates with another value
+EVAL_ONLY = ('blend', 'gate_psnr', 'gate_pairs')
 DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
 def _check(ok: bool, msg: str):
@@ -63,13 +67,21 @@ class DemoConfig(JsonConfig):
     seed: int = 0                         # every random draw of the demo derives from it (data, weights, training)
     identity_init: bool | None = None     # nafnet: start as the identity (zero ending conv)
     harm_weight: float | None = None      # nafnet: weight of the loss on pixels made worse than the input
-    # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected ('none': x̂)
-    blend: str = 'confidence'
+    harm_scope: str | None = None         # nafnet: 'pixel' (each pixel made worse) or 'image' (each image's mean error)
+    pixel_loss: str | None = None         # nafnet: 'l1' or 'psnr' (each image's dB, NAFNet's loss)
+    ssim_weight: float | None = None      # nafnet: weight of the 1 − SSIM term
+    highlights: float | None = None       # share of clean crops over-exposed (white areas that are not holes)
+    grey: float | None = None             # share of clean crops made grey (black-and-white photos)
+    # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected; 'gate':
+    # the input itself unless the restoration changes it by more than gate_psnr dB; 'none': the restoration x̂
+    blend: str | None = None              # None: the profile's
+    gate_psnr: float | None = None        # blend 'gate': its threshold (None: calibrated on training-photo pairs)
+    gate_pairs: int | None = None         # pairs of the training photos the gate is calibrated on
 
     def __post_init__(self):
         from multideg.sde import PREDICTIONS, SAMPLERS
         from multideg.inference import BACKBONES, BLENDS
-        from multideg.restorer_training import RESTORATION_LOSSES
+        from multideg.restorer_training import HARM_SCOPES, PIXEL_LOSSES, RESTORATION_LOSSES
         check_types(self)
         _check(self.profile in (None, *DEMO_PROFILES),
                f"profile must be one of {', '.join(DEMO_PROFILES)} or none, got {self.profile!r}")
@@ -79,17 +91,26 @@ class DemoConfig(JsonConfig):
             except (RuntimeError, TypeError):
                 raise ValueError(f"device {self.device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
         for k in ('controller_steps', 'restorer_steps', 'batch_size', 'patch_size', 'per_photo', 'eval_size',
-                  'controller_batch', 'count', 'val_count', 'steps'):
+                  'controller_batch', 'count', 'val_count', 'steps', 'gate_pairs'):
             v = getattr(self, k)
             _check(v is None or v >= 1, f"{k} must be an integer >= 1, got {v}")
         for k, valid in (('backbone', BACKBONES), ('loss', RESTORATION_LOSSES), ('prediction', PREDICTIONS),
-                         ('sampler', SAMPLERS)):
+                         ('sampler', SAMPLERS), ('pixel_loss', PIXEL_LOSSES), ('harm_scope', HARM_SCOPES)):
             v = getattr(self, k)
             _check(v is None or v in valid, f"{k} must be one of {', '.join(valid)}, got {v!r}")
         _check(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), f"lr must be a number > 0, got {self.lr}")
-        _check(self.harm_weight is None or (self.harm_weight >= 0 and math.isfinite(self.harm_weight)),
-               f"harm_weight must be a number >= 0, got {self.harm_weight}")
-        _check(self.blend in BLENDS, f"blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
+        for k in ('harm_weight', 'ssim_weight'):
+            v = getattr(self, k)
+            _check(v is None or (v >= 0 and math.isfinite(v)), f"{k} must be a number >= 0, got {v}")
+        for k in ('highlights', 'grey'):
+            v = getattr(self, k)
+            _check(v is None or 0 <= v <= 1, f"{k} must be a share between 0 and 1, got {v}")
+        _check(self.gate_psnr is None or is_positive(self.gate_psnr),
+               f"gate_psnr must be a number of dB > 0 (none: calibrated), got {self.gate_psnr}")
+        _check(self.gate_psnr is None or self.blend in (None, 'gate'),
+               f"gate_psnr sets the threshold of blend 'gate'; the blend is {self.blend!r}")
+        _check(self.blend is None or self.blend in BLENDS,
+               f"blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         _check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
 
     def resolved(self) -> DemoConfig:
@@ -120,6 +141,7 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps,
                                  batch_size=cfg.controller_batch, counts=counts, device=cfg.device, seed=cfg.seed,
                                  count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
+                                 highlights=cfg.highlights, grey=cfg.grey,
                                  val_every=max(1, cfg.controller_steps // 4),
                                  save_every=max(1, cfg.controller_steps // 4),
                                  log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
@@ -128,7 +150,8 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                              patch_size=cfg.patch_size, counts=counts, device=cfg.device, count=cfg.count,
                              val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss,
                              backbone_options={'identity_init': True} if cfg.identity_init else {},
-                             harm_weight=cfg.harm_weight,
+                             harm_weight=cfg.harm_weight, harm_scope=cfg.harm_scope, pixel_loss=cfg.pixel_loss,
+                             ssim_weight=cfg.ssim_weight, highlights=cfg.highlights, grey=cfg.grey,
                              sde={'prediction': cfg.prediction}, seed=cfg.seed,
                              val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
                              log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps,
@@ -156,7 +179,9 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     from multideg.data import make_dataset
     from multideg.restore import Restorer
     from multideg.degradations import DegradationSampler
-    from multideg.evaluate import eval_dataset, evaluate, restorer_fn, write_report
+    from multideg.evaluate import (SyntheticEval, calibrate_gate, eval_dataset, evaluate, mark_worse, restorer_fn,
+                                   write_report)
+    from multideg.data import SampleImages
     from multideg.learner import read_metrics
     from multideg.controller_training import train_controller
     from multideg.restorer_training import train_restoration
@@ -191,8 +216,16 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
 
     _stage(4, 4, "evaluation on the held-out photos")
     t0 = time.time()
+    blend = cfg.blend if cfg.fusion != 'none' or cfg.blend == 'gate' else 'none'   # confidence needs a controller
     restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps,
-                                    seed=cfg.seed, blend=cfg.blend if cfg.fusion != 'none' else 'none')
+                                    seed=cfg.seed, blend=blend)
+    gate = None
+    if blend == 'gate':   # the threshold given, or the best on pairs of the training photos (never the held-out ones)
+        if cfg.gate_psnr is None:
+            cal_set = SyntheticEval(DegradationSampler(counts=counts), n=cfg.gate_pairs, patch_size=cfg.eval_size,
+                                    seed=cfg.seed + 1, source=SampleImages('train'))
+            gate = calibrate_gate(restorer, cal_set)
+        restorer = restorer.with_blend('gate', cfg.gate_psnr or gate.gate_psnr)
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
     res = evaluate(restorer_fn(restorer), ds, device='cpu', progress=True)
     report = write_report(res, out / 'report',
@@ -202,7 +235,10 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     summary = {'input_psnr': s['input_psnr'], 'output_psnr': s['output_psnr'], 'psnr_gain': s['gain_psnr'],
                'input_ssim': s['input_ssim'], 'output_ssim': s['output_ssim'], 'recognised': s.get('recognised'),
                'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
-               'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict()}
+               'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict(),
+               'blend': blend, 'gate_psnr': restorer.gate_psnr if blend == 'gate' else None,
+               'gate_calibration': None if gate is None else {'description': gate.description, 'rows': gate.rows,
+                                                              'table': gate.table()}}
     rows = mark_worse(res.by_combination())       # the combinations, then 'all'
     summary['combinations'] = rows[:-1]
     summary['worse_combinations'] = [r['combination'] for r in rows[:-1] if r['worse']]
@@ -216,16 +252,11 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
           f"gain {s['gain_psnr']:+.2f} dB; SSIM {s['input_ssim']:.3f} -> {s['output_ssim']:.3f}"
           + (f"; degradations recognised exactly on {100 * s['recognised']:.0f}% of the photos"
              if s.get('recognised') is not None else ''))
+    if blend == 'gate':
+        print(f"blend gate at {summary['gate_psnr']:g} dB" + (" (calibrated on pairs of the training photos)"
+                                                               if gate else ''))
     print(f"report: {out / 'demo.md'}  ({summary['total_s_this_call'] / 60:.1f} min)")
     return summary
-
-# %% ../nbs/15_demo.ipynb #8289c723
-def mark_worse(rows: list[dict]) -> list[dict]:
-    ("`rows` (summaries with `gain_psnr`, maybe `gain_ssim`) with `worse`: the metrics in which the output is worse "
-     "than the input on average ('' when none).")
-    def worse(r):
-        return ', '.join(m.upper() for m in ('psnr', 'ssim') if r.get(f'gain_{m}') is not None and r[f'gain_{m}'] < 0)
-    return [{**r, 'worse': worse(r)} for r in rows]
 
 # %% ../nbs/15_demo.ipynb #fb5c3fd1
 def _write_summary(out: Path, summary: dict, curve: dict, res, rows: list[dict]) -> None:
@@ -258,7 +289,16 @@ def _write_summary(out: Path, summary: dict, curve: dict, res, rows: list[dict])
     if summary.get('recognised') is not None:
         lines.append(f"The controller named the exact set of degradations on "
                      f"{100 * summary['recognised']:.0f}% of them.")
+    gate = summary.get('gate_calibration')
+    if summary.get('blend') == 'gate':
+        lines.append(f"Blend `gate`: a photo whose restoration changes it only a little (PSNR of the restoration "
+                     f"against the input ≥ {summary['gate_psnr']:g} dB) is returned as it was"
+                     + (", the threshold chosen on pairs of the training photos (below)." if gate else "."))
     lines += ["", "| stage | minutes (this call) |", "|---|---|"] + [f"| {k} | {v / 60:.1f} |" for k, v in t.items()]
+    if gate:
+        lines += ["", "## The gate's threshold", "",
+                  f"Calibrated on {gate['description']}: the threshold with the highest PSNR gain there "
+                  f"(`calibrate_gate`, notebook 13).", "", gate['table']]
     sizes = sorted(r['n'] for r in combos)
     lines += ["", "## By degradation combination", "",
               f"{summary['images']} held-out images in {len(combos)} combinations "
@@ -287,14 +327,15 @@ def demo_command(
         device: str = None,  # cpu, cuda, cuda:1, mps (default: multideg's choice)
         backbone: str = None,  # 'nafnet' (direct, the CPU default) or 'unet' (IR-SDE, the GPU default)
         fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
-        blend: str = 'confidence',  # 'confidence': move from the input as far as the controller is sure; 'none'
+        blend: str = None,  # 'confidence', 'gate' (the input kept when barely changed) or 'none' (default: profile's)
+        gate_psnr: float = None,  # blend gate's threshold, dB (default: calibrated on pairs of the training photos)
         seed: int = 0):  # random seed
     ("Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, "
      "write a report.")
     if quick and profile not in (None, 'quick'):
         raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
     s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion,
-                        blend=blend, seed=seed))
+                        blend=blend, gate_psnr=gate_psnr, seed=seed))
     if not s['psnr_gain'] > 0:
         print("note: the restorer did not beat the input on these photos; "
               "train longer (--profile cpu, or gpu on a GPU)")

@@ -21,14 +21,16 @@ from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
 from .inference import BLENDS, RestorerConfig
-from .restore import ENSEMBLES, add_model_arguments, default_model_folder, restorer_from_args, tile_option
+from .restore import (ENSEMBLES, add_model_arguments, change_psnr, default_model_folder, restorer_from_args,
+                              tile_option)
 
 # %% auto #0
-__all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'combination', 'combination_names', 'centre_crop',
-           'mod_crop', 'centre_crop_pair', 'eval_sampler', 'SyntheticEval', 'EvalSet', 'pair_scale', 'folder_scale',
-           'ScaledPairs', 'eval_dataset', 'default_metrics', 'default_crop_border', 'headline_metric', 'EvalResults',
-           'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart', 'example_grid',
-           'sr_example_grid', 'write_report', 'load_results', 'restorer_fn', 'eval_command']
+__all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'GATE_THRESHOLDS', 'combination', 'combination_names',
+           'centre_crop', 'mod_crop', 'centre_crop_pair', 'eval_sampler', 'SyntheticEval', 'EvalSet', 'pair_scale',
+           'folder_scale', 'ScaledPairs', 'eval_dataset', 'default_metrics', 'default_crop_border', 'headline_metric',
+           'EvalResults', 'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart', 'example_grid',
+           'sr_example_grid', 'write_report', 'load_results', 'restorer_fn', 'eval_command', 'mark_worse', 'gated',
+           'GateCalibration', 'calibrate_gate']
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
 def combination(names) -> str:
@@ -113,6 +115,7 @@ class SyntheticEval(torch.utils.data.Dataset):
         self.scale = self.sampler.scale if isinstance(self.sampler, SecondOrder) else 1
         _check_divisible(patch_size, self.scale)
         self.source = SampleImages('eval') if source is None else source
+        self.held_out = source is None                     # the 'eval' sample photos, which no recipe trains on
         if len(self.source) == 0: raise ValueError("SyntheticEval: the source has no images")
         self.n = 4 * len(self.source) if n is None else n
         self.patch_size, self.seed = patch_size, seed
@@ -128,7 +131,8 @@ class SyntheticEval(torch.utils.data.Dataset):
         photos = ', '.join(dict.fromkeys(self._photo(i) for i in range(len(self.source))))
         crop = f"centre crops of {self.patch_size} px of the degraded photos" if self.patch_size else "whole images"
         sr = f", ×{self.scale} super-resolution (LR inputs {self.scale}× smaller)" if self.scale > 1 else ''
-        return (f"{self.n} synthetic pairs: preset {self.preset!r} on the held-out photos ({photos}), {crop}{sr}, "
+        which = 'the held-out photos' if self.held_out else 'the photos'
+        return (f"{self.n} synthetic pairs: preset {self.preset!r} on {which} ({photos}), {crop}{sr}, "
                 f"seed {self.seed}")
 
     def __getitem__(self, i: int) -> dict:
@@ -894,3 +898,69 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     return 0
 
 eval_command.raw_argv = True   # the CLI hands it the arguments unparsed
+
+# %% ../nbs/13_evaluate.ipynb #4cdd1e94
+def mark_worse(rows: list[dict]) -> list[dict]:
+    ("`rows` (summaries with `gain_psnr`, maybe `gain_ssim`) with `worse`: the metrics in which the output is worse "
+     "than the input on average ('' when none).")
+    def worse(r):
+        return ', '.join(m.upper() for m in ('psnr', 'ssim') if r.get(f'gain_{m}') is not None and r[f'gain_{m}'] < 0)
+    return [{**r, 'worse': worse(r)} for r in rows]
+
+# %% ../nbs/13_evaluate.ipynb #cecc88d1
+GATE_THRESHOLDS = (20.0, 22.5, 25.0, 27.5, 30.0, 32.5, 35.0, 37.5, 40.0, 45.0, 50.0)   # dB, candidates
+
+def gated(results: EvalResults, changes: Sequence[float], gate_psnr: float) -> EvalResults:
+    ("`results` as blend 'gate' at `gate_psnr` dB gives them: an image whose restoration changed it less "
+     "(`changes[i]` = PSNR(restored, input) >= gate_psnr) keeps its input's scores (the thumbnails are not redrawn).")
+    if len(changes) != len(results.rows):
+        raise ValueError(f"gated: {len(changes)} changes for {len(results.rows)} result rows")
+    rows = [dict(r, **{f'output_{m}': r[f'input_{m}'] for m in results.metrics}) if c >= gate_psnr else r
+            for r, c in zip(results.rows, changes)]
+    return replace(results, rows=rows)
+
+@dataclass
+class GateCalibration:
+    "What `calibrate_gate` measured, per candidate threshold, and the threshold it chose."
+    gate_psnr: float                     # the threshold chosen (dB)
+    rows: list                           # per candidate (then 'none', no gate): the gated results' summary
+    changes: list                        # per calibration image: PSNR(restored, input), dB
+    description: str = ''                # the calibration set
+
+    def table(self) -> str:
+        "The rows as a Markdown table, the chosen threshold in bold."
+        head = ("| gate (dB) | images restored | Δ PSNR | Δ SSIM | combinations worse (PSNR or SSIM) |\n"
+                "|---|---:|---:|---:|---:|")
+        def line(r):
+            t = 'none' if r['gate_psnr'] is None else f"{r['gate_psnr']:g}"
+            t = f"**{t}**" if r['gate_psnr'] == self.gate_psnr else t
+            ssim = f"{r['gain_ssim']:+.4f}" if r.get('gain_ssim') is not None else '–'
+            return (f"| {t} | {r['restored']} of {r['n']} | {r['gain_psnr']:+.3f} | {ssim} | "
+                    f"{len(r['worse'])} of {r['combinations']} |")
+        return '\n'.join([head, *map(line, self.rows)])
+
+def _gate_row(results: EvalResults, gate_psnr: float | None, changes: Sequence[float]) -> dict:
+    rows = mark_worse(results.by_combination())
+    return {'gate_psnr': gate_psnr, **rows[-1], 'combinations': len(rows) - 1,
+            'restored': len(changes) if gate_psnr is None else sum(c < gate_psnr for c in changes),
+            'worse': [r['combination'] for r in rows[:-1] if r['worse']]}
+
+def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHOLDS, *,
+                   progress: bool = False) -> GateCalibration:
+    ("Choose blend 'gate''s threshold for `restorer` (a `Restorer`) on `dataset` (calibration pairs, not the held-out "
+     "ones): each image restored once without a blend, the gate scored offline at every candidate of `thresholds`; "
+     "the highest PSNR gain wins (ties: fewer combinations worse, then the lower threshold).")
+    thresholds = sorted({float(t) for t in thresholds})
+    if not thresholds or not all(math.isfinite(t) and t > 0 for t in thresholds):
+        raise ValueError(f"calibrate_gate: thresholds must be numbers of dB > 0, got {thresholds}")
+    raw, changes = restorer.with_blend('none'), []
+    def fn(lq):
+        r = raw.restore(lq.cpu())
+        changes.append(change_psnr(r.image, upscale(lq.cpu(), raw.scale)[0]))   # what the gate compares
+        out = r.image[None].to(lq.device)
+        return (out, r.predicted) if raw.controller is not None else out
+    res = evaluate(fn, dataset, metrics=('psnr', 'ssim'), device='cpu', progress=progress)
+    rows = [_gate_row(gated(res, changes, t), t, changes) for t in thresholds]
+    best = max(rows, key=lambda r: (round(r['gain_psnr'], 6), -len(r['worse']), -r['gate_psnr']))
+    return GateCalibration(best['gate_psnr'], rows + [_gate_row(res, None, changes)], changes,
+                           getattr(dataset, 'description', type(dataset).__name__))

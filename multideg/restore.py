@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_restore.ipynb #d5d3809f
 from __future__ import annotations
-import argparse, contextlib, glob, math, os, shutil, sys, time, warnings
+import argparse, contextlib, copy, glob, math, os, shutil, sys, time, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -584,20 +584,31 @@ class Restorer:
         self.memory, self._peaks = memory, {}             # GiB for tile 'auto' (None: the device's); planned bytes
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
-        self.blend = cfg.blend if blend is None else blend                # None: the model's
+        self._set_blend(blend, gate_psnr, parts.controller is not None)
+        self.state_device = torch.device(state_device) if state_device is not None else None
+        self.backbone = parts.backbone.to(self.device).eval()
+        self.sde = parts.sde
+        self.controller = parts.controller.to(self.device).eval() if parts.controller is not None else None
+
+    def _set_blend(self, blend: str | None, gate_psnr: float | None, has_controller: bool) -> None:
+        "Check and set the blend and the gate's threshold (None: the model's)."
+        self.blend = self.config.blend if blend is None else blend
         if self.blend not in BLENDS:
             raise ValueError(f"blend: must be one of {', '.join(BLENDS)} or None (the model's), got {blend!r}")
-        if self.blend == 'confidence' and parts.controller is None:
+        if self.blend == 'confidence' and not has_controller:
             raise ValueError("blend: 'confidence' needs a controller; this restorer has none")
         if gate_psnr is not None and not is_positive(gate_psnr):
             raise ValueError(f"gate_psnr: must be a number of dB > 0 (None: the model's), got {gate_psnr!r}")
         if gate_psnr is not None and self.blend != 'gate':
             raise ValueError(f"gate_psnr: sets the threshold of blend 'gate'; the blend is {self.blend!r}")
-        self.gate_psnr = cfg.gate_psnr if gate_psnr is None else gate_psnr
-        self.state_device = torch.device(state_device) if state_device is not None else None
-        self.backbone = parts.backbone.to(self.device).eval()
-        self.sde = parts.sde
-        self.controller = parts.controller.to(self.device).eval() if parts.controller is not None else None
+        self.gate_psnr = self.config.gate_psnr if gate_psnr is None else gate_psnr
+
+    def with_blend(self, blend: str | None, gate_psnr: float | None = None) -> 'Restorer':
+        ("This restorer with another blend (and gate threshold), sharing its networks: one loaded model evaluated "
+         "several ways.")
+        other = copy.copy(self)
+        other._set_blend(blend, gate_psnr, self.controller is not None)
+        return other
 
     @classmethod
     def from_folder(cls, path, **kwargs) -> 'Restorer':

@@ -29,7 +29,7 @@ from .controller_training import (ControllerTrainConfig, DataConfig, controller_
                                          data_settings, plan_for_card, run_training_command, train_controller)
 
 # %% auto #0
-__all__ = ['RESTORATION_LOSSES', 'PIXEL_LOSSES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration',
+__all__ = ['RESTORATION_LOSSES', 'PIXEL_LOSSES', 'HARM_SCOPES', 'RESTORATION_RECIPES', 'RestorationConfig', 'plan_restoration',
            'plan_restoration_run', 'fit_restoration', 'train_restoration', 'train_command']
 
 # %% ../nbs/11_restorer_training.ipynb #25bccc50
@@ -81,6 +81,7 @@ def _restoration_val(model, *, lq, gt, emb, sde, sampler, steps, batch_size: int
 # %% ../nbs/11_restorer_training.ipynb #dc8bebde
 RESTORATION_LOSSES = ('ml', 'noise', 'x0')
 PIXEL_LOSSES = ('l1', 'psnr')      # the direct backbone's reconstruction terms
+HARM_SCOPES = ('pixel', 'image')   # what the harm term compares: each pixel's error or each image's mean error
 
 @dataclass
 class RestorationConfig(DataConfig, TrainConfig):
@@ -146,8 +147,8 @@ class RestorationConfig(DataConfig, TrainConfig):
                 f"pixel_loss applies to the direct backbone (nafnet), not {self.backbone!r}: the unet's is `loss`")
         require(isinstance(self.harm_weight, (int, float)) and self.harm_weight >= 0,
                 f"harm_weight must be a number >= 0, got {self.harm_weight!r}")
-        require(self.harm_scope in ('pixel', 'image'),
-                f"harm_scope must be 'pixel' or 'image', got {self.harm_scope!r}")
+        require(self.harm_scope in HARM_SCOPES,
+                f"harm_scope must be one of {', '.join(HARM_SCOPES)}, got {self.harm_scope!r}")
         require(self.harm_weight == 0 or self.backbone == 'nafnet',
                 f"harm_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
         require(isinstance(self.ssim_weight, (int, float)) and not isinstance(self.ssim_weight, bool)
