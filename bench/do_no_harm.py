@@ -1,18 +1,23 @@
 """Do no harm (issue 23): compare demo variants on the same held-out photos, per degradation combination.
 
 Each FOLDER is a finished `multideg demo` (same seed and per_photo, hence the same held-out set). For each, the
-restorer is evaluated as trained (blend 'none') and, with --blend, with the controller's confidence steering how far
-it moves from the input (blend 'confidence'). One row per (folder, blend): mean PSNR / SSIM gain, the worst
-combination in each metric, how many combinations come out worse than their input on average, the training minutes.
+restorer is evaluated with each of --blends: 'none' (as trained), 'confidence' (the controller's confidence steering
+how far it moves from the input), 'gate' (the input unless the restoration changes it by more than a threshold, the
+threshold calibrated as the demo does: `demo_gate`, pairs of the training photos). One row per (folder, blend): mean
+PSNR / SSIM gain, the worst combination in each metric, how many combinations come out worse than their input on
+average, the training minutes. --per_photo P evaluates on a larger held-out set made the demo's way (P degraded
+versions of each held-out photo, the demo's seed) instead of the folder's own.
 
-    OMP_NUM_THREADS=1 python bench/do_no_harm.py /tmp/dnh/base /tmp/dnh/ident --blend --out bench/results/x.md
+    OMP_NUM_THREADS=1 python bench/do_no_harm.py /tmp/dnh/base /tmp/dnh/ident --blends none confidence gate \
+        --per_photo 8 --out bench/results/x.md
 """
-import argparse, json, time
+import argparse, json, tempfile, time
 from pathlib import Path
 
-from multideg.demo import DemoConfig
-from multideg.evaluate import mark_worse
-from multideg.evaluate import eval_dataset, evaluate, restorer_fn
+from multideg.data import make_dataset
+from multideg.degradations import DegradationSampler
+from multideg.demo import DEMO_COUNTS, DEMO_PROFILES, DemoConfig, demo_gate
+from multideg.evaluate import eval_dataset, evaluate, mark_worse, restorer_fn
 from multideg.restore import Restorer
 
 
@@ -21,21 +26,36 @@ def variant_name(cfg: DemoConfig) -> str:
     parts = [f"steps {cfg.restorer_steps}"]
     if cfg.identity_init: parts.append('identity start')
     if cfg.harm_weight: parts.append(f"harm weight {cfg.harm_weight:g}")
+    for k in ('highlights', 'grey', 'ssim_weight'):
+        if getattr(cfg, k): parts.append(f"{k} {getattr(cfg, k):g}")
+    for k, plain in (('pixel_loss', 'l1'), ('harm_scope', 'pixel')):
+        if getattr(cfg, k) not in (None, plain): parts.append(f"{k} {getattr(cfg, k)}")
     return ', '.join(parts)
 
 
-def measure(folder: Path, blend: str) -> dict:
+def held_out(cfg: DemoConfig, per_photo: int, work: Path) -> Path:
+    "The demo's held-out set with `per_photo` versions of each photo (made as `demo` makes it), under `work`."
+    make_dataset(work / f'heldout{per_photo}', 'samples', sampler=DegradationSampler(counts=DEMO_COUNTS),
+                 seed=cfg.seed, split='val', per_image=per_photo, progress=False)
+    return work / f'heldout{per_photo}'
+
+
+def measure(folder: Path, blend: str, data: Path | None = None) -> dict:
     cfg = DemoConfig.load(folder / 'demo.json')
+    if cfg.gate_pairs is None: cfg.gate_pairs = DEMO_PROFILES[cfg.profile]['gate_pairs']   # a folder made before it
     restorer = Restorer.from_folder(folder / 'restorer', device='cpu', sampler=cfg.sampler, steps=cfg.steps,
-                                    seed=cfg.seed, blend=blend)
-    ds = eval_dataset(folder / 'data', patch_size=cfg.eval_size)
+                                    seed=cfg.seed, blend='none' if blend == 'gate' else blend)
+    gate = demo_gate(restorer, cfg) if blend == 'gate' else None
+    if gate: restorer = restorer.with_blend('gate', gate.gate_psnr)
+    ds = eval_dataset(data or folder / 'data', patch_size=cfg.eval_size)
     t0 = time.time()
     res = evaluate(restorer_fn(restorer), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
     rows = mark_worse(res.by_combination())
     combos, s = rows[:-1], rows[-1]
     summ = json.loads((folder / 'summary.json').read_text())
     t = summ['timings_s']
-    return {'variant': f"{folder.name}: {variant_name(cfg)}, blend {blend}", 'n': s['n'], 'combinations': len(combos),
+    name = f"blend gate at {gate.gate_psnr:g} dB (calibrated)" if gate else f"blend {blend}"
+    return {'variant': f"{folder.name}: {variant_name(cfg)}, {name}", 'n': s['n'], 'combinations': len(combos),
             'input_psnr': s['input_psnr'], 'gain_psnr': s['gain_psnr'], 'input_ssim': s['input_ssim'],
             'gain_ssim': s['gain_ssim'], 'worst_psnr': min(combos, key=lambda r: r['gain_psnr']),
             'worst_ssim': min(combos, key=lambda r: r['gain_ssim']),
@@ -63,10 +83,15 @@ def table(results: list) -> str:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('folders', nargs='+')
-    ap.add_argument('--blend', action='store_true', help="also evaluate with blend='confidence'")
+    ap.add_argument('--blends', nargs='+', default=['none'], choices=('none', 'confidence', 'gate'))
+    ap.add_argument('--per_photo', type=int, default=None, help="a held-out set of this many versions per photo "
+                                                                "(default: each folder's own)")
     ap.add_argument('--out', help='write the table (Markdown) here')
     a = ap.parse_args()
-    results = [measure(Path(f), b) for f in a.folders for b in (('none', 'confidence') if a.blend else ('none',))]
+    work = Path(tempfile.mkdtemp())
+    data = {f: held_out(DemoConfig.load(Path(f) / 'demo.json'), a.per_photo, work) if a.per_photo else None
+            for f in a.folders}
+    results = [measure(Path(f), b, data[f]) for f in a.folders for b in a.blends]
     text = table(results)
     print(text)
     if a.out: Path(a.out).write_text(text + '\n')

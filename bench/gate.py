@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from default_model import summary_row                              # bench/default_model.py
 from multideg.core import atomic_write
 from multideg.data import SampleImages
-from multideg.evaluate import SyntheticEval, eval_dataset, evaluate, gated     # gated: the library's offline gate
+from multideg.evaluate import SyntheticEval, choose_gate, eval_dataset, evaluate, gated   # the library's offline gate
 from multideg.restore import Restorer, change_psnr
 
 
@@ -74,6 +74,10 @@ if __name__ == '__main__':
         rows, lines = table(res, changes, thresholds)
         out[name] = {'rows': rows, 'changes': changes, 'seconds': s}
         text += [f"## {name}: {len(changes)} pairs ({s / 60:.1f} min)", ""] + lines + [""]
+        if name == list(sets)[0]:   # what calibrate_gate would choose here (its rule: the fewest worse near the best gain)
+            pick = choose_gate([{'gate_psnr': float(r['variant']), 'gain_psnr': r['gain_psnr'], 'worse': r['worse']}
+                                for r in rows if r['variant'] != 'none'])
+            text += [f"`calibrate_gate`'s rule (`choose_gate`, tolerance 0.1) picks {pick:g} dB on these pairs.", ""]
         print('\n'.join(text[-len(lines) - 2:]), flush=True)
     held = list(sets)[1]
     lib, _, s = recorded(Restorer.default(device='cpu', blend='gate', gate_psnr=a.check), sets[held])

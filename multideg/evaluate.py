@@ -30,7 +30,7 @@ __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'GATE_TH
            'folder_scale', 'ScaledPairs', 'eval_dataset', 'default_metrics', 'default_crop_border', 'headline_metric',
            'EvalResults', 'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart', 'example_grid',
            'sr_example_grid', 'write_report', 'load_results', 'restorer_fn', 'eval_command', 'mark_worse', 'gated',
-           'GateCalibration', 'calibrate_gate']
+           'GateCalibration', 'choose_gate', 'calibrate_gate']
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
 def combination(names) -> str:
@@ -945,14 +945,24 @@ def _gate_row(results: EvalResults, gate_psnr: float | None, changes: Sequence[f
             'restored': len(changes) if gate_psnr is None else sum(c < gate_psnr for c in changes),
             'worse': [r['combination'] for r in rows[:-1] if r['worse']]}
 
-def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHOLDS, *,
+def choose_gate(rows: Sequence[dict], tolerance: float = 0.1) -> float:
+    ("The threshold (`gate_psnr`) of the rows (`gain_psnr`, `worse`) with the fewest combinations worse among those "
+     "whose gain is within `tolerance` × |best gain| of the best; ties: the higher gain, then the lower threshold.")
+    top = max(r['gain_psnr'] for r in rows)
+    near = [r for r in rows if r['gain_psnr'] >= top - tolerance * abs(top)]
+    return min(near, key=lambda r: (len(r['worse']), -round(r['gain_psnr'], 6), r['gate_psnr']))['gate_psnr']
+
+def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHOLDS, *, tolerance: float = 0.1,
                    progress: bool = False) -> GateCalibration:
     ("Choose blend 'gate''s threshold for `restorer` (a `Restorer`) on `dataset` (calibration pairs, not the held-out "
      "ones): each image restored once without a blend, the gate scored offline at every candidate of `thresholds`; "
-     "the highest PSNR gain wins (ties: fewer combinations worse, then the lower threshold).")
+     "of the thresholds whose PSNR gain is within `tolerance` (a share) of the best one's, the one with the fewest "
+     "combinations worse wins (ties: the higher gain, then the lower threshold).")
     thresholds = sorted({float(t) for t in thresholds})
     if not thresholds or not all(math.isfinite(t) and t > 0 for t in thresholds):
         raise ValueError(f"calibrate_gate: thresholds must be numbers of dB > 0, got {thresholds}")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1):
+        raise ValueError(f"calibrate_gate: tolerance must be a share in [0, 1), got {tolerance!r}")
     raw, changes = restorer.with_blend('none'), []
     def fn(lq):
         r = raw.restore(lq.cpu())
@@ -961,6 +971,5 @@ def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHO
         return (out, r.predicted) if raw.controller is not None else out
     res = evaluate(fn, dataset, metrics=('psnr', 'ssim'), device='cpu', progress=progress)
     rows = [_gate_row(gated(res, changes, t), t, changes) for t in thresholds]
-    best = max(rows, key=lambda r: (round(r['gain_psnr'], 6), -len(r['worse']), -r['gate_psnr']))
-    return GateCalibration(best['gate_psnr'], rows + [_gate_row(res, None, changes)], changes,
+    return GateCalibration(choose_gate(rows, tolerance), rows + [_gate_row(res, None, changes)], changes,
                            getattr(dataset, 'description', type(dataset).__name__))
