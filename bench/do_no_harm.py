@@ -2,8 +2,8 @@
 
 Each FOLDER is a finished `multideg demo` (same seed and per_photo, hence the same held-out set). For each, the
 restorer is evaluated with each of --blends: 'none' (as trained), 'confidence' (the controller's confidence steering
-how far it moves from the input), 'gate' (the input unless the restoration changes it by more than a threshold, the
-threshold calibrated as the demo does: `demo_gate`, pairs of the training photos). One row per (folder, blend): mean
+how far it moves from the input), 'gate' (the input unless PSNR(restored, input) < a threshold, a larger change;
+the threshold calibrated as the demo does: `demo_gate`, pairs of the training photos). One row per (folder, blend): mean
 PSNR / SSIM gain, the worst combination in each metric, how many combinations come out worse than their input on
 average, the training minutes. --per_photo P evaluates on a larger held-out set made the demo's way (P degraded
 versions of each held-out photo, the demo's seed) instead of the folder's own.
@@ -11,7 +11,7 @@ versions of each held-out photo, the demo's seed) instead of the folder's own.
     OMP_NUM_THREADS=1 python bench/do_no_harm.py /tmp/dnh/base /tmp/dnh/ident --blends none confidence gate \
         --per_photo 8 --out bench/results/x.md
 """
-import argparse, json, tempfile, time
+import argparse, json, shutil, tempfile, time
 from pathlib import Path
 
 from multideg.data import make_dataset
@@ -35,9 +35,11 @@ def variant_name(cfg: DemoConfig) -> str:
 
 def held_out(cfg: DemoConfig, per_photo: int, work: Path) -> Path:
     "The demo's held-out set with `per_photo` versions of each photo (made as `demo` makes it), under `work`."
-    make_dataset(work / f'heldout{per_photo}', 'samples', sampler=DegradationSampler(counts=DEMO_COUNTS),
-                 seed=cfg.seed, split='val', per_image=per_photo, progress=False)
-    return work / f'heldout{per_photo}'
+    folder = work / f'heldout{per_photo}-seed{cfg.seed}'
+    if not folder.is_dir():
+        make_dataset(folder, 'samples', sampler=DegradationSampler(counts=DEMO_COUNTS), seed=cfg.seed, split='val',
+                     per_image=per_photo, progress=False)
+    return folder
 
 
 def measure(folder: Path, blend: str, data: Path | None = None) -> dict:
@@ -92,6 +94,7 @@ if __name__ == '__main__':
     data = {f: held_out(DemoConfig.load(Path(f) / 'demo.json'), a.per_photo, work) if a.per_photo else None
             for f in a.folders}
     results = [measure(Path(f), b, data[f]) for f in a.folders for b in a.blends]
+    shutil.rmtree(work)
     text = table(results)
     print(text)
     if a.out: Path(a.out).write_text(text + '\n')

@@ -2,7 +2,7 @@
 
 The bundled default model changes most images a little (PSNR of its output against its input above 40 dB) and those
 small changes gain nothing on average. `blend='gate'` (`RestorerConfig.gate_psnr`) returns the input itself unless
-the restoration changes it by more than the threshold. This bench restores each image once (blend none), records how
+PSNR(restored, input) < the threshold (a larger change). This bench restores each image once (blend none), records how
 much the restoration changed it, and measures the gate offline at several thresholds on two sets: calibration pairs
 from the TRAINING photos (preset upto2, seed 1), where a threshold may be chosen, and the held-out set of the model card
 (bench/default_model.py: 600 pairs of the held-out photos, preset upto2, seed 0, 256-px crops). Then it restores the
@@ -74,7 +74,7 @@ if __name__ == '__main__':
         rows, lines = table(res, changes, thresholds)
         out[name] = {'rows': rows, 'changes': changes, 'seconds': s}
         text += [f"## {name}: {len(changes)} pairs ({s / 60:.1f} min)", ""] + lines + [""]
-        if name == list(sets)[0]:   # what calibrate_gate would choose here (its rule: the fewest worse near the best gain)
+        if name == list(sets)[0]:   # what calibrate_gate would choose here (choose_gate)
             pick = choose_gate([{'gate_psnr': float(r['variant']), 'gain_psnr': r['gain_psnr'], 'worse': r['worse']}
                                 for r in rows if r['variant'] != 'none'])
             text += [f"`calibrate_gate`'s rule (`choose_gate`, tolerance 0.1) picks {pick:g} dB on these pairs.", ""]

@@ -73,7 +73,7 @@ class DemoConfig(JsonConfig):
     highlights: float | None = None       # share of clean crops over-exposed (white areas that are not holes)
     grey: float | None = None             # share of clean crops made grey (black-and-white photos)
     # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected; 'gate':
-    # the input itself unless the restoration changes it by more than gate_psnr dB; 'none': the restoration x̂
+    # the input itself unless PSNR(restored, input) < gate_psnr (a larger change); 'none': the restoration x̂
     blend: str | None = None              # None: the profile's
     gate_psnr: float | None = None        # blend 'gate': its threshold (None: calibrated on training-photo pairs)
     gate_pairs: int | None = None         # pairs of the training photos the gate is calibrated on
@@ -177,8 +177,9 @@ def _check_folder(cfg: DemoConfig, out: Path) -> None:
 DEMO_COUNTS = {1: 0.5, 2: 0.5}    # how many degradations the demo's images carry -> probability
 
 def demo_gate(restorer, cfg: DemoConfig):
-    ("`calibrate_gate` of a demo's `restorer` on `cfg.gate_pairs` pairs of the training photos (a resolved `cfg`; "
-     "degraded as the demo's images are, `eval_size` crops, seed + 1): the threshold of its blend 'gate'.")
+    ("`calibrate_gate` of a demo's `restorer` on `cfg.gate_pairs` pairs of the training photos (1-2 degradations as "
+     "the demo's images have, `eval_size` crops, seed + 1): the threshold of its blend 'gate'.")
+    cfg = cfg.resolved()                                   # the profile's gate_pairs and eval_size when unset
     from multideg.data import SampleImages
     from multideg.degradations import DegradationSampler
     from multideg.evaluate import SyntheticEval, calibrate_gate
@@ -237,15 +238,17 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     res = evaluate(restorer_fn(restorer), ds, device='cpu', progress=True)
     report = write_report(res, out / 'report',
                           title=f"multideg demo ({cfg.profile}): {cfg.backbone} restorer on held-out photos")
-    timings['evaluation'] = time.time() - t0
+    timings["evaluation (with the gate's calibration)" if gate else 'evaluation'] = time.time() - t0
     s = res.summary()
     summary = {'input_psnr': s['input_psnr'], 'output_psnr': s['output_psnr'], 'psnr_gain': s['gain_psnr'],
                'input_ssim': s['input_ssim'], 'output_ssim': s['output_ssim'], 'recognised': s.get('recognised'),
                'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
                'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict(),
                'blend': blend, 'gate_psnr': restorer.gate_psnr if blend == 'gate' else None,
+               'restore_command': f"multideg restore PHOTO -o OUT --model {out / 'restorer'} --blend {blend}"
+                                  + (f" --gate_psnr {restorer.gate_psnr:g}" if blend == 'gate' else ''),
                'gate_calibration': None if gate is None else {'description': gate.description, 'rows': gate.rows,
-                                                              'table': gate.table()}}
+                                                              'table': gate.table(), 'at_edge': gate.at_edge}}
     rows = mark_worse(res.by_combination())       # the combinations, then 'all'
     summary['combinations'] = rows[:-1]
     summary['worse_combinations'] = [r['combination'] for r in rows[:-1] if r['worse']]
@@ -262,6 +265,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
     if blend == 'gate':
         print(f"blend gate at {summary['gate_psnr']:g} dB" + (" (calibrated on pairs of the training photos)"
                                                                if gate else ''))
+    print(f"restore as measured: {summary['restore_command']}")
     print(f"report: {out / 'demo.md'}  ({summary['total_s_this_call'] / 60:.1f} min)")
     return summary
 
@@ -301,12 +305,14 @@ def _write_summary(out: Path, summary: dict, curve: dict, res, rows: list[dict])
         lines.append(f"Blend `gate`: a photo whose restoration changes it only a little (PSNR of the restoration "
                      f"against the input ≥ {summary['gate_psnr']:g} dB) is returned as it was"
                      + (", the threshold chosen on pairs of the training photos (below)." if gate else "."))
+    lines += ["", f"The restorer as measured here: `{summary['restore_command']}`."]
     lines += ["", "| stage | minutes (this call) |", "|---|---|"] + [f"| {k} | {v / 60:.1f} |" for k, v in t.items()]
     if gate:
         lines += ["", "## The gate's threshold", "",
                   f"Calibrated on {gate['description']}: of the thresholds whose PSNR gain there comes within 10% "
-                  f"of the best, the one with the fewest combinations worse (`calibrate_gate`, notebook 13).", "",
-                  gate['table']]
+                  f"of the best, the one with the fewest combinations worse (`calibrate_gate`, notebook 13)"
+                  + (" — the edge of the candidates: a threshold beyond them might do better." if gate['at_edge']
+                     else "."), "", gate['table']]
     sizes = sorted(r['n'] for r in combos)
     lines += ["", "## By degradation combination", "",
               f"{summary['images']} held-out images in {len(combos)} combinations "

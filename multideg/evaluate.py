@@ -927,6 +927,12 @@ class GateCalibration:
     changes: list                        # per calibration image: PSNR(restored, input), dB
     description: str = ''                # the calibration set
 
+    @property
+    def at_edge(self) -> bool:
+        "Whether the choice is the lowest or highest candidate (a threshold beyond the candidates might do better)."
+        ts = [r['gate_psnr'] for r in self.rows if r['gate_psnr'] is not None]
+        return self.gate_psnr in (min(ts), max(ts))
+
     def table(self) -> str:
         "The rows as a Markdown table, the chosen threshold in bold."
         head = ("| gate (dB) | images restored | Δ PSNR | Δ SSIM | combinations worse (PSNR or SSIM) |\n"
@@ -964,11 +970,12 @@ def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHO
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1):
         raise ValueError(f"calibrate_gate: tolerance must be a share in [0, 1), got {tolerance!r}")
     raw, changes = restorer.with_blend('none'), []
+    restore = restorer_fn(raw)
     def fn(lq):
-        r = raw.restore(lq.cpu())
-        changes.append(change_psnr(r.image, upscale(lq.cpu(), raw.scale)[0]))   # what the gate compares
-        out = r.image[None].to(lq.device)
-        return (out, r.predicted) if raw.controller is not None else out
+        out = restore(lq)
+        image = out[0] if isinstance(out, tuple) else out
+        changes.append(change_psnr(image[0].cpu(), upscale(lq.cpu(), raw.scale)[0]))   # what the gate compares
+        return out
     res = evaluate(fn, dataset, metrics=('psnr', 'ssim'), device='cpu', progress=progress)
     rows = [_gate_row(gated(res, changes, t), t, changes) for t in thresholds]
     return GateCalibration(choose_gate(rows, tolerance), rows + [_gate_row(res, None, changes)], changes,

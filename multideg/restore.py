@@ -604,8 +604,8 @@ class Restorer:
         self.gate_psnr = self.config.gate_psnr if gate_psnr is None else gate_psnr
 
     def with_blend(self, blend: str | None, gate_psnr: float | None = None) -> 'Restorer':
-        ("This restorer with another blend (and gate threshold), sharing its networks: one loaded model evaluated "
-         "several ways.")
+        ("This restorer with another blend (and gate threshold; None: the model's, as for `Restorer`), sharing its "
+         "networks: one loaded model evaluated several ways.")
         other = copy.copy(self)
         other._set_blend(blend, gate_psnr, self.controller is not None)
         return other
