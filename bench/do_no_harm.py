@@ -3,22 +3,22 @@
 Each FOLDER is a finished `multideg demo` (same seed and per_photo, hence the same held-out set). For each, the
 restorer is evaluated with each of --blends: 'none' (as trained), 'confidence' (the controller's confidence steering
 how far it moves from the input), 'gate' (the input unless PSNR(restored, input) < a threshold, a larger change;
-the threshold calibrated as the demo does: `demo_gate`, pairs of the training photos). One row per (folder, blend): mean
-PSNR / SSIM gain, the worst combination in each metric, how many combinations come out worse than their input on
-average, the training minutes. --per_photo P evaluates on a larger held-out set made the demo's way (P degraded
+the threshold calibrated as the demo does: `demo_restorer`, pairs of the training photos). One row per (folder,
+blend): mean PSNR / SSIM gain, the worst combination in each metric, how many combinations come out worse than
+their input on average, the training minutes. --per_photo P evaluates on a larger held-out set made the demo's way (P degraded
 versions of each held-out photo, the demo's seed) instead of the folder's own.
 
     OMP_NUM_THREADS=1 python bench/do_no_harm.py /tmp/dnh/base /tmp/dnh/ident --blends none confidence gate \
         --per_photo 8 --out bench/results/x.md
 """
 import argparse, json, shutil, tempfile, time
+from dataclasses import replace
 from pathlib import Path
 
 from multideg.data import make_dataset
 from multideg.degradations import DegradationSampler
-from multideg.demo import DEMO_COUNTS, DEMO_PROFILES, DemoConfig, demo_gate
+from multideg.demo import DEMO_COUNTS, DemoConfig, demo_restorer
 from multideg.evaluate import eval_dataset, evaluate, mark_worse, restorer_fn
-from multideg.restore import Restorer
 
 
 def variant_name(cfg: DemoConfig) -> str:
@@ -43,12 +43,8 @@ def held_out(cfg: DemoConfig, per_photo: int, work: Path) -> Path:
 
 
 def measure(folder: Path, blend: str, data: Path | None = None) -> dict:
-    cfg = DemoConfig.load(folder / 'demo.json')
-    if cfg.gate_pairs is None: cfg.gate_pairs = DEMO_PROFILES[cfg.profile]['gate_pairs']   # a folder made before it
-    restorer = Restorer.from_folder(folder / 'restorer', device='cpu', sampler=cfg.sampler, steps=cfg.steps,
-                                    seed=cfg.seed, blend='none' if blend == 'gate' else blend)
-    gate = demo_gate(restorer, cfg) if blend == 'gate' else None
-    if gate: restorer = restorer.with_blend('gate', gate.gate_psnr)
+    cfg = replace(DemoConfig.load(folder / 'demo.json'), out=str(folder), device='cpu', blend=blend, gate_psnr=None)
+    restorer, gate = demo_restorer(cfg)           # as the demo evaluates it (a gate calibrated as it calibrates it)
     ds = eval_dataset(data or folder / 'data', patch_size=cfg.eval_size)
     t0 = time.time()
     res = evaluate(restorer_fn(restorer), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)

@@ -18,20 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from default_model import summary_row                              # bench/default_model.py
 from multideg.core import atomic_write
 from multideg.data import SampleImages
-from multideg.evaluate import SyntheticEval, choose_gate, eval_dataset, evaluate, gated   # the library's offline gate
-from multideg.restore import Restorer, change_psnr
-
-
-def recorded(r: Restorer, ds) -> tuple:
-    "`evaluate`'s results of `r` on `ds` and, per image, how much the restoration changed it."
-    changes = []
-    def fn(lq):
-        res = r.restore(lq[0].cpu())
-        changes.append(change_psnr(res.image, lq[0].cpu()))      # what the library's gate compares
-        return res.image[None], res.predicted
-    t0 = time.time()
-    res = evaluate(fn, ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
-    return res, changes, time.time() - t0
+from multideg.evaluate import SyntheticEval, calibrate_gate, eval_dataset, evaluate, gated, restorer_fn
+from multideg.restore import Restorer
 
 
 def table(res, changes, thresholds) -> tuple[list, list[str]]:
@@ -68,19 +56,23 @@ if __name__ == '__main__':
                  "Each image restored once (blend none); PSNR of the output against its input recorded; the gate at "
                  "T dB keeps the restoration only when that PSNR is below T (a larger change), else the input's "
                  "scores. `python bench/gate.py`, one process, CPU.", ""], {}
-    thresholds = [None] + sorted(set(a.thresholds) | {a.check})      # the library is checked against its row
+    thresholds = sorted(set(a.thresholds) | {a.check})      # the library is checked against its row
     for name, ds in sets.items():
-        res, changes, s = recorded(r, ds)
-        rows, lines = table(res, changes, thresholds)
+        t0 = time.time()
+        cal = calibrate_gate(r, ds, thresholds)              # each image restored once, the gate scored offline
+        res, changes, s = cal.results, cal.changes, time.time() - t0
+        rows, lines = table(res, changes, [None] + thresholds)
         out[name] = {'rows': rows, 'changes': changes, 'seconds': s}
         text += [f"## {name}: {len(changes)} pairs ({s / 60:.1f} min)", ""] + lines + [""]
-        if name == list(sets)[0]:   # what calibrate_gate would choose here (choose_gate)
-            pick = choose_gate([{'gate_psnr': float(r['variant']), 'gain_psnr': r['gain_psnr'], 'worse': r['worse']}
-                                for r in rows if r['variant'] != 'none'])
-            text += [f"`calibrate_gate`'s rule (`choose_gate`, tolerance 0.1) picks {pick:g} dB on these pairs.", ""]
+        if name == list(sets)[0]:
+            text += [f"`calibrate_gate`'s rule (`choose_gate`, tolerance 0.1) picks {cal.gate_psnr:g} dB on these "
+                     f"pairs.", ""]
         print('\n'.join(text[-len(lines) - 2:]), flush=True)
     held = list(sets)[1]
-    lib, _, s = recorded(Restorer.default(device='cpu', blend='gate', gate_psnr=a.check), sets[held])
+    t0 = time.time()
+    lib = evaluate(restorer_fn(Restorer.default(device='cpu', blend='gate', gate_psnr=a.check)), sets[held],
+                   metrics=('psnr', 'ssim'), device='cpu', progress=False)
+    s = time.time() - t0
     mine = next(row for row in out[held]['rows'] if row['variant'] == f'{a.check:g}')
     theirs = summary_row('library', lib, s)
     same = all(abs(mine[k] - theirs[k]) < 1e-9 for k in ('gain_psnr', 'gain_ssim')) and mine['worse'] == theirs['worse']

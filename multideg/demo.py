@@ -14,7 +14,8 @@ from fastcore.script import store_true
 from .core import JsonConfig, _available, atomic_write, check_types, default_device, is_positive
 
 # %% auto #0
-__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DEMO_COUNTS', 'DemoConfig', 'demo_gate', 'demo', 'demo_command']
+__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DEMO_COUNTS', 'DemoConfig', 'demo_gate', 'demo_restorer', 'demo',
+           'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
@@ -187,10 +188,24 @@ def demo_gate(restorer, cfg: DemoConfig):
                             seed=cfg.seed + 1, source=SampleImages('train'))
     return calibrate_gate(restorer, cal_set)
 
+def demo_restorer(cfg: DemoConfig) -> tuple:
+    ("The `Restorer` a demo evaluates (its run folder's, with the demo's blend: 'confidence' falls back to 'none' "
+     "without a controller; 'gate' at `gate_psnr` or, unset, at `demo_gate`'s threshold) and the gate's calibration "
+     "(None when none ran).")
+    from multideg.restore import Restorer
+    cfg = cfg.resolved()
+    blend = cfg.blend if cfg.fusion != 'none' or cfg.blend == 'gate' else 'none'   # confidence needs a controller
+    restorer = Restorer.from_folder(Path(cfg.out) / 'restorer', device=cfg.device, sampler=cfg.sampler,
+                                    steps=cfg.steps, seed=cfg.seed, blend=blend)
+    gate = None
+    if blend == 'gate':   # the threshold given, or the best on pairs of the training photos (never the held-out ones)
+        if cfg.gate_psnr is None: gate = demo_gate(restorer, cfg)
+        restorer = restorer.with_blend('gate', cfg.gate_psnr or gate.gate_psnr)
+    return restorer, gate
+
 def demo(config: DemoConfig | None = None, **overrides) -> dict:
     "Run the demo (resuming what a call with the same settings began); returns a summary: PSNR gain, the report, ..."
     from multideg.data import make_dataset
-    from multideg.restore import Restorer
     from multideg.degradations import DegradationSampler
     from multideg.evaluate import eval_dataset, evaluate, mark_worse, restorer_fn, write_report
     from multideg.learner import read_metrics
@@ -227,13 +242,8 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
 
     _stage(4, 4, "evaluation on the held-out photos")
     t0 = time.time()
-    blend = cfg.blend if cfg.fusion != 'none' or cfg.blend == 'gate' else 'none'   # confidence needs a controller
-    restorer = Restorer.from_folder(out / 'restorer', device=cfg.device, sampler=cfg.sampler, steps=cfg.steps,
-                                    seed=cfg.seed, blend=blend)
-    gate = None
-    if blend == 'gate':   # the threshold given, or the best on pairs of the training photos (never the held-out ones)
-        if cfg.gate_psnr is None: gate = demo_gate(restorer, cfg)
-        restorer = restorer.with_blend('gate', cfg.gate_psnr or gate.gate_psnr)
+    restorer, gate = demo_restorer(cfg)
+    blend = restorer.blend
     ds = eval_dataset(out / 'data', patch_size=cfg.eval_size)
     res = evaluate(restorer_fn(restorer), ds, device='cpu', progress=True)
     report = write_report(res, out / 'report',

@@ -926,6 +926,7 @@ class GateCalibration:
     rows: list                           # per candidate (then 'none', no gate): the gated results' summary
     changes: list                        # per calibration image: PSNR(restored, input), dB
     description: str = ''                # the calibration set
+    results: EvalResults | None = None   # the calibration set's results without the gate (`gated` gives the others)
 
     @property
     def at_edge(self) -> bool:
@@ -979,4 +980,4 @@ def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHO
     res = evaluate(fn, dataset, metrics=('psnr', 'ssim'), device='cpu', progress=progress)
     rows = [_gate_row(gated(res, changes, t), t, changes) for t in thresholds]
     return GateCalibration(choose_gate(rows, tolerance), rows + [_gate_row(res, None, changes)], changes,
-                           getattr(dataset, 'description', type(dataset).__name__))
+                           getattr(dataset, 'description', type(dataset).__name__), res)
