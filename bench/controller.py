@@ -15,6 +15,11 @@ A view at two scales: --view multiscale gives the controller the whole image res
 encoder's size). 10_controller_training's loss resizes every image to the encoder's size, so for that view this script
 feeds the training step the controller's own preprocessing (native resolution) instead.
 
+A statistics head (ControllerConfig.statistics, notebook 03): `--set statistics=N` fits one after the steps on N fresh
+crops of `--set statistics_size=PX` (default 128), and it names the degradations; give the images that size
+(--patch_size) and measure the draw-time visibility there (--visible_size), e.g.
+    python bench/controller.py --minutes 8 --patch_size 128 --visible_size 128 --set statistics=10000
+
 CPU, tiny CLIP trained from scratch (about --minutes of training; the step count is set from a short timing run):
     OMP_NUM_THREADS=2 python bench/controller.py
 Full scale, pretrained CLIP weights on disk, on a GPU (DA-CLIP's lr and a large batch):
@@ -115,7 +120,8 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {a.
 
 steps = a.steps or (base.steps if a.eval_only else None)
 if steps is None:   # a short run of the same configuration gives the step rate
-    probe = replace(base, out=str(Path(a.out) / 'probe'), steps=16, warmup=0, val_every=0, save_every=0, log_every=8, val_count=8)
+    probe = replace(base, out=str(Path(a.out) / 'probe'), steps=16, warmup=0, val_every=0, save_every=0, log_every=8, val_count=8,
+                    statistics=0)
     shutil.rmtree(probe.out, ignore_errors=True)
     train_controller(probe)
     rate = read_metrics(probe.out, 'train')['steps_per_s'][-1][1]   # steps 9-16: without the first steps' set-up

@@ -20,14 +20,16 @@ from .core import JsonConfig, local_clip_weights, read_weights
 from .degradations import NAMES, caption
 
 # %% auto #0
-__all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig',
-           'clip_model_config', 'resolve_clip_weights', 'build_clip', 'ControllerOutput', 'DegradationHead', 'DAClip',
-           'vocab_tokenizer', 'orthonormalize', 'clip_resize_crop', 'clip_normalize', 'clip_preprocess',
-           'multiscale_views', 'official_to_native', 'native_to_official', 'LoadReport', 'build_controller',
-           'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens',
-           'token_targets', 'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics',
-           'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities',
-           'top_k_sets', 'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding']
+__all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'STATISTICS_CROP', 'STATISTIC_NAMES', 'N_STATISTICS', 'LOGIT_SCALE_MAX',
+           'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config', 'resolve_clip_weights', 'build_clip',
+           'image_statistics', 'StatisticsHead', 'ControllerOutput', 'DegradationHead', 'DAClip', 'vocab_tokenizer',
+           'orthonormalize', 'clip_resize_crop', 'clip_normalize', 'clip_preprocess', 'multiscale_views',
+           'official_to_native', 'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config',
+           'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_targets',
+           'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics',
+           'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
+           'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding',
+           'fit_statistics_head']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
@@ -64,6 +66,9 @@ class ControllerConfig(JsonConfig):
     view: str = 'whole'
     crops: int = 4
     fuse: str = 'mean'
+    # a second head that names the degradations from `image_statistics` of the native pixels (`StatisticsHead`,
+    # fitted by `fit_statistics_head`); with it the probabilities and sets are that head's, the embeddings CLIP's
+    statistics: bool = False
 
     def __post_init__(self):
         self.names, self.templates = tuple(self.names), tuple(self.templates)
@@ -98,6 +103,8 @@ class ControllerConfig(JsonConfig):
         if self.fuse not in FUSES: raise ValueError(f"fuse must be one of {FUSES}, got {self.fuse!r}")
         if not isinstance(self.crops, int) or self.crops < 1:
             raise ValueError(f"crops must be an integer >= 1, got {self.crops!r}")
+        if not isinstance(self.statistics, bool):
+            raise TypeError(f"statistics must be True or False, got {self.statistics!r}")
         if self.view == 'multiscale' and self.preprocessing == 'official':
             raise ValueError("the official preprocessing resizes the whole image: it goes with view='whole'")
 
@@ -235,6 +242,133 @@ def _load_strict(module: nn.Module, sd: dict, src) -> None:
                          f" ({len(missing)}, {len(unexpected)}, {len(shapes)} in all)")
     module.load_state_dict(sd)
 
+# %% ../nbs/03_controller.ipynb #81da2f44
+STATISTICS_CROP = 512   # image_statistics reads at most this centre crop (px): native pixels, a bounded cost
+
+def _quantiles(v: torch.Tensor, qs) -> torch.Tensor:
+    "Per-row quantiles of B×N (B×len(qs)), from one sort of at most 4096 evenly spaced values."
+    s = v[:, ::max(1, v.shape[1] // 4096)].sort(1).values
+    idx = torch.tensor([round(q * (s.shape[1] - 1)) for q in qs], device=v.device)
+    return s[:, idx]
+
+def _dilate(y: torch.Tensor, k: int) -> torch.Tensor:
+    "k×k maximum (same size; `max_pool2d(y, k, 1, k // 2)`), separably, as maxima of shifted views (faster on CPU)."
+    r = k // 2
+    for dim in (-1, -2):
+        n = y.shape[dim]
+        p = F.pad(y, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), value=-math.inf)
+        out = p.narrow(dim, 0, n)
+        for i in range(1, k): out = torch.maximum(out, p.narrow(dim, i, n))
+        y = out
+    return y
+
+def _open(y: torch.Tensor, k: int) -> torch.Tensor: return _dilate(-_dilate(-y, k), k)
+def _close(y: torch.Tensor, k: int) -> torch.Tensor: return -_dilate(-_dilate(y, k), k)
+
+def _second_difference(c: torch.Tensor) -> torch.Tensor:
+    "[1, -2, 1] along both axes (Immerkær's 3×3 mask, separably); valid part, (H-2)×(W-2)."
+    c = c[..., :-2, :] - 2 * c[..., 1:-1, :] + c[..., 2:, :]
+    return c[..., :-2] - 2 * c[..., 1:-1] + c[..., 2:]
+
+def _blockiness(c: torch.Tensor) -> list:
+    "JPEG's 8×8 grid: per direction, the largest of the 8 column (row) phases' mean step, and their spread, / mean."
+    B, out = c.shape[0], []
+    for d in ((c[..., :, 1:] - c[..., :, :-1]).abs().mean((1, 2)), (c[..., 1:, :] - c[..., :-1, :]).abs().mean((1, 3))):
+        per = d[:, :d.shape[1] // 8 * 8].reshape(B, -1, 8).mean(1)
+        m = per.mean(1).clamp_min(1e-6)
+        out += [per.amax(1) / m, per.std(1) / m]
+    return out
+
+def image_statistics(x: torch.Tensor) -> torch.Tensor:
+    ("What the pixels say about degradations, per image (B×N_STATISTICS) of B×3×H×W images in [0, 1] at native "
+     "resolution (at most a `STATISTICS_CROP` centre crop; at least 16 px): brightness and its histogram (low light, "
+     "shadows), saturation and the dark channel (haze), pure-white area (holes), noise level, gradients, their "
+     "orientation and the spectrum (blur, motion, rain), JPEG's 8×8 blockiness, how little a down-up resampling "
+     "changes it (low resolution), bright and dark specks (snow), sharpness spread (raindrops).")
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"image_statistics: expected B×3×H×W images in [0, 1], "
+                         f"got {getattr(x, 'shape', type(x).__name__)}")
+    if min(x.shape[-2:]) < 16: raise ValueError(f"image_statistics: images of at least 16 px, got {tuple(x.shape)}")
+    H, W = (min(s, STATISTICS_CROP) for s in x.shape[-2:])
+    t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
+    x = x[..., t:t + H, l:l + W].float().clamp(0, 1)
+    B, f = x.shape[0], []
+    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]            # luma, B×1×H×W
+    yf = y.flatten(1)
+    f += [yf.mean(1, keepdim=True), yf.std(1, keepdim=True), _quantiles(yf, (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99))]
+    mx, mn = x.amax(1), x.amin(1)
+    sat = ((mx - mn) / mx.clamp_min(1e-3)).flatten(1)
+    f += [sat.mean(1, keepdim=True), _quantiles(sat, (0.1, 0.5, 0.9))]
+    f += [_quantiles(-_dilate(-mn[:, None], 7).flatten(1), (0.1, 0.5, 0.9))]   # dark channel (7 px)
+    white = (x >= 254.5 / 255).all(1, keepdim=True).float()
+    f += [white.flatten(1).mean(1, keepdim=True), _open(white, 3).flatten(1).mean(1, keepdim=True)]
+    sigma = lambda c: _second_difference(c).abs().flatten(1).mean(1, keepdim=True) * math.sqrt(math.pi / 2) / 6
+    f += [sigma(y), *(sigma(x[:, i:i + 1]) for i in range(3))]                    # Immerkær's noise estimate
+    f += [_quantiles(F.avg_pool2d(_second_difference(y).abs(), 8).flatten(1), (0.1, 0.25, 0.5, 0.9))]   # flat areas
+    gx, gy = (y[..., :-1, 1:] - y[..., :-1, :-1]), (y[..., 1:, :-1] - y[..., :-1, :-1])
+    e = (gx.square() + gy.square()).flatten(1)
+    f += [e.sqrt().mean(1, keepdim=True), _quantiles(e.sqrt(), (0.5, 0.9, 0.99))]
+    jxx, jyy, jxy = gx.square().flatten(1).mean(1), gy.square().flatten(1).mean(1), (gx * gy).flatten(1).mean(1)
+    disc = ((jxx - jyy).square() / 4 + jxy.square()).sqrt()                        # structure tensor's anisotropy
+    f += [(2 * disc / (jxx + jyy + 1e-8))[:, None]]
+    bins = (torch.atan2(gy, gx).flatten(1) % math.pi / math.pi * 8).long().clamp(0, 7)
+    hist = torch.zeros(B, 8, device=x.device).scatter_add_(1, bins, e)
+    f += [(hist / hist.sum(1, keepdim=True).clamp_min(1e-8)).sort(1, descending=True).values]   # orientation energy
+    spec = torch.fft.rfft2(y[:, 0] - y[:, 0].mean((1, 2), keepdim=True)).abs().square()
+    fy, fx = torch.fft.fftfreq(H, device=x.device)[:, None], torch.fft.rfftfreq(W, device=x.device)
+    r = (fy.square() + fx.square()).sqrt()
+    band = (r / 0.5 * 8).long().clamp(0, 8).flatten()[None].expand(B, -1)
+    spec = torch.zeros(B, 9, device=x.device).scatter_add_(1, band, spec.flatten(1))[:, :8]
+    f += [torch.log10(spec / spec.sum(1, keepdim=True).clamp_min(1e-12) + 1e-9)]   # radial spectrum, 8 bands
+    f += [torch.stack(_blockiness(y) + _blockiness(x[:, 2:3] - y), 1)]            # luma and blue-difference chroma
+    for s in (2, 3, 4):
+        d = F.interpolate(F.interpolate(y, scale_factor=1 / s, mode='bicubic', antialias=True), size=(H, W),
+                          mode='bicubic')
+        f += [(-10 * torch.log10((d - y).square().flatten(1).mean(1) + 1e-10))[:, None]]
+    for k in (3, 7):                                                               # top-hats: bright, dark specks
+        for th in ((y - _open(y, k)).flatten(1), (_close(y, k) - y).flatten(1)):
+            f += [th.mean(1, keepdim=True), _quantiles(th, (0.9, 0.99))]
+    ge = F.avg_pool2d(gx.square() + gy.square(), 16, ceil_mode=True).flatten(1).clamp_min(1e-8).log10()
+    f += [ge.std(1, keepdim=True), _quantiles(ge, (0.1, 0.5, 0.9))]
+    f += [torch.zeros(B, 16, device=x.device).scatter_add_(1, (yf * 16).long().clamp(0, 15), torch.ones_like(yf))
+          / yf.shape[1]]
+    bm = F.avg_pool2d(y, 16, ceil_mode=True).flatten(1)
+    f += [bm.std(1, keepdim=True), _quantiles(bm, (0.05, 0.5, 0.95))]
+    return torch.cat(f, 1)
+
+# what each value of image_statistics' vector is
+STATISTIC_NAMES = (
+    'luma_mean', 'luma_std', 'luma_q01', 'luma_q05', 'luma_q25', 'luma_q50', 'luma_q75', 'luma_q95', 'luma_q99',
+    'saturation_mean', 'saturation_q10', 'saturation_q50', 'saturation_q90', 'dark_q10', 'dark_q50', 'dark_q90',
+    'white', 'white_opened', 'noise_luma', 'noise_r', 'noise_g', 'noise_b', 'flat_noise_q10', 'flat_noise_q25',
+    'flat_noise_q50', 'flat_noise_q90', 'gradient_mean', 'gradient_q50', 'gradient_q90', 'gradient_q99',
+    'anisotropy', 'orientation_1', 'orientation_2', 'orientation_3', 'orientation_4', 'orientation_5',
+    'orientation_6', 'orientation_7', 'orientation_8', 'spectrum_1', 'spectrum_2', 'spectrum_3', 'spectrum_4',
+    'spectrum_5', 'spectrum_6', 'spectrum_7', 'spectrum_8', 'block_luma_h_max', 'block_luma_h_spread',
+    'block_luma_v_max', 'block_luma_v_spread', 'block_chroma_h_max', 'block_chroma_h_spread', 'block_chroma_v_max',
+    'block_chroma_v_spread', 'resample_2', 'resample_3', 'resample_4', 'tophat3_mean', 'tophat3_q90', 'tophat3_q99',
+    'blackhat3_mean', 'blackhat3_q90', 'blackhat3_q99', 'tophat7_mean', 'tophat7_q90', 'tophat7_q99',
+    'blackhat7_mean', 'blackhat7_q90', 'blackhat7_q99', 'sharpness_spread', 'sharpness_q10', 'sharpness_q50',
+    'sharpness_q90', 'histogram_1', 'histogram_2', 'histogram_3', 'histogram_4', 'histogram_5', 'histogram_6',
+    'histogram_7', 'histogram_8', 'histogram_9', 'histogram_10', 'histogram_11', 'histogram_12', 'histogram_13',
+    'histogram_14', 'histogram_15', 'histogram_16', 'block_luma_std', 'block_luma_q05', 'block_luma_q50',
+    'block_luma_q95',
+)
+N_STATISTICS = len(STATISTIC_NAMES)
+
+class StatisticsHead(nn.Module):
+    ("Per-type logits from `image_statistics`: standardised (the fitting data's mean and spread, buffers), then a "
+     "small MLP; fitted by `fit_statistics_head` (`fitted`: a controller uses it from then on).")
+    def __init__(self, n_names: int, width: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.register_buffer('mean', torch.zeros(N_STATISTICS))
+        self.register_buffer('std', torch.ones(N_STATISTICS))
+        self.register_buffer('fitted', torch.zeros((), dtype=torch.bool))   # until then the controller ignores it
+        self.mlp = nn.Sequential(nn.Linear(N_STATISTICS, width), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, n_names))
+    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
+        return self.mlp((statistics - self.mean) / self.std)
+
 # %% ../nbs/03_controller.ipynb #19f1af57
 @dataclass
 class ControllerOutput:
@@ -296,6 +430,8 @@ class DAClip(nn.Module):
         c = self.config
         self.head = DegradationHead(embed_dim, width, c.n_tokens, c.token_heads, c.prob_scale_init, c.prob_bias_init,
                                     len(c.names) if c.per_type_bias else None)
+        # fitted apart from the training steps (fit_statistics_head): not among the trainable parameters
+        self.stats_head = StatisticsHead(len(c.names)).requires_grad_(False) if c.statistics else None
         self.reset_controller()
         self.tokenizer = tokenizer
         self._text_cache = {}
@@ -395,20 +531,40 @@ class DAClip(nn.Module):
         c = self.config
         return torch.tensor([(c.thresholds or {}).get(n, c.threshold) for n in c.names], device=self.device)
 
-    def forward(self, image: torch.Tensor, decode: bool = True) -> ControllerOutput:
+    def forward(self, image: torch.Tensor, decode: bool = True,
+                statistics: torch.Tensor | None = None) -> ControllerOutput:
         ("Content and degradation embeddings, K tokens, per-type probabilities and the predicted set "
-         "for CLIP-normalised images.")
+         "for CLIP-normalised images; with `statistics` (`image_statistics` of the same images at native resolution, "
+         "`statistics_of`) the probabilities are the statistics head's.")
         if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected a B×3×H×W CLIP-normalised batch, "
                              f"got {getattr(image, 'shape', type(image).__name__)}")
         content, degradation, final = _viewed(self, image)
         names = self.config.names
-        logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
+        if statistics is None:
+            logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
+        elif self.stats_head is None:
+            raise ValueError("statistics: this controller has no statistics head (ControllerConfig(statistics=True))")
+        elif statistics.shape != (image.shape[0], N_STATISTICS):
+            raise ValueError(f"statistics: expected {image.shape[0]}×{N_STATISTICS} (image_statistics), "
+                             f"got {tuple(statistics.shape)}")
+        else: logits = self.stats_head(statistics.to(self.device, torch.float32))
         probs = logits.sigmoid()
         # decoding reads back to the host: not in training
         predicted = self.decode(degradation, probs) if decode else None
         return ControllerOutput(content, degradation, self.head.tokens(final), logits, probs, predicted, names,
                                 self.logit_scale.clamp(0, LOGIT_SCALE_MAX).exp())
+
+    def statistics_of(self, x: torch.Tensor) -> torch.Tensor | None:
+        ("`image_statistics` of images in [0, 1] at native resolution for the statistics head; None without a fitted "
+         "one (a run validates with CLIP's head until its statistics head is fitted after the steps).")
+        if self.stats_head is None or not bool(self.stats_head.fitted): return None
+        return image_statistics(x.to(self.device))
+
+    def on_images(self, x: torch.Tensor, decode: bool = True) -> ControllerOutput:
+        ("The output for images in [0, 1] (B×3×H×W, any size): preprocessed for CLIP, and read at native resolution "
+         "by the statistics head when the controller has one.")
+        return self(self.preprocess(x.to(self.device)), decode, statistics=self.statistics_of(x))
 
     def candidate_sets(self, sizes: Sequence[int]) -> tuple[list, torch.Tensor]:
         "Every set of names with one of these `sizes` (in name order) and their multi-hot rows (S×M)."
@@ -501,7 +657,7 @@ class DAClip(nn.Module):
         shapes = [f"{source[k]}: {tuple(mapped[k].shape)} vs {tuple(v.shape)}"
                   for k, v in own.items() if k in mapped and mapped[k].shape != v.shape]
         kept = [k for k in own if k not in mapped]
-        core_missing = [k for k in kept if not k.startswith('head.')]
+        core_missing = [k for k in kept if not k.startswith(('head.', 'stats_head.'))]   # ours alone
         if shapes or (strict and (unexpected or core_missing or conflicts)):
             raise ValueError(f"DA-CLIP checkpoint {src} does not fit this controller ({self.config.model}): "
                              f"shape mismatches {shapes[:3]}, missing {core_missing[:3]}, unexpected {unexpected[:3]}, "
@@ -511,7 +667,8 @@ class DAClip(nn.Module):
         return LoadReport(len(mapped), kept, unexpected)
 
     def export_official_state_dict(self) -> dict:
-        "Our weights in the official DA-CLIP layout (what `daclip_ViT-B-32.pt` holds); `head.*` has no place there."
+        ("Our weights in the official DA-CLIP layout (what `daclip_ViT-B-32.pt` holds); `head.*` and `stats_head.*` "
+         "have no place there.")
         out = {}
         for k, v in self.state_dict().items():
             for ok in native_to_official(k): out[ok] = v
@@ -986,7 +1143,7 @@ def _batches(images: torch.Tensor, batch_size: int):
 def predict_sets(model: DAClip, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, list]:
     "Per-type probabilities (N×M, on the CPU) and the predicted sets for images in [0, 1] (N×3×H×W)."
     was = model.training; model.eval()
-    outs = [model(model.preprocess(x.to(model.device))) for x in _batches(images, batch_size)]
+    outs = [model.on_images(x) for x in _batches(images, batch_size)]
     model.train(was)
     return torch.cat([o.probabilities.float().cpu() for o in outs]), [s for o in outs for s in o.predicted]
 
@@ -1082,7 +1239,7 @@ def calibrate_set_decoding(model: DAClip, images: torch.Tensor, true: Sequence, 
     if any(len(t) not in sizes for t in tru):
         raise ValueError(f"calibrate_set_decoding: some true sets have sizes outside {tuple(sizes)}")
     was = model.training; model.eval()
-    outs = [model(model.preprocess(x.to(model.device))) for x in _batches(images, batch_size)]
+    outs = [model.on_images(x) for x in _batches(images, batch_size)]
     model.train(was)
     D, P = torch.cat([o.degradation for o in outs]), torch.cat([o.probabilities for o in outs])
     Y = torch.tensor([[n in t for n in names] for t in tru], dtype=torch.bool)
@@ -1093,3 +1250,54 @@ def calibrate_set_decoding(model: DAClip, images: torch.Tensor, true: Sequence, 
     res = {w: score(w) for w in weights}
     best = max(weights, key=lambda w: res[w])
     return float(best), res[best][0]
+
+# %% ../nbs/03_controller.ipynb #34ade066
+def fit_statistics_head(model: DAClip, images: torch.Tensor, true: Sequence, *, epochs: int = 100, lr: float = 2e-3,
+                        weight_decay: float = 1e-2, batch_size: int = 256, seed: int = 0) -> list[float]:
+    ("Fit `model.stats_head` to `images` in [0, 1] (N×3×H×W, native resolution; or their N×N_STATISTICS "
+     "`image_statistics`) and their `true` sets (names): multi-label BCE, AdamW with a one-cycle schedule, on the CPU "
+     "from `seed`. Returns the mean loss of each epoch.")
+    if model.stats_head is None:
+        raise ValueError("fit_statistics_head: this controller has no statistics head "
+                         "(ControllerConfig(statistics=True))")
+    if not isinstance(images, torch.Tensor) or images.ndim not in (2, 4):
+        raise ValueError(f"fit_statistics_head: expected N×3×H×W images or N×{N_STATISTICS} statistics, "
+                         f"got {getattr(images, 'shape', type(images).__name__)}")
+    if images.ndim == 4:
+        with torch.no_grad(): S = torch.cat([image_statistics(x.float()) for x in _batches(images, 256)]).cpu()
+    else: S = images.float().cpu()
+    if S.shape[1] != N_STATISTICS:
+        raise ValueError(f"fit_statistics_head: statistics of {S.shape[1]} values, expected {N_STATISTICS}")
+    names, tru = model.config.names, _as_sets(true, 'true')
+    if len(tru) != len(S) or len(S) < 2:
+        raise ValueError(f"fit_statistics_head: {len(S)} images and {len(tru)} true sets (at least 2 of each, as many)")
+    unknown = sorted({n for t in tru for n in t} - set(names))
+    if unknown: raise ValueError(f"fit_statistics_head: names {unknown} are not among the controller's {list(names)}")
+    if not (isinstance(epochs, int) and epochs >= 1 and batch_size >= 1 and lr > 0 and weight_decay >= 0):
+        raise ValueError(f"fit_statistics_head: epochs and batch_size must be >= 1, lr > 0, weight_decay >= 0; got "
+                         f"{epochs}, {batch_size}, {lr}, {weight_decay}")
+    Y = torch.tensor([[n in t for n in names] for t in tru], dtype=torch.float32)
+    head = copy.deepcopy(model.stats_head).cpu().float()
+    losses = []
+    with torch.random.fork_rng(devices=[]):          # the head's draws, not the caller's stream
+        torch.manual_seed(seed)
+        for m in head.mlp:
+            if hasattr(m, 'reset_parameters'): m.reset_parameters()
+        head.mean.copy_(S.mean(0)); head.std.copy_(S.std(0).clamp_min(1e-6))
+        params = list(head.mlp.parameters())
+        for q in params: q.requires_grad_(True)
+        opt = torch.optim.AdamW(params, lr, weight_decay=weight_decay)
+        per_epoch = math.ceil(len(S) / batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch)
+        head.train()
+        for _ in range(epochs):
+            perm, total = torch.randperm(len(S)), 0.0
+            for b in perm.split(batch_size):
+                loss = F.binary_cross_entropy_with_logits(head(S[b]), Y[b])
+                opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+                total += loss.item() * len(b)
+            losses.append(total / len(S))
+    head.eval().requires_grad_(False)
+    head.fitted.fill_(True)
+    model.stats_head.load_state_dict(head.state_dict())
+    return losses

@@ -4,15 +4,15 @@
 
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
-import functools, json, os
+import functools, json, os, time
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Callable, Sequence
 
 import torch
 
-from .core import config_from_args, is_whole, require
-from .data import SyntheticPairs, check_share, item_seed, recipe_source
+from .core import config_from_args, is_whole, require, save_weights
+from .data import SyntheticPairs, check_share, collate, item_seed, recipe_source
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
@@ -157,9 +157,16 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
     # the degradation InfoNCE's texts: 'names' (the caption of the set, DA-CLIP), 'fine' (SRCLIP's severities,
     # `fine_caption`; the 'realistic' pipeline only; a tiny CLIP from scratch had not learnt them in 300 steps)
     captions: str = 'names'
+    # after training: a statistics head (ControllerConfig.statistics) fitted on this many fresh training crops of
+    # `statistics_size` px (0: none); it then names the degradations (calibrated at that size), CLIP's head trains on
+    statistics: int = 0
+    statistics_size: int = 128
 
     def _check_own(self):
         self.check_data()
+        require(self.statistics == 0 or self.statistics >= 2,
+                f"statistics must be 0 (no statistics head) or a number of crops >= 2, got {self.statistics}")
+        require(self.statistics_size >= 16, f"statistics_size must be >= 16 px, got {self.statistics_size}")
         require(self.captions in ('names', 'fine'), f"captions must be 'names' or 'fine', got {self.captions!r}")
         require(self.captions != 'fine' or self.pipeline == 'realistic',
                 "captions='fine' describes second-order plans: it needs pipeline='realistic'")
@@ -179,7 +186,8 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
         return ControllerConfig(model=TINY_CLIP if self.model == 'tiny' else self.model, pretrained=self.pretrained,
                                 names=self.data_names(),
                                 n_tokens=self.n_tokens, token_heads=self.token_heads, threshold=self.threshold,
-                                per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names)
+                                per_type_bias=self.per_type_bias, orthogonal_names=self.orthogonal_names,
+                                statistics=self.statistics > 0)
 
     def fine_captions(self) -> bool:
         "Whether the degradation InfoNCE learns SRCLIP's fine captions (`captions='fine'`)."
@@ -294,6 +302,30 @@ def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -
     return replace(ccfg, thresholds=final.config.thresholds,
                    **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
 
+def _items(ds) -> tuple:
+    "All items of `ds` as (images N×3×H×W, their degradation names)."
+    items = [ds[i] for i in range(len(ds))]
+    return torch.stack([it['lq'] for it in items]), [names_of(it['records']) for it in items]
+
+def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
+    ("Fit the published controller's statistics head on `cfg.statistics` fresh training crops (`statistics_size` px, "
+     "seed + 1: not the steps' crops) and write its weights back.")
+    from multideg.controller import fit_statistics_head, image_statistics
+    t0 = time.time()
+    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
+                                   device=trainer.device)
+    n, size = cfg.statistics, cfg.statistics_size
+    ds = controller_data(replace(cfg, seed=cfg.seed + 1, epoch_length=n), 'train', size, degrade='loader')
+    # every core draws (the training is over; each item has its own seed, so the crops do not depend on the workers);
+    # the statistics of 256 crops at a time, the crops not kept
+    loader = torch.utils.data.DataLoader(ds, 256, num_workers=min(4, os.cpu_count() or 1), collate_fn=collate)
+    stats, true = [], []
+    for b in loader: stats.append(image_statistics(b['lq'])); true += [names_of(r) for r in b['records']]
+    losses = fit_statistics_head(final, torch.cat(stats), true, seed=cfg.seed)
+    save_weights(final.state_dict(), trainer.out / 'controller.safetensors')
+    trainer.print(f"statistics head fitted on {n} crops of {size} px in {time.time() - t0:.0f} s "
+                  f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
+
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,
                      **overrides) -> Learner:
     "Train a controller (resuming the run in `config.out`); writes `controller.safetensors` and `controller.json`."
@@ -308,8 +340,7 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
     patch = cfg.patch_size or size
     mean_std = model.config_mean_std()
     train_ds, val_ds = controller_data(cfg, 'train', patch), controller_data(cfg, 'val', patch)
-    val_items = [val_ds[i] for i in range(len(val_ds))]
-    val_images, val_true = torch.stack([it['lq'] for it in val_items]), [names_of(it['records']) for it in val_items]
+    val_images, val_true = _items(val_ds)
     loss = cfg.loss()
     val_fn = partial(_controller_val, images=val_images, true=val_true, batch_size=2 * cfg.batch_size)
     clamp = LambdaCB(after_step=lambda learn: learn.raw_model.clamp_logit_scale_())   # DA-CLIP's temperature bound
@@ -321,6 +352,9 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                       model_config=json.loads(ccfg.to_json()))
     if trainer.resume_and_fit(until, resume) and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'controller.safetensors')
+        if cfg.statistics:            # the head that names the degradations is calibrated at the size it reads
+            _fit_statistics(cfg, ccfg, trainer)
+            val_images, val_true = _items(controller_data(cfg, 'val', cfg.statistics_size))
         if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, cfg.set_sizes())
         ccfg.save(trainer.out / 'controller.json')
         trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {f.parent.name}/{f.name})")

@@ -22,15 +22,18 @@ DEMO_PROFILES = {
     'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16,
                   patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
                   loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
-                  pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=16, blend='confidence'),
+                  pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=16, blend='confidence',
+                  statistics=1024),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
                 patch_size=64, per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
                 loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
-                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=96, blend='gate'),
+                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=96, blend='gate',
+                statistics=4000),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
                 loss='ml', prediction='noise', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
-                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=192, blend='confidence'),
+                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=192, blend='confidence',
+                statistics=10000),
 }
 # settings of the evaluation only: a demo folder re-evaluates with another value
 EVAL_ONLY = ('blend', 'gate_psnr', 'gate_pairs')
@@ -73,6 +76,8 @@ class DemoConfig(JsonConfig):
     ssim_weight: float | None = None      # nafnet: weight of the 1 − SSIM term
     highlights: float | None = None       # share of clean crops over-exposed (white areas that are not holes)
     grey: float | None = None             # share of clean crops made grey (black-and-white photos)
+    # crops (128 px) the controller's statistics head is fitted on after its steps (0: none); it names the degradations
+    statistics: int | None = None
     # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected; 'gate':
     # the input itself unless PSNR(restored, input) < gate_psnr (a larger change); 'none': the restoration x̂
     blend: str | None = None              # None: the profile's
@@ -103,6 +108,8 @@ class DemoConfig(JsonConfig):
         for k in ('harm_weight', 'ssim_weight'):
             v = getattr(self, k)
             _check(v is None or (v >= 0 and math.isfinite(v)), f"{k} must be a number >= 0, got {v}")
+        _check(self.statistics is None or self.statistics == 0 or self.statistics >= 2,
+               f"statistics must be 0 (no statistics head) or a number of crops >= 2, got {self.statistics}")
         for k in ('highlights', 'grey'):
             v = getattr(self, k)
             _check(v is None or 0 <= v <= 1, f"{k} must be a share between 0 and 1, got {v}")
@@ -142,7 +149,7 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps,
                                  batch_size=cfg.controller_batch, counts=counts, device=cfg.device, seed=cfg.seed,
                                  count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
-                                 highlights=cfg.highlights, grey=cfg.grey,
+                                 highlights=cfg.highlights, grey=cfg.grey, statistics=cfg.statistics,
                                  val_every=max(1, cfg.controller_steps // 4),
                                  save_every=max(1, cfg.controller_steps // 4),
                                  log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
@@ -353,13 +360,14 @@ def demo_command(
         fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
         blend: str = None,  # 'confidence', 'gate' (the input kept when barely changed) or 'none' (default: profile's)
         gate_psnr: float = None,  # blend gate's threshold, dB (default: calibrated on pairs of the training photos)
+        statistics: int = None,  # crops the controller's statistics head is fitted on (0: none; default: profile's)
         seed: int = 0):  # random seed
     ("Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, "
      "write a report.")
     if quick and profile not in (None, 'quick'):
         raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
     s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion,
-                        blend=blend, gate_psnr=gate_psnr, seed=seed))
+                        blend=blend, gate_psnr=gate_psnr, statistics=statistics, seed=seed))
     if not s['psnr_gain'] > 0:
         print("note: the restorer did not beat the input on these photos; "
               "train longer (--profile cpu, or gpu on a GPU)")

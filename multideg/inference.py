@@ -106,12 +106,16 @@ def build_sde(cfg: RestorerConfig) -> IRSDE | None:
 
 # %% ../nbs/08_inference.ipynb #94789a94
 def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: Sequence | None = None,
-                          normalize: bool = True, decode: bool = True) -> tuple[dict, object]:
+                          normalize: bool = True, decode: bool = True,
+                          native: torch.Tensor | None = None) -> tuple[dict, object]:
     ("The fusion inputs (content, degradation, tokens) for LQ images in [0, 1], and the controller's output; "
-     "oracle with `true`; without `decode` the output has no predicted sets (no host read: training).")
+     "oracle with `true`; without `decode` the output has no predicted sets (no host read: training). A controller "
+     "with a statistics head reads `native` (the images before any resizing; default `lq`) for its probabilities.")
     if controller is None: return {}, None
     with torch.no_grad():
-        out = controller(controller.preprocess(lq.to(controller.device, torch.float32)), decode=decode)
+        stats = controller.statistics_of(lq if native is None else native) if decode else None
+        out = controller(controller.preprocess(lq.to(controller.device, torch.float32)), decode=decode,
+                         statistics=stats)
         emb = {'content': out.content, 'degradation': out.degradation, 'tokens': out.tokens}
         if true is not None:
             true = [list(s) for s in true]

@@ -661,7 +661,7 @@ class Restorer:
         "(embeddings on the CPU, probabilities by name, predicted names, (decoding, confidence)) for one 1×3×H×W image."
         if self.controller is None: return {}, {}, [], ('', None)
         small = self.controller.resize_crop(x)       # resize + crop on the CPU, as the controller preprocesses
-        emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize)
+        emb, out = controller_embeddings(self.controller, small, normalize=self.config.normalize, native=x)
         if self.detection == 'softmax':
             t = self.controller.name_embeddings().to(out.degradation.dtype)
             p = (out.logit_scale * F.normalize(out.degradation.float(), dim=-1) @ t.float().T).softmax(-1)[0].cpu()
