@@ -22,13 +22,13 @@ from .degradations import NAMES, caption
 # %% auto #0
 __all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'STATISTICS_CROP', 'STATISTIC_NAMES', 'N_STATISTICS', 'LOGIT_SCALE_MAX',
            'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config', 'resolve_clip_weights', 'build_clip',
-           'image_statistics', 'StatisticsHead', 'ControllerOutput', 'DegradationHead', 'DAClip', 'vocab_tokenizer',
-           'orthonormalize', 'clip_resize_crop', 'clip_normalize', 'clip_preprocess', 'multiscale_views',
-           'official_to_native', 'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config',
-           'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_targets',
-           'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics',
-           'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets',
-           'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding',
+           'statistics_crop', 'image_statistics', 'StatisticsHead', 'ControllerOutput', 'DegradationHead', 'DAClip',
+           'vocab_tokenizer', 'orthonormalize', 'clip_resize_crop', 'clip_normalize', 'clip_preprocess',
+           'multiscale_views', 'official_to_native', 'native_to_official', 'LoadReport', 'build_controller',
+           'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens',
+           'token_targets', 'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics',
+           'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities',
+           'top_k_sets', 'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding',
            'fit_statistics_head']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
@@ -246,7 +246,7 @@ def _load_strict(module: nn.Module, sd: dict, src) -> None:
 STATISTICS_CROP = 512   # image_statistics reads at most this centre crop (px): native pixels, a bounded cost
 
 def _quantiles(v: torch.Tensor, qs) -> torch.Tensor:
-    "Per-row quantiles of B×N (B×len(qs)), from one sort of at most 4096 evenly spaced values."
+    "Per-row quantiles of B×N (B×len(qs)), from one sort of every k-th value (4,096 to 8,191 of a larger N)."
     s = v[:, ::max(1, v.shape[1] // 4096)].sort(1).values
     idx = torch.tensor([round(q * (s.shape[1] - 1)) for q in qs], device=v.device)
     return s[:, idx]
@@ -279,6 +279,12 @@ def _blockiness(c: torch.Tensor) -> list:
         out += [per.amax(1) / m, per.std(1) / m]
     return out
 
+def statistics_crop(x: torch.Tensor) -> torch.Tensor:
+    "The part of images (…×H×W) `image_statistics` reads: the centre crop of at most `STATISTICS_CROP` px a side."
+    H, W = (min(s, STATISTICS_CROP) for s in x.shape[-2:])
+    t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
+    return x[..., t:t + H, l:l + W]
+
 def image_statistics(x: torch.Tensor) -> torch.Tensor:
     ("What the pixels say about degradations, per image (B×N_STATISTICS) of B×3×H×W images in [0, 1] at native "
      "resolution (at most a `STATISTICS_CROP` centre crop; at least 16 px): brightness and its histogram (low light, "
@@ -289,9 +295,8 @@ def image_statistics(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"image_statistics: expected B×3×H×W images in [0, 1], "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
     if min(x.shape[-2:]) < 16: raise ValueError(f"image_statistics: images of at least 16 px, got {tuple(x.shape)}")
-    H, W = (min(s, STATISTICS_CROP) for s in x.shape[-2:])
-    t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
-    x = x[..., t:t + H, l:l + W].float().clamp(0, 1)
+    x = statistics_crop(x).float().clamp(0, 1)
+    H, W = x.shape[-2:]
     B, f = x.shape[0], []
     y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]            # luma, B×1×H×W
     yf = y.flatten(1)
@@ -364,8 +369,12 @@ class StatisticsHead(nn.Module):
         self.register_buffer('mean', torch.zeros(N_STATISTICS))
         self.register_buffer('std', torch.ones(N_STATISTICS))
         self.register_buffer('fitted', torch.zeros((), dtype=torch.bool))   # until then the controller ignores it
-        self.mlp = nn.Sequential(nn.Linear(N_STATISTICS, width), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, n_names))
+        # its starting weights from a fixed seed, not the caller's stream: a rebuilt controller has the same (frozen,
+        # unfitted) head, as a run's checkpoints expect of the weights they leave out
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(0)
+            self.mlp = nn.Sequential(nn.Linear(N_STATISTICS, width), nn.GELU(), nn.Dropout(dropout),
+                                     nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, n_names))
     def forward(self, statistics: torch.Tensor) -> torch.Tensor:
         return self.mlp((statistics - self.mean) / self.std)
 
@@ -447,8 +456,10 @@ class DAClip(nn.Module):
         for p in self.controller.parameters(): p.requires_grad_(True)
 
     def train(self, mode: bool = True):
-        "Train mode for the controller; the frozen CLIP stays in eval mode."
-        super().train(mode); self.clip.eval(); return self
+        "Train mode for the controller; the frozen CLIP and the statistics head (dropout only in its fit) stay in eval."
+        super().train(mode); self.clip.eval()
+        if self.stats_head is not None: self.stats_head.eval()
+        return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         "The parameters a training step updates: controller, connections, temperature, degradation head."
@@ -557,9 +568,10 @@ class DAClip(nn.Module):
 
     def statistics_of(self, x: torch.Tensor) -> torch.Tensor | None:
         ("`image_statistics` of images in [0, 1] at native resolution for the statistics head; None without a fitted "
-         "one (a run validates with CLIP's head until its statistics head is fitted after the steps).")
-        if self.stats_head is None or not bool(self.stats_head.fitted): return None
-        return image_statistics(x.to(self.device))
+         "one (a run validates with CLIP's head until its statistics head is fitted after the steps) and for images "
+         "under 16 px (CLIP's head names them).")
+        if self.stats_head is None or not bool(self.stats_head.fitted) or min(x.shape[-2:]) < 16: return None
+        return image_statistics(statistics_crop(x).to(self.device))     # crop first: a large photo stays where it is
 
     def on_images(self, x: torch.Tensor, decode: bool = True) -> ControllerOutput:
         ("The output for images in [0, 1] (B×3×H×W, any size): preprocessed for CLIP, and read at native resolution "
@@ -1264,7 +1276,7 @@ def fit_statistics_head(model: DAClip, images: torch.Tensor, true: Sequence, *, 
         raise ValueError(f"fit_statistics_head: expected N×3×H×W images or N×{N_STATISTICS} statistics, "
                          f"got {getattr(images, 'shape', type(images).__name__)}")
     if images.ndim == 4:
-        with torch.no_grad(): S = torch.cat([image_statistics(x.float()) for x in _batches(images, 256)]).cpu()
+        with torch.no_grad(): S = torch.cat([image_statistics(x.cpu().float()) for x in _batches(images, 256)])
     else: S = images.float().cpu()
     if S.shape[1] != N_STATISTICS:
         raise ValueError(f"fit_statistics_head: statistics of {S.shape[1]} values, expected {N_STATISTICS}")
@@ -1280,10 +1292,11 @@ def fit_statistics_head(model: DAClip, images: torch.Tensor, true: Sequence, *, 
     head = copy.deepcopy(model.stats_head).cpu().float()
     losses = []
     with torch.random.fork_rng(devices=[]):          # the head's draws, not the caller's stream
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)      # the CPU's stream only (the fit runs there)
         for m in head.mlp:
             if hasattr(m, 'reset_parameters'): m.reset_parameters()
-        head.mean.copy_(S.mean(0)); head.std.copy_(S.std(0).clamp_min(1e-6))
+        sd = S.std(0)       # a value that never varies here (white without 'uncompleted') is only shifted
+        head.mean.copy_(S.mean(0)); head.std.copy_(torch.where(sd > 1e-6, sd, torch.ones_like(sd)))
         params = list(head.mlp.parameters())
         for q in params: q.requires_grad_(True)
         opt = torch.optim.AdamW(params, lr, weight_decay=weight_decay)

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 
 from .core import config_from_args, is_whole, require, save_weights
-from .data import SyntheticPairs, check_share, collate, item_seed, recipe_source
+from .data import SyntheticPairs, check_share, item_seed, recipe_source
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
@@ -157,16 +157,18 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
     # the degradation InfoNCE's texts: 'names' (the caption of the set, DA-CLIP), 'fine' (SRCLIP's severities,
     # `fine_caption`; the 'realistic' pipeline only; a tiny CLIP from scratch had not learnt them in 300 steps)
     captions: str = 'names'
-    # after training: a statistics head (ControllerConfig.statistics) fitted on this many fresh training crops of
-    # `statistics_size` px (0: none); it then names the degradations (calibrated at that size), CLIP's head trains on
+    # after the steps: a statistics head (ControllerConfig.statistics) fitted on this many fresh training crops (0:
+    # none); it then names the degradations, the decoder calibrated at its size (the steps train CLIP's head as ever)
     statistics: int = 0
-    statistics_size: int = 128
+    statistics_size: int = 128           # px of the statistics head's crops (the degraded crop: // scale)
 
     def _check_own(self):
         self.check_data()
         require(self.statistics == 0 or self.statistics >= 2,
                 f"statistics must be 0 (no statistics head) or a number of crops >= 2, got {self.statistics}")
-        require(self.statistics_size >= 16, f"statistics_size must be >= 16 px, got {self.statistics_size}")
+        require(self.statistics_size % self.scale == 0 and self.statistics_size // self.scale >= 16,
+                f"statistics_size must be a multiple of scale {self.scale} with statistics_size // scale >= 16 px "
+                f"(the degraded crops the head reads), got {self.statistics_size}")
         require(self.captions in ('names', 'fine'), f"captions must be 'names' or 'fine', got {self.captions!r}")
         require(self.captions != 'fine' or self.pipeline == 'realistic',
                 "captions='fine' describes second-order plans: it needs pipeline='realistic'")
@@ -307,6 +309,10 @@ def _items(ds) -> tuple:
     items = [ds[i] for i in range(len(ds))]
     return torch.stack([it['lq'] for it in items]), [names_of(it['records']) for it in items]
 
+def _lq_names(items) -> tuple:
+    "A batch of the degraded crops and their names only (what the statistics head needs; small batches to share)."
+    return torch.stack([it['lq'] for it in items]), [names_of(it['records']) for it in items]
+
 def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
     ("Fit the published controller's statistics head on `cfg.statistics` fresh training crops (`statistics_size` px, "
      "seed + 1: not the steps' crops) and write its weights back.")
@@ -316,11 +322,11 @@ def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer:
                                    device=trainer.device)
     n, size = cfg.statistics, cfg.statistics_size
     ds = controller_data(replace(cfg, seed=cfg.seed + 1, epoch_length=n), 'train', size, degrade='loader')
-    # every core draws (the training is over; each item has its own seed, so the crops do not depend on the workers);
-    # the statistics of 256 crops at a time, the crops not kept
-    loader = torch.utils.data.DataLoader(ds, 256, num_workers=min(4, os.cpu_count() or 1), collate_fn=collate)
+    # up to 4 workers draw (the steps are over; each item has its own seed, so the crops do not depend on them); the
+    # statistics of 64 crops at a time, the crops not kept
+    loader = torch.utils.data.DataLoader(ds, 64, num_workers=min(4, os.cpu_count() or 1), collate_fn=_lq_names)
     stats, true = [], []
-    for b in loader: stats.append(image_statistics(b['lq'])); true += [names_of(r) for r in b['records']]
+    for lq, names in loader: stats.append(image_statistics(lq)); true += names
     losses = fit_statistics_head(final, torch.cat(stats), true, seed=cfg.seed)
     save_weights(final.state_dict(), trainer.out / 'controller.safetensors')
     trainer.print(f"statistics head fitted on {n} crops of {size} px in {time.time() - t0:.0f} s "

@@ -168,7 +168,8 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
 
 def _check_folder(cfg: DemoConfig, out: Path) -> None:
     ("Refuse a folder whose `demo.json` records other training settings than `cfg`'s (device, folder and evaluation "
-     "settings aside; a setting added since it was written counts as the profile's); say how to go on.")
+     "settings aside; a setting added since it was written counts as the profile's, or as `_BEFORE` says); say how "
+     "to go on.")
     path = out / 'demo.json'
     if not path.is_file(): return
     hint = f"pass --out with another folder (out= in Python) to run this demo beside it, or delete {out} to start over"
@@ -177,10 +178,17 @@ def _check_folder(cfg: DemoConfig, out: Path) -> None:
     new = json.loads(cfg.to_json())
     if not isinstance(old, dict): raise ValueError(f"{path} does not hold a demo's settings; {hint}")
     then = json.loads(DemoConfig(profile=cfg.profile, device=cfg.device, out=cfg.out).resolved().to_json())
+    then |= {k: v for k, v in _BEFORE.items() if k not in old}      # what a folder made before the setting has
     diff = sorted(k for k in set(old) | set(new)
                   if k not in ('out', 'device', *EVAL_ONLY) and old.get(k, then.get(k)) != new.get(k))
+    if 'statistics' in diff and 'statistics' not in old:
+        hint = (f"it was made before the statistics head: --statistics 0 (statistics=0 in Python) uses it as it "
+                f"is; {hint}")
     if diff:
         raise ValueError(f"{out} already holds a demo made with other settings (differing: {', '.join(diff)}); {hint}")
+
+# settings whose absence from a demo.json means a folder made before them, not the profile's value
+_BEFORE = {'statistics': 0}
 
 DEMO_COUNTS = {1: 0.5, 2: 0.5}    # how many degradations the demo's images carry -> probability
 

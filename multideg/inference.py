@@ -109,8 +109,8 @@ def controller_embeddings(controller: DAClip | None, lq: torch.Tensor, *, true: 
                           normalize: bool = True, decode: bool = True,
                           native: torch.Tensor | None = None) -> tuple[dict, object]:
     ("The fusion inputs (content, degradation, tokens) for LQ images in [0, 1], and the controller's output; "
-     "oracle with `true`; without `decode` the output has no predicted sets (no host read: training). A controller "
-     "with a statistics head reads `native` (the images before any resizing; default `lq`) for its probabilities.")
+     "oracle with `true`; without `decode` the output has no predicted sets (no host read: training). With `decode`, "
+     "a fitted statistics head reads `native` (the images before any resizing; default `lq`) for the probabilities.")
     if controller is None: return {}, None
     with torch.no_grad():
         stats = controller.statistics_of(lq if native is None else native) if decode else None
