@@ -16,7 +16,7 @@ from .data import SyntheticPairs, check_share, item_seed, recipe_source
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
-                                 flat_metrics, predict_sets, set_metrics)
+                                 fit_statistics_head, flat_metrics, image_statistics, predict_sets, set_metrics)
 from .inference import TINY_CLIP
 from .learner import (CARDS, Callback, Card, DeviceCB, LambdaCB, Learner, TrainConfig, TrainingPlan,
                               plan_report, plan_run, publish_weights, run_device, seed_stage, standard_callbacks,
@@ -304,19 +304,17 @@ def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -
     return replace(ccfg, thresholds=final.config.thresholds,
                    **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
 
-def _items(ds) -> tuple:
-    "All items of `ds` as (images N×3×H×W, their degradation names)."
-    items = [ds[i] for i in range(len(ds))]
+def _lq_names(items) -> tuple:
+    "Items as (their degraded crops N×3×H×W, their degradation names): what recognition needs of them."
     return torch.stack([it['lq'] for it in items]), [names_of(it['records']) for it in items]
 
-def _lq_names(items) -> tuple:
-    "A batch of the degraded crops and their names only (what the statistics head needs; small batches to share)."
-    return torch.stack([it['lq'] for it in items]), [names_of(it['records']) for it in items]
+def _items(ds) -> tuple:
+    "All items of `ds` as `_lq_names` gives them."
+    return _lq_names([ds[i] for i in range(len(ds))])
 
 def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
     ("Fit the published controller's statistics head on `cfg.statistics` fresh training crops (`statistics_size` px, "
      "seed + 1: not the steps' crops) and write its weights back.")
-    from multideg.controller import fit_statistics_head, image_statistics
     t0 = time.time()
     final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
                                    device=trainer.device)
