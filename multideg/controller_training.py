@@ -11,8 +11,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .core import config_from_args, is_whole, require, save_weights
-from .data import SyntheticPairs, check_share, item_seed, recipe_source
+from .core import config_from_args, is_positive, is_whole, require, save_weights
+from .data import SyntheticPairs, check_share, item_seed, recipe_source, sample_images
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
 from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preprocess, controller_from_config,
@@ -61,6 +61,9 @@ class DataConfig:
     # share of clean crops over-exposed (blown, pure-white highlights) so that white is not taken for 'uncompleted'
     highlights: float = 0.0
     grey: float = 0.0                    # share of clean crops made grey (black-and-white photos)
+    # only what shows ('types'): a drawn degradation whose removal changes the crop by PSNR >= visible_db (dB) is
+    # redrawn stronger, else swapped or dropped with its label (DegradationSampler.visible_db); None: every draw kept
+    visible_db: float | None = None
 
     def check_data(self) -> None:
         "Normalise (names a tuple, counts numbers) and check the data settings; a ValueError names the bad one."
@@ -88,6 +91,10 @@ class DataConfig:
                       f"counts asks for {max(self.counts)} degradations but names has {len(self.data_names())}")
         require(self.degrade in ('loader', 'device'), f"degrade must be 'loader' or 'device', got {self.degrade!r}")
         for k in ('highlights', 'grey'): check_share(k, getattr(self, k))
+        require(self.visible_db is None or is_positive(self.visible_db),
+                f"visible_db must be a PSNR in dB > 0 or none, got {self.visible_db!r}")
+        require(self.visible_db is None or (self.pipeline == 'types' and self.degrade == 'loader'),
+                "visible_db checks each image as it is degraded: it needs pipeline='types' and degrade='loader'")
         require(self.source is not None, "source: this recipe trains on your photos: give a folder of them "
                                          "(source=FOLDER, --source FOLDER), or 'embedded' for the bundled sample "
                                          "photos and dead leaves")
@@ -113,7 +120,8 @@ class DataConfig:
     def sampler(self) -> DegradationSampler | SecondOrder:
         "The degradations drawn: `counts` of the `names`, every name equally likely; or the second-order pipeline."
         if self.pipeline == 'realistic': return SecondOrder(scale=self.scale)
-        return DegradationSampler(counts=self.counts, weights={k: 1.0 for k in self.data_names()})
+        return DegradationSampler(counts=self.counts, weights={k: 1.0 for k in self.data_names()},
+                                  visible_db=self.visible_db)
 
 def data_settings(cfg: DataConfig, without: Sequence[str] = ()) -> dict:
     "The data fields (`DataConfig`) of `cfg` but `without`: one run's data, handed to another run's config."
@@ -161,6 +169,9 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
     # none); it then names the degradations, the decoder calibrated at its size (the steps train CLIP's head as ever)
     statistics: int = 0
     statistics_size: int = 128           # px of the statistics head's crops (the degraded crop: // scale)
+    # share of those crops cut from the source's photos alone when it mixes photos and dead leaves ('embedded'):
+    # photos are few there (the fitting crops would be nearly all dead leaves), and photos are what a head reads
+    statistics_photos: float = 0.0
 
     def _check_own(self):
         self.check_data()
@@ -169,6 +180,7 @@ class ControllerTrainConfig(DataConfig, TrainConfig):
         require(self.statistics_size % self.scale == 0 and self.statistics_size // self.scale >= 16,
                 f"statistics_size must be a multiple of scale {self.scale} with statistics_size // scale >= 16 px "
                 f"(the degraded crops the head reads), got {self.statistics_size}")
+        check_share('statistics_photos', self.statistics_photos)
         require(self.captions in ('names', 'fine'), f"captions must be 'names' or 'fine', got {self.captions!r}")
         require(self.captions != 'fine' or self.pipeline == 'realistic',
                 "captions='fine' describes second-order plans: it needs pipeline='realistic'")
@@ -314,12 +326,16 @@ def _items(ds) -> tuple:
 
 def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
     ("Fit the published controller's statistics head on `cfg.statistics` fresh training crops (`statistics_size` px, "
-     "seed + 1: not the steps' crops) and write its weights back.")
+     "seed + 1: not the steps' crops; `statistics_photos` of them from the photos alone) and write its weights back.")
     t0 = time.time()
     final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
                                    device=trainer.device)
     n, size = cfg.statistics, cfg.statistics_size
-    ds = controller_data(replace(cfg, seed=cfg.seed + 1, epoch_length=n), 'train', size, degrade='loader')
+    photos = round(n * cfg.statistics_photos) if cfg.source == 'embedded' and sample_images('train') else 0
+    parts = [controller_data(replace(cfg, source=src, seed=seed, epoch_length=k), 'train', size, degrade='loader')
+             for src, seed, k in ((cfg.source, cfg.seed + 1, n - photos),
+                                  ('samples', cfg.seed + 2, photos)) if k]
+    ds = torch.utils.data.ConcatDataset(parts)
     # up to 4 workers draw (the steps are over; each item has its own seed, so the crops do not depend on them); the
     # statistics of 64 crops at a time, the crops not kept
     loader = torch.utils.data.DataLoader(ds, 64, num_workers=min(4, os.cpu_count() or 1), collate_fn=_lq_names)
@@ -327,7 +343,8 @@ def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer:
     for lq, names in loader: stats.append(image_statistics(lq)); true += names
     losses = fit_statistics_head(final, torch.cat(stats), true, seed=cfg.seed)
     save_weights(final.state_dict(), trainer.out / 'controller.safetensors')
-    trainer.print(f"statistics head fitted on {n} crops of {size} px in {time.time() - t0:.0f} s "
+    of_photos = f" ({photos} of them cut from the photos alone)" if photos else ''
+    trainer.print(f"statistics head fitted on {n} crops of {size} px{of_photos} in {time.time() - t0:.0f} s "
                   f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
 
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import errno, hashlib, importlib.util, io, json, math, os, warnings
 from collections import OrderedDict
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -822,6 +822,12 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
         plan = sampler.draw(1, g)[0]                         # the same draw as when the job was planned
         y, recs = sampler.apply(x, [plan], g)
         records, pcap = recs[0], parametric_caption(recs[0])
+        # a sampler that keeps only what shows (visible_db) may swap or drop a drawn degradation: the pair goes to
+        # the folder of what it carries (the folder names are its labels), the planned path kept for resuming
+        combo = '_'.join(names_of(records)) or 'clean'
+        lq, gt = (f"{split}/{combo}/{kind}/{Path(p).name}" for kind, p in (('LQ', job.lq), ('GT', job.gt)))
+        moved = {} if lq == job.lq else {'planned': job.lq}
+        job = replace(job, lq=lq, gt=gt)
         for path, img in ((out / job.gt, x), (out / job.lq, y)):
             try: save_image(img, path)
             except OSError as e: raise _explain_os_error(e, path) from e
@@ -836,7 +842,8 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
         except OSError as e: raise _explain_os_error(e, out / job.lq) from e
     names = names_of(records)
     return {'file': job.lq, 'gt': job.gt, 'source': job.source, 'degradations': names, 'records': records,
-            'caption': caption(names), 'parametric_caption': pcap, 'content_caption': job.content}
+            'caption': caption(names), 'parametric_caption': pcap, 'content_caption': job.content,
+            **(moved if job.add is None else {})}
 
 def _read_jsonl(path: Path) -> list[dict]:
     "Records of a JSON-lines file; a torn last line (a killed run) is ignored."
@@ -944,7 +951,7 @@ def make_dataset(out, source='embedded', *, sampler: DegradationSampler | Second
     # resume: pairs already recorded (final metadata or journal) whose files exist
     split_dir, journal = out / split, out / split / '.journal.jsonl'
     split_dir.mkdir(exist_ok=True)
-    done = {r['file']: r for r in _read_jsonl(split_dir / 'metadata.jsonl') + _read_jsonl(journal)
+    done = {r.get('planned', r['file']): r for r in _read_jsonl(split_dir / 'metadata.jsonl') + _read_jsonl(journal)
             if isinstance(r, dict) and 'file' in r and (out / r['file']).is_file()
             and (out / r.get('gt', '')).is_file()}
     existing = sum(j.lq in done for j in jobs)

@@ -14,8 +14,8 @@ from fastcore.script import store_true
 from .core import JsonConfig, _available, atomic_write, check_types, default_device, is_positive
 
 # %% auto #0
-__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DEMO_COUNTS', 'DemoConfig', 'demo_gate', 'demo_restorer', 'demo',
-           'demo_command']
+__all__ = ['DEMO_PROFILES', 'EVAL_ONLY', 'DEMO_ROOT', 'DEMO_COUNTS', 'DemoConfig', 'demo_sampler', 'HeldOutCrops', 'demo_gate',
+           'demo_restorer', 'demo', 'demo_command']
 
 # %% ../nbs/15_demo.ipynb #d6bc3bbb
 DEMO_PROFILES = {
@@ -23,17 +23,17 @@ DEMO_PROFILES = {
                   patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
                   loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
                   pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=16, blend='confidence',
-                  statistics=1024),
+                  statistics=1024, statistics_size=128, statistics_photos=0.5, visible_db=30.0),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
                 patch_size=64, per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
                 loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
                 pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=96, blend='gate',
-                statistics=4000),
+                statistics=4000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
                 loss='ml', prediction='noise', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
                 pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=192, blend='confidence',
-                statistics=10000),
+                statistics=10000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
 }
 # settings of the evaluation only: a demo folder re-evaluates with another value
 EVAL_ONLY = ('blend', 'gate_psnr', 'gate_pairs')
@@ -76,8 +76,13 @@ class DemoConfig(JsonConfig):
     ssim_weight: float | None = None      # nafnet: weight of the 1 − SSIM term
     highlights: float | None = None       # share of clean crops over-exposed (white areas that are not holes)
     grey: float | None = None             # share of clean crops made grey (black-and-white photos)
-    # crops (128 px) the controller's statistics head is fitted on after its steps (0: none); it names the degradations
+    # crops the controller's statistics head is fitted on after its steps (0: none); it names the degradations
     statistics: int | None = None
+    statistics_size: int | None = None    # px of those crops (the size the held-out photos are read at)
+    statistics_photos: float | None = None    # share of those crops cut from the training photos alone
+    # only what shows: a degradation whose removal changes its image (training crop or held-out photo) by PSNR >=
+    # visible_db (dB) is redrawn stronger, else swapped or dropped with its label (0: every draw kept)
+    visible_db: float | None = None
     # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected; 'gate':
     # the input itself unless PSNR(restored, input) < gate_psnr (a larger change); 'none': the restoration x̂
     blend: str | None = None              # None: the profile's
@@ -108,9 +113,13 @@ class DemoConfig(JsonConfig):
         for k in ('harm_weight', 'ssim_weight'):
             v = getattr(self, k)
             _check(v is None or (v >= 0 and math.isfinite(v)), f"{k} must be a number >= 0, got {v}")
+        _check(self.statistics_size is None or self.statistics_size >= 16,
+               f"statistics_size must be a number of px >= 16, got {self.statistics_size}")
+        _check(self.visible_db is None or (self.visible_db >= 0 and math.isfinite(self.visible_db)),
+               f"visible_db must be a PSNR in dB > 0 (0: off), got {self.visible_db}")
         _check(self.statistics is None or self.statistics == 0 or self.statistics >= 2,
                f"statistics must be 0 (no statistics head) or a number of crops >= 2, got {self.statistics}")
-        for k in ('highlights', 'grey'):
+        for k in ('highlights', 'grey', 'statistics_photos'):
             v = getattr(self, k)
             _check(v is None or 0 <= v <= 1, f"{k} must be a share between 0 and 1, got {v}")
         _check(self.gate_psnr is None or is_positive(self.gate_psnr),
@@ -150,6 +159,8 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                                  batch_size=cfg.controller_batch, counts=counts, device=cfg.device, seed=cfg.seed,
                                  count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
                                  highlights=cfg.highlights, grey=cfg.grey, statistics=cfg.statistics,
+                                 statistics_size=cfg.statistics_size, statistics_photos=cfg.statistics_photos,
+                                 visible_db=cfg.visible_db or None,
                                  val_every=max(1, cfg.controller_steps // 4),
                                  save_every=max(1, cfg.controller_steps // 4),
                                  log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
@@ -160,6 +171,7 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                              backbone_options={'identity_init': True} if cfg.identity_init else {},
                              harm_weight=cfg.harm_weight, harm_scope=cfg.harm_scope, pixel_loss=cfg.pixel_loss,
                              ssim_weight=cfg.ssim_weight, highlights=cfg.highlights, grey=cfg.grey,
+                             visible_db=cfg.visible_db or None,
                              sde={'prediction': cfg.prediction}, seed=cfg.seed,
                              val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
                              log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps,
@@ -181,25 +193,48 @@ def _check_folder(cfg: DemoConfig, out: Path) -> None:
     then |= {k: v for k, v in _BEFORE.items() if k not in old}      # what a folder made before the setting has
     diff = sorted(k for k in set(old) | set(new)
                   if k not in ('out', 'device', *EVAL_ONLY) and old.get(k, then.get(k)) != new.get(k))
-    if 'statistics' in diff and 'statistics' not in old:
-        hint = (f"it was made before the statistics head: --statistics 0 (statistics=0 in Python) uses it as it "
-                f"is; {hint}")
+    before = [k for k in diff if k in _BEFORE and k not in old]
+    if before:                # made before these settings: the values it was made with (flags where there are)
+        flags = ' '.join(f"--{k} {_BEFORE[k]:g}" for k in before if k in _BEFORE_FLAGS)
+        hint = (f"it was made before {', '.join(before)}: "
+                f"{', '.join(f'{k}={_BEFORE[k]!r}' for k in before)} in Python{f' ({flags})' if flags else ''} "
+                f"use it as it is; {hint}")
     if diff:
         raise ValueError(f"{out} already holds a demo made with other settings (differing: {', '.join(diff)}); {hint}")
 
 # settings whose absence from a demo.json means a folder made before them, not the profile's value
-_BEFORE = {'statistics': 0}
+_BEFORE = {'statistics': 0, 'statistics_size': 128, 'statistics_photos': 0.0, 'visible_db': 0.0}
+_BEFORE_FLAGS = ('statistics', 'visible_db')      # those `multideg demo` takes
 
 DEMO_COUNTS = {1: 0.5, 2: 0.5}    # how many degradations the demo's images carry -> probability
+
+def demo_sampler(cfg: DemoConfig):
+    "The degradations of a resolved demo's held-out photos and gate pairs: `DEMO_COUNTS`, only what shows."
+    from multideg.degradations import DegradationSampler
+    return DegradationSampler(counts=DEMO_COUNTS, visible_db=cfg.visible_db or None)
+
+class HeldOutCrops:
+    ("The held-out photos as the demo evaluates them: their centre crops of `size` px (None: whole), degraded as "
+     "they are (so what shows is checked where it is measured), named as the photos.")
+    def __init__(self, size: int | None = None):
+        from multideg.data import SampleImages
+        self.photos, self.size = SampleImages('eval'), size
+    def __len__(self): return len(self.photos)
+    def name(self, i: int) -> str: return self.photos.name(i)
+    def load(self, i: int) -> torch.Tensor:
+        x = self.photos.load(i)
+        if self.size is None: return x
+        H, W = (min(s, self.size) for s in x.shape[-2:])
+        t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
+        return x[..., t:t + H, l:l + W].contiguous()
 
 def demo_gate(restorer, cfg: DemoConfig):
     ("`calibrate_gate` of a demo's `restorer` on `cfg.gate_pairs` pairs of the training photos (1-2 degradations as "
      "the demo's images have, `eval_size` crops, seed + 1): the threshold of its blend 'gate'.")
     cfg = cfg.resolved()                                   # the profile's gate_pairs and eval_size when unset
     from multideg.data import SampleImages
-    from multideg.degradations import DegradationSampler
     from multideg.evaluate import SyntheticEval, calibrate_gate
-    cal_set = SyntheticEval(DegradationSampler(counts=DEMO_COUNTS), n=cfg.gate_pairs, patch_size=cfg.eval_size,
+    cal_set = SyntheticEval(demo_sampler(cfg), n=cfg.gate_pairs, patch_size=cfg.eval_size,
                             seed=cfg.seed + 1, source=SampleImages('train'))
     return calibrate_gate(restorer, cal_set)
 
@@ -221,7 +256,6 @@ def demo_restorer(cfg: DemoConfig) -> tuple:
 def demo(config: DemoConfig | None = None, **overrides) -> dict:
     "Run the demo (resuming what a call with the same settings began); returns a summary: PSNR gain, the report, ..."
     from multideg.data import make_dataset
-    from multideg.degradations import DegradationSampler
     from multideg.evaluate import eval_dataset, evaluate, mark_worse, restorer_fn, write_report
     from multideg.learner import read_metrics
     from multideg.controller_training import train_controller
@@ -241,8 +275,8 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
 
     _stage(1, 4, "held-out data set: sample photos with 1-2 degradations")
     t0 = time.time()
-    data = make_dataset(out / 'data', 'samples', sampler=DegradationSampler(counts=counts), seed=cfg.seed, split='val',
-                        per_image=cfg.per_photo, progress=True)
+    data = make_dataset(out / 'data', HeldOutCrops(cfg.eval_size), sampler=demo_sampler(cfg), seed=cfg.seed,
+                        split='val', per_image=cfg.per_photo, progress=True)
     timings['data'] = time.time() - t0
 
     _stage(2, 4, f"controller: {cfg.controller_steps} steps")
@@ -369,13 +403,15 @@ def demo_command(
         blend: str = None,  # 'confidence', 'gate' (the input kept when barely changed) or 'none' (default: profile's)
         gate_psnr: float = None,  # blend gate's threshold, dB (default: calibrated on pairs of the training photos)
         statistics: int = None,  # crops the controller's statistics head is fitted on (0: none; default: profile's)
+        visible_db: float = None,  # only degradations that change an image by PSNR below this, dB (0: off; default 30)
         seed: int = 0):  # random seed
     ("Build a small multi-degradation data set, train a controller and a restorer, evaluate them on held-out photos, "
      "write a report.")
     if quick and profile not in (None, 'quick'):
         raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
     s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion,
-                        blend=blend, gate_psnr=gate_psnr, statistics=statistics, seed=seed))
+                        blend=blend, gate_psnr=gate_psnr, statistics=statistics, visible_db=visible_db,
+                        seed=seed))
     if not s['psnr_gain'] > 0:
         print("note: the restorer did not beat the input on these photos; "
               "train longer (--profile cpu, or gpu on a GPU)")
