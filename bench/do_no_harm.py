@@ -17,7 +17,7 @@ from pathlib import Path
 
 from multideg.data import make_dataset
 from multideg.degradations import DegradationSampler
-from multideg.demo import DEMO_COUNTS, DemoConfig, demo_restorer
+from multideg.demo import DEMO_COUNTS, DemoConfig, HeldOutCrops, demo_restorer, demo_sampler
 from multideg.evaluate import eval_dataset, evaluate, mark_worse, restorer_fn
 
 
@@ -34,11 +34,14 @@ def variant_name(cfg: DemoConfig) -> str:
 
 
 def held_out(cfg: DemoConfig, per_photo: int, work: Path) -> Path:
-    "The demo's held-out set with `per_photo` versions of each photo (made as `demo` makes it), under `work`."
-    folder = work / f'heldout{per_photo}-seed{cfg.seed}'
+    ("The demo's held-out set with `per_photo` versions of each photo (made as that demo's version made it: since "
+     "2026-12-07 its centre crops degraded, only what shows), under `work`.")
+    since = cfg.visible_db is not None                   # demo.json of a demo made with the visibility check
+    folder = work / f"heldout{per_photo}-seed{cfg.seed}{f'-crops{cfg.eval_size}-visible{cfg.visible_db:g}' if since else ''}"
     if not folder.is_dir():
-        make_dataset(folder, 'samples', sampler=DegradationSampler(counts=DEMO_COUNTS), seed=cfg.seed, split='val',
-                     per_image=per_photo, progress=False)
+        make_dataset(folder, HeldOutCrops(cfg.eval_size) if since else 'samples',
+                     sampler=demo_sampler(cfg) if since else DegradationSampler(counts=DEMO_COUNTS), seed=cfg.seed,
+                     split='val', per_image=per_photo, progress=False)
     return folder
 
 

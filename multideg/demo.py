@@ -80,8 +80,9 @@ class DemoConfig(JsonConfig):
     statistics: int | None = None
     statistics_size: int | None = None    # px of those crops (the size the held-out photos are read at)
     statistics_photos: float | None = None    # share of those crops cut from the training photos alone
-    # only what shows: a degradation whose removal changes its image (training crop or held-out photo) by PSNR >=
-    # visible_db (dB) is redrawn stronger, else swapped or dropped with its label (0: every draw kept)
+    # only what shows: a degradation whose removal changes its image (the controller's crops, the held-out photos) by
+    # PSNR >= visible_db (dB) is redrawn stronger, else swapped or dropped with its label (0: every draw kept); the
+    # restorer trains on every draw (mild ones teach it to leave a photo alone)
     visible_db: float | None = None
     # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected; 'gate':
     # the input itself unless PSNR(restored, input) < gate_psnr (a larger change); 'none': the restoration x̂
@@ -171,7 +172,6 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                              backbone_options={'identity_init': True} if cfg.identity_init else {},
                              harm_weight=cfg.harm_weight, harm_scope=cfg.harm_scope, pixel_loss=cfg.pixel_loss,
                              ssim_weight=cfg.ssim_weight, highlights=cfg.highlights, grey=cfg.grey,
-                             visible_db=cfg.visible_db or None,
                              sde={'prediction': cfg.prediction}, seed=cfg.seed,
                              val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
                              log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps,

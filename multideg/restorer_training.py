@@ -250,9 +250,20 @@ def _controller_config_for(cfg: RestorationConfig) -> ControllerConfig | None:
     if cfg.preset == 'daclip': return ControllerConfig(model='ViT-B-32', names=cfg.data_names())
     return _own_controller(cfg).controller_config()
 
+_PLANS = {}   # plans made in this process: (the run's config, its controller's, the card's capability) -> plan
+
 def plan_restoration(cfg: RestorationConfig, card: Card | None = None) -> TrainingPlan:
-    "The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors."
-    ccfg, sde = _controller_config_for(cfg), build_sde(cfg.restorer_config(64))   # the SDE: constants, real tensors
+    ("The plan of one optimiser step of `cfg` (on `card`, else on the run's device), made on fake tensors; made once "
+     "per process for the same settings and card capability (the plan depends on the card through its precision).")
+    ccfg = _controller_config_for(cfg)
+    key = (cfg.to_json(), ccfg.to_json() if ccfg is not None else None, card.capability if card else None)
+    if key not in _PLANS:
+        if len(_PLANS) >= 64: _PLANS.clear()
+        _PLANS[key] = _plan_restoration(cfg, ccfg, card)
+    return _PLANS[key]
+
+def _plan_restoration(cfg: RestorationConfig, ccfg: ControllerConfig | None, card: Card | None) -> TrainingPlan:
+    sde = build_sde(cfg.restorer_config(64))                          # the SDE: constants, real tensors
     def build():
         ctrl = controller_from_config(replace(ccfg, pretrained=None)) if ccfg is not None else None
         dim = ctrl.name_embeddings().shape[-1] if ctrl is not None else cfg.fusion.embed_dim
