@@ -37,7 +37,8 @@ def held_out(cfg: DemoConfig, per_photo: int, work: Path) -> Path:
     ("The demo's held-out set with `per_photo` versions of each photo (made as that demo's version made it: since "
      "2026-12-07 its centre crops degraded, only what shows), under `work`.")
     since = cfg.visible_db is not None                   # demo.json of a demo made with the visibility check
-    folder = work / f"heldout{per_photo}-seed{cfg.seed}{f'-crops{cfg.eval_size}-visible{cfg.visible_db:g}' if since else ''}"
+    made = f'-crops{cfg.eval_size}-visible{cfg.visible_db:g}' if since else ''
+    folder = work / f"heldout{per_photo}-seed{cfg.seed}{made}"
     if not folder.is_dir():
         make_dataset(folder, HeldOutCrops(cfg.eval_size) if since else 'samples',
                      sampler=demo_sampler(cfg) if since else DegradationSampler(counts=DEMO_COUNTS), seed=cfg.seed,

@@ -30,7 +30,7 @@ def held_out(sampler, n):
     for i in range(n):
         g = torch.Generator().manual_seed(i)
         x = crops.load(i % len(crops))
-        y, recs = sampler.apply(x[None], [sampler.draw(1, g)[0]], g)
+        _, recs = sampler.apply(x[None], [sampler.draw(1, g)[0]], g)
         yield x, recs[0]
 
 def pairs(source, size, sampler, n, seed):
@@ -47,11 +47,10 @@ res = {}
 for dname, make in dists.items():
     for sname, sampler in samplers.items():
         t0 = time.time()
-        labels, hidden, per_image, clean = Counter(), Counter(), Counter(), 0
+        labels, hidden, per_image = Counter(), Counter(), Counter()
         for x, recs in make(sampler):
             v = visibility(x, recs)
             per_image[len(recs)] += 1
-            clean += not recs
             for s in recs:
                 labels[s['name']] += 1
                 hidden[s['name']] += v[s['name']] >= a.db

@@ -778,6 +778,11 @@ class _Job:
     add: str | None = None        # add_second: the synthetic degradation
 
 # %% ../nbs/02_data.ipynb #931df6a8
+def _pair_paths(split: str, names, name: str) -> tuple[str, str]:
+    "Where a pair carrying degradations `names` goes (LQ, GT, relative to out): the folder names are its labels."
+    combo = '_'.join(names) or 'clean'
+    return f"{split}/{combo}/LQ/{name}.png", f"{split}/{combo}/GT/{name}.png"
+
 def _clean_jobs(source, split: str, sampler, seed: int, per_image: int, captions: dict) -> tuple[list, list]:
     "Jobs of the clean → pairs mode (names drawn now; the same generator continues when the pair is made)."
     jobs = []
@@ -786,9 +791,8 @@ def _clean_jobs(source, split: str, sampler, seed: int, per_image: int, captions
         for j in range(per_image):
             name = stem if per_image == 1 else f"{stem}_{j:02d}"
             names = names_of(sampler.draw(1, item_generator(seed, split, name))[0])
-            combo = '_'.join(names) if names else 'clean'
-            jobs.append(_Job(name, f"{split}/{combo}/LQ/{name}.png", f"{split}/{combo}/GT/{name}.png", stem,
-                             _caption_for(captions, stem), (lambda i=i: source.load(i))))
+            jobs.append(_Job(name, *_pair_paths(split, names, name), stem, _caption_for(captions, stem),
+                             (lambda i=i: source.load(i))))
     return jobs, list(getattr(source, 'skipped', []))
 
 def _second_jobs(root: Path, split: str, datasets, synthetic, captions: dict) -> tuple[list, list]:
@@ -816,7 +820,7 @@ def _second_jobs(root: Path, split: str, datasets, synthetic, captions: dict) ->
 def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
     "Compute and write one pair; return its metadata record."
     g = item_generator(seed, split, job.name)
-    x = job.load()
+    x, moved = job.load(), {}
     if job.add is None:
         x = to_uint8(x).float() / 255                       # the GT exactly as stored
         plan = sampler.draw(1, g)[0]                         # the same draw as when the job was planned
@@ -824,10 +828,8 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
         records, pcap = recs[0], parametric_caption(recs[0])
         # a sampler that keeps only what shows (visible_db) may swap or drop a drawn degradation: the pair goes to
         # the folder of what it carries (the folder names are its labels), the planned path kept for resuming
-        combo = '_'.join(names_of(records)) or 'clean'
-        lq, gt = (f"{split}/{combo}/{kind}/{Path(p).name}" for kind, p in (('LQ', job.lq), ('GT', job.gt)))
-        moved = {} if lq == job.lq else {'planned': job.lq}
-        job = replace(job, lq=lq, gt=gt)
+        lq, gt = _pair_paths(split, names_of(records), job.name)
+        if lq != job.lq: moved, job = {'planned': job.lq}, replace(job, lq=lq, gt=gt)
         for path, img in ((out / job.gt, x), (out / job.lq, y)):
             try: save_image(img, path)
             except OSError as e: raise _explain_os_error(e, path) from e
@@ -843,7 +845,7 @@ def _make_pair(job: _Job, out: Path, seed: int, split: str, sampler) -> dict:
     names = names_of(records)
     return {'file': job.lq, 'gt': job.gt, 'source': job.source, 'degradations': names, 'records': records,
             'caption': caption(names), 'parametric_caption': pcap, 'content_caption': job.content,
-            **(moved if job.add is None else {})}
+            **moved}
 
 def _read_jsonl(path: Path) -> list[dict]:
     "Records of a JSON-lines file; a torn last line (a killed run) is ignored."

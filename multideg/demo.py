@@ -222,11 +222,8 @@ class HeldOutCrops:
     def __len__(self): return len(self.photos)
     def name(self, i: int) -> str: return self.photos.name(i)
     def load(self, i: int) -> torch.Tensor:
-        x = self.photos.load(i)
-        if self.size is None: return x
-        H, W = (min(s, self.size) for s in x.shape[-2:])
-        t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
-        return x[..., t:t + H, l:l + W].contiguous()
+        from multideg.evaluate import centre_crop
+        return centre_crop(self.photos.load(i), self.size).contiguous()
 
 def demo_gate(restorer, cfg: DemoConfig):
     ("`calibrate_gate` of a demo's `restorer` on `cfg.gate_pairs` pairs of the training photos (1-2 degradations as "
