@@ -262,7 +262,9 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
                         else f"different weights ({repro['identical']})")
                      + f" to the first training's at that step ({repro['minutes']:.0f} min on the same machine, "
                      f"`python bench/default_model.py --run runs/default --reproduce {repro['step']} --reference "
-                     "COPY_OF_THAT_CHECKPOINT`). Another machine or thread count can round differently.")
+                     "COPY_OF_THAT_CHECKPOINT`). Another machine or thread count can round differently, and so does "
+                     "multideg's arithmetic since this check (notebook 05's LayerNorm, 2026-12-07: the same "
+                     "weights' outputs moved by at most 5e-7; a retrain now differs in the last bits).")
     lines += [""] + measured_lines(a, folder, rows, main_res, clean, cfg.get('grey'),
                                    f"python bench/default_model.py --run runs/default --n {a.n} "
                                    f"--patch_size {a.patch_size}")

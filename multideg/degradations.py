@@ -719,15 +719,22 @@ def apply_records(x: torch.Tensor, records: list[list[dict]], check: bool = True
     x, squeeze = check_batch(x, 'apply_records') if check else (x, False)
     if len(records) != x.shape[0]:
         raise ValueError(f"apply_records: got {len(records)} record lists for a batch of {x.shape[0]}")
-    per_image = [_as_steps(r) for r in records]
-    y = x.clone()
+    y = _apply_steps(x, [_as_steps(r) for r in records])[0]
+    return y[0] if squeeze else y
+
+def _apply_steps(x: torch.Tensor, per_image: list[list[dict]], keep: bool = False) -> tuple:
+    ("`apply_records` on canonical steps: the batch and, with `keep`, each image's state before each of its steps "
+     "(its prefix, in order; None without `keep`).")
+    y, before = x.clone(), [[] for _ in per_image] if keep else None
     for name in ORDER:
         idx = [i for i, steps in enumerate(per_image) if any(s['name'] == name for s in steps)]
         if not idx: continue
+        if keep:
+            for i in idx: before[i].append(y[i].clone())
         d = DEGRADATIONS[name]
         p = _params_of(d, [next(s for s in per_image[i] if s['name'] == name) for i in idx])
         y[idx] = d.apply(y[idx].float(), p, image_generators(p['seed'], x.device)).clamp(0, 1).to(x.dtype)
-    return y[0] if squeeze else y
+    return y, before
 
 def compose(x: torch.Tensor, degradations, generator: torch.Generator | None = None, faithful: bool = False,
             scene=None) -> tuple[torch.Tensor, list[list[dict]]]:
@@ -769,11 +776,12 @@ def visibilities(clean: torch.Tensor, records: list[list[dict]], size: int | Non
     if len(records) != x.shape[0]:
         raise ValueError(f"visibilities: got {len(records)} record lists for a batch of {x.shape[0]}")
     steps = [_as_steps(r) for r in records]
-    y = apply_records(x, steps, check=False)
+    y, before = _apply_steps(x, steps, keep=True)
     seen, out = _view(y, size).double(), [{} for _ in steps]
     for k in range(max(map(len, steps), default=0)):
         idx = [i for i, s in enumerate(steps) if len(s) > k]
-        without = apply_records(x[idx], [steps[i][:k] + steps[i][k + 1:] for i in idx], check=False)
+        # without step k: the steps after it, from the image as it was before it (the prefix is not replayed)
+        without = _apply_steps(torch.stack([before[i][k] for i in idx]), [steps[i][k + 1:] for i in idx])[0]
         mse = (seen[idx] - _view(without, size).double()).pow(2).mean((1, 2, 3))
         for i, m in zip(idx, mse.tolist()): out[i][steps[i][k]['name']] = 10 * math.log10(1 / m) if m > 0 else math.inf
     return y, out

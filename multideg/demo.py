@@ -156,6 +156,11 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     "The controller's and the restorer's run settings for a resolved `cfg` (made first: a bad setting fails at once)."
     from multideg.controller_training import ControllerTrainConfig
     from multideg.restorer_training import RestorationConfig
+    # on a CPU the controller's data (small crops, each degraded and checked for what shows) costs about what its
+    # steps cost: one loader worker draws it beside the steps, which keep the other threads (2 cores: 3.5 steps/s
+    # against 2.5 with both threads and no worker); the restorer's steps are heavier than its data: as they are
+    threads = torch.get_num_threads()
+    aside = dict(num_workers=1, threads=threads - 1) if torch.device(cfg.device).type == 'cpu' and threads > 1 else {}
     ccfg = ControllerTrainConfig(out=str(out / 'controller'), steps=cfg.controller_steps,
                                  batch_size=cfg.controller_batch, counts=counts, device=cfg.device, seed=cfg.seed,
                                  count=cfg.count, val_count=cfg.val_count, warmup=min(100, cfg.controller_steps // 10),
@@ -164,7 +169,7 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                                  visible_db=cfg.visible_db or None,
                                  val_every=max(1, cfg.controller_steps // 4),
                                  save_every=max(1, cfg.controller_steps // 4),
-                                 log_every=max(1, cfg.controller_steps // 10), tensorboard=False)
+                                 log_every=max(1, cfg.controller_steps // 10), tensorboard=False, **aside)
     rcfg = RestorationConfig(out=str(out / 'restorer'), controller=ccfg.out, backbone=cfg.backbone, preset=cfg.preset,
                              fusion=cfg.fusion, steps=cfg.restorer_steps, batch_size=cfg.batch_size,
                              patch_size=cfg.patch_size, counts=counts, device=cfg.device, count=cfg.count,

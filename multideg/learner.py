@@ -63,6 +63,8 @@ class TrainConfig(JsonConfig):
     seed: int = 0                        # every random draw of the run derives from it (weights, data, dropout, ...)
     # DataLoader worker processes (None: 0 on a CPU, min(4, cores - 1) beside a GPU)
     num_workers: int | None = None
+    # torch's CPU threads while the run trains (None: as they are); with a worker on a small CPU, cores - workers
+    threads: int | None = None
     log_every: int = 50                  # print and log the training losses every this many steps
     val_every: int = 500                 # validate every this many steps (0: only at the end)
     save_every: int = 500                # checkpoint every this many steps (0: only at the end)
@@ -89,6 +91,7 @@ class TrainConfig(JsonConfig):
             require(getattr(self, k) >= 1, f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
         require(self.num_workers is None or self.num_workers >= 0,
                 f"num_workers must be >= 0 or none, got {self.num_workers!r}")
+        require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or none, got {self.threads!r}")
         for k in ('warmup', 'val_every', 'save_every'):
             require(getattr(self, k) >= 0, f"{k} must be an integer >= 0, got {getattr(self, k)!r}")
         require(self.lr > 0 and 0 <= self.min_lr <= self.lr,
@@ -402,12 +405,15 @@ class Learner:
         ("Train to step `until` (default: all `steps`), or until a callback stops it; returns the last validation "
          "metrics.")
         self.stop, self.stopping = min(until or self.config.steps, self.config.steps), None
+        threads = torch.get_num_threads()           # `config.threads` for the fit only
+        if self.config.threads: torch.set_num_threads(self.config.threads)
         try:
             self.callback('before_fit')
             while self.step < self.stop and not self.stopping: self.one_step()
             self.callback('after_fit')
         except CancelFitException: pass
-        finally: self.callback('cleanup_fit')
+        finally:
+            self.callback('cleanup_fit'); torch.set_num_threads(threads)
         return self.metrics
     def one_step(self) -> None:
         ("One optimiser step over `n_micro` micro-batches; `terms`: the step's mean loss terms (all processes), on the "
@@ -719,8 +725,8 @@ class ValidationCB(Callback):
         return metrics
 
 # %% ../nbs/09_learner.ipynb #726c4930
-_RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'tensorboard',
-             'time_limit',
+_RUN_ONLY = ('out', 'steps', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'threads',
+             'tensorboard', 'time_limit',
              'device', 'mixed_precision', 'tf32', 'channels_last', 'compile')
 
 def frozen_names(model: nn.Module) -> set:
