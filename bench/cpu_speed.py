@@ -19,11 +19,12 @@ import torch.nn.functional as F
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument('--threads', type=int, default=1, help='torch threads of the in-process timings')
 p.add_argument('--repeats', type=int, default=5)
-p.add_argument('--steps', type=int, default=110, help="controller steps per run (0: skip that part)")
+p.add_argument('--steps', type=int, default=110, help="controller steps per run, >= 10 (0: skip that part)")
 p.add_argument('--rounds', type=int, default=2, help='controller runs of each setting, alternated')
 p.add_argument('--out', default=None, help='JSON file for the figures')
 p.add_argument('--controller_run', nargs=2, type=int, default=None, help=argparse.SUPPRESS)   # threads workers
 a = p.parse_args()
+if 0 < a.steps < 10: p.error(f"--steps must be 0 or >= 10 (the log's first rate is at step 10), got {a.steps}")
 
 def controller_run(threads: int, workers: int, steps: int) -> float:
     "Steps per second of the demo controller's training from step 30 on (subprocess: its own threads and workers)."
@@ -39,7 +40,8 @@ def controller_run(threads: int, workers: int, steps: int) -> float:
         with contextlib.redirect_stdout(out):
             train_controller(replace(ccfg, steps=steps, val_every=0, save_every=0, log_every=10, statistics=0,
                                      num_workers=workers, threads=threads))
-    rates = [float(r) for r in re.findall(r'([\d.]+) steps/s', out.getvalue())][2:]   # after the first 20 steps
+    rates = [float(r) for r in re.findall(r'([\d.]+) steps/s', out.getvalue())]
+    rates = rates[2:] or rates                     # after the first 20 steps when there are more
     return sum(rates) / len(rates)
 
 if a.controller_run:

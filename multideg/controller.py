@@ -254,6 +254,7 @@ def _quantiles(v: torch.Tensor, qs) -> torch.Tensor:
 def _dilate(y: torch.Tensor, k: int) -> torch.Tensor:
     ("k×k maximum of odd k (same size; `max_pool2d(y, k, 1, k // 2)`), separably, as maxima of shifted views whose "
      "window doubles (3 maxima a side for k = 7; faster on CPU than max_pool2d).")
+    if k < 1 or k % 2 == 0: raise ValueError(f"_dilate: k must be odd and >= 1, got {k}")
     r = k // 2
     for dim in (-1, -2):
         m, w = F.pad(y, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), value=-math.inf), 1

@@ -157,7 +157,7 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
     from multideg.controller_training import ControllerTrainConfig
     from multideg.restorer_training import RestorationConfig
     # on a CPU the controller's data (small crops, each degraded and checked for what shows) costs about what its
-    # steps cost: one loader worker draws it beside the steps, which keep the other threads (2 cores: 3.5 steps/s
+    # steps cost: one loader worker draws it beside the steps, which keep the other threads (2 cores: 3.4 steps/s
     # against 2.5 with both threads and no worker); the restorer's steps are heavier than its data: as they are
     threads = torch.get_num_threads()
     aside = dict(num_workers=1, threads=threads - 1) if torch.device(cfg.device).type == 'cpu' and threads > 1 else {}

@@ -413,7 +413,8 @@ class Learner:
             self.callback('after_fit')
         except CancelFitException: pass
         finally:
-            self.callback('cleanup_fit'); torch.set_num_threads(threads)
+            try: self.callback('cleanup_fit')
+            finally: torch.set_num_threads(threads)
         return self.metrics
     def one_step(self) -> None:
         ("One optimiser step over `n_micro` micro-batches; `terms`: the step's mean loss terms (all processes), on the "
