@@ -125,6 +125,11 @@ def time_large(folder: Path, size: int, repeats: int, threads: int, work: Path) 
 def sha256(path: Path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+# the day multideg's floating-point rounding last changed (notebook 05's LayerNorm): a reproduce check made before it
+# says nothing of a retrain now, and the card says so
+ARITHMETIC = '2026-12-07'
+
+
 def reproduce(step: int, reference: Path, run: Path) -> dict:
     ("Retrain the default recipe to `step` in a temporary folder with one thread, as the training command runs; "
      "compare its checkpoint with `reference` (a copy of the first training's at that step) and its controller with "
@@ -140,7 +145,7 @@ def reproduce(step: int, reference: Path, run: Path) -> dict:
         ctrl = 'controller/controller.safetensors'
         same['controller'] = sha256(Path(tmp) / 'default' / ctrl) == sha256(run / ctrl)
         return {'step': step, 'identical': same, 'minutes': (time.time() - t0) / 60, 'threads': 1,
-                'run_controller': sha256(run / ctrl)}
+                'run_controller': sha256(run / ctrl), 'arithmetic': ARITHMETIC}
 
 
 CLEAN_PROBES = ('camera', 'coins', 'page', 'text', 'moon', 'clock', 'horse')   # scikit-image's grey pictures
@@ -262,9 +267,10 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
                         else f"different weights ({repro['identical']})")
                      + f" to the first training's at that step ({repro['minutes']:.0f} min on the same machine, "
                      f"`python bench/default_model.py --run runs/default --reproduce {repro['step']} --reference "
-                     "COPY_OF_THAT_CHECKPOINT`). Another machine or thread count can round differently, and so does "
-                     "multideg's arithmetic since this check (notebook 05's LayerNorm, 2026-12-07: the same "
-                     "weights' outputs moved by at most 5e-7; a retrain now differs in the last bits).")
+                     "COPY_OF_THAT_CHECKPOINT`). Another machine or thread count can round differently"
+                     + (", and so does multideg's arithmetic since this check (notebook 05's LayerNorm, "
+                        f"{ARITHMETIC}: the same weights' outputs moved by at most 5e-7; a retrain now differs in the "
+                        "last bits)." if repro.get('arithmetic') != ARITHMETIC else "."))
     lines += [""] + measured_lines(a, folder, rows, main_res, clean, cfg.get('grey'),
                                    f"python bench/default_model.py --run runs/default --n {a.n} "
                                    f"--patch_size {a.patch_size}")
