@@ -9,6 +9,9 @@ in the same process (subprocesses for the controller's steps), with results chec
                 maxima; and image_statistics per 256-px crop
   controller    the demo controller's training steps (64-px crops checked for what shows) with 1 thread and a loader
                 worker (the demo's setting on a CPU since 2026-12-07) against 2 threads and no worker, in turn
+  head          the data of the demo's statistics head (its last controller stage, 2 threads): its dead-leaves pictures
+                of 384 px drawn by 2 worker processes against this process; its 256-px crops measured
+                (image_statistics) in the 2 loader workers that draw them against in this process beside them
 
     python bench/cpu_speed.py --out bench/results/cpu_speed_cpu.json
 """
@@ -21,6 +24,7 @@ p.add_argument('--threads', type=int, default=1, help='torch threads of the in-p
 p.add_argument('--repeats', type=int, default=5)
 p.add_argument('--steps', type=int, default=110, help="controller steps per run, >= 10 (0: skip that part)")
 p.add_argument('--rounds', type=int, default=2, help='controller runs of each setting, alternated')
+p.add_argument('--head', type=int, default=1000, help="crops of the statistics head's part (0: skip it)")
 p.add_argument('--out', default=None, help='JSON file for the figures')
 p.add_argument('--controller_run', nargs=2, type=int, default=None, help=argparse.SUPPRESS)   # threads workers
 a = p.parse_args()
@@ -153,6 +157,44 @@ if a.steps:
     b, n = (sum(v) / len(v) for v in rates.values())
     res['controller_speedup'] = n / b
     print(f"controller: {b:.2f} -> {n:.2f} steps/s ({n / b:.2f}x)")
+
+# 5. the statistics head's data, both ways (2 threads here, as the demo's process has)
+if a.head:
+    from dataclasses import replace
+    from pathlib import Path
+    from multideg.controller_training import _lq_names, _statistics_names, controller_data
+    from multideg.demo import DemoConfig, _stage_configs
+    torch.set_num_threads(2)
+    ccfg, _ = _stage_configs(DemoConfig(out='unused', profile='cpu', device='cpu').resolved(), Path('unused'),
+                             DEMO_COUNTS)
+    head_cfg = replace(ccfg, seed=ccfg.seed + 1, epoch_length=a.head)     # the head's dead-leaves crops
+
+    def draw(workers):
+        t = time.perf_counter()
+        ds = controller_data(head_cfg, 'train', ccfg.statistics_size, degrade='loader', workers=workers)
+        return ds, time.perf_counter() - t
+
+    def measure(ds, in_workers: bool):
+        t, stats = time.perf_counter(), []
+        loader = torch.utils.data.DataLoader(ds, 64, num_workers=2,
+                                             collate_fn=_statistics_names if in_workers else _lq_names)
+        for x, _ in loader: stats.append(x if in_workers else image_statistics(x))
+        return torch.cat(stats), time.perf_counter() - t
+    here, t_here = draw(0)
+    two, t_two = draw(2)
+    gap = max((here.source.get_pixels(i).float() - two.source.get_pixels(i).float()).abs().max().item()
+              for i in range(len(here.source)))
+    s_here, m_here = measure(here, False)
+    s_two, m_two = measure(here, True)
+    res['head'] = {'pictures': len(here.source), 'picture_px': ccfg.statistics_size * 3 // 2,
+                   'draw_here_s': t_here, 'draw_2_workers_s': t_two, 'draw_speedup': t_here / t_two,
+                   'pictures_max_difference': gap, 'crops': a.head, 'measure_here_s': m_here,
+                   'measure_in_workers_s': m_two, 'measure_speedup': m_here / m_two,
+                   'same_statistics': torch.equal(s_here, s_two)}
+    print(f"head: {len(here.source)} pictures (photos and dead leaves of {ccfg.statistics_size * 3 // 2} px) drawn in "
+          f"{t_here:.1f} s here -> {t_two:.1f} s by 2 workers ({t_here / t_two:.2f}x; pixels within {gap:.1e}); "
+          f"{a.head} crops measured in {m_here:.1f} s here -> {m_two:.1f} s in the workers ({m_here / m_two:.2f}x), "
+          f"same statistics: {torch.equal(s_here, s_two)}", flush=True)
 
 if a.out:
     with open(a.out, 'w') as f: json.dump(res, f, indent=1)

@@ -404,10 +404,22 @@ class ConcatSource(torch.utils.data.Dataset):
     def skipped(self): return [x for s in self.sources for x in getattr(s, 'skipped', [])]
 
 # %% ../nbs/02_data.ipynb #f0a1b2c6
+class _PixelsOf(torch.utils.data.Dataset):
+    "Item `i`: `_pixels(source, i)` (what `Preloaded`'s worker processes read or draw)."
+    def __init__(self, source): self.source = source
+    def __len__(self): return len(self.source)
+    def __getitem__(self, i: int) -> torch.Tensor: return _pixels(self.source, i)
+
 class Preloaded(torch.utils.data.Dataset):
-    "Every image of a small `source` read once and kept as stored (`uint8` for 8-bit photos), with its name."
-    def __init__(self, source):
-        self.pixels = [_pixels(source, i) for i in range(len(source))]
+    ("Every image of a small `source` read once and kept as stored (`uint8` for 8-bit photos), with its name; "
+     "`workers` > 0: read (dead leaves: drawn) by that many processes of one thread each, in order.")
+    def __init__(self, source, workers: int = 0):
+        if not (isinstance(workers, int) and workers >= 0):
+            raise ValueError(f"Preloaded: workers must be an int >= 0, got {workers!r}")
+        if workers and len(source) > 1:     # one thread each: a worker draws what this process would at 1 thread
+            self.pixels = list(torch.utils.data.DataLoader(_PixelsOf(source), batch_size=None,
+                                                           num_workers=min(workers, len(source))))
+        else: self.pixels = [_pixels(source, i) for i in range(len(source))]
         self.names = [source.name(i) if hasattr(source, 'name') else str(i) for i in range(len(source))]
         self.skipped = list(getattr(source, 'skipped', []))
     def __len__(self): return len(self.pixels)
@@ -418,14 +430,15 @@ class Preloaded(torch.utils.data.Dataset):
     def __repr__(self): return f"Preloaded({len(self)} images)"
 
 def recipe_source(source='embedded', split: str = 'train', *, count: int = 256, size=256, seed: int = 0,
-                  cache_mb: float = 256, check: bool = False):
-    "A recipe's clean images: 'embedded', 'deadleaves', 'samples' (in memory) or a folder (listed; decoded lazily)."
+                  cache_mb: float = 256, check: bool = False, workers: int = 0):
+    ("A recipe's clean images: 'embedded', 'deadleaves', 'samples' (in memory: read, dead leaves drawn, by `workers` "
+     "processes, 0: this one) or a folder (listed; decoded lazily).")
     photos = 'eval' if split == 'val' else 'train'
     leaves = lambda: DeadLeaves(count, size, seed=item_seed(seed, split, 'deadleaves'))
     if source == 'embedded':
-        return Preloaded(ConcatSource(SampleImages(photos) if sample_images(photos) else None, leaves()))
-    if source == 'deadleaves': return Preloaded(leaves())
-    if source == 'samples': return Preloaded(SampleImages(photos))
+        return Preloaded(ConcatSource(SampleImages(photos) if sample_images(photos) else None, leaves()), workers)
+    if source == 'deadleaves': return Preloaded(leaves(), workers)
+    if source == 'samples': return Preloaded(SampleImages(photos), workers)
     folder = Path(source)
     if not folder.is_dir():
         raise ValueError(f"source must be 'embedded', 'deadleaves', 'samples' or a folder, got {source!r}")
