@@ -20,21 +20,22 @@ from .core import JsonConfig, local_clip_weights, read_weights
 from .degradations import NAMES, caption
 
 # %% auto #0
-__all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'STATISTICS_CROP', 'STATISTIC_NAMES', 'N_STATISTICS', 'LOGIT_SCALE_MAX',
-           'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig', 'clip_model_config', 'resolve_clip_weights', 'build_clip',
-           'statistics_crop', 'image_statistics', 'StatisticsHead', 'ControllerOutput', 'DegradationHead', 'DAClip',
-           'vocab_tokenizer', 'orthonormalize', 'clip_resize_crop', 'clip_normalize', 'clip_preprocess',
-           'multiscale_views', 'official_to_native', 'native_to_official', 'LoadReport', 'build_controller',
-           'controller_from_config', 'info_nce', 'same_labels', 'same_embeddings', 'ControllerTargets', 'match_tokens',
-           'token_targets', 'token_loss', 'ControllerLoss', 'SceneOutput', 'SceneClassifier', 'set_metrics',
-           'flat_metrics', 'top1_accuracy', 'cooccurrence', 'plot_confusion', 'predict_sets', 'zero_shot_probabilities',
-           'top_k_sets', 'evaluate_recognition', 'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding',
-           'fit_statistics_head']
+__all__ = ['PREPROCESSINGS', 'VIEWS', 'FUSES', 'STATISTICS_SETS', 'STATISTICS_CROP', 'BLOB_SIGMAS', 'STATISTIC_NAMES',
+           'N_STATISTICS', 'N_STATISTICS_OF', 'LOGIT_SCALE_MAX', 'OPENAI_MEAN', 'OPENAI_STD', 'ControllerConfig',
+           'clip_model_config', 'resolve_clip_weights', 'build_clip', 'statistics_crop', 'image_statistics',
+           'StatisticsHead', 'ControllerOutput', 'DegradationHead', 'DAClip', 'vocab_tokenizer', 'orthonormalize',
+           'clip_resize_crop', 'clip_normalize', 'clip_preprocess', 'multiscale_views', 'official_to_native',
+           'native_to_official', 'LoadReport', 'build_controller', 'controller_from_config', 'info_nce', 'same_labels',
+           'same_embeddings', 'ControllerTargets', 'match_tokens', 'token_targets', 'token_loss', 'ControllerLoss',
+           'SceneOutput', 'SceneClassifier', 'set_metrics', 'flat_metrics', 'top1_accuracy', 'cooccurrence',
+           'plot_confusion', 'predict_sets', 'zero_shot_probabilities', 'top_k_sets', 'evaluate_recognition',
+           'fit_thresholds', 'calibrate_thresholds', 'calibrate_set_decoding', 'fit_statistics_head']
 
 # %% ../nbs/03_controller.ipynb #74c871d5
 PREPROCESSINGS = ('ours', 'official')   # see clip_preprocess
 VIEWS = ('whole', 'multiscale')          # see multiscale_views
 FUSES = ('mean', 'max')
+STATISTICS_SETS = (1, 2)   # ControllerConfig.statistics_set: which image_statistics a head reads (N_STATISTICS_OF)
 
 @dataclass
 class ControllerConfig(JsonConfig):
@@ -69,6 +70,9 @@ class ControllerConfig(JsonConfig):
     # a second head that names the degradations from `image_statistics` of the native pixels (`StatisticsHead`,
     # fitted by `fit_statistics_head`); with it the probabilities and sets are that head's, the embeddings CLIP's
     statistics: bool = False
+    # which of `image_statistics`' values that head reads: 2 (all, with the blob measures added on 2026-12-07) or 1
+    # (the first 94: a head fitted before them; a saved config with a head and without this key reads as 1)
+    statistics_set: int = 2
 
     def __post_init__(self):
         self.names, self.templates = tuple(self.names), tuple(self.templates)
@@ -105,8 +109,17 @@ class ControllerConfig(JsonConfig):
             raise ValueError(f"crops must be an integer >= 1, got {self.crops!r}")
         if not isinstance(self.statistics, bool):
             raise TypeError(f"statistics must be True or False, got {self.statistics!r}")
+        if self.statistics_set not in STATISTICS_SETS:
+            raise ValueError(f"statistics_set must be one of {STATISTICS_SETS}, got {self.statistics_set!r}")
         if self.view == 'multiscale' and self.preprocessing == 'official':
             raise ValueError("the official preprocessing resizes the whole image: it goes with view='whole'")
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = 'config'):
+        # a controller saved with a statistics head before `statistics_set` existed: its head reads the first 94
+        if isinstance(d, dict) and d.get('statistics') is True and 'statistics_set' not in d:
+            d = {**d, 'statistics_set': 1}
+        return super().from_dict(d, source)
 
 # %% ../nbs/03_controller.ipynb #501016b6
 def clip_model_config(model) -> tuple[dict, str | None]:
@@ -281,18 +294,58 @@ def _blockiness(c: torch.Tensor) -> list:
         out += [per.amax(1) / m, per.std(1) / m]
     return out
 
+def _differences_of_gaussians(y: torch.Tensor, sigmas) -> list:
+    ("G_σ * y - G_1.6σ * y of B×1×H×W for each σ: one FFT of the edge-replicated image (padded by 3 × 1.6σ), each "
+     "difference its transfer function exp(-2π²σ²f²) - exp(-2π²(1.6σ)²f²), transformed back and cropped.")
+    p = int(3 * 1.6 * max(sigmas)) + 1
+    yp = F.pad(y, (p, p, p, p), mode='replicate')[:, 0]
+    H, W = yp.shape[-2:]
+    Y = torch.fft.rfft2(yp)
+    f2 = torch.fft.fftfreq(H, device=y.device)[:, None].square() + torch.fft.rfftfreq(W, device=y.device)[None].square()
+    f2 = 2 * math.pi ** 2 * f2
+    return [torch.fft.irfft2(Y * ((-f2 * s * s).exp() - (-f2 * (1.6 * s) ** 2).exp()), s=(H, W))[:, None, p:-p, p:-p]
+            for s in sigmas]
+
+def _tail_quantiles(v: torch.Tensor, qs) -> torch.Tensor:
+    "Per-row quantiles of B×N for `qs` in the tails (≤ 0.01 or ≥ 0.99), from the rows' largest and smallest values."
+    n = v.shape[1]
+    idx = [round(q * (n - 1)) for q in qs]
+    lo_k = max([i + 1 for i, q in zip(idx, qs) if q < 0.5], default=1)
+    hi_k = max([n - i for i, q in zip(idx, qs) if q >= 0.5], default=1)
+    lo = v.topk(lo_k, 1, largest=False).values               # ascending
+    hi = v.topk(hi_k, 1).values                              # descending
+    return torch.stack([lo[:, i] if q < 0.5 else hi[:, n - 1 - i] for i, q in zip(idx, qs)], 1)
+
+def _peaks(d: torch.Tensor, above: float) -> torch.Tensor:
+    "Per image (B×1) of B×1×H×W: local 3×3 maxima above `above`, per 1,000 pixels."
+    peak = (d > above) & (d == _dilate(d, 3))
+    return peak.flatten(1).float().mean(1, keepdim=True) * 1e3
+
+def _blobs(y: torch.Tensor) -> list:
+    ("Round spots of luma y (B×1×H×W) at 3 scales: the difference of Gaussians σ - 1.6σ (σ = 1.5, 3, 6 px), "
+     "its 0.1%, 1%, 99%, 99.9% quantiles and its local maxima above 0.02 (bright) and minima below -0.02 (dark) per "
+     "1,000 pixels.")
+    f = []
+    for d in _differences_of_gaussians(y, BLOB_SIGMAS):
+        f += [_tail_quantiles(d.flatten(1), (0.001, 0.01, 0.99, 0.999))]   # every value: the drops are few pixels
+        f += [_peaks(d, 0.02), _peaks(-d, 0.02)]
+    return f
+
+BLOB_SIGMAS = (1.5, 3.0, 6.0)
+
 def statistics_crop(x: torch.Tensor) -> torch.Tensor:
     "The part of images (…×H×W) `image_statistics` reads: the centre crop of at most `STATISTICS_CROP` px a side."
     H, W = (min(s, STATISTICS_CROP) for s in x.shape[-2:])
     t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
     return x[..., t:t + H, l:l + W]
 
-def image_statistics(x: torch.Tensor) -> torch.Tensor:
+def image_statistics(x: torch.Tensor, blobs: bool = True) -> torch.Tensor:
     ("What the pixels say about degradations, per image (B×N_STATISTICS) of B×3×H×W images in [0, 1] at native "
      "resolution (at most a `STATISTICS_CROP` centre crop; at least 16 px): brightness and its histogram (low light, "
      "shadows), saturation and the dark channel (haze), pure-white area (holes), noise level, gradients, their "
      "orientation and the spectrum (blur, motion, rain), JPEG's 8×8 blockiness, how little a down-up resampling "
-     "changes it (low resolution), bright and dark specks (snow), sharpness spread (raindrops).")
+     "changes it (low resolution), bright and dark specks (snow), sharpness spread (raindrops); with `blobs`, round "
+     "spots at three scales (raindrops' rims and glints, `_blobs`): `N_STATISTICS` values, else the first 94.")
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"image_statistics: expected B×3×H×W images in [0, 1], "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
@@ -341,6 +394,7 @@ def image_statistics(x: torch.Tensor) -> torch.Tensor:
           / yf.shape[1]]
     bm = F.avg_pool2d(y, 16, ceil_mode=True).flatten(1)
     f += [bm.std(1, keepdim=True), _quantiles(bm, (0.05, 0.5, 0.95))]
+    if blobs: f += _blobs(y)
     return torch.cat(f, 1)
 
 # what each value of image_statistics' vector is
@@ -360,22 +414,24 @@ STATISTIC_NAMES = (
     'histogram_7', 'histogram_8', 'histogram_9', 'histogram_10', 'histogram_11', 'histogram_12', 'histogram_13',
     'histogram_14', 'histogram_15', 'histogram_16', 'block_luma_std', 'block_luma_q05', 'block_luma_q50',
     'block_luma_q95',
-)
+) + tuple(f'blob{s:g}_{k}' for s in BLOB_SIGMAS for k in ('q001', 'q01', 'q99', 'q999', 'bright', 'dark'))
 N_STATISTICS = len(STATISTIC_NAMES)
+N_STATISTICS_OF = {1: 94, 2: N_STATISTICS}      # the values a head of each ControllerConfig.statistics_set reads
 
 class StatisticsHead(nn.Module):
     ("Per-type logits from `image_statistics`: standardised (the fitting data's mean and spread, buffers), then a "
      "small MLP; fitted by `fit_statistics_head` (`fitted`: a controller uses it from then on).")
-    def __init__(self, n_names: int, width: int = 256, dropout: float = 0.1):
+    def __init__(self, n_names: int, width: int = 256, dropout: float = 0.1, n_statistics: int = N_STATISTICS):
         super().__init__()
-        self.register_buffer('mean', torch.zeros(N_STATISTICS))
-        self.register_buffer('std', torch.ones(N_STATISTICS))
+        self.n_statistics = n_statistics                  # the first n_statistics values of image_statistics
+        self.register_buffer('mean', torch.zeros(n_statistics))
+        self.register_buffer('std', torch.ones(n_statistics))
         self.register_buffer('fitted', torch.zeros((), dtype=torch.bool))   # until then the controller ignores it
         # its starting weights from a fixed seed, not the caller's stream: a rebuilt controller has the same (frozen,
         # unfitted) head, as a run's checkpoints expect of the weights they leave out
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(0)
-            self.mlp = nn.Sequential(nn.Linear(N_STATISTICS, width), nn.GELU(), nn.Dropout(dropout),
+            self.mlp = nn.Sequential(nn.Linear(n_statistics, width), nn.GELU(), nn.Dropout(dropout),
                                      nn.Linear(width, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, n_names))
     def forward(self, statistics: torch.Tensor) -> torch.Tensor:
         return self.mlp((statistics - self.mean) / self.std)
@@ -442,7 +498,8 @@ class DAClip(nn.Module):
         self.head = DegradationHead(embed_dim, width, c.n_tokens, c.token_heads, c.prob_scale_init, c.prob_bias_init,
                                     len(c.names) if c.per_type_bias else None)
         # fitted apart from the training steps (fit_statistics_head): not among the trainable parameters
-        self.stats_head = StatisticsHead(len(c.names)).requires_grad_(False) if c.statistics else None
+        self.stats_head = (StatisticsHead(len(c.names), n_statistics=N_STATISTICS_OF[c.statistics_set])
+                           .requires_grad_(False) if c.statistics else None)
         self.reset_controller()
         self.tokenizer = tokenizer
         self._text_cache = {}
@@ -558,9 +615,9 @@ class DAClip(nn.Module):
             logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
         elif self.stats_head is None:
             raise ValueError("statistics: this controller has no statistics head (ControllerConfig(statistics=True))")
-        elif statistics.shape != (image.shape[0], N_STATISTICS):
-            raise ValueError(f"statistics: expected {image.shape[0]}×{N_STATISTICS} (image_statistics), "
-                             f"got {tuple(statistics.shape)}")
+        elif statistics.shape != (image.shape[0], self.stats_head.n_statistics):
+            raise ValueError(f"statistics: expected {image.shape[0]}×{self.stats_head.n_statistics} "
+                             f"(image_statistics), got {tuple(statistics.shape)}")
         else: logits = self.stats_head(statistics.to(self.device, torch.float32))
         probs = logits.sigmoid()
         # decoding reads back to the host: not in training
@@ -573,7 +630,8 @@ class DAClip(nn.Module):
          "one (a run validates with CLIP's head until its statistics head is fitted after the steps) and for images "
          "under 16 px (CLIP's head names them).")
         if self.stats_head is None or not bool(self.stats_head.fitted) or min(x.shape[-2:]) < 16: return None
-        return image_statistics(statistics_crop(x).to(self.device))     # crop first: a large photo stays where it is
+        n = self.stats_head.n_statistics                 # crop first: a large photo stays where it is
+        return image_statistics(statistics_crop(x).to(self.device), blobs=n > N_STATISTICS_OF[1])[:, :n]
 
     def on_images(self, x: torch.Tensor, decode: bool = True) -> ControllerOutput:
         ("The output for images in [0, 1] (B×3×H×W, any size): preprocessed for CLIP, and read at native resolution "
@@ -1277,11 +1335,16 @@ def fit_statistics_head(model: DAClip, images: torch.Tensor, true: Sequence, *, 
     if not isinstance(images, torch.Tensor) or images.ndim not in (2, 4):
         raise ValueError(f"fit_statistics_head: expected N×3×H×W images or N×{N_STATISTICS} statistics, "
                          f"got {getattr(images, 'shape', type(images).__name__)}")
+    n = model.stats_head.n_statistics                   # the head's set: all values, or the first 94
     if images.ndim == 4:
-        with torch.no_grad(): S = torch.cat([image_statistics(x.cpu().float()) for x in _batches(images, 256)])
+        with torch.no_grad():
+            S = torch.cat([image_statistics(x.cpu().float(), blobs=n > N_STATISTICS_OF[1])
+                           for x in _batches(images, 256)])
     else: S = images.float().cpu()
-    if S.shape[1] != N_STATISTICS:
-        raise ValueError(f"fit_statistics_head: statistics of {S.shape[1]} values, expected {N_STATISTICS}")
+    if S.shape[1] not in (n, N_STATISTICS):
+        raise ValueError(f"fit_statistics_head: statistics of {S.shape[1]} values, expected {n} "
+                         f"(or all {N_STATISTICS})")
+    S = S[:, :n]
     names, tru = model.config.names, _as_sets(true, 'true')
     if len(tru) != len(S) or len(S) < 2:
         raise ValueError(f"fit_statistics_head: {len(S)} images and {len(tru)} true sets (at least 2 of each, as many)")

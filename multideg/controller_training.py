@@ -306,7 +306,8 @@ def plan_for_card(cfg, card: Card, plan_fn: Callable, what: str, more: str = '',
 
 # %% ../nbs/10_controller_training.ipynb #9567e342
 def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -> ControllerConfig:
-    "`ccfg` with the decoder that does best on the validation images: a global threshold, or set decoding of `sizes`."
+    ("`ccfg` with the decoder that does best on the validation images: a global threshold, or set decoding of `sizes` "
+     "(on a tie: the images carry sets of those sizes, and only set decoding keeps to them).")
     from multideg.controller import calibrate_thresholds, calibrate_set_decoding, evaluate_recognition
     final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
                                    device=trainer.device)
@@ -316,7 +317,7 @@ def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -
     trainer.print(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, "
                   f"{v_set:.3f} with set decoding")
     return replace(ccfg, thresholds=final.config.thresholds,
-                   **({'set_sizes': sizes, 'caption_weight': w} if v_set > v_thr else {}))
+                   **({'set_sizes': sizes, 'caption_weight': w} if v_set >= v_thr else {}))
 
 def _lq_names(items) -> tuple:
     "Items as (their degraded crops N×3×H×W, their degradation names): what recognition needs of them."
