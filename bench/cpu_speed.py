@@ -28,6 +28,7 @@ p.add_argument('--head', type=int, default=1000, help="crops of the statistics h
 p.add_argument('--out', default=None, help='JSON file for the figures')
 p.add_argument('--controller_run', nargs=2, type=int, default=None, help=argparse.SUPPRESS)   # threads workers
 a = p.parse_args()
+if a.head < 0: p.error(f"--head must be 0 (skip) or a number of crops, got {a.head}")
 if 0 < a.steps < 10: p.error(f"--steps must be 0 or >= 10 (the log's first rate is at step 10), got {a.steps}")
 
 def controller_run(threads: int, workers: int, steps: int) -> float:

@@ -58,8 +58,10 @@ if __name__ == '__main__':
                      per_image=a.per_photo, progress=False)
         restorer, gate = demo_restorer(cfg)
         ds = eval_dataset(data, patch_size=cfg.eval_size)
-        res = evaluate(restorer_fn(restorer), ds, metrics=('psnr', 'ssim'), device='cpu', progress=False)
+        res = evaluate(restorer_fn(restorer), ds, metrics=('psnr', 'ssim'), device=cfg.device, progress=False)
     rows = mark_worse(res.by_combination())
+    if not all('predicted' in r for r in res.rows):
+        raise SystemExit(f"{run}: its restorer has no controller (fusion none): nothing names the degradations")
     rec = recognition(res.rows)
     s = res.summary()
     worse = [r for r in rows[:-1] if r['worse']]

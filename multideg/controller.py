@@ -71,7 +71,8 @@ class ControllerConfig(JsonConfig):
     # fitted by `fit_statistics_head`); with it the probabilities and sets are that head's, the embeddings CLIP's
     statistics: bool = False
     # which of `image_statistics`' values that head reads: 2 (all, with the blob measures added on 2026-12-07) or 1
-    # (the first 94: a head fitted before them; a saved config with a head and without this key reads as 1)
+    # (the first 94: a head fitted before them; a saved config with `"statistics": true` and without this key,
+    # written before it existed, reads as 1; a new config written by hand should say 2)
     statistics_set: int = 2
 
     def __post_init__(self):
@@ -109,7 +110,7 @@ class ControllerConfig(JsonConfig):
             raise ValueError(f"crops must be an integer >= 1, got {self.crops!r}")
         if not isinstance(self.statistics, bool):
             raise TypeError(f"statistics must be True or False, got {self.statistics!r}")
-        if self.statistics_set not in STATISTICS_SETS:
+        if isinstance(self.statistics_set, bool) or self.statistics_set not in STATISTICS_SETS:
             raise ValueError(f"statistics_set must be one of {STATISTICS_SETS}, got {self.statistics_set!r}")
         if self.view == 'multiscale' and self.preprocessing == 'official':
             raise ValueError("the official preprocessing resizes the whole image: it goes with view='whole'")
@@ -416,7 +417,9 @@ STATISTIC_NAMES = (
     'block_luma_q95',
 ) + tuple(f'blob{s:g}_{k}' for s in BLOB_SIGMAS for k in ('q001', 'q01', 'q99', 'q999', 'bright', 'dark'))
 N_STATISTICS = len(STATISTIC_NAMES)
-N_STATISTICS_OF = {1: 94, 2: N_STATISTICS}      # the values a head of each ControllerConfig.statistics_set reads
+# the values a head of each ControllerConfig.statistics_set reads: fixed once saved heads use them (a new measure
+# makes a set 3)
+N_STATISTICS_OF = {1: 94, 2: 112}
 
 class StatisticsHead(nn.Module):
     ("Per-type logits from `image_statistics`: standardised (the fitting data's mean and spread, buffers), then a "
@@ -615,6 +618,8 @@ class DAClip(nn.Module):
             logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
         elif self.stats_head is None:
             raise ValueError("statistics: this controller has no statistics head (ControllerConfig(statistics=True))")
+        elif statistics.shape[-1:] == (N_STATISTICS,) and self.stats_head.n_statistics < N_STATISTICS:
+            return self(image, decode, statistics[:, :self.stats_head.n_statistics])   # all of them: its first ones
         elif statistics.shape != (image.shape[0], self.stats_head.n_statistics):
             raise ValueError(f"statistics: expected {image.shape[0]}×{self.stats_head.n_statistics} "
                              f"(image_statistics), got {tuple(statistics.shape)}")

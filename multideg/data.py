@@ -414,11 +414,12 @@ class Preloaded(torch.utils.data.Dataset):
     ("Every image of a small `source` read once and kept as stored (`uint8` for 8-bit photos), with its name; "
      "`workers` > 0: read (dead leaves: drawn) by that many processes of one thread each, in order.")
     def __init__(self, source, workers: int = 0):
-        if not (isinstance(workers, int) and workers >= 0):
+        if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 0):
             raise ValueError(f"Preloaded: workers must be an int >= 0, got {workers!r}")
         if workers and len(source) > 1:     # one thread each: a worker draws what this process would at 1 thread
-            self.pixels = list(torch.utils.data.DataLoader(_PixelsOf(source), batch_size=None,
-                                                           num_workers=min(workers, len(source))))
+            # copied out of the workers' shared memory (which would hold them, and a file descriptor each)
+            self.pixels = [p.clone() for p in torch.utils.data.DataLoader(_PixelsOf(source), batch_size=None,
+                                                                          num_workers=min(workers, len(source)))]
         else: self.pixels = [_pixels(source, i) for i in range(len(source))]
         self.names = [source.name(i) if hasattr(source, 'name') else str(i) for i in range(len(source))]
         self.skipped = list(getattr(source, 'skipped', []))

@@ -163,7 +163,7 @@ def load_controller(path, device='cpu') -> DAClip:
     elif (path / 'state.json').is_file():
         state = read_json(path / 'state.json')
         if not state.get('model_config'): raise ValueError(f"checkpoint {path} has no controller config")
-        cfg = ControllerConfig(**state['model_config'])
+        cfg = ControllerConfig.from_dict(state['model_config'], f"{path / 'state.json'}: model_config")
         weights = path / ('ema.safetensors' if (path / 'ema.safetensors').is_file() else 'model.safetensors')
         m, sd = controller_from_config(cfg), read_weights(weights)   # the checkpoint holds what trained
         bad = sorted(set(sd) - set(m.state_dict()))
