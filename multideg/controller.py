@@ -334,6 +334,10 @@ def _blobs(y: torch.Tensor) -> list:
 
 BLOB_SIGMAS = (1.5, 3.0, 6.0)
 
+def _spread(v: torch.Tensor) -> torch.Tensor:
+    "Per-row standard deviation of B×N (B×1); 0 for a single value (an image of one 16-px block), not NaN."
+    return v.std(1, keepdim=True) if v.shape[1] > 1 else torch.zeros_like(v[:, :1])
+
 def statistics_crop(x: torch.Tensor) -> torch.Tensor:
     "The part of images (…×H×W) `image_statistics` reads: the centre crop of at most `STATISTICS_CROP` px a side."
     H, W = (min(s, STATISTICS_CROP) for s in x.shape[-2:])
@@ -390,11 +394,11 @@ def image_statistics(x: torch.Tensor, blobs: bool = True) -> torch.Tensor:
         for th in ((y - _open(y, k)).flatten(1), (_close(y, k) - y).flatten(1)):
             f += [th.mean(1, keepdim=True), _quantiles(th, (0.9, 0.99))]
     ge = F.avg_pool2d(gx.square() + gy.square(), 16, ceil_mode=True).flatten(1).clamp_min(1e-8).log10()
-    f += [ge.std(1, keepdim=True), _quantiles(ge, (0.1, 0.5, 0.9))]
+    f += [_spread(ge), _quantiles(ge, (0.1, 0.5, 0.9))]
     f += [torch.zeros(B, 16, device=x.device).scatter_add_(1, (yf * 16).long().clamp(0, 15), torch.ones_like(yf))
           / yf.shape[1]]
     bm = F.avg_pool2d(y, 16, ceil_mode=True).flatten(1)
-    f += [bm.std(1, keepdim=True), _quantiles(bm, (0.05, 0.5, 0.95))]
+    f += [_spread(bm), _quantiles(bm, (0.05, 0.5, 0.95))]
     if blobs: f += _blobs(y)
     return torch.cat(f, 1)
 
