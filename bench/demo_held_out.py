@@ -13,9 +13,9 @@ and, per type, how often it was missed or named where it was not.
 """
 import argparse, json, tempfile, time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
-import torch
 
 from multideg.core import atomic_write
 from multideg.data import make_dataset
@@ -47,8 +47,7 @@ if __name__ == '__main__':
     a = ap.parse_args()
     run = Path(a.run)
     if not (run / 'demo.json').is_file(): ap.error(f"{run} holds no demo.json: give the folder of a finished demo")
-    cfg = DemoConfig.load(run / 'demo.json')
-    cfg = DemoConfig(**{**cfg.to_dict(), 'out': str(run)}).resolved()
+    cfg = replace(DemoConfig.load(run / 'demo.json'), out=str(run)).resolved()
     if a.seed == cfg.seed: ap.error(f"--seed {a.seed} is the demo's own: its held-out set would be among these")
     if a.per_photo < 1: ap.error(f"--per_photo must be >= 1, got {a.per_photo}")
     t0 = time.time()

@@ -344,13 +344,13 @@ def statistics_crop(x: torch.Tensor) -> torch.Tensor:
     t, l = (x.shape[-2] - H) // 2, (x.shape[-1] - W) // 2
     return x[..., t:t + H, l:l + W]
 
-def image_statistics(x: torch.Tensor, blobs: bool = True) -> torch.Tensor:
+def image_statistics(x: torch.Tensor, n: int | None = None) -> torch.Tensor:
     ("What the pixels say about degradations, per image (B×N_STATISTICS) of B×3×H×W images in [0, 1] at native "
      "resolution (at most a `STATISTICS_CROP` centre crop; at least 16 px): brightness and its histogram (low light, "
      "shadows), saturation and the dark channel (haze), pure-white area (holes), noise level, gradients, their "
      "orientation and the spectrum (blur, motion, rain), JPEG's 8×8 blockiness, how little a down-up resampling "
-     "changes it (low resolution), bright and dark specks (snow), sharpness spread (raindrops); with `blobs`, round "
-     "spots at three scales (raindrops' rims and glints, `_blobs`): `N_STATISTICS` values, else the first 94.")
+     "changes it (low resolution), bright and dark specks (snow), sharpness spread (raindrops), round spots at three "
+     "scales (raindrops' rims and glints, `_blobs`): `N_STATISTICS` values, or the first `n` (94: no round spots).")
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"image_statistics: expected B×3×H×W images in [0, 1], "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
@@ -399,8 +399,8 @@ def image_statistics(x: torch.Tensor, blobs: bool = True) -> torch.Tensor:
           / yf.shape[1]]
     bm = F.avg_pool2d(y, 16, ceil_mode=True).flatten(1)
     f += [_spread(bm), _quantiles(bm, (0.05, 0.5, 0.95))]
-    if blobs: f += _blobs(y)
-    return torch.cat(f, 1)
+    if n is None or n > N_STATISTICS_OF[1]: f += _blobs(y)
+    return torch.cat(f, 1)[:, :n]
 
 # what each value of image_statistics' vector is
 STATISTIC_NAMES = (
@@ -622,12 +622,13 @@ class DAClip(nn.Module):
             logits = self.head.logits(degradation, self.head_embeddings().to(degradation.dtype))
         elif self.stats_head is None:
             raise ValueError("statistics: this controller has no statistics head (ControllerConfig(statistics=True))")
-        elif statistics.shape[-1:] == (N_STATISTICS,) and self.stats_head.n_statistics < N_STATISTICS:
-            return self(image, decode, statistics[:, :self.stats_head.n_statistics])   # all of them: its first ones
-        elif statistics.shape != (image.shape[0], self.stats_head.n_statistics):
-            raise ValueError(f"statistics: expected {image.shape[0]}×{self.stats_head.n_statistics} "
-                             f"(image_statistics), got {tuple(statistics.shape)}")
-        else: logits = self.stats_head(statistics.to(self.device, torch.float32))
+        else:
+            n = self.stats_head.n_statistics
+            if statistics.shape[-1:] == (N_STATISTICS,): statistics = statistics[:, :n]   # all of them: its first n
+            if statistics.shape != (image.shape[0], n):
+                raise ValueError(f"statistics: expected {image.shape[0]}×{n} (image_statistics), "
+                                 f"got {tuple(statistics.shape)}")
+            logits = self.stats_head(statistics.to(self.device, torch.float32))
         probs = logits.sigmoid()
         # decoding reads back to the host: not in training
         predicted = self.decode(degradation, probs) if decode else None
@@ -639,8 +640,8 @@ class DAClip(nn.Module):
          "one (a run validates with CLIP's head until its statistics head is fitted after the steps) and for images "
          "under 16 px (CLIP's head names them).")
         if self.stats_head is None or not bool(self.stats_head.fitted) or min(x.shape[-2:]) < 16: return None
-        n = self.stats_head.n_statistics                 # crop first: a large photo stays where it is
-        return image_statistics(statistics_crop(x).to(self.device), blobs=n > N_STATISTICS_OF[1])[:, :n]
+        # crop first: a large photo stays where it is
+        return image_statistics(statistics_crop(x).to(self.device), self.stats_head.n_statistics)
 
     def on_images(self, x: torch.Tensor, decode: bool = True) -> ControllerOutput:
         ("The output for images in [0, 1] (B×3×H×W, any size): preprocessed for CLIP, and read at native resolution "
@@ -1347,8 +1348,7 @@ def fit_statistics_head(model: DAClip, images: torch.Tensor, true: Sequence, *, 
     n = model.stats_head.n_statistics                   # the head's set: all values, or the first 94
     if images.ndim == 4:
         with torch.no_grad():
-            S = torch.cat([image_statistics(x.cpu().float(), blobs=n > N_STATISTICS_OF[1])
-                           for x in _batches(images, 256)])
+            S = torch.cat([image_statistics(x.cpu().float(), n) for x in _batches(images, 256)])
     else: S = images.float().cpu()
     if S.shape[1] not in (n, N_STATISTICS):
         raise ValueError(f"fit_statistics_head: statistics of {S.shape[1]} values, expected {n} "
