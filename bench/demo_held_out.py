@@ -43,11 +43,14 @@ if __name__ == '__main__':
     ap.add_argument('--per_photo', type=int, default=40, help='degraded crops per held-out photo (default: %(default)s)')
     ap.add_argument('--seed', type=int, default=7, help="the degradations' seed, not the demo's (default: %(default)s)")
     ap.add_argument('--data', default=None, help='folder for the degraded set (default: a temporary one)')
+    ap.add_argument('--fill', choices=('network', 'smooth'), default=None,
+                    help="missing regions: the demo's way (default) or this one")
     ap.add_argument('--out', default=None, help='Markdown report (and the same name .json)')
     a = ap.parse_args()
     run = Path(a.run)
     if not (run / 'demo.json').is_file(): ap.error(f"{run} holds no demo.json: give the folder of a finished demo")
-    cfg = replace(DemoConfig.load(run / 'demo.json'), out=str(run)).resolved()
+    fill = {'fill': a.fill} if a.fill else {}
+    cfg = replace(DemoConfig.load(run / 'demo.json'), out=str(run), **fill).resolved()
     if a.seed == cfg.seed: ap.error(f"--seed {a.seed} is the demo's own: its held-out set would be among these")
     if a.per_photo < 1: ap.error(f"--per_photo must be >= 1, got {a.per_photo}")
     t0 = time.time()
@@ -66,7 +69,8 @@ if __name__ == '__main__':
     worse = [r for r in rows[:-1] if r['worse']]
     demo = json.loads((run / 'summary.json').read_text()) if (run / 'summary.json').is_file() else {}
     out = {'run': str(run), 'seed': a.seed, 'per_photo': a.per_photo, 'images': s['n'], 'eval_size': cfg.eval_size,
-           'blend': restorer.blend, 'gate_psnr': restorer.gate_psnr if restorer.blend == 'gate' else None,
+           'blend': restorer.blend, 'fill': restorer.fill,
+           'gate_psnr': restorer.gate_psnr if restorer.blend == 'gate' else None,
            'gain_psnr': s['gain_psnr'], 'input_psnr': s['input_psnr'], 'output_psnr': s['output_psnr'],
            'input_ssim': s['input_ssim'], 'output_ssim': s['output_ssim'], 'combinations': len(rows) - 1,
            'worse': [{'combination': r['combination'], 'n': r['n'], 'gain_psnr': r['gain_psnr'],
@@ -80,7 +84,7 @@ if __name__ == '__main__':
              f"{a.per_photo} degraded {cfg.eval_size}-px centre crops of each held-out photo (the demo's sampler, seed "
              f"{a.seed}; the demo itself: seed {cfg.seed}, {demo.get('images', '?')} crops), restored as the demo "
              f"measured (blend {restorer.blend}"
-             + (f", gate {restorer.gate_psnr:g} dB" if restorer.blend == 'gate' else '') + f"), "
+             + (f", gate {restorer.gate_psnr:g} dB" if restorer.blend == 'gate' else '') + f", fill {restorer.fill}), "
              f"{out['minutes']:.1f} min.", "",
              f"- PSNR {s['input_psnr']:.2f} -> {s['output_psnr']:.2f} dB (**{s['gain_psnr']:+.2f} dB**), SSIM "
              f"{s['input_ssim']:.3f} -> {s['output_ssim']:.3f}; the demo's own 9: "

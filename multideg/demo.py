@@ -23,20 +23,20 @@ DEMO_PROFILES = {
                   patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
                   loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
                   pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=16, blend='confidence',
-                  statistics=1024, statistics_size=128, statistics_photos=0.5, visible_db=30.0),
+                  fill='smooth', statistics=1024, statistics_size=128, statistics_photos=0.5, visible_db=30.0),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
                 patch_size=64, per_photo=3, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
                 loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
                 pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=96, blend='gate',
-                statistics=4000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
+                fill='smooth', statistics=4000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
                 loss='ml', prediction='noise', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
                 pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=192, blend='confidence',
-                statistics=10000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
+                fill='smooth', statistics=10000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
 }
 # settings of the evaluation only: a demo folder re-evaluates with another value
-EVAL_ONLY = ('blend', 'gate_psnr', 'gate_pairs')
+EVAL_ONLY = ('blend', 'gate_psnr', 'gate_pairs', 'fill')
 DEMO_ROOT = 'multideg-demo'   # the default folders are DEMO_ROOT/PROFILE[-other settings]
 
 def _check(ok: bool, msg: str):
@@ -89,10 +89,13 @@ class DemoConfig(JsonConfig):
     blend: str | None = None              # None: the profile's
     gate_psnr: float | None = None        # blend 'gate': its threshold (None: calibrated on training-photo pairs)
     gate_pairs: int | None = None         # pairs of the training photos the gate is calibrated on
+    # missing regions where the controller names 'uncompleted': 'smooth': filled from the restored pixels around them
+    # (notebook 12's `fill_holes`); 'network': as the restorer restored them
+    fill: str | None = None               # None: the profile's
 
     def __post_init__(self):
         from multideg.sde import PREDICTIONS, SAMPLERS
-        from multideg.inference import BACKBONES, BLENDS
+        from multideg.inference import BACKBONES, BLENDS, FILLS
         from multideg.restorer_training import HARM_SCOPES, PIXEL_LOSSES, RESTORATION_LOSSES
         check_types(self)
         _check(self.profile in (None, *DEMO_PROFILES),
@@ -129,6 +132,7 @@ class DemoConfig(JsonConfig):
                f"gate_psnr sets the threshold of blend 'gate'; the blend is {self.blend!r}")
         _check(self.blend is None or self.blend in BLENDS,
                f"blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
+        _check(self.fill is None or self.fill in FILLS, f"fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
         _check(0 <= self.seed < 2**63, f"seed must be an integer in [0, 2**63), got {self.seed}")
 
     def resolved(self) -> DemoConfig:
@@ -248,7 +252,7 @@ def demo_restorer(cfg: DemoConfig) -> tuple:
     cfg = cfg.resolved()
     blend = cfg.blend if cfg.fusion != 'none' or cfg.blend == 'gate' else 'none'   # confidence needs a controller
     restorer = Restorer.from_folder(Path(cfg.out) / 'restorer', device=cfg.device, sampler=cfg.sampler,
-                                    steps=cfg.steps, seed=cfg.seed, blend=blend)
+                                    steps=cfg.steps, seed=cfg.seed, blend=blend, fill=cfg.fill)
     gate = None
     if blend == 'gate':   # the threshold given, or the best on pairs of the training photos (never the held-out ones)
         if cfg.gate_psnr is None: gate = demo_gate(restorer, cfg)
@@ -306,8 +310,10 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
                'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
                'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict(),
                'blend': blend, 'gate_psnr': restorer.gate_psnr if blend == 'gate' else None,
+               'fill': restorer.fill,
                'restore_command': f"multideg restore PHOTO -o OUT --model {out / 'restorer'} --blend {blend}"
-                                  + (f" --gate_psnr {restorer.gate_psnr:g}" if blend == 'gate' else ''),
+                                  + (f" --gate_psnr {restorer.gate_psnr:g}" if blend == 'gate' else '')
+                                  + f" --fill {restorer.fill}",
                'gate_calibration': None if gate is None else {'description': gate.description, 'rows': gate.rows,
                                                               'table': gate.table(), 'at_edge': gate.at_edge}}
     rows = mark_worse(res.by_combination())       # the combinations, then 'all'
@@ -366,6 +372,9 @@ def _write_summary(out: Path, summary: dict, curve: dict, res, rows: list[dict])
         lines.append(f"Blend `gate`: a photo whose restoration changes it only a little (PSNR of the restoration "
                      f"against the input ≥ {summary['gate_psnr']:g} dB) is returned as it was"
                      + (", the threshold chosen on pairs of the training photos (below)." if gate else "."))
+    if summary.get('fill') == 'smooth':
+        lines.append("Missing regions (pure-white holes, where the controller names 'uncompleted') are filled from the "
+                     "restored pixels around them (`--fill smooth`).")
     lines += ["", f"The restorer as measured here: `{summary['restore_command']}`."]
     lines += ["", "| stage | minutes (this call) |", "|---|---|"] + [f"| {k} | {v / 60:.1f} |" for k, v in t.items()]
     if gate:
@@ -404,6 +413,7 @@ def demo_command(
         fusion: str = 'prompt',  # how the controller's embeddings enter the restorer
         blend: str = None,  # 'confidence', 'gate' (the input kept when barely changed) or 'none' (default: profile's)
         gate_psnr: float = None,  # blend gate's threshold, dB (default: calibrated on pairs of the training photos)
+        fill: str = None,  # missing regions: 'smooth' (filled from around them) or 'network' (default: profile's)
         statistics: int = None,  # crops the controller's statistics head is fitted on (0: none; default: profile's)
         visible_db: float = None,  # only degradations that change an image by PSNR below this, dB (0: off; default 30)
         seed: int = 0):  # random seed
@@ -412,7 +422,7 @@ def demo_command(
     if quick and profile not in (None, 'quick'):
         raise ValueError(f"--quick and --profile {profile} contradict each other (--quick is --profile quick)")
     s = demo(DemoConfig(out=out, profile='quick' if quick else profile, device=device, backbone=backbone, fusion=fusion,
-                        blend=blend, gate_psnr=gate_psnr, statistics=statistics, visible_db=visible_db,
+                        blend=blend, gate_psnr=gate_psnr, fill=fill, statistics=statistics, visible_db=visible_db,
                         seed=seed))
     if not s['psnr_gain'] > 0:
         print("note: the restorer did not beat the input on these photos; "

@@ -20,7 +20,7 @@ from .data import DatasetError, PairedFolder, SampleImages, decode_pixels, item_
 from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
-from .inference import BLENDS, RestorerConfig
+from .inference import BLENDS, FILLS, RestorerConfig
 from .restore import (ENSEMBLES, add_model_arguments, change_psnr, default_model_folder, restorer_from_args,
                               tile_option)
 
@@ -801,6 +801,9 @@ def _eval_parser(prog: str):
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
                    help="--blend gate: the threshold, in dB of PSNR of the restoration against the input (default: "
                         "the model's)")
+    s.add_argument('--fill', choices=FILLS, default=None,
+                   help="missing regions where the controller names 'uncompleted': 'smooth': filled from the restored "
+                        "pixels around them; 'network': as restored (default: the model's)")
     s.add_argument('--device', default=None, help='cpu, cuda, mps (default: multideg\'s choice)')
     s.add_argument('--scale', type=int, default=None,
                    help="super-resolution factor (default: the model's; with --input: the data's, 1 for synthetic "
@@ -858,6 +861,7 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     if a.input and a.blend: raise ValueError("--blend: blends a model's restoration with its input; --input has none")
     if a.input and a.gate_psnr is not None:
         raise ValueError("--gate_psnr: the threshold of a model's --blend gate; --input has none")
+    if a.input and a.fill: raise ValueError("--fill: fills a model's restoration; --input has none")
     for name in ('clip_model', 'unet'):
         if getattr(a, name) and not a.daclip:
             raise ValueError(f"--{name}: belongs to the official pair (--daclip, --irsde)")
@@ -873,13 +877,14 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     else:
         r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
                                seed=a.seed, ensemble=a.ensemble, blend=a.blend, memory=a.memory,
-                               gate_psnr=a.gate_psnr)
+                               gate_psnr=a.gate_psnr, fill=a.fill)
         fn = restorer_fn(r)
         name = a.model or ('official DA-CLIP + IR-SDE' if a.daclip else "multideg's bundled default model")
         title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \
             + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '') \
             + (f", blend {r.blend}" if r.blend != 'none' else '') \
-            + (f" (input kept at PSNR >= {r.gate_psnr:g} dB)" if r.blend == 'gate' else '')
+            + (f" (input kept at PSNR >= {r.gate_psnr:g} dB)" if r.blend == 'gate' else '') \
+            + (", missing regions filled smoothly" if r.fill == 'smooth' else '')
         if r.config.scale != ds.scale:
             raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")
     with pixel_limit(a.max_pixels):

@@ -20,7 +20,7 @@ from .unet import ConditionalNAFNet, ConditionalUNet, NAFNetConfig, UNetConfig
 from .sde import IRSDE, SDEConfig, check_sampler
 
 # %% auto #0
-__all__ = ['TINY_CLIP', 'BACKBONE_CONFIGS', 'BACKBONES', 'BLENDS', 'RestorerConfig', 'build_backbone', 'build_sde',
+__all__ = ['TINY_CLIP', 'BACKBONE_CONFIGS', 'BACKBONES', 'BLENDS', 'FILLS', 'RestorerConfig', 'build_backbone', 'build_sde',
            'controller_embeddings', 'restore_tensor', 'load_controller', 'save_controller', 'RestorerParts',
            'load_restorer', 'save_restorer']
 
@@ -33,6 +33,7 @@ TINY_CLIP = {'embed_dim': 64,
 BACKBONE_CONFIGS = {'unet': UNetConfig, 'nafnet': NAFNetConfig}
 BACKBONES = tuple(BACKBONE_CONFIGS)
 BLENDS = ('none', 'confidence', 'gate')
+FILLS = ('network', 'smooth')
 
 @dataclass
 class RestorerConfig(JsonConfig):
@@ -55,6 +56,10 @@ class RestorerConfig(JsonConfig):
     # nothing on average and made most images worse: bench/results/gate_cpu.md); 'none': the restoration as it is
     blend: str = 'none'
     gate_psnr: float = 40.0               # 'gate': its threshold (40 dB: an RMS change of 1%)
+    # missing regions (the pure-white holes of 'uncompleted', where the controller names it): 'network': as the
+    # backbone restored them; 'smooth': filled from the restored pixels around them (`fill_holes`, a push-pull
+    # pyramid), which a small restorer's guessed texture loses to in PSNR and SSIM (bench/results/fill_cpu.md)
+    fill: str = 'network'
 
     def __post_init__(self):
         require(self.backbone in BACKBONES,
@@ -62,6 +67,7 @@ class RestorerConfig(JsonConfig):
         require(self.blend in BLENDS, f"RestorerConfig: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         require(is_positive(self.gate_psnr), f"RestorerConfig: gate_psnr must be a number of dB > 0, "
                                              f"got {self.gate_psnr!r}")
+        require(self.fill in FILLS, f"RestorerConfig: fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
         check_sampler(self.sampler, 'RestorerConfig: sampler')
         kind, bc = BACKBONE_CONFIGS[self.backbone], self.backbone_config
         if bc is None: bc = kind()

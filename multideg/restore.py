@@ -23,15 +23,17 @@ from .sde import SAMPLERS, SDEConfig, check_sampler, timesteps
 from .unet import (UNET_PRESETS, ConditionalUNet, UNetConfig, global_pools, load_official, official_unet_config,
                            pool_hook, unet_config)
 from .controller import build_controller
-from .inference import (BLENDS, RestorerConfig, RestorerParts, build_sde, controller_embeddings,
+from .metrics import _gaussian_taps
+from .inference import (BLENDS, FILLS, RestorerConfig, RestorerParts, build_sde, controller_embeddings,
                                 load_restorer, restore_tensor)
 
 # %% auto #0
-__all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes', 'blend_weights',
-           'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio', 'cgroup_free',
-           'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble',
-           'RestoreTrace', 'RestoreResult', 'change_psnr', 'Restorer', 'default_model_folder', 'pack_restorer',
-           'find_inputs', 'plan_outputs', 'tile_option', 'add_model_arguments', 'restorer_from_args', 'restore_command']
+__all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes',
+           'blend_weights', 'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio',
+           'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble',
+           'hole_mask', 'push_pull', 'fill_holes', 'RestoreTrace', 'RestoreResult', 'change_psnr', 'Restorer',
+           'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option', 'add_model_arguments',
+           'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -472,6 +474,55 @@ class SelfEnsemble:
             total = y if total is None else total + y
         return total / self.k
 
+# %% ../nbs/12_restore.ipynb #157c30ef
+HOLE_NAMES = ('uncompleted',)      # the degradation whose pixels are gone (pure-white holes), in both name lists
+
+def hole_mask(y: torch.Tensor, white: float = 254.5 / 255) -> torch.Tensor:
+    ("The holes of `y` (B×3×H×W in [0, 1]): B×1×H×W, 1 where every channel is white (≥ `white`) within 2 px of a "
+     "white 3×3 square (white specks and lines thinner than 3 px are not holes; a hole's edge is kept whole).")
+    if y.ndim != 4: raise ValueError(f"hole_mask: expected B×C×H×W images, got shape {tuple(y.shape)}")
+    h = (y >= white).all(1, keepdim=True).to(y.dtype)
+    core = -F.max_pool2d(-h, 3, 1, 1)                                 # white 3×3 squares' centres (eroded)
+    return h * F.max_pool2d(core, 5, 1, 2)
+
+def push_pull(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    ("`x` (B×C×H×W) filled where `known` (B×1×H×W, 1: known, 0: to fill) is 0 from the known pixels around, by "
+     "push-pull: known-weighted averages halved down to a few pixels, then from coarse to fine each level's own "
+     "(Gaussian-smoothed) estimate where it knows enough and the coarser one where it does not; known pixels kept.")
+    if known.shape[-2:] != x.shape[-2:] or known.shape[:2] != (x.shape[0], 1):
+        raise ValueError(f"push_pull: known must be B×1×H×W for x of shape {tuple(x.shape)}, got {tuple(known.shape)}")
+    c = x.shape[1] + 1
+    g = _gaussian_taps(7, 1.0).to(x.device, x.dtype)
+    gv, gh = g.view(1, 1, 7, 1).expand(c, 1, 7, 1), g.view(1, 1, 1, 7).expand(c, 1, 1, 7)
+    blur = lambda t: F.conv2d(F.conv2d(F.pad(t, (3, 3, 3, 3), mode='replicate'), gv, groups=c), gh, groups=c)
+    levels, a = [], torch.cat([x * known, known], 1)                 # weighted values, then their weight
+    while min(a.shape[-2:]) > 2:                                     # push: halve, averaging values and weights
+        levels.append(a)
+        a = F.avg_pool2d(a, 2, ceil_mode=True)
+    f = a[:, :-1].sum((-2, -1), keepdim=True) / a[:, -1:].sum((-2, -1), keepdim=True).clamp_min(1e-12)
+    for a in reversed(levels):                                       # pull: f_k = G*a_k + (1 − G*w_k)·↑f_{k+1}
+        s = blur(a)
+        up = F.interpolate(f, size=a.shape[-2:], mode='bilinear', align_corners=False)
+        f = s[:, :-1] + (1 - s[:, -1:]) * up
+        w = a[:, -1:]
+        f = torch.where(w > 0.999, a[:, :-1] / w.clamp_min(1e-12), f)   # a pixel known in full keeps its value
+    return known * x + (1 - known) * f
+
+def fill_holes(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1) -> torch.Tensor:
+    ("`restored` (B×3×sH×sW) with the holes of its input `degraded` (B×3×H×W, `hole_mask`; at ×s each hole pixel "
+     "covers s×s) filled by `push_pull` from the restored pixels around them; an image without holes, or with "
+     "nothing but holes, is returned as it is.")
+    h, w = degraded.shape[-2:]
+    if restored.shape[:2] != degraded.shape[:2] or restored.shape[-2:] != (h * scale, w * scale):
+        raise ValueError(f"fill_holes: restored {tuple(restored.shape)} is not ×{scale} of degraded "
+                         f"{tuple(degraded.shape)}")
+    m = hole_mask(degraded)
+    if scale > 1: m = F.interpolate(m, scale_factor=scale, mode='nearest')
+    some = (m.flatten(1).amax(1) > 0) & (m.flatten(1).amin(1) < 1)   # per image: holes, and pixels around them
+    if not bool(some.any()): return restored
+    out = push_pull(restored, 1 - m)
+    return torch.where(some.view(-1, 1, 1, 1), out, restored)
+
 # %% ../nbs/12_restore.ipynb #42296f06
 @dataclass(repr=False)
 class RestoreTrace:
@@ -499,6 +550,7 @@ class RestoreResult:
     trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
     tile: int | None = None              # the tile size it ran in (None: the whole image at once)
     gated: bool = False                  # blend 'gate': the restoration changed too little, the input was returned
+    filled: float = 0.0                  # fill 'smooth': the share of the input's pixels that were holes, filled
 
     def __repr__(self) -> str:
         h, w = self.image.shape[-2:]
@@ -545,7 +597,7 @@ class Restorer:
                  steps: int | None = None, tile: int | str | None = 'auto', overlap: int = 32, tile_batch: int = 1,
                  seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
                  pooling: str = 'image', ensemble: int = 1, blend: str | None = None, memory: float | None = None,
-                 gate_psnr: float | None = None):
+                 gate_psnr: float | None = None, fill: str | None = None):
         self.config = cfg = parts.config
         self.device = _device(device)
         if half and self.device.type != 'cuda':
@@ -585,6 +637,9 @@ class Restorer:
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
         self._set_blend(blend, gate_psnr, parts.controller is not None)
+        if fill is not None and fill not in FILLS:
+            raise ValueError(f"fill: must be one of {', '.join(FILLS)} or None (the model's), got {fill!r}")
+        self.fill = cfg.fill if fill is None else fill
         self.state_device = torch.device(state_device) if state_device is not None else None
         self.backbone = parts.backbone.to(self.device).eval()
         self.sde = parts.sde
@@ -652,7 +707,8 @@ class Restorer:
         sr = f" ×{self.scale}" if self.scale > 1 else ''
         ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
             (f", blend {self.blend}" if self.blend != 'none' else '') + \
-            (f" (the input kept at PSNR(restored, input) >= {self.gate_psnr:g} dB)" if self.blend == 'gate' else '')
+            (f" (the input kept at PSNR(restored, input) >= {self.gate_psnr:g} dB)" if self.blend == 'gate' else '') + \
+            (", missing regions filled smoothly" if self.fill == 'smooth' else '')
         return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}{ens}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
                 f"controller: {'none' if self.controller is None else len(self.controller.config.names)} names)")
@@ -717,6 +773,9 @@ class Restorer:
         finally: bar.close()
         res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr,
                             tb.tile if tiles > 1 else None)
+        if self.fill == 'smooth' and (self.controller is None or any(n in HOLE_NAMES for n in predicted)):
+            share = hole_mask(x).mean().item()         # holes named (or no controller to name them) and found
+            if 0 < share < 1: res.image, res.filled = fill_holes(res.image[None], x.to(res.image.dtype), s)[0], share
         base = upscale(x, s)[0].to(res.image.dtype) if self.blend != 'none' else None
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             res.image = base + res.certainty * (res.image - base)
@@ -799,16 +858,19 @@ def _half_state(state: dict) -> dict:
     "`state` with its floating-point tensors in float16 (integer and boolean ones as they are)."
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
-def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None, gate_psnr: float | None = None) -> Path:
+def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None, gate_psnr: float | None = None,
+                  fill: str | None = None) -> Path:
     ("The restorer folder `run` written to `dst` for shipping: configs and weights only (no checkpoints, no logs), the "
      "floating-point weights in float16 when `half` (loaded back into float32 by `load_restorer`), and `blend` as the "
-     "model's own (None: the run's), with `gate_psnr` its gate's threshold (None: the run's); atomic files.")
+     "model's own (None: the run's), with `gate_psnr` its gate's threshold and `fill` its way with missing regions "
+     "(None: the run's); atomic files.")
     run, dst = Path(run).expanduser(), Path(dst).expanduser()
     if dst.exists() and run.resolve() == dst.resolve():
         raise ValueError(f"pack_restorer: {dst} is the run folder itself; choose another destination")
     parts = load_restorer(run)
     cfg = parts.config if blend is None else replace(parts.config, blend=blend)
     if gate_psnr is not None: cfg = replace(cfg, gate_psnr=gate_psnr)     # checked by RestorerConfig
+    if fill is not None: cfg = replace(cfg, fill=fill)
     if cfg.blend == 'confidence' and parts.controller is None:
         raise ValueError(f"pack_restorer: blend 'confidence' needs a controller; {run} has none")
     def keep(state: dict) -> dict:
@@ -956,6 +1018,10 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
                    help="--blend gate: the threshold, in dB of PSNR of the restoration against the input; at or "
                         "above it the input is kept (default: the model's)")
+    s.add_argument('--fill', choices=FILLS, default=None,
+                   help="missing regions (pure-white holes, where the controller names 'uncompleted'): 'smooth': "
+                        "filled from the restored pixels around them; 'network': as the network restored them "
+                        "(default: the model's)")
     s.add_argument('--ensemble', type=int, choices=ENSEMBLES, default=1,
                    help='self-ensemble: average the network over K flips and rotations of the image, K times the time '
                         '(2: a mirror; 4: the mirrors and the half turn; 8: with the quarter turns) '
@@ -1009,7 +1075,7 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
                              "the outputs back): choose another output folder (-o)")
 
 _RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling',
-                     'ensemble', 'blend', 'memory', 'gate_psnr')
+                     'ensemble', 'blend', 'memory', 'gate_psnr', 'fill')
 
 def _check_options(p: argparse.ArgumentParser, a):
     "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
@@ -1043,7 +1109,7 @@ def _check_options(p: argparse.ArgumentParser, a):
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
-              ensemble=a.ensemble, blend=a.blend, memory=a.memory, gate_psnr=a.gate_psnr)
+              ensemble=a.ensemble, blend=a.blend, memory=a.memory, gate_psnr=a.gate_psnr, fill=a.fill)
     r = restorer_from_args(a, **kw)
     for name in ('sampler', 'steps'):
         if r.sde is None and getattr(a, name) is not None:
@@ -1056,6 +1122,7 @@ def _load_for_command(a) -> Restorer:
 def _describe(r: RestoreResult, scale: int = 1) -> str:
     size = f"{r.image.shape[-2]}×{r.image.shape[-1]} (×{scale}); " if scale > 1 else ''    # H×W, as RestoreResult
     return (f"{size}detected {r.detected()}; {r.seconds:.1f} s" + (f" in {r.tile}-px tiles" if r.tile else '')
+            + (f"; {r.filled:.0%} missing, filled from around" if r.filled else '')
             + ('; left as it was (the restoration changed it too little: blend gate)' if r.gated else ''))
 
 def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
