@@ -8,6 +8,9 @@ the held-out photos per degradation combination, time a 1024×1024 restoration, 
 blend). The measurement restores the same held-out images (preset 'upto2': 1 or 2 of the 12 types on the held-out
 photos, 256-px centre crops) with the packed model (float16 weights, its own blend), the run itself (float32) and the
 packed model with each other blend (the gate at the model's threshold), and reports each against the degraded input.
+`--remeasure --head N` first gives the packed controller a statistics head (fitted on N crops drawn as the recipe's
+controller draws them, only what shows, at 256 px; the CLIP, and so the restorer's steering, unchanged) and calibrates
+its decoder; `--fill smooth` makes filling missing regions from around them the package's own.
 `--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares its checkpoint with
 a kept copy of the first training's (bit for bit). `--remeasure [--blend B] [--gate_psnr DB]` works without the run:
 it sets the package's own blend, measures the package again and rewrites the card's measured sections.
@@ -29,7 +32,7 @@ from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_tab
 from multideg.inference import BLENDS, RestorerConfig, load_restorer
 from multideg.metrics import psnr
 from multideg.restore import Restorer, default_model_folder, pack_restorer
-from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, train_restoration
+from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _own_controller, train_restoration
 
 COMMAND = "OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default"
 
@@ -200,6 +203,75 @@ def speed_lines(timing: dict) -> list[str]:
             f"{', '.join(f'{v:.1f}' for v in timing['command_s'])}).", ""]
 
 
+# the statistics head given to the packed controller (`--head N`): the demo's settings (notebook 15, profile cpu)
+HEAD = dict(statistics_size=256, statistics_photos=0.5, visible_db=30.0)
+
+
+def fit_head(folder: Path, n: int) -> dict:
+    ("Give the controller in `folder` a statistics head fitted on `n` crops (`statistics_data` of the recipe's own "
+     "controller run with `HEAD`), calibrate its decoder on that run's validation crops at the head's size, and write "
+     "it back (float16, atomic). The CLIP's weights are kept: the restorer's embeddings do not change.")
+    from multideg.controller import ControllerConfig, controller_from_config, fit_statistics_head
+    from multideg.controller_training import _drawing_workers, _items, calibrate_decoding, controller_data, \
+        statistics_data
+    from multideg.core import save_weights
+    from multideg.inference import load_controller
+    t0 = time.time()
+    cc = replace(_own_controller(RestorationConfig(**dict(RESTORATION_RECIPES['default'], out='runs/default'))),
+                 statistics=n, **HEAD)
+    old = load_controller(folder / 'controller')
+    late = controller_from_config(replace(old.config, statistics=True, pretrained=None))
+    missing = late.load_state_dict(old.state_dict(), strict=False).missing_keys
+    assert all(k.startswith('stats_head.') for k in missing), missing
+    losses = fit_statistics_head(late, *statistics_data(cc), seed=cc.seed)
+    w = _drawing_workers()
+    images, true = _items(controller_data(cc, 'val', cc.statistics_size, workers=w), w)
+    said = []
+    ccfg = calibrate_decoding(late.config, late, images, true, cc.set_sizes(), said.append)
+    save_weights({k: v.half() if v.is_floating_point() else v for k, v in late.state_dict().items()},
+                 folder / 'controller' / 'controller.safetensors')
+    replace(ccfg, pretrained=None).save(folder / 'controller' / 'controller.json')
+    assert isinstance(ControllerConfig.load(folder / 'controller' / 'controller.json'), ControllerConfig)
+    return {'crops': n, **HEAD, 'seed': cc.seed, 'loss': [losses[0], losses[-1]], 'calibration': said[0],
+            'decoding': 'set' if ccfg.set_sizes else 'threshold', 'minutes': (time.time() - t0) / 60}
+
+
+def controller_line(r: Restorer) -> str:
+    "The card's line on the controller."
+    c = r.controller
+    n_c, n_tok = sum(p.numel() for p in c.parameters()), c.clip.token_embedding.weight.numel()
+    return (f"- **Controller**: the tiny CLIP (64-px views, {n_c / 1e6:.2f} M parameters, {n_tok / 1e6:.2f} M of them "
+            f"the text tower's token table) that names the degradations it sees ({len(c.config.names)} types) and "
+            "steers the restorer" + (", with a statistics head that names them from measures of the native pixels "
+                                     "(the CLIP's embeddings steer)." if c.stats_head is not None else "."))
+
+
+def files_line(folder: Path) -> str:
+    "The card's line on the files."
+    files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob('*.safetensors'))}
+    return ("- **Files** (float16 weights, loaded into float32): "
+            + ', '.join(f"`{k}` {v / 2**20:.2f} MB" for k, v in files.items())
+            + f"; {sum(files.values()) / 2**20:.2f} MB together.")
+
+
+def head_line(head: dict) -> str:
+    "The card's line on the statistics head given after training (`fit_head`)."
+    return (f"- **Statistics head** (given after training: `--head {head['crops']}`, {head['minutes']:.1f} min): "
+            f"fitted on {head['crops']} fresh crops of {head['statistics_size']} px drawn as the recipe's controller "
+            f"draws its data ({head['statistics_photos']:.0%} of them cut from the photos alone; only what shows, "
+            f"visible_db {head['visible_db']:g} dB), seed {head['seed']}; loss {head['loss'][0]:.3f} -> "
+            f"{head['loss'][1]:.3f}; {head['calibration']}: {head['decoding']} decoding.")
+
+
+def fill_line(r: Restorer) -> str:
+    "The card's line on the model's way with missing regions."
+    if r.fill == 'smooth':
+        return ("- **Missing regions** (`fill: smooth`): where the controller names 'uncompleted', the pure-white "
+                "holes are filled from the restored pixels around them (push-pull, notebook 12), not by the network's "
+                "guess (bench/results/fill_cpu.md). `--fill network` gives the network's.")
+    return "- **Missing regions**: as the network restored them (`--fill smooth` fills them from around)."
+
+
 def blend_line(r: Restorer) -> str:
     "The card's line on the model's own blend."
     if r.blend == 'confidence':
@@ -222,11 +294,8 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
     minutes = training_minutes(run)
     r = Restorer.from_folder(folder, device='cpu')
     n_b = sum(p.numel() for p in r.backbone.parameters())
-    n_c = sum(p.numel() for p in r.controller.parameters())
-    n_tok = r.controller.clip.token_embedding.weight.numel()
     n_types = len(r.controller.config.names)
     photos = [p.name for p in sample_images('eval')]
-    files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob('*.safetensors'))}
     loss, harm = (("NAFNet's PSNR loss (each image's 10·log10(MSE), averaged: every image's dB count alike)",
                    "the dB lost by images made worse than their input") if cfg.get('pixel_loss') == 'psnr'
                   else ("L1", "pixels made worse than the input"))
@@ -236,12 +305,7 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
         "Python; `multideg eval -o report/` evaluates it.", "",
         "## What it is", "",
         f"- **Restorer**: NAFNet-small (direct, one pass, {n_b / 1e6:.2f} M parameters) with DA-CLIP's prompt fusion.",
-        f"- **Controller**: the tiny CLIP (64-px views, {n_c / 1e6:.2f} M parameters, {n_tok / 1e6:.2f} M of them the "
-        "text tower's token table) that names the degradations it sees (12 types) and steers the restorer.",
-        blend_line(r),
-        "- **Files** (float16 weights, loaded into float32): "
-        + ', '.join(f"`{k}` {v / 2**20:.2f} MB" for k, v in files.items())
-        + f"; {sum(files.values()) / 2**20:.2f} MB together.", "",
+        controller_line(r), blend_line(r), fill_line(r), files_line(folder), "",
         "## How it was made", "",
         f"    {COMMAND}", "    python bench/default_model.py --run runs/default --pack", "",
         f"- Trained on: {a.trained_on}; torch {torch.__version__}, Python {platform.python_version()}. One training "
@@ -350,6 +414,10 @@ if __name__ == '__main__':
     ap.add_argument('--figure', default=None, help="the held-out set's first 4 images, restored (.jpg or .png)")
     ap.add_argument('--gate_psnr', type=float, default=None,
                     help="with --remeasure: the package's own gate threshold (dB; bench/gate.py calibrates it)")
+    ap.add_argument('--fill', choices=('network', 'smooth'), default=None,
+                    help="the package's own way with missing regions (--pack, --remeasure; default: as it is)")
+    ap.add_argument('--head', type=int, default=None, metavar='N',
+                    help="with --remeasure: first give the packed controller a statistics head fitted on N crops")
     ap.add_argument('--remeasure', action='store_true',
                     help="without the run: set the packed model's own blend (--blend), measure the package again "
                          "(its blends, the clean images, the timing) and rewrite the card's measured sections, "
@@ -360,14 +428,17 @@ if __name__ == '__main__':
         ap.error('--run: the run folder is needed (all but --timing_only and --remeasure)')
     if a.remeasure:
         rcfg = RestorerConfig.load(folder / 'restorer.json')
-        new = replace(rcfg, blend=a.blend or rcfg.blend,
+        new = replace(rcfg, blend=a.blend or rcfg.blend, fill=a.fill or rcfg.fill,
                       gate_psnr=rcfg.gate_psnr if a.gate_psnr is None else a.gate_psnr)
         if new != rcfg:
             new.save(folder / 'restorer.json')
-            print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB (was {rcfg.blend!r}, "
-                  f"{rcfg.gate_psnr:g} dB)")
+            print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB, fill {new.fill!r} (was "
+                  f"{rcfg.blend!r}, {rcfg.gate_psnr:g} dB, {rcfg.fill!r})")
         old = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else {}
-        results = {k: old[k] for k in ('reproduce',) if k in old}     # the weights are the same: so is that check
+        results = {k: old[k] for k in ('reproduce', 'head') if k in old}   # the same weights: the same checks
+        if a.head:
+            results['head'] = fit_head(folder, a.head)
+            print(results['head'], flush=True)
         ds = eval_dataset('synthetic', preset='upto2', n=a.n, patch_size=a.patch_size, seed=0)
         r = Restorer.from_folder(folder, device='cpu')
         rows, main_res = measure_rows(
@@ -384,14 +455,18 @@ if __name__ == '__main__':
         if a.figure: write_figure(a.figure, main_res)
         text = (folder / 'MODEL_CARD.md').read_text()
         again = (f"python bench/default_model.py --remeasure --blend {r.blend}"
-                 + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else ''))
+                 + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '') + f" --fill {r.fill}"
+                 + (f" --head {results['head']['crops']}" if results.get('head') else ''))
         cmd = f"{again} --n {a.n} --patch_size {a.patch_size}"
         head = []                   # how it was made, kept: its blend line and the latest --remeasure command renewed
+        renewed = {'- **Controller**': controller_line(r), '- **Blend**': blend_line(r) + '\n' + fill_line(r),
+                   '- **Files**': files_line(folder)}
         for line in text[:text.index('## Measured on held-out photos\n')].split('\n'):
-            if '--remeasure' in line: continue
-            head.append(blend_line(r) if line.startswith('- **Blend**') else line)
+            if '--remeasure' in line or line.startswith(('- **Missing regions**', '- **Statistics head**')): continue
+            head.append(next((v for k, v in renewed.items() if line.startswith(k)), line))
+            if line.startswith('- The recipe (') and results.get('head'): head.append(head_line(results['head']))
             if line == "    python bench/default_model.py --run runs/default --pack":
-                head.append(f"    {again}      # its own blend; measured again without the run")
+                head.append(f"    {again}      # its own blend, fill and head; measured again without the run")
         head = '\n'.join(head)
         grey = RESTORATION_RECIPES['default'].get('grey')
         lines = measured_lines(a, folder, rows, main_res, results['clean'], grey, cmd)
@@ -405,13 +480,16 @@ if __name__ == '__main__':
             results['timing'] = time_large(folder, a.timing_size, 3, a.timing_threads, Path(w))
         print(results['timing'])
         text = (folder / 'MODEL_CARD.md').read_text()
-        start, end = text.index('## Speed\n'), text.index('## Limits\n')
+        end = text.index('## Limits\n')                          # a card measured with --no_timing has no speed
+        start = text.index('## Speed\n') if '## Speed\n' in text else end
         atomic_write(a.results, json.dumps(results, indent=1))
         speed = '\n'.join(speed_lines(results['timing'])) + '\n'
         atomic_write(folder / 'MODEL_CARD.md', text[:start] + speed + text[end:])
         sys.exit(0)
     run = Path(a.run)
-    if a.pack: pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr); print(f"packed {run} into {folder}")
+    if a.pack:
+        pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr, fill=a.fill)
+        print(f"packed {run} into {folder}")
     with safe_open(str(folder / 'restorer.safetensors'), 'pt') as f: packed = {k: f.get_tensor(k) for k in f.keys()}
     if not all(torch.equal(packed[k], v.to(packed[k].dtype))
                for k, v in load_restorer(run).backbone.state_dict().items()):

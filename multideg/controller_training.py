@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
-import functools, json, os, time
+import copy, functools, json, os, time
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Callable, Sequence
@@ -26,7 +26,8 @@ from .learner import (CARDS, Callback, Card, DeviceCB, LambdaCB, Learner, TrainC
 # %% auto #0
 __all__ = ['DATA_PIPELINES', 'CONTROLLER_RECIPES', 'DataConfig', 'data_settings', 'ControllerTrainConfig', 'controller_data',
            'DegradeOnDeviceCB', 'data_callbacks', 'plan_controller', 'refuse_unless_fits', 'plan_for_card',
-           'train_controller', 'plan_command_flag', 'print_plan', 'run_training_command', 'train_controller_command']
+           'calibrate_decoding', 'statistics_data', 'train_controller', 'plan_command_flag', 'print_plan',
+           'run_training_command', 'train_controller_command']
 
 # %% ../nbs/10_controller_training.ipynb #a25e02eb
 DATA_PIPELINES = ('types', 'realistic')    # how DataConfig degrades: the 12 types, or Real-ESRGAN's second order
@@ -306,19 +307,21 @@ def plan_for_card(cfg, card: Card, plan_fn: Callable, what: str, more: str = '',
     return plan
 
 # %% ../nbs/10_controller_training.ipynb #9567e342
-def _calibrated(ccfg: ControllerConfig, trainer: Learner, images, true, sizes) -> ControllerConfig:
-    ("`ccfg` with the decoder that does best on the validation images: a global threshold, or set decoding of `sizes` "
-     "(on a tie: the images carry sets of those sizes, and only set decoding keeps to them).")
+def calibrate_decoding(ccfg: ControllerConfig, model: DAClip, images, true, sizes, say: Callable = print
+                       ) -> ControllerConfig:
+    ("`ccfg` (the config of `model`, a trained controller) with the decoder that does best on the validation `images` "
+     "and their `true` sets: a global threshold, or set decoding of `sizes` (on a tie: the images carry sets of those "
+     "sizes, and only set decoding keeps to them); `say` reports both scores.")
     from multideg.controller import calibrate_thresholds, calibrate_set_decoding, evaluate_recognition
-    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
-                                   device=trainer.device)
+    final = copy.deepcopy(model)
+    final.config.set_sizes = None                      # thresholds first: a copy that decodes by them
     final.config.thresholds = calibrate_thresholds(final, images, true, per_type=False)
     v_thr = evaluate_recognition(final, images, true)['controller']['exact']
     w, v_set = calibrate_set_decoding(final, images, true, sizes=sizes)
-    trainer.print(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, "
-                  f"{v_set:.3f} with set decoding")
+    say(f"calibration on {len(images)} validation images: exact {v_thr:.3f} with thresholds, "
+        f"{v_set:.3f} with set decoding")
     return replace(ccfg, thresholds=final.config.thresholds,
-                   **({'set_sizes': sizes, 'caption_weight': w} if v_set >= v_thr else {}))
+                   **({'set_sizes': sizes, 'caption_weight': w} if v_set >= v_thr else {'set_sizes': None}))
 
 def _lq_names(items) -> tuple:
     "Items as (their degraded crops N×3×H×W, their degradation names): what recognition needs of them."
@@ -350,12 +353,10 @@ def _as_resumed(ccfg: ControllerConfig, out, resume: bool) -> ControllerConfig:
     if not saved: return ccfg
     return replace(ccfg, statistics_set=ControllerConfig.from_dict(saved, f"{cks[-1]}: model_config").statistics_set)
 
-def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
-    ("Fit the published controller's statistics head on `cfg.statistics` fresh training crops (`statistics_size` px, "
-     "seed + 1: not the steps' crops; `statistics_photos` of them from the photos alone) and write its weights back.")
-    t0 = time.time()
-    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
-                                   device=trainer.device)
+def statistics_data(cfg: ControllerTrainConfig) -> tuple[torch.Tensor, list]:
+    ("The `image_statistics` and the degradation names of `cfg.statistics` fresh training crops (`statistics_size` "
+     "px, seed + 1: not the steps' crops; `statistics_photos` of them from the photos alone): what a controller's "
+     "statistics head is fitted on.")
     n, size = cfg.statistics, cfg.statistics_size
     photos = round(n * cfg.statistics_photos) if cfg.source == 'embedded' and sample_images('train') else 0
     w = _drawing_workers()
@@ -370,11 +371,19 @@ def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer:
     loader = torch.utils.data.DataLoader(ds, 64, num_workers=w, collate_fn=_statistics_names)
     stats, true = [], []
     for s, names in loader: stats.append(s); true += names
-    losses = fit_statistics_head(final, torch.cat(stats), true, seed=cfg.seed)
+    return torch.cat(stats), true
+
+def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
+    "Fit the published controller's statistics head on `statistics_data(cfg)` and write its weights back."
+    t0 = time.time()
+    final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
+                                   device=trainer.device)
+    losses = fit_statistics_head(final, *statistics_data(cfg), seed=cfg.seed)
     save_weights(final.state_dict(), trainer.out / 'controller.safetensors')
+    photos = round(cfg.statistics * cfg.statistics_photos) if cfg.source == 'embedded' and sample_images('train') else 0
     of_photos = f" ({photos} of them cut from the photos alone)" if photos else ''
-    trainer.print(f"statistics head fitted on {n} crops of {size} px{of_photos} in {time.time() - t0:.0f} s "
-                  f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})")
+    trainer.print(f"statistics head fitted on {cfg.statistics} crops of {cfg.statistics_size} px{of_photos} in "
+                  f"{time.time() - t0:.0f} s (loss {losses[0]:.3f} -> {losses[-1]:.3f})")
 
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,
                      **overrides) -> Learner:
@@ -406,7 +415,10 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
             _fit_statistics(cfg, ccfg, trainer)
             w = _drawing_workers()
             val_images, val_true = _items(controller_data(cfg, 'val', cfg.statistics_size, workers=w), w)
-        if cfg.calibrate: ccfg = _calibrated(ccfg, trainer, val_images, val_true, cfg.set_sizes())
+        if cfg.calibrate:
+            final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
+                                           device=trainer.device)
+            ccfg = calibrate_decoding(ccfg, final, val_images, val_true, cfg.set_sizes(), trainer.print)
         ccfg.save(trainer.out / 'controller.json')
         trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {f.parent.name}/{f.name})")
     trainer.acc.wait_for_everyone()
