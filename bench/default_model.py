@@ -260,7 +260,9 @@ def head_line(head: dict) -> str:
             f"fitted on {head['crops']} fresh crops of {head['statistics_size']} px drawn as the recipe's controller "
             f"draws its data ({head['statistics_photos']:.0%} of them cut from the photos alone; only what shows, "
             f"visible_db {head['visible_db']:g} dB), seed {head['seed']}; loss {head['loss'][0]:.3f} -> "
-            f"{head['loss'][1]:.3f}; {head['calibration']}: {head['decoding']} decoding.")
+            f"{head['loss'][1]:.3f}; {head['calibration']}: {head['decoding']} decoding"
+            + (f". Fitted again by the same code on the same machine: {head['reproduced']}." if head.get('reproduced')
+               else "."))
 
 
 def fill_line(r: Restorer) -> str:
