@@ -29,7 +29,7 @@ from multideg.core import atomic_write, load_image, save_image
 from multideg.data import sample_images
 from multideg.evaluate import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
-from multideg.inference import BLENDS, RestorerConfig, load_restorer
+from multideg.inference import BLENDS, FILLS, RestorerConfig, load_restorer
 from multideg.metrics import psnr
 from multideg.restore import Restorer, default_model_folder, pack_restorer
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _own_controller, train_restoration
@@ -284,7 +284,7 @@ def blend_line(r: Restorer) -> str:
         return (f"- **Blend** `gate` at {r.gate_psnr:g} dB: it returns the input untouched when the restoration "
                 f"changes it only a little, PSNR(restored, input) ≥ {r.gate_psnr:g} dB; the small changes it makes to "
                 "images it cannot help gained nothing on average (bench/results/gate_cpu.md). `--blend none` gives "
-                "the raw restoration.")
+                "the raw restoration (with `--fill network`: the network's own fill of missing regions too).")
     return ("- **Blend** `none`: the raw restoration (`--blend gate` returns the input when the restoration changes "
             "it little; `--blend confidence` moves from the input only as far as the controller is sure).")
 
@@ -416,7 +416,7 @@ if __name__ == '__main__':
     ap.add_argument('--figure', default=None, help="the held-out set's first 4 images, restored (.jpg or .png)")
     ap.add_argument('--gate_psnr', type=float, default=None,
                     help="with --remeasure: the package's own gate threshold (dB; bench/gate.py calibrates it)")
-    ap.add_argument('--fill', choices=('network', 'smooth'), default=None,
+    ap.add_argument('--fill', choices=FILLS, default=None,
                     help="the package's own way with missing regions (--pack, --remeasure; default: as it is)")
     ap.add_argument('--head', type=int, default=None, metavar='N',
                     help="with --remeasure: first give the packed controller a statistics head fitted on N crops")
@@ -426,6 +426,11 @@ if __name__ == '__main__':
                          "keeping how it was made")
     a = ap.parse_args()
     folder = Path(a.dest) if a.dest else default_model_folder()
+    if a.head is not None and (not a.remeasure or a.head < 2):
+        ap.error(f"--head: a number of crops >= 2, with --remeasure; got {a.head}" + ('' if a.remeasure else
+                                                                                      ' without --remeasure'))
+    if a.fill and not (a.pack or a.remeasure):
+        ap.error("--fill: sets the package's own fill: with --pack or --remeasure")
     if not (a.run or a.timing_only or a.remeasure):
         ap.error('--run: the run folder is needed (all but --timing_only and --remeasure)')
     if a.remeasure:

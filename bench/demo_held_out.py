@@ -20,6 +20,7 @@ from pathlib import Path
 from multideg.core import atomic_write
 from multideg.data import make_dataset
 from multideg.demo import DemoConfig, HeldOutCrops, demo_restorer, demo_sampler
+from multideg.inference import FILLS
 from multideg.evaluate import eval_dataset, evaluate, markdown_table, mark_worse, restorer_fn, table_columns
 
 
@@ -40,10 +41,11 @@ def recognition(rows: list[dict]) -> dict:
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('run', help="a demo's folder (its demo.json, controller/ and restorer/)")
-    ap.add_argument('--per_photo', type=int, default=40, help='degraded crops per held-out photo (default: %(default)s)')
+    ap.add_argument('--per_photo', type=int, default=40,
+                    help='degraded crops per held-out photo (default: %(default)s)')
     ap.add_argument('--seed', type=int, default=7, help="the degradations' seed, not the demo's (default: %(default)s)")
     ap.add_argument('--data', default=None, help='folder for the degraded set (default: a temporary one)')
-    ap.add_argument('--fill', choices=('network', 'smooth'), default=None,
+    ap.add_argument('--fill', choices=FILLS, default=None,
                     help="missing regions: the demo's way (default) or this one")
     ap.add_argument('--out', default=None, help='Markdown report (and the same name .json)')
     a = ap.parse_args()
@@ -78,7 +80,8 @@ if __name__ == '__main__':
            'recognition': rec, 'minutes': (time.time() - t0) / 60,
            'demo_itself': {k: demo.get(k) for k in ('psnr_gain', 'recognised', 'images', 'worse_combinations')}}
     by_n = ', '.join(f"{v['exact']:.0%} of {v['images']} with {k}" for k, v in rec['exact_by_count'].items())
-    types = [{'type': n, 'present': c, 'missed': rec['missed'].get(n, 0), 'named wrongly': rec['named_wrongly'].get(n, 0)}
+    types = [{'type': n, 'present': c, 'missed': rec['missed'].get(n, 0),
+              'named wrongly': rec['named_wrongly'].get(n, 0)}
              for n, c in rec['present'].items()]
     lines = [f"# {run}: the demo's restorer and controller on {s['n']} held-out crops", "",
              f"{a.per_photo} degraded {cfg.eval_size}-px centre crops of each held-out photo (the demo's sampler, seed "

@@ -19,6 +19,7 @@ from default_model import summary_row                              # bench/defau
 from multideg.core import atomic_write
 from multideg.data import SampleImages
 from multideg.evaluate import SyntheticEval, calibrate_gate, eval_dataset, evaluate, gated, restorer_fn
+from multideg.inference import FILLS
 from multideg.restore import Restorer
 
 
@@ -44,7 +45,7 @@ if __name__ == '__main__':
     ap.add_argument('--n', type=int, default=600, help='held-out pairs')
     ap.add_argument('--thresholds', type=float, nargs='*', default=[20, 25, 30, 35, 40, 45, 50])
     ap.add_argument('--check', type=float, default=40.0, help="the library's gate measured at this threshold")
-    ap.add_argument('--fill', choices=('network', 'smooth'), default=None,
+    ap.add_argument('--fill', choices=FILLS, default=None,
                     help="missing regions: the model's way (default) or this one")
     ap.add_argument('--out', default=None, help="write the tables here (Markdown; a '## What it says' section already "
                                                 "there is kept) and the figures as JSON beside it")
@@ -57,7 +58,8 @@ if __name__ == '__main__':
     text, out = ["# Do no harm by a gate: the bundled default model, its input returned when it changes it little", "",
                  "Each image restored once (blend none); PSNR of the output against its input recorded; the gate at "
                  "T dB keeps the restoration only when that PSNR is below T (a larger change), else the input's "
-                 "scores. `python bench/gate.py`, one process, CPU." + (f" Missing regions: fill {r.fill}." if a.fill else ''),
+                 "scores. `python bench/gate.py`, one process, CPU."
+                 + (f" Missing regions: fill {r.fill}." if a.fill else ''),
                  ""], {}
     thresholds = sorted(set(a.thresholds) | {a.check})      # the library is checked against its row
     for name, ds in sets.items():
@@ -73,7 +75,8 @@ if __name__ == '__main__':
         print('\n'.join(text[-len(lines) - 2:]), flush=True)
     held = list(sets)[1]
     t0 = time.time()
-    lib = evaluate(restorer_fn(Restorer.default(device='cpu', blend='gate', gate_psnr=a.check, fill=a.fill)), sets[held],
+    checked = Restorer.default(device='cpu', blend='gate', gate_psnr=a.check, fill=a.fill)
+    lib = evaluate(restorer_fn(checked), sets[held],
                    metrics=('psnr', 'ssim'), device='cpu', progress=False)
     s = time.time() - t0
     mine = next(row for row in out[held]['rows'] if row['variant'] == f'{a.check:g}')

@@ -31,9 +31,9 @@ from .inference import (BLENDS, FILLS, RestorerConfig, RestorerParts, build_sde,
 __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes',
            'blend_weights', 'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio',
            'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble',
-           'hole_mask', 'push_pull', 'fill_holes', 'RestoreTrace', 'RestoreResult', 'change_psnr', 'Restorer',
-           'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option', 'add_model_arguments',
-           'restorer_from_args', 'restore_command']
+           'hole_mask', 'push_pull', 'holes_to_fill', 'fill_holes', 'RestoreTrace', 'RestoreResult', 'change_psnr',
+           'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option',
+           'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -482,7 +482,7 @@ def hole_mask(y: torch.Tensor, white: float = 254.5 / 255) -> torch.Tensor:
      "white 3×3 square (white specks and lines thinner than 3 px are not holes; a hole's edge is kept whole).")
     if y.ndim != 4: raise ValueError(f"hole_mask: expected B×C×H×W images, got shape {tuple(y.shape)}")
     h = (y >= white).all(1, keepdim=True).to(y.dtype)
-    core = -F.max_pool2d(-h, 3, 1, 1)                                 # white 3×3 squares' centres (eroded)
+    core = -F.max_pool2d(F.pad(-h, (1, 1, 1, 1)), 3, 1)              # white 3×3 squares' centres (eroded; outside: 0)
     return h * F.max_pool2d(core, 5, 1, 2)
 
 def push_pull(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -508,20 +508,28 @@ def push_pull(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         f = torch.where(w > 0.999, a[:, :-1] / w.clamp_min(1e-12), f)   # a pixel known in full keeps its value
     return known * x + (1 - known) * f
 
-def fill_holes(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1) -> torch.Tensor:
-    ("`restored` (B×3×sH×sW) with the holes of its input `degraded` (B×3×H×W, `hole_mask`; at ×s each hole pixel "
-     "covers s×s) filled by `push_pull` from the restored pixels around them; an image without holes, or with "
-     "nothing but holes, is returned as it is.")
+def holes_to_fill(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1, kept: float = 0.95,
+                  window: int = 15) -> torch.Tensor:
+    ("Where to fill `restored` (B×3×sH×sW): the holes of its input `degraded` (B×3×H×W, `hole_mask`; at ×s each hole "
+     "pixel covers s×s) but those the restoration kept white (every channel ≥ `kept` on at least half of a hole's "
+     "pixels within `window` px: a blown highlight or a white background the network left alone); B×1×sH×sW, and "
+     "all 0 for an image with nothing but holes (nothing to fill them from).")
     h, w = degraded.shape[-2:]
     if restored.shape[:2] != degraded.shape[:2] or restored.shape[-2:] != (h * scale, w * scale):
         raise ValueError(f"fill_holes: restored {tuple(restored.shape)} is not ×{scale} of degraded "
                          f"{tuple(degraded.shape)}")
-    m = hole_mask(degraded)
+    m = hole_mask(degraded).to(restored.dtype)
     if scale > 1: m = F.interpolate(m, scale_factor=scale, mode='nearest')
-    some = (m.flatten(1).amax(1) > 0) & (m.flatten(1).amin(1) < 1)   # per image: holes, and pixels around them
-    if not bool(some.any()): return restored
-    out = push_pull(restored, 1 - m)
-    return torch.where(some.view(-1, 1, 1, 1), out, restored)
+    left = m * (restored >= kept).all(1, keepdim=True).to(m.dtype)  # hole pixels the restoration left white
+    box = lambda t: F.avg_pool2d(t, window, 1, window // 2, count_include_pad=False)
+    m = m * (box(left) < 0.5 * box(m)).to(m.dtype)
+    return m * (m.flatten(1).amin(1) < 1).view(-1, 1, 1, 1).to(m.dtype)
+
+def fill_holes(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1) -> torch.Tensor:
+    ("`restored` (B×3×sH×sW) with `holes_to_fill` (the holes of its input `degraded` that it did not keep white) "
+     "filled by `push_pull` from the restored pixels around them; an image with none is returned as it is.")
+    m = holes_to_fill(restored, degraded, scale)
+    return push_pull(restored, 1 - m) if bool(m.any()) else restored
 
 # %% ../nbs/12_restore.ipynb #42296f06
 @dataclass(repr=False)
@@ -550,7 +558,7 @@ class RestoreResult:
     trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
     tile: int | None = None              # the tile size it ran in (None: the whole image at once)
     gated: bool = False                  # blend 'gate': the restoration changed too little, the input was returned
-    filled: float = 0.0                  # fill 'smooth': the share of the input's pixels that were holes, filled
+    filled: float = 0.0                  # fill 'smooth': the share of the image filled from around (holes)
 
     def __repr__(self) -> str:
         h, w = self.image.shape[-2:]
@@ -773,15 +781,18 @@ class Restorer:
         finally: bar.close()
         res = RestoreResult(out[0].cpu(), probs, predicted, time.perf_counter() - t0, decoding, confidence, tr,
                             tb.tile if tiles > 1 else None)
+        hole = None                            # holes named (or no controller to name them): filled from around
         if self.fill == 'smooth' and (self.controller is None or any(n in HOLE_NAMES for n in predicted)):
-            share = hole_mask(x).mean().item()         # holes named (or no controller to name them) and found
-            if 0 < share < 1: res.image, res.filled = fill_holes(res.image[None], x.to(res.image.dtype), s)[0], share
+            hole = holes_to_fill(res.image[None], x.to(res.image.dtype), s)[0]
+            if hole.any(): res.image, res.filled = push_pull(res.image[None], 1 - hole[None])[0], hole.mean().item()
+            else: hole = None
         base = upscale(x, s)[0].to(res.image.dtype) if self.blend != 'none' else None
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
-            res.image = base + res.certainty * (res.image - base)
+            blended = base + res.certainty * (res.image - base)
+            res.image = blended if hole is None else hole * res.image + (1 - hole) * blended   # holes: never white
         elif self.blend == 'gate':            # y itself unless PSNR(x̂, y) < gate_psnr: a change too small to trust
             res.gated = change_psnr(res.image, base) >= self.gate_psnr
-            if res.gated: res.image = base.clone()
+            if res.gated: res.image, res.filled = base.clone(), 0.0
         return res
 
     def tile_for(self, h: int, w: int, emb: dict) -> int | None:
