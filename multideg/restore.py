@@ -508,26 +508,21 @@ def push_pull(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         f = torch.where(w > 0.999, a[:, :-1] / w.clamp_min(1e-12), f)   # a pixel known in full keeps its value
     return known * x + (1 - known) * f
 
-def holes_to_fill(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1, kept: float = 0.95,
-                  window: int = 15) -> torch.Tensor:
+def holes_to_fill(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1, most: float = 0.4) -> torch.Tensor:
     ("Where to fill `restored` (B×3×sH×sW): the holes of its input `degraded` (B×3×H×W, `hole_mask`; at ×s each hole "
-     "pixel covers s×s) but those the restoration kept white (every channel ≥ `kept` on at least half of a hole's "
-     "pixels within `window` px: a blown highlight or a white background the network left alone); B×1×sH×sW, and "
-     "all 0 for an image with nothing but holes (nothing to fill them from).")
+     "pixel covers s×s), B×1×sH×sW; none in an image whose white covers more than `most` of it ('uncompleted' "
+     "paints 5-35%: more is a white background or sky, and nothing but holes leaves nothing to fill them from).")
     h, w = degraded.shape[-2:]
     if restored.shape[:2] != degraded.shape[:2] or restored.shape[-2:] != (h * scale, w * scale):
         raise ValueError(f"fill_holes: restored {tuple(restored.shape)} is not ×{scale} of degraded "
                          f"{tuple(degraded.shape)}")
     m = hole_mask(degraded).to(restored.dtype)
     if scale > 1: m = F.interpolate(m, scale_factor=scale, mode='nearest')
-    left = m * (restored >= kept).all(1, keepdim=True).to(m.dtype)  # hole pixels the restoration left white
-    box = lambda t: F.avg_pool2d(t, window, 1, window // 2, count_include_pad=False)
-    m = m * (box(left) < 0.5 * box(m)).to(m.dtype)
-    return m * (m.flatten(1).amin(1) < 1).view(-1, 1, 1, 1).to(m.dtype)
+    return m * (m.flatten(1).mean(1) <= most).view(-1, 1, 1, 1).to(m.dtype)
 
 def fill_holes(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1) -> torch.Tensor:
-    ("`restored` (B×3×sH×sW) with `holes_to_fill` (the holes of its input `degraded` that it did not keep white) "
-     "filled by `push_pull` from the restored pixels around them; an image with none is returned as it is.")
+    ("`restored` (B×3×sH×sW) with `holes_to_fill` (the holes of its input `degraded`) filled by `push_pull` from the "
+     "restored pixels around them; an image with none is returned as it is.")
     m = holes_to_fill(restored, degraded, scale)
     return push_pull(restored, 1 - m) if bool(m.any()) else restored
 
