@@ -31,7 +31,7 @@ from multideg.evaluate import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
 from multideg.inference import BLENDS, FILLS, RestorerConfig, load_restorer
 from multideg.metrics import psnr
-from multideg.restore import Restorer, default_model_folder, pack_restorer
+from multideg.restore import Restorer, _half_state, default_model_folder, pack_restorer
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _own_controller, train_restoration
 
 COMMAND = "OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default"
@@ -211,7 +211,7 @@ def fit_head(folder: Path, n: int) -> dict:
     ("Give the controller in `folder` a statistics head fitted on `n` crops (`statistics_data` of the recipe's own "
      "controller run with `HEAD`), calibrate its decoder on that run's validation crops at the head's size, and write "
      "it back (float16, atomic). The CLIP's weights are kept: the restorer's embeddings do not change.")
-    from multideg.controller import ControllerConfig, controller_from_config, fit_statistics_head
+    from multideg.controller import controller_from_config, fit_statistics_head
     from multideg.controller_training import _drawing_workers, _items, calibrate_decoding, controller_data, \
         statistics_data
     from multideg.core import save_weights
@@ -228,10 +228,8 @@ def fit_head(folder: Path, n: int) -> dict:
     images, true = _items(controller_data(cc, 'val', cc.statistics_size, workers=w), w)
     said = []
     ccfg = calibrate_decoding(late.config, late, images, true, cc.set_sizes(), said.append)
-    save_weights({k: v.half() if v.is_floating_point() else v for k, v in late.state_dict().items()},
-                 folder / 'controller' / 'controller.safetensors')
+    save_weights(_half_state(late.state_dict()), folder / 'controller' / 'controller.safetensors')
     replace(ccfg, pretrained=None).save(folder / 'controller' / 'controller.json')
-    assert isinstance(ControllerConfig.load(folder / 'controller' / 'controller.json'), ControllerConfig)
     return {'crops': n, **HEAD, 'seed': cc.seed, 'loss': [losses[0], losses[-1]], 'calibration': said[0],
             'decoding': 'set' if ccfg.set_sizes else 'threshold', 'minutes': (time.time() - t0) / 60}
 

@@ -353,12 +353,16 @@ def _as_resumed(ccfg: ControllerConfig, out, resume: bool) -> ControllerConfig:
     if not saved: return ccfg
     return replace(ccfg, statistics_set=ControllerConfig.from_dict(saved, f"{cks[-1]}: model_config").statistics_set)
 
+def _photo_crops(cfg: ControllerTrainConfig) -> int:
+    "How many of the head's `cfg.statistics` crops are cut from the source's photos alone (`statistics_photos`)."
+    return round(cfg.statistics * cfg.statistics_photos) if cfg.source == 'embedded' and sample_images('train') else 0
+
 def statistics_data(cfg: ControllerTrainConfig) -> tuple[torch.Tensor, list]:
     ("The `image_statistics` and the degradation names of `cfg.statistics` fresh training crops (`statistics_size` "
      "px, seed + 1: not the steps' crops; `statistics_photos` of them from the photos alone): what a controller's "
      "statistics head is fitted on.")
     n, size = cfg.statistics, cfg.statistics_size
-    photos = round(n * cfg.statistics_photos) if cfg.source == 'embedded' and sample_images('train') else 0
+    photos = _photo_crops(cfg)
     w = _drawing_workers()
     parts = [controller_data(replace(cfg, source=src, seed=seed, epoch_length=k), 'train', size, degrade='loader',
                              workers=w)
@@ -380,7 +384,7 @@ def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer:
                                    device=trainer.device)
     losses = fit_statistics_head(final, *statistics_data(cfg), seed=cfg.seed)
     save_weights(final.state_dict(), trainer.out / 'controller.safetensors')
-    photos = round(cfg.statistics * cfg.statistics_photos) if cfg.source == 'embedded' and sample_images('train') else 0
+    photos = _photo_crops(cfg)
     of_photos = f" ({photos} of them cut from the photos alone)" if photos else ''
     trainer.print(f"statistics head fitted on {cfg.statistics} crops of {cfg.statistics_size} px{of_photos} in "
                   f"{time.time() - t0:.0f} s (loss {losses[0]:.3f} -> {losses[-1]:.3f})")

@@ -514,7 +514,7 @@ def holes_to_fill(restored: torch.Tensor, degraded: torch.Tensor, scale: int = 1
      "paints 5-35%: more is a white background or sky, and nothing but holes leaves nothing to fill them from).")
     h, w = degraded.shape[-2:]
     if restored.shape[:2] != degraded.shape[:2] or restored.shape[-2:] != (h * scale, w * scale):
-        raise ValueError(f"fill_holes: restored {tuple(restored.shape)} is not ×{scale} of degraded "
+        raise ValueError(f"holes_to_fill: restored {tuple(restored.shape)} is not ×{scale} of degraded "
                          f"{tuple(degraded.shape)}")
     m = hole_mask(degraded).to(restored.dtype)
     if scale > 1: m = F.interpolate(m, scale_factor=scale, mode='nearest')
@@ -778,9 +778,8 @@ class Restorer:
                             tb.tile if tiles > 1 else None)
         hole = None                            # holes named (or no controller to name them): filled from around
         if self.fill == 'smooth' and (self.controller is None or any(n in HOLE_NAMES for n in predicted)):
-            hole = holes_to_fill(res.image[None], x.to(res.image.dtype), s)[0]
-            if hole.any(): res.image, res.filled = push_pull(res.image[None], 1 - hole[None])[0], hole.mean().item()
-            else: hole = None
+            m = holes_to_fill(res.image[None], x.to(res.image.dtype), s)
+            if m.any(): hole, res.image, res.filled = m[0], push_pull(res.image[None], 1 - m)[0], m.mean().item()
         base = upscale(x, s)[0].to(res.image.dtype) if self.blend != 'none' else None
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             blended = base + res.certainty * (res.image - base)
