@@ -281,8 +281,13 @@ def blend_line(r: Restorer) -> str:
     if r.blend == 'gate':
         return (f"- **Blend** `gate` at {r.gate_psnr:g} dB: it returns the input untouched when the restoration "
                 f"changes it only a little, PSNR(restored, input) ≥ {r.gate_psnr:g} dB; the small changes it makes to "
-                "images it cannot help gained nothing on average (bench/results/gate_cpu.md). `--blend none` gives "
-                "the raw restoration (with `--fill network`: the network's own fill of missing regions too).")
+                "images it cannot help gained nothing on average (bench/results/gate_cpu.md)"
+                + (f"; and when the restoration brightens the image by more than {r.gate_brighten:g} on average while "
+                   "the controller named neither low light nor shadow, which a dark photo (a star field on its "
+                   "training photos) paid for with up to 15 dB (bench/results/gate_brighten_cpu.md)"
+                   if r.gate_brighten is not None else '')
+                + ". `--blend none` gives the raw restoration (with `--fill network`: the network's own fill of "
+                "missing regions too).")
     return ("- **Blend** `none`: the raw restoration (`--blend gate` returns the input when the restoration changes "
             "it little; `--blend confidence` moves from the input only as far as the controller is sure).")
 

@@ -9,9 +9,13 @@ from the TRAINING photos (preset upto2, seed 1), where a threshold may be chosen
 held-out set once more with the library's own `Restorer(blend='gate', gate_psnr=--check)` and checks that it gives
 exactly the offline row.
 
+The gate's second rule (`RestorerConfig.gate_brighten`, `gate_reason`): the input is also returned when the restoration
+brightens it by more than 0.02 on average while the controller named neither low light nor shadow. Each table is given
+without it ('threshold only') and with it (the library's gate), with the photos whose images it returned.
+
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 python bench/gate.py --out bench/results/gate_cpu.md
 """
-import argparse, json, sys, time
+import argparse, collections, json, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -23,15 +27,16 @@ from multideg.inference import FILLS
 from multideg.restore import Restorer
 
 
-def table(res, changes, thresholds) -> tuple[list, list[str]]:
+def table(res, changes, thresholds, brightened=None) -> tuple[list, list[str]]:
     rows, lines = [], ["| gate (dB) | images restored | Δ PSNR | Δ SSIM | worst combination (Δ PSNR) | "
                        "combinations worse (PSNR or SSIM) | worse in PSNR | images worse (PSNR) |",
                        "|---|---:|---:|---:|---|---:|---:|---:|"]
     for t in thresholds:
-        g = gated(res, changes, t) if t is not None else res
+        g = gated(res, changes, t, brightened) if t is not None else res
         row = summary_row('none' if t is None else f'{t:g}', g, 0.0)
         row['worse_psnr'] = sum(c['gain_psnr'] < 0 for c in g.by_combination()[:-1])
-        row['restored'] = len(changes) if t is None else sum(c < t for c in changes)
+        row['restored'] = len(changes) if t is None else sum(c < t and not (brightened and brightened[i])
+                                                             for i, c in enumerate(changes))
         rows.append(row)
         lines.append(f"| {row['variant']} | {row['restored']} | {row['gain_psnr']:+.3f} | {row['gain_ssim']:+.4f} | "
                      f"{row['worst_psnr']} | {len(row['worse'])} of {row['combinations']} | {row['worse_psnr']} | "
@@ -55,10 +60,14 @@ if __name__ == '__main__':
             'held-out (the model card\'s set, seed 0)': eval_dataset('synthetic', preset='upto2', n=a.n,
                                                                         patch_size=256, seed=0)}
     r = Restorer.default(device='cpu', blend='none', fill=a.fill)
-    text, out = ["# Do no harm by a gate: the bundled default model, its input returned when it changes it little", "",
+    text, out = ["# Do no harm by a gate: the bundled default model, its input returned when it changes it little or "
+                 "brightens it unasked", "",
                  "Each image restored once (blend none); PSNR of the output against its input recorded; the gate at "
                  "T dB keeps the restoration only when that PSNR is below T (a larger change), else the input's "
-                 "scores. `python bench/gate.py`, one process, CPU."
+                 "scores. With the brightening rule (`RestorerConfig.gate_brighten`, the library's gate), an image "
+                 f"whose restoration brightens it by more than {r.gate_brighten:g} on average while the controller "
+                 "named neither low light nor shadow keeps its input's scores at any threshold. "
+                 "`python bench/gate.py`, one process, CPU."
                  + (f" Missing regions: fill {r.fill}." if a.fill else ''),
                  ""], {}
     thresholds = sorted(set(a.thresholds) | {a.check})      # the library is checked against its row
@@ -66,13 +75,26 @@ if __name__ == '__main__':
         t0 = time.time()
         cal = calibrate_gate(r, ds, thresholds)              # each image restored once, the gate scored offline
         res, changes, s = cal.results, cal.changes, time.time() - t0
-        rows, lines = table(res, changes, [None] + thresholds)
-        out[name] = {'rows': rows, 'changes': changes, 'seconds': s}
-        text += [f"## {name}: {len(changes)} pairs ({s / 60:.1f} min)", ""] + lines + [""]
+        plain, plain_lines = table(res, changes, [None] + thresholds)
+        rows, lines = table(res, changes, [None] + thresholds, cal.brightened_unasked)
+        returned = [row for row, u in zip(res.rows, cal.brightened_unasked) if u]
+        photos = collections.Counter(row['name'].rsplit('_', 1)[0] for row in returned)
+        gains = [row['output_psnr'] - row['input_psnr'] for row in returned]
+        gain = sum(gains) / max(len(gains), 1)
+        out[name] = {'rows': rows, 'threshold_only': plain, 'changes': changes,
+                     'brightened_unasked': cal.brightened_unasked, 'brightened_photos': dict(photos),
+                     'brightened_gains_psnr': gains, 'seconds': s}
+        start = len(text)                                    # this set's section, printed when done
+        text += [f"## {name}: {len(changes)} pairs ({s / 60:.1f} min)", "", "Threshold only:", ""] + plain_lines + [
+                 "", f"The library's gate (with the brightening rule at {r.gate_brighten}):", ""] + lines + [""]
+        text += [f"The brightening rule returns {len(returned)} image(s) whatever the threshold "
+                 f"({', '.join(f'{k} {v}' for k, v in photos.most_common()) or 'none'})"
+                 + (f"; restored, they gained {gain:+.2f} dB on average, {min(gains):+.2f} dB the worst and "
+                    f"{max(gains):+.2f} dB the best." if gains else "."), ""]
         if name == list(sets)[0]:
             text += [f"`calibrate_gate`'s rule (`choose_gate`, tolerance 0.1) picks {cal.gate_psnr:g} dB on these "
-                     f"pairs.", ""]
-        print('\n'.join(text[-len(lines) - 2:]), flush=True)
+                     f"pairs (with the brightening rule).", ""]
+        print('\n'.join(text[start:]), flush=True)
     held = list(sets)[1]
     t0 = time.time()
     checked = Restorer.default(device='cpu', blend='gate', gate_psnr=a.check, fill=a.fill)

@@ -85,7 +85,8 @@ class DemoConfig(JsonConfig):
     # restorer trains on every draw (mild ones teach it to leave a photo alone)
     visible_db: float | None = None
     # 'confidence': return input + c·(restored − input), c the controller's confidence in what it detected; 'gate':
-    # the input itself unless PSNR(restored, input) < gate_psnr (a larger change); 'none': the restoration x̂
+    # the input itself unless PSNR(restored, input) < gate_psnr (a larger change), and a brightening with neither
+    # low light nor shadow detected (`gate_reason`, notebook 12); 'none': the restoration x̂
     blend: str | None = None              # None: the profile's
     gate_psnr: float | None = None        # blend 'gate': its threshold (None: calibrated on training-photo pairs)
     gate_pairs: int | None = None         # pairs of the training photos the gate is calibrated on
@@ -310,6 +311,7 @@ def demo(config: DemoConfig | None = None, **overrides) -> dict:
                'images': s['n'], 'held_out_pairs': data['pairs'], 'timings_s': timings,
                'total_s_this_call': time.time() - t_all, 'report': str(report), 'config': cfg.to_dict(),
                'blend': blend, 'gate_psnr': restorer.gate_psnr if blend == 'gate' else None,
+               'gate_brighten': restorer.gate_brighten if blend == 'gate' and restorer.controller is not None else None,
                'fill': restorer.fill,
                'restore_command': f"multideg restore PHOTO -o OUT --model {out / 'restorer'} --blend {blend}"
                                   + (f" --gate_psnr {restorer.gate_psnr:g}" if blend == 'gate' else '')
@@ -371,7 +373,10 @@ def _write_summary(out: Path, summary: dict, curve: dict, res, rows: list[dict])
     if summary.get('blend') == 'gate':
         lines.append(f"Blend `gate`: a photo whose restoration changes it only a little (PSNR of the restoration "
                      f"against the input ≥ {summary['gate_psnr']:g} dB) is returned as it was"
-                     + (", the threshold chosen on pairs of the training photos (below)." if gate else "."))
+                     + (", the threshold chosen on pairs of the training photos (below)" if gate else "")
+                     + (f"; so is one its restoration brightens by more than {summary['gate_brighten']:g} on average "
+                        "while the controller named neither low light nor shadow" if summary.get('gate_brighten')
+                        else "") + ".")
     if summary.get('fill') == 'smooth':
         lines.append("Missing regions (pure-white holes, where the controller names 'uncompleted') are filled from the "
                      "restored pixels around them (`--fill smooth`).")

@@ -21,8 +21,8 @@ from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
 from .inference import BLENDS, FILLS, RestorerConfig
-from .restore import (ENSEMBLES, add_model_arguments, change_psnr, default_model_folder, restorer_from_args,
-                              tile_option)
+from .restore import (ENSEMBLES, add_model_arguments, change_psnr, default_model_folder, gate_reason,
+                              mean_rise, restorer_from_args, tile_option)
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'GATE_THRESHOLDS', 'combination', 'combination_names',
@@ -796,7 +796,8 @@ def _eval_parser(prog: str):
                    help='self-ensemble: the network averaged over K flips and rotations (default: %(default)s)')
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': from the input only as far as the controller is sure; 'gate': the input "
-                        "untouched when PSNR(restored, input) >= --gate_psnr (a small change); 'none': the "
+                        "untouched when PSNR(restored, input) >= --gate_psnr (a small change), or when the "
+                        "restoration brightens it with neither low light nor shadow detected; 'none': the "
                         "restoration as it is (default: the model's)")
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
                    help="--blend gate: the threshold, in dB of PSNR of the restoration against the input (default: "
@@ -915,13 +916,18 @@ def mark_worse(rows: list[dict]) -> list[dict]:
 # %% ../nbs/13_evaluate.ipynb #cecc88d1
 GATE_THRESHOLDS = (20.0, 22.5, 25.0, 27.5, 30.0, 32.5, 35.0, 37.5, 40.0, 45.0, 50.0)   # dB, candidates
 
-def gated(results: EvalResults, changes: Sequence[float], gate_psnr: float) -> EvalResults:
+def gated(results: EvalResults, changes: Sequence[float], gate_psnr: float,
+          brightened_unasked: Sequence[bool] | None = None) -> EvalResults:
     ("`results` as blend 'gate' at `gate_psnr` dB gives them: an image whose restoration changed it less "
-     "(`changes[i]` = PSNR(restored, input) >= gate_psnr) keeps its input's scores (the thumbnails are not redrawn).")
-    if len(changes) != len(results.rows):
-        raise ValueError(f"gated: {len(changes)} changes for {len(results.rows)} result rows")
-    rows = [dict(r, **{f'output_{m}': r[f'input_{m}'] for m in results.metrics}) if c >= gate_psnr else r
-            for r, c in zip(results.rows, changes)]
+     "(`changes[i]` = PSNR(restored, input) >= gate_psnr), or brightened it with no name that asks for it "
+     "(`brightened_unasked[i]`, the gate's other rule, whatever the threshold; None or empty: none), keeps its "
+     "input's scores (the thumbnails are not redrawn).")
+    flags = list(brightened_unasked) if brightened_unasked else [False] * len(changes)
+    if not len(changes) == len(flags) == len(results.rows):
+        raise ValueError(f"gated: {len(changes)} changes and {len(flags)} brightening flags for "
+                         f"{len(results.rows)} result rows")
+    rows = [dict(r, **{f'output_{m}': r[f'input_{m}'] for m in results.metrics}) if c >= gate_psnr or u else r
+            for r, c, u in zip(results.rows, changes, flags)]
     return replace(results, rows=rows)
 
 @dataclass
@@ -932,6 +938,7 @@ class GateCalibration:
     changes: list                        # per calibration image: PSNR(restored, input), dB
     description: str = ''                # the calibration set
     results: EvalResults | None = None   # the calibration set's results without the gate (`gated` gives the others)
+    brightened_unasked: list = field(default_factory=list)   # per image: brightened, no name asking for it (kept)
 
     @property
     def at_edge(self) -> bool:
@@ -951,10 +958,12 @@ class GateCalibration:
                     f"{len(r['worse'])} of {r['combinations']} |")
         return '\n'.join([head, *map(line, self.rows)])
 
-def _gate_row(results: EvalResults, gate_psnr: float | None, changes: Sequence[float]) -> dict:
-    rows = mark_worse(results.by_combination())
+def _gate_row(results: EvalResults, gate_psnr: float | None, changes: Sequence[float],
+              brightened_unasked: Sequence[bool] | None = None) -> dict:
+    rows, flags = mark_worse(results.by_combination()), brightened_unasked or [False] * len(changes)
     return {'gate_psnr': gate_psnr, **rows[-1], 'combinations': len(rows) - 1,
-            'restored': len(changes) if gate_psnr is None else sum(c < gate_psnr for c in changes),
+            'restored': len(changes) if gate_psnr is None else sum(c < gate_psnr and not u
+                                                                   for c, u in zip(changes, flags)),
             'worse': [r['combination'] for r in rows[:-1] if r['worse']]}
 
 def choose_gate(rows: Sequence[dict], tolerance: float = 0.1) -> float:
@@ -975,14 +984,16 @@ def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHO
         raise ValueError(f"calibrate_gate: thresholds must be numbers of dB > 0, got {thresholds}")
     if not (isinstance(tolerance, (int, float)) and 0 <= tolerance < 1):
         raise ValueError(f"calibrate_gate: tolerance must be a share in [0, 1), got {tolerance!r}")
-    raw, changes = restorer.with_blend('none'), []
+    raw, changes, flags = restorer.with_blend('none'), [], []
     restore = restorer_fn(raw)
     def fn(lq):
         out = restore(lq)
-        image = out[0] if isinstance(out, tuple) else out
-        changes.append(change_psnr(image[0].cpu(), upscale(lq.cpu(), raw.scale)[0]))   # what the gate compares
+        image, names = out if isinstance(out, tuple) else (out, None)       # names: what its controller detected
+        x, base = image[0].cpu(), upscale(lq.cpu(), raw.scale)[0]
+        changes.append(change_psnr(x, base))                                   # what the gate compares
+        flags.append(gate_reason(0.0, mean_rise(x, base), names, math.inf, restorer.gate_brighten) != '')
         return out
     res = evaluate(fn, dataset, metrics=('psnr', 'ssim'), device='cpu', progress=progress)
-    rows = [_gate_row(gated(res, changes, t), t, changes) for t in thresholds]
+    rows = [_gate_row(gated(res, changes, t, flags), t, changes, flags) for t in thresholds]
     return GateCalibration(choose_gate(rows, tolerance), rows + [_gate_row(res, None, changes)], changes,
-                           getattr(dataset, 'description', type(dataset).__name__), res)
+                           getattr(dataset, 'description', type(dataset).__name__), res, flags)

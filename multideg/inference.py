@@ -56,6 +56,12 @@ class RestorerConfig(JsonConfig):
     # nothing on average and made most images worse: bench/results/gate_cpu.md); 'none': the restoration as it is
     blend: str = 'none'
     gate_psnr: float = 40.0               # 'gate': its threshold (40 dB: an RMS change of 1%)
+    # 'gate': the input also kept when the restoration brightens it by more than this on average (levels in [0, 1])
+    # while the controller named neither low light nor shadow, the only degradations brightening remedies (a
+    # restorer that lights up a dark photo it was not asked to: bench/results/gate_brighten_cpu.md); None: no such
+    # rule; a model without a controller has no names to check, and the rule does not apply (a restorer.json
+    # written before the rule existed gets it too: its gate now also refuses such a brightening)
+    gate_brighten: float | None = 0.02
     # missing regions (the pure-white holes of 'uncompleted', where the controller names it): 'network': as the
     # backbone restored them; 'smooth': filled from the restored pixels around them (`fill_holes`, a push-pull
     # pyramid), which a small restorer's guessed texture loses to in PSNR and SSIM (bench/results/fill_cpu.md)
@@ -67,6 +73,8 @@ class RestorerConfig(JsonConfig):
         require(self.blend in BLENDS, f"RestorerConfig: blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         require(is_positive(self.gate_psnr), f"RestorerConfig: gate_psnr must be a number of dB > 0, "
                                              f"got {self.gate_psnr!r}")
+        require(self.gate_brighten is None or (is_positive(self.gate_brighten) and self.gate_brighten < 1),
+                f"RestorerConfig: gate_brighten must be a mean rise in (0, 1) or None, got {self.gate_brighten!r}")
         require(self.fill in FILLS, f"RestorerConfig: fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
         check_sampler(self.sampler, 'RestorerConfig: sampler')
         kind, bc = BACKBONE_CONFIGS[self.backbone], self.backbone_config

@@ -28,12 +28,13 @@ from .inference import (BLENDS, FILLS, RestorerConfig, RestorerParts, build_sde,
                                 load_restorer, restore_tensor)
 
 # %% auto #0
-__all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'DETECTIONS', 'IMAGE_SUFFIXES', 'tile_starts', 'tile_boxes',
-           'blend_weights', 'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges', 'seam_ratio', 'edge_ratio',
-           'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile', 'as_image', 'SelfEnsemble',
-           'hole_mask', 'push_pull', 'holes_to_fill', 'fill_holes', 'RestoreTrace', 'RestoreResult', 'change_psnr',
-           'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option',
-           'add_model_arguments', 'restorer_from_args', 'restore_command']
+__all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'BRIGHTENING_NAMES', 'DETECTIONS', 'IMAGE_SUFFIXES',
+           'tile_starts', 'tile_boxes', 'blend_weights', 'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges',
+           'seam_ratio', 'edge_ratio', 'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile',
+           'as_image', 'SelfEnsemble', 'hole_mask', 'push_pull', 'holes_to_fill', 'fill_holes', 'RestoreTrace',
+           'RestoreResult', 'change_psnr', 'mean_rise', 'gate_reason', 'Restorer', 'default_model_folder',
+           'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option', 'add_model_arguments', 'restorer_from_args',
+           'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -552,7 +553,8 @@ class RestoreResult:
     confidence: float | None = None      # 'set': the set's probability among the candidates; 'softmax': the name's
     trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
     tile: int | None = None              # the tile size it ran in (None: the whole image at once)
-    gated: bool = False                  # blend 'gate': the restoration changed too little, the input was returned
+    gated: bool = False                  # blend 'gate': the input was returned (`gate_reason` says why)
+    gate_reason: str = ''                # 'small change' or 'brightened unasked' (`gate_reason`); '' when not gated
     filled: float = 0.0                  # fill 'smooth': the share of the image filled from around (holes)
 
     def __repr__(self) -> str:
@@ -583,6 +585,23 @@ def change_psnr(restored: torch.Tensor, base: torch.Tensor) -> float:
      "enlargement), images in [0, 1]; inf when unchanged. One float32 temporary, summed in float64.")
     sq = (restored - base).square_().sum(dtype=torch.float64).item() / restored.numel()
     return math.inf if sq == 0 else -10 * math.log10(sq)
+
+def mean_rise(restored: torch.Tensor, base: torch.Tensor) -> float:
+    "How much a restoration brightened its input on average: mean(`restored` − `base`), levels in [0, 1] (< 0: darker)."
+    return (restored - base).sum(dtype=torch.float64).item() / restored.numel()
+
+BRIGHTENING_NAMES = ('low-light', 'shadowed')    # the degradations a brighter image remedies (in both name lists)
+
+def gate_reason(change: float, rise: float, predicted: Sequence[str] | None, gate_psnr: float,
+                gate_brighten: float | None) -> str:
+    ("Why blend 'gate' returns the input rather than the restoration ('' when it keeps the restoration): 'small "
+     "change' when `change` (`change_psnr`, dB) >= `gate_psnr`; 'brightened unasked' when the restoration's "
+     "`mean_rise` `rise` is above `gate_brighten` while `predicted` (the names detected; None: no controller, no rule) "
+     "holds none of `BRIGHTENING_NAMES` (None `gate_brighten`: no such rule).")
+    if change >= gate_psnr: return 'small change'
+    if (gate_brighten is not None and predicted is not None and rise > gate_brighten
+            and not any(n in BRIGHTENING_NAMES for n in predicted)): return 'brightened unasked'
+    return ''
 
 DETECTIONS = ('head', 'softmax')
 
@@ -640,6 +659,7 @@ class Restorer:
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
         self._set_blend(blend, gate_psnr, parts.controller is not None)
+        self.gate_brighten = cfg.gate_brighten       # 'gate': its brightening rule (`gate_reason`), the model's
         if fill is not None and fill not in FILLS:
             raise ValueError(f"fill: must be one of {', '.join(FILLS)} or None (the model's), got {fill!r}")
         self.fill = cfg.fill if fill is None else fill
@@ -710,7 +730,10 @@ class Restorer:
         sr = f" ×{self.scale}" if self.scale > 1 else ''
         ens = (f", self-ensemble ×{self.ensemble}" if self.ensemble > 1 else '') + \
             (f", blend {self.blend}" if self.blend != 'none' else '') + \
-            (f" (the input kept at PSNR(restored, input) >= {self.gate_psnr:g} dB)" if self.blend == 'gate' else '') + \
+            (f" (the input kept at PSNR(restored, input) >= {self.gate_psnr:g} dB" if self.blend == 'gate' else '') + \
+            (f" or brightened by > {self.gate_brighten:g} with neither {' nor '.join(BRIGHTENING_NAMES)} detected"
+             if self.blend == 'gate' and self.gate_brighten is not None and self.controller is not None else '') + \
+            (")" if self.blend == 'gate' else '') + \
             (", missing regions filled smoothly" if self.fill == 'smooth' else '')
         return (f"Restorer({self.config.backbone}{sr}, {how}, {tiles}{ens}, device {self.device}"
                 f"{', float16' if self.half else ''}, "
@@ -784,8 +807,11 @@ class Restorer:
         if self.blend == 'confidence':        # y + c·(x̂ − y): from the input only as far as the controller is sure
             blended = base + res.certainty * (res.image - base)
             res.image = blended if hole is None else hole * res.image + (1 - hole) * blended   # holes: never white
-        elif self.blend == 'gate':            # y itself unless PSNR(x̂, y) < gate_psnr: a change too small to trust
-            res.gated = change_psnr(res.image, base) >= self.gate_psnr
+        elif self.blend == 'gate':            # y itself for a change too small to trust, or a brightening not asked for
+            res.gate_reason = gate_reason(change_psnr(res.image, base), mean_rise(res.image, base),
+                                          predicted if self.controller is not None else None, self.gate_psnr,
+                                          self.gate_brighten)
+            res.gated = bool(res.gate_reason)
             if res.gated: res.image, res.filled = base.clone(), 0.0
         return res
 
@@ -1018,7 +1044,8 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
                         "auto's tiling can depend on free memory) (default: %(default)s)")
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': move from the input only as far as the controller is sure of what it detected; "
-                        "'gate': the input untouched when PSNR(restored, input) >= --gate_psnr (a small change); "
+                        "'gate': the input untouched when PSNR(restored, input) >= --gate_psnr (a small change), or "
+                        "when the restoration brightens it with neither low light nor shadow detected; "
                         "'none': the restoration as it is (default: the model's)")
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
                    help="--blend gate: the threshold, in dB of PSNR of the restoration against the input; at or "
@@ -1124,11 +1151,16 @@ def _load_for_command(a) -> Restorer:
     except ValueError as e: raise ValueError(f"--{e}") from None
     return r
 
+_GATE_SAYS = {'small change': 'the restoration changed it too little',
+              'brightened unasked': f"the restoration brightened it, but no {' or '.join(BRIGHTENING_NAMES)} "
+                                    "was detected"}
+
 def _describe(r: RestoreResult, scale: int = 1) -> str:
     size = f"{r.image.shape[-2]}×{r.image.shape[-1]} (×{scale}); " if scale > 1 else ''    # H×W, as RestoreResult
     return (f"{size}detected {r.detected()}; {r.seconds:.1f} s" + (f" in {r.tile}-px tiles" if r.tile else '')
             + (f"; {r.filled:.0%} missing, filled from around" if r.filled else '')
-            + ('; left as it was (the restoration changed it too little: blend gate)' if r.gated else ''))
+            + (f"; left as it was ({_GATE_SAYS.get(r.gate_reason, 'the gate returned it')}: blend gate)"
+               if r.gated else ''))
 
 def restore_command(argv: Sequence[str] = (), prog: str = 'multideg restore') -> int:
     ("`multideg restore INPUTS... -o OUTDIR [--model RUN_DIR | --daclip X.pt --irsde Y.pth] [options]` (no model: the "
