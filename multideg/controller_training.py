@@ -4,14 +4,15 @@
 
 # %% ../nbs/10_controller_training.ipynb #0f1be6be
 from __future__ import annotations
-import copy, functools, json, os, time
+import copy, functools, hashlib, json, os, time
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from .core import config_from_args, is_positive, is_whole, read_json, require, save_weights
+from .core import atomic_write, config_from_args, is_positive, is_whole, read_json, require, save_weights
 from .data import SyntheticPairs, check_share, item_seed, recipe_source, sample_images
 from .degradations import (NAMES, SECOND_ORDER_NAMES, DegradationSampler, SecondOrder, fine_caption,
                                    names_of)
@@ -19,7 +20,8 @@ from .controller import (ControllerConfig, ControllerLoss, DAClip, clip_preproce
                                  fit_statistics_head, flat_metrics, image_statistics, predict_sets, set_metrics)
 from .inference import TINY_CLIP
 from .learner import (CARDS, Callback, Card, DeviceCB, LambdaCB, Learner, TrainConfig, TrainingPlan,
-                              list_checkpoints, plan_report, plan_run, publish_weights, run_device, seed_stage,
+                              final_weights, list_checkpoints, plan_report, plan_run, publish_weights, run_device,
+                              seed_stage,
                               standard_callbacks,
                               visible_card)
 
@@ -389,6 +391,44 @@ def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer:
     trainer.print(f"statistics head fitted on {cfg.statistics} crops of {cfg.statistics_size} px{of_photos} in "
                   f"{time.time() - t0:.0f} s (loss {losses[0]:.3f} -> {losses[-1]:.3f})")
 
+def _sha256(path: Path) -> str | None:
+    "The SHA-256 of the file at `path` (None when there is none)."
+    if not path.is_file(): return None
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+# settings that do not change the published controller: where the run is and how it logs and saves
+_NOT_PUBLISHED = ('out', 'log_every', 'val_every', 'save_every', 'keep_last', 'num_workers', 'tensorboard', 'time_limit')
+
+def _code_sha256() -> str:
+    ("One SHA-256 of the source of the modules that make a published controller (its model, the statistics and "
+     "their head, the data and degradations drawn for them, this training): code changed since, published again.")
+    import multideg
+    h = hashlib.sha256()
+    for name in ('controller', 'controller_training', 'data', 'degradations'):
+        h.update((Path(multideg.__file__).parent / f'{name}.py').read_bytes())
+    return h.hexdigest()
+
+def _publication(cfg: ControllerTrainConfig, source: Path, out: Path) -> dict:
+    ("What the published controller is made from: the checkpoint weights it starts from (`source`, in the run folder "
+     "`out`; their SHA-256), the settings that can change it (all but `_NOT_PUBLISHED`) and the code that makes it "
+     "(`_code_sha256`): the statistics head and the decoder's calibration follow from them.")
+    return {'source': str(source.relative_to(out)) if source.is_relative_to(out) else str(source),
+            'source_sha256': _sha256(source), 'code_sha256': _code_sha256(),
+            'settings': {k: v for k, v in cfg.to_dict().items() if k not in _NOT_PUBLISHED}}
+
+def _published(out: Path, made: dict) -> bool:
+    ("Whether `out` already holds the controller `made` describes (`_publication`), untouched since: the record "
+     "`published.json` written with it, and the SHA-256 of controller.safetensors and controller.json it recorded.")
+    record = out / 'published.json'
+    if not record.is_file(): return False
+    try: old = json.loads(record.read_text())
+    except (OSError, ValueError): return False
+    return (old.get('made') == json.loads(json.dumps(made))
+            and all(old.get(n) == _sha256(out / n) is not None for n in ('controller.safetensors', 'controller.json')))
+
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,
                      **overrides) -> Learner:
     "Train a controller (resuming the run in `config.out`); writes `controller.safetensors` and `controller.json`."
@@ -413,7 +453,12 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                       standard_callbacks(cfg, val_fn) + [clamp] + data_callbacks(cfg, train_ds),
                       param_groups=model.param_groups(cfg.lr, cfg.weight_decay, cfg.head_lr),
                       model_config=json.loads(ccfg.to_json()))
-    if trainer.resume_and_fit(until, resume) and trainer.is_main:
+    done = trainer.resume_and_fit(until, resume)
+    made = _publication(cfg, final_weights(trainer), trainer.out) if done and trainer.is_main else None
+    if done and trainer.is_main and resume and _published(trainer.out, made):   # a finished run called again
+        trainer.print(f"controller already written to {trainer.out / 'controller.safetensors'} from "
+                      f"{made['source']} with these settings (published.json): nothing to redo")
+    elif done and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'controller.safetensors')
         if cfg.statistics:            # the head that names the degradations is calibrated at the size it reads
             _fit_statistics(cfg, ccfg, trainer)
@@ -424,6 +469,9 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                                            device=trainer.device)
             ccfg = calibrate_decoding(ccfg, final, val_images, val_true, cfg.set_sizes(), trainer.print)
         ccfg.save(trainer.out / 'controller.json')
+        atomic_write(trainer.out / 'published.json', json.dumps(
+            {'made': made, **{n: _sha256(trainer.out / n) for n in ('controller.safetensors', 'controller.json')}},
+            indent=1))
         trainer.print(f"controller written to {trainer.out / 'controller.safetensors'} (from {f.parent.name}/{f.name})")
     trainer.acc.wait_for_everyone()
     return trainer

@@ -21,8 +21,8 @@ from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
 from .inference import BLENDS, FILLS, RestorerConfig
-from .restore import (ENSEMBLES, add_model_arguments, change_psnr, default_model_folder, gate_reason,
-                              mean_rise, restorer_from_args, tile_option)
+from .restore import (ENSEMBLES, add_model_arguments, brighten_option, change_psnr, default_model_folder,
+                              gate_reason, mean_rise, restorer_from_args, tile_option)
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'GATE_THRESHOLDS', 'combination', 'combination_names',
@@ -797,11 +797,16 @@ def _eval_parser(prog: str):
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': from the input only as far as the controller is sure; 'gate': the input "
                         "untouched when PSNR(restored, input) >= --gate_psnr (a small change), or when the "
-                        "restoration brightens it with neither low light nor shadow detected; 'none': the "
+                        "restoration brightens it with neither low light nor shadow detected (unless --gate_brighten "
+                        "off); 'none': the "
                         "restoration as it is (default: the model's)")
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
                    help="--blend gate: the threshold, in dB of PSNR of the restoration against the input (default: "
                         "the model's)")
+    s.add_argument('--gate_brighten', default=None, metavar='RISE',
+                   help="--blend gate: the input also kept when the restoration brightens it by more than RISE "
+                        "(mean, levels in [0, 1]) with neither low light nor shadow detected; 'off': no such rule "
+                        "(default: the model's)")
     s.add_argument('--fill', choices=FILLS, default=None,
                    help="missing regions where the controller names 'uncompleted': 'smooth': filled from the restored "
                         "pixels around them; 'network': as restored (default: the model's)")
@@ -827,6 +832,7 @@ def _check_eval_options(a) -> None:
         require_option(v is None or v >= low, option, v,
                        f"an integer >= {low}")
     a.tile = tile_option(a.tile)
+    a.gate_brighten = None if a.gate_brighten is None else brighten_option(a.gate_brighten)
     require_option(a.memory is None or 0 < a.memory < float('inf'), 'memory', a.memory, 'a number of GiB > 0')
     require_option(a.memory is None or a.tile == 'auto', 'memory', a.memory,
                    f"--tile auto (it plans those tiles; --tile {a.tile} is fixed)")
@@ -862,6 +868,8 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     if a.input and a.blend: raise ValueError("--blend: blends a model's restoration with its input; --input has none")
     if a.input and a.gate_psnr is not None:
         raise ValueError("--gate_psnr: the threshold of a model's --blend gate; --input has none")
+    if a.input and a.gate_brighten is not None:
+        raise ValueError("--gate_brighten: a rule of a model's --blend gate; --input has none")
     if a.input and a.fill: raise ValueError("--fill: fills a model's restoration; --input has none")
     for name in ('clip_model', 'unet'):
         if getattr(a, name) and not a.daclip:
@@ -878,13 +886,16 @@ def eval_command(argv: Sequence[str] = (), prog: str = 'multideg eval') -> int:
     else:
         r = restorer_from_args(a, device=a.device, sampler=a.sampler, steps=a.steps, tile=a.tile or None,
                                seed=a.seed, ensemble=a.ensemble, blend=a.blend, memory=a.memory,
-                               gate_psnr=a.gate_psnr, fill=a.fill)
+                               gate_psnr=a.gate_psnr, fill=a.fill, gate_brighten=a.gate_brighten)
         fn = restorer_fn(r)
         name = a.model or ('official DA-CLIP + IR-SDE' if a.daclip else "multideg's bundled default model")
         title = (f"{name} ({r.sampler}, {r.steps or 'all'} steps)" if r.sde is not None else str(name)) \
             + (f", self-ensemble ×{a.ensemble}" if a.ensemble > 1 else '') \
             + (f", blend {r.blend}" if r.blend != 'none' else '') \
-            + (f" (input kept at PSNR >= {r.gate_psnr:g} dB)" if r.blend == 'gate' else '') \
+            + (f" (input kept at PSNR >= {r.gate_psnr:g} dB" if r.blend == 'gate' else '') \
+            + (f" or brightened by > {r.gate_brighten:g} unasked" if r.blend == 'gate' and r.gate_brighten
+               and r.controller is not None else '') \
+            + (")" if r.blend == 'gate' else '') \
             + (", missing regions filled smoothly" if r.fill == 'smooth' else '')
         if r.config.scale != ds.scale:
             raise ValueError(f"the restorer is ×{r.config.scale} but the data is ×{ds.scale}")

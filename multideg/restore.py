@@ -33,8 +33,8 @@ __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'BRIGHTENING_NAM
            'seam_ratio', 'edge_ratio', 'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile',
            'as_image', 'SelfEnsemble', 'hole_mask', 'push_pull', 'holes_to_fill', 'fill_holes', 'RestoreTrace',
            'RestoreResult', 'change_psnr', 'mean_rise', 'gate_reason', 'Restorer', 'default_model_folder',
-           'pack_restorer', 'find_inputs', 'plan_outputs', 'tile_option', 'add_model_arguments', 'restorer_from_args',
-           'restore_command']
+           'pack_restorer', 'find_inputs', 'plan_outputs', 'brighten_option', 'tile_option', 'add_model_arguments',
+           'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -619,7 +619,7 @@ class Restorer:
                  steps: int | None = None, tile: int | str | None = 'auto', overlap: int = 32, tile_batch: int = 1,
                  seed: int = 0, detection: str = 'head', state_device=None, progress: bool | None = False,
                  pooling: str = 'image', ensemble: int = 1, blend: str | None = None, memory: float | None = None,
-                 gate_psnr: float | None = None, fill: str | None = None):
+                 gate_psnr: float | None = None, fill: str | None = None, gate_brighten: float | bool | None = None):
         self.config = cfg = parts.config
         self.device = _device(device)
         if half and self.device.type != 'cuda':
@@ -659,7 +659,17 @@ class Restorer:
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
         self._set_blend(blend, gate_psnr, parts.controller is not None)
-        self.gate_brighten = cfg.gate_brighten       # 'gate': its brightening rule (`gate_reason`), the model's
+        # 'gate': its brightening rule (`gate_reason`): the model's (None), none (False) or this limit
+        if gate_brighten is not None and gate_brighten is not False and not (is_positive(gate_brighten)
+                                                                            and gate_brighten < 1):
+            raise ValueError(f"gate_brighten: must be a mean rise in (0, 1), False (no such rule) or None (the "
+                             f"model's), got {gate_brighten!r}")
+        if gate_brighten is not None and self.blend != 'gate':
+            raise ValueError(f"gate_brighten: sets the brightening rule of blend 'gate'; the blend is {self.blend!r}")
+        if gate_brighten and parts.controller is None:
+            raise ValueError("gate_brighten: the brightening rule reads the names a controller detects; this restorer "
+                             "has none")
+        self.gate_brighten = cfg.gate_brighten if gate_brighten is None else gate_brighten or None
         if fill is not None and fill not in FILLS:
             raise ValueError(f"fill: must be one of {', '.join(FILLS)} or None (the model's), got {fill!r}")
         self.fill = cfg.fill if fill is None else fill
@@ -992,6 +1002,15 @@ _EXAMPLES = """examples:
   multideg restore photo.jpg -o out --model runs/sr_x4 --scale 4         # 4x larger (default: the model's scale)
 """
 
+def brighten_option(value) -> float | bool:
+    ("A `--gate_brighten` value: a mean rise in (0, 1), or 'off' (False: no brightening rule); a one-line error naming "
+     "the option otherwise.")
+    if value == 'off': return False
+    try: v = float(value)
+    except (TypeError, ValueError): v = -1.0
+    require_option(0 < v < 1, 'gate_brighten', value, "a mean rise in (0, 1) or off")
+    return v
+
 def tile_option(value) -> int | str:
     "A `--tile` value: 'auto', or a tile size in pixels (0: no tiling); a one-line error naming the option otherwise."
     if value == 'auto': return value
@@ -1045,11 +1064,16 @@ def _restore_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument('--blend', choices=BLENDS, default=None,
                    help="'confidence': move from the input only as far as the controller is sure of what it detected; "
                         "'gate': the input untouched when PSNR(restored, input) >= --gate_psnr (a small change), or "
-                        "when the restoration brightens it with neither low light nor shadow detected; "
+                        "when the restoration brightens it with neither low light nor shadow detected (unless "
+                        "--gate_brighten off); "
                         "'none': the restoration as it is (default: the model's)")
     s.add_argument('--gate_psnr', type=float, default=None, metavar='DB',
                    help="--blend gate: the threshold, in dB of PSNR of the restoration against the input; at or "
                         "above it the input is kept (default: the model's)")
+    s.add_argument('--gate_brighten', default=None, metavar='RISE',
+                   help="--blend gate: the input is also kept when the restoration brightens it by more than RISE "
+                        "on average (levels in [0, 1]) with neither low light nor shadow detected; 'off': no such "
+                        "rule (default: the model's)")
     s.add_argument('--fill', choices=FILLS, default=None,
                    help="missing regions (pure-white holes, where the controller names 'uncompleted'): 'smooth': "
                         "filled from the restored pixels around them; 'network': as the network restored them "
@@ -1107,7 +1131,7 @@ def _check_output_folder(out: Path, found, folders, recursive: bool):
                              "the outputs back): choose another output folder (-o)")
 
 _RESTORER_OPTIONS = ('device', 'half', 'sampler', 'steps', 'seed', 'tile', 'overlap', 'tile_batch', 'pooling',
-                     'ensemble', 'blend', 'memory', 'gate_psnr', 'fill')
+                     'ensemble', 'blend', 'memory', 'gate_psnr', 'fill', 'gate_brighten')
 
 def _check_options(p: argparse.ArgumentParser, a):
     "Refuse, before anything is read, option values that cannot work: a one-line error naming the option."
@@ -1122,6 +1146,7 @@ def _check_options(p: argparse.ArgumentParser, a):
                              + ('--model' if a.model else 'the bundled default model'))
     require_option(a.unet in (None, *UNET_PRESETS), 'unet', a.unet, f"one of {', '.join(UNET_PRESETS)}")
     a.tile = tile_option(a.tile)
+    a.gate_brighten = None if a.gate_brighten is None else brighten_option(a.gate_brighten)
     require_option(a.overlap >= 0, 'overlap', a.overlap, 'an integer >= 0')
     require_option(a.tile in (0, 'auto') or a.overlap < a.tile, 'overlap', a.overlap, f"less than --tile ({a.tile})")
     require_option(a.memory is None or 0 < a.memory < float('inf'), 'memory', a.memory, 'a number of GiB > 0')
@@ -1141,7 +1166,8 @@ def _check_options(p: argparse.ArgumentParser, a):
 def _load_for_command(a) -> Restorer:
     kw = dict(device=a.device, half=a.half, sampler=a.sampler, steps=a.steps, tile=a.tile, overlap=a.overlap,
               tile_batch=a.tile_batch, seed=a.seed, progress=False if a.quiet else None, pooling=a.pooling,
-              ensemble=a.ensemble, blend=a.blend, memory=a.memory, gate_psnr=a.gate_psnr, fill=a.fill)
+              ensemble=a.ensemble, blend=a.blend, memory=a.memory, gate_psnr=a.gate_psnr, fill=a.fill,
+              gate_brighten=a.gate_brighten)
     r = restorer_from_args(a, **kw)
     for name in ('sampler', 'steps'):
         if r.sde is None and getattr(a, name) is not None:
