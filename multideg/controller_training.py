@@ -379,8 +379,8 @@ def statistics_data(cfg: ControllerTrainConfig) -> tuple[torch.Tensor, list]:
     for s, names in loader: stats.append(s); true += names
     return torch.cat(stats), true
 
-def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> None:
-    "Fit the published controller's statistics head on `statistics_data(cfg)` and write its weights back."
+def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer: Learner) -> DAClip:
+    "Fit the published controller's statistics head on `statistics_data(cfg)`, write its weights back; the controller."
     t0 = time.time()
     final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
                                    device=trainer.device)
@@ -390,6 +390,7 @@ def _fit_statistics(cfg: ControllerTrainConfig, ccfg: ControllerConfig, trainer:
     of_photos = f" ({photos} of them cut from the photos alone)" if photos else ''
     trainer.print(f"statistics head fitted on {cfg.statistics} crops of {cfg.statistics_size} px{of_photos} in "
                   f"{time.time() - t0:.0f} s (loss {losses[0]:.3f} -> {losses[-1]:.3f})")
+    return final
 
 def _sha256(path: Path) -> str | None:
     "The SHA-256 of the file at `path` (None when there is none)."
@@ -426,8 +427,9 @@ def _published(out: Path, made: dict) -> bool:
     if not record.is_file(): return False
     try: old = json.loads(record.read_text())
     except (OSError, ValueError): return False
-    return (old.get('made') == json.loads(json.dumps(made))
-            and all(old.get(n) == _sha256(out / n) is not None for n in ('controller.safetensors', 'controller.json')))
+    if old.get('made') != json.loads(json.dumps(made)): return False
+    now = {n: _sha256(out / n) for n in ('controller.safetensors', 'controller.json')}
+    return None not in now.values() and all(old.get(n) == h for n, h in now.items())
 
 def train_controller(config: ControllerTrainConfig | None = None, *, resume: bool = True, until: int | None = None,
                      **overrides) -> Learner:
@@ -460,13 +462,15 @@ def train_controller(config: ControllerTrainConfig | None = None, *, resume: boo
                       f"{made['source']} with these settings (published.json): nothing to redo")
     elif done and trainer.is_main:
         f = publish_weights(trainer, trainer.out / 'controller.safetensors')
+        final = None                  # the published controller, once loaded
         if cfg.statistics:            # the head that names the degradations is calibrated at the size it reads
-            _fit_statistics(cfg, ccfg, trainer)
+            final = _fit_statistics(cfg, ccfg, trainer)
             w = _drawing_workers()
             val_images, val_true = _items(controller_data(cfg, 'val', cfg.statistics_size, workers=w), w)
         if cfg.calibrate:
-            final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
-                                           device=trainer.device)
+            if final is None:
+                final = controller_from_config(replace(ccfg, pretrained=str(trainer.out / 'controller.safetensors')),
+                                               device=trainer.device)
             ccfg = calibrate_decoding(ccfg, final, val_images, val_true, cfg.set_sizes(), trainer.print)
         ccfg.save(trainer.out / 'controller.json')
         atomic_write(trainer.out / 'published.json', json.dumps(

@@ -21,8 +21,8 @@ from .controller import set_metrics, flat_metrics
 from .metrics import LPIPS, MetricUnavailable, psnr, ssim
 from .sde import SAMPLERS
 from .inference import BLENDS, FILLS, RestorerConfig
-from .restore import (ENSEMBLES, add_model_arguments, brighten_option, change_psnr, default_model_folder,
-                              gate_reason, mean_rise, restorer_from_args, tile_option)
+from .restore import (ENSEMBLES, add_model_arguments, brighten_option, brightened_unasked, change_psnr,
+                              default_model_folder, mean_rise, restorer_from_args, tile_option)
 
 # %% auto #0
 __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'GATE_THRESHOLDS', 'combination', 'combination_names',
@@ -1002,7 +1002,7 @@ def calibrate_gate(restorer, dataset, thresholds: Sequence[float] = GATE_THRESHO
         image, names = out if isinstance(out, tuple) else (out, None)       # names: what its controller detected
         x, base = image[0].cpu(), upscale(lq.cpu(), raw.scale)[0]
         changes.append(change_psnr(x, base))                                   # what the gate compares
-        flags.append(gate_reason(0.0, mean_rise(x, base), names, math.inf, restorer.gate_brighten) != '')
+        flags.append(brightened_unasked(mean_rise(x, base), names, restorer.gate_brighten))   # the other rule
         return out
     res = evaluate(fn, dataset, metrics=('psnr', 'ssim'), device='cpu', progress=progress)
     rows = [_gate_row(gated(res, changes, t, flags), t, changes, flags) for t in thresholds]

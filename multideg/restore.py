@@ -32,9 +32,9 @@ __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'BRIGHTENING_NAM
            'tile_starts', 'tile_boxes', 'blend_weights', 'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges',
            'seam_ratio', 'edge_ratio', 'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile',
            'as_image', 'SelfEnsemble', 'hole_mask', 'push_pull', 'holes_to_fill', 'fill_holes', 'RestoreTrace',
-           'RestoreResult', 'change_psnr', 'mean_rise', 'gate_reason', 'Restorer', 'default_model_folder',
-           'pack_restorer', 'find_inputs', 'plan_outputs', 'brighten_option', 'tile_option', 'add_model_arguments',
-           'restorer_from_args', 'restore_command']
+           'RestoreResult', 'change_psnr', 'mean_rise', 'brightened_unasked', 'gate_reason', 'Restorer',
+           'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'brighten_option', 'tile_option',
+           'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -553,8 +553,7 @@ class RestoreResult:
     confidence: float | None = None      # 'set': the set's probability among the candidates; 'softmax': the name's
     trace: RestoreTrace | None = None    # every stage of the restoration (`restore(..., trace=True)`)
     tile: int | None = None              # the tile size it ran in (None: the whole image at once)
-    gated: bool = False                  # blend 'gate': the input was returned (`gate_reason` says why)
-    gate_reason: str = ''                # 'small change' or 'brightened unasked' (`gate_reason`); '' when not gated
+    gate_reason: str = ''                # blend 'gate' returned the input: 'small change' or 'brightened unasked'
     filled: float = 0.0                  # fill 'smooth': the share of the image filled from around (holes)
 
     def __repr__(self) -> str:
@@ -572,6 +571,11 @@ class RestoreResult:
         if self.predicted: return ', '.join(f"{n} {self.probabilities[n]:.2f}" for n in self.predicted)
         top = max(self.probabilities, key=self.probabilities.get)
         return f"nothing (most likely: {top} {self.probabilities[top]:.2f}, below its threshold)"
+
+    @property
+    def gated(self) -> bool:
+        "Whether blend 'gate' returned the input (`gate_reason` says why)."
+        return bool(self.gate_reason)
 
     @property
     def certainty(self) -> float:
@@ -592,16 +596,19 @@ def mean_rise(restored: torch.Tensor, base: torch.Tensor) -> float:
 
 BRIGHTENING_NAMES = ('low-light', 'shadowed')    # the degradations a brighter image remedies (in both name lists)
 
+def brightened_unasked(rise: float, predicted: Sequence[str] | None, gate_brighten: float | None) -> bool:
+    ("The gate's brightening rule: whether a restoration's `mean_rise` `rise` is above `gate_brighten` while "
+     "`predicted` (the names detected; None: no controller, no rule) holds none of `BRIGHTENING_NAMES` (None "
+     "`gate_brighten`: no such rule).")
+    return (gate_brighten is not None and predicted is not None and rise > gate_brighten
+            and not any(n in BRIGHTENING_NAMES for n in predicted))
+
 def gate_reason(change: float, rise: float, predicted: Sequence[str] | None, gate_psnr: float,
                 gate_brighten: float | None) -> str:
     ("Why blend 'gate' returns the input rather than the restoration ('' when it keeps the restoration): 'small "
-     "change' when `change` (`change_psnr`, dB) >= `gate_psnr`; 'brightened unasked' when the restoration's "
-     "`mean_rise` `rise` is above `gate_brighten` while `predicted` (the names detected; None: no controller, no rule) "
-     "holds none of `BRIGHTENING_NAMES` (None `gate_brighten`: no such rule).")
+     "change' when `change` (`change_psnr`, dB) >= `gate_psnr`, else 'brightened unasked' when `brightened_unasked`.")
     if change >= gate_psnr: return 'small change'
-    if (gate_brighten is not None and predicted is not None and rise > gate_brighten
-            and not any(n in BRIGHTENING_NAMES for n in predicted)): return 'brightened unasked'
-    return ''
+    return 'brightened unasked' if brightened_unasked(rise, predicted, gate_brighten) else ''
 
 DETECTIONS = ('head', 'softmax')
 
@@ -821,7 +828,6 @@ class Restorer:
             res.gate_reason = gate_reason(change_psnr(res.image, base), mean_rise(res.image, base),
                                           predicted if self.controller is not None else None, self.gate_psnr,
                                           self.gate_brighten)
-            res.gated = bool(res.gate_reason)
             if res.gated: res.image, res.filled = base.clone(), 0.0
         return res
 
