@@ -32,9 +32,9 @@ __all__ = ['POOLINGS', 'AUTO_TILES', 'ENSEMBLES', 'HOLE_NAMES', 'BRIGHTENING_NAM
            'tile_starts', 'tile_boxes', 'blend_weights', 'tiled', 'PoolStats', 'TiledBackbone', 'tile_edges',
            'seam_ratio', 'edge_ratio', 'cgroup_free', 'available_memory', 'memory_budget', 'balanced_tile', 'auto_tile',
            'as_image', 'SelfEnsemble', 'hole_mask', 'push_pull', 'holes_to_fill', 'fill_holes', 'RestoreTrace',
-           'RestoreResult', 'change_psnr', 'mean_rise', 'brightened_unasked', 'gate_reason', 'Restorer',
-           'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'brighten_option', 'tile_option',
-           'add_model_arguments', 'restorer_from_args', 'restore_command']
+           'RestoreResult', 'change_psnr', 'mean_rise', 'gate_brighten_error', 'brightened_unasked', 'gate_reason',
+           'Restorer', 'default_model_folder', 'pack_restorer', 'find_inputs', 'plan_outputs', 'brighten_option',
+           'tile_option', 'add_model_arguments', 'restorer_from_args', 'restore_command']
 
 # %% ../nbs/12_restore.ipynb #376bc69e
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -596,6 +596,18 @@ def mean_rise(restored: torch.Tensor, base: torch.Tensor) -> float:
 
 BRIGHTENING_NAMES = ('low-light', 'shadowed')    # the degradations a brighter image remedies (in both name lists)
 
+def gate_brighten_error(gate_brighten: float | bool | None, blend: str, has_controller: bool) -> str:
+    ("What is wrong with a `gate_brighten` argument ('' when nothing): a limit in (0, 1), False (no brightening rule) "
+     "or None (the model's); a rule of blend 'gate' that reads the names a controller detects.")
+    if gate_brighten is not None and gate_brighten is not False and not (is_positive(gate_brighten)
+                                                                        and gate_brighten < 1):
+        return f"must be a mean rise in (0, 1), False (no such rule) or None (the model's), got {gate_brighten!r}"
+    if gate_brighten is not None and blend != 'gate':
+        return f"sets the brightening rule of blend 'gate'; the blend is {blend!r}"
+    if gate_brighten and not has_controller:
+        return "the brightening rule reads the names a controller detects; this restorer has none"
+    return ''
+
 def brightened_unasked(rise: float, predicted: Sequence[str] | None, gate_brighten: float | None) -> bool:
     ("The gate's brightening rule: whether a restoration's `mean_rise` `rise` is above `gate_brighten` while "
      "`predicted` (the names detected; None: no controller, no rule) holds none of `BRIGHTENING_NAMES` (None "
@@ -665,18 +677,7 @@ class Restorer:
         self.memory, self._peaks = memory, {}             # GiB for tile 'auto' (None: the device's); planned bytes
         self.detection, self.progress, self.pooling = detection, progress, pooling
         self.ensemble = _check_ensemble(ensemble)
-        self._set_blend(blend, gate_psnr, parts.controller is not None)
-        # 'gate': its brightening rule (`gate_reason`): the model's (None), none (False) or this limit
-        if gate_brighten is not None and gate_brighten is not False and not (is_positive(gate_brighten)
-                                                                            and gate_brighten < 1):
-            raise ValueError(f"gate_brighten: must be a mean rise in (0, 1), False (no such rule) or None (the "
-                             f"model's), got {gate_brighten!r}")
-        if gate_brighten is not None and self.blend != 'gate':
-            raise ValueError(f"gate_brighten: sets the brightening rule of blend 'gate'; the blend is {self.blend!r}")
-        if gate_brighten and parts.controller is None:
-            raise ValueError("gate_brighten: the brightening rule reads the names a controller detects; this restorer "
-                             "has none")
-        self.gate_brighten = cfg.gate_brighten if gate_brighten is None else gate_brighten or None
+        self._set_blend(blend, gate_psnr, gate_brighten, parts.controller is not None)
         if fill is not None and fill not in FILLS:
             raise ValueError(f"fill: must be one of {', '.join(FILLS)} or None (the model's), got {fill!r}")
         self.fill = cfg.fill if fill is None else fill
@@ -685,8 +686,10 @@ class Restorer:
         self.sde = parts.sde
         self.controller = parts.controller.to(self.device).eval() if parts.controller is not None else None
 
-    def _set_blend(self, blend: str | None, gate_psnr: float | None, has_controller: bool) -> None:
-        "Check and set the blend and the gate's threshold (None: the model's)."
+    def _set_blend(self, blend: str | None, gate_psnr: float | None, gate_brighten: float | bool | None,
+                   has_controller: bool) -> None:
+        ("Check and set the blend, the gate's threshold and its brightening rule (`gate_reason`): None, the model's; "
+         "`gate_brighten` False, no such rule.")
         self.blend = self.config.blend if blend is None else blend
         if self.blend not in BLENDS:
             raise ValueError(f"blend: must be one of {', '.join(BLENDS)} or None (the model's), got {blend!r}")
@@ -697,12 +700,16 @@ class Restorer:
         if gate_psnr is not None and self.blend != 'gate':
             raise ValueError(f"gate_psnr: sets the threshold of blend 'gate'; the blend is {self.blend!r}")
         self.gate_psnr = self.config.gate_psnr if gate_psnr is None else gate_psnr
+        wrong = gate_brighten_error(gate_brighten, self.blend, has_controller)
+        if wrong: raise ValueError(f"gate_brighten: {wrong}")
+        self.gate_brighten = self.config.gate_brighten if gate_brighten is None else gate_brighten or None
 
-    def with_blend(self, blend: str | None, gate_psnr: float | None = None) -> 'Restorer':
-        ("This restorer with another blend (and gate threshold; None: the model's, as for `Restorer`), sharing its "
-         "networks: one loaded model evaluated several ways.")
+    def with_blend(self, blend: str | None, gate_psnr: float | None = None,
+                   gate_brighten: float | bool | None = None) -> 'Restorer':
+        ("This restorer with another blend (gate threshold and brightening rule; None: the model's, as for "
+         "`Restorer`), sharing its networks: one loaded model evaluated several ways.")
         other = copy.copy(self)
-        other._set_blend(blend, gate_psnr, self.controller is not None)
+        other._set_blend(blend, gate_psnr, gate_brighten, self.controller is not None)
         return other
 
     @classmethod
@@ -906,11 +913,11 @@ def _half_state(state: dict) -> dict:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None, gate_psnr: float | None = None,
-                  fill: str | None = None) -> Path:
+                  fill: str | None = None, gate_brighten: float | bool | None = None) -> Path:
     ("The restorer folder `run` written to `dst` for shipping: configs and weights only (no checkpoints, no logs), the "
      "floating-point weights in float16 when `half` (loaded back into float32 by `load_restorer`), and `blend` as the "
-     "model's own (None: the run's), with `gate_psnr` its gate's threshold and `fill` its way with missing regions "
-     "(None: the run's); atomic files.")
+     "model's own (None: the run's), with `gate_psnr` its gate's threshold, `gate_brighten` its brightening rule's "
+     "limit (False: no rule) and `fill` its way with missing regions (None: the run's); atomic files.")
     run, dst = Path(run).expanduser(), Path(dst).expanduser()
     if dst.exists() and run.resolve() == dst.resolve():
         raise ValueError(f"pack_restorer: {dst} is the run folder itself; choose another destination")
@@ -918,6 +925,9 @@ def pack_restorer(run, dst, *, half: bool = True, blend: str | None = None, gate
     cfg = parts.config if blend is None else replace(parts.config, blend=blend)
     if gate_psnr is not None: cfg = replace(cfg, gate_psnr=gate_psnr)     # checked by RestorerConfig
     if fill is not None: cfg = replace(cfg, fill=fill)
+    wrong = gate_brighten_error(gate_brighten, cfg.blend, parts.controller is not None)
+    if wrong: raise ValueError(f"pack_restorer: gate_brighten: {wrong} ({run})")
+    if gate_brighten is not None: cfg = replace(cfg, gate_brighten=gate_brighten or None)
     if cfg.blend == 'confidence' and parts.controller is None:
         raise ValueError(f"pack_restorer: blend 'confidence' needs a controller; {run} has none")
     def keep(state: dict) -> dict:
