@@ -6,7 +6,8 @@ is trained: a random tiny CLIP carries it. The crops of a smaller count are the 
 has its own seed), so each row adds crops to the one above. Decoding: the best set of size 1 or 2 by the head's
 likelihood (`ControllerConfig.set_sizes`), as `bench/controller.py` chose on its validation images.
 
-    OMP_NUM_THREADS=2 python bench/statistics_head.py --crops 10000 30000 90000 --out bench/results/statistics_head_cpu.md
+    OMP_NUM_THREADS=2 python bench/statistics_head.py --crops 10000 30000 90000 \
+        --out bench/results/statistics_head_cpu.md
 """
 import argparse, json, sys, time
 from dataclasses import dataclass, replace
@@ -70,7 +71,7 @@ if a.variants:
     rows += [row(a.variants, dict(dropout=0.3)), row(a.variants, dict(dropout=0.5)), row(a.variants, dict(width=512)),
              row(a.variants, weight_decay=0.1), row(a.variants, epochs=50), row(a.variants, epochs=200)]
 
-lines = [f"| crops | fit settings (besides the default) | fit (s) | " + ' | '.join(
+lines = ["| crops | fit settings (besides the default) | fit (s) | " + ' | '.join(
          f"{k} exact | with 1 | with 2" for k in sets) + " | shadowed F1 | raindrop F1 | snowy F1 | rainy F1 |",
          '|' + '---:|' * 2 + '---:|' + '---:|' * (3 * len(sets) + 4)]
 for r in rows:
