@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from default_model import summary_row                              # bench/default_model.py
 from multideg.core import atomic_write
 from multideg.data import SampleImages
-from multideg.evaluate import SyntheticEval, calibrate_gate, eval_dataset, evaluate, gated, restorer_fn
+from multideg.evaluate import SyntheticEval, calibrate_gate, eval_dataset, evaluate, gate_returns, gated, restorer_fn
 from multideg.inference import FILLS
 from multideg.restore import Restorer
 
@@ -35,8 +35,7 @@ def table(res, changes, thresholds, brightened=None) -> tuple[list, list[str]]:
         g = gated(res, changes, t, brightened) if t is not None else res
         row = summary_row('none' if t is None else f'{t:g}', g, 0.0)
         row['worse_psnr'] = sum(c['gain_psnr'] < 0 for c in g.by_combination()[:-1])
-        row['restored'] = len(changes) if t is None else sum(c < t and not (brightened and brightened[i])
-                                                             for i, c in enumerate(changes))
+        row['restored'] = len(changes) - (0 if t is None else sum(gate_returns(changes, t, brightened)))
         rows.append(row)
         lines.append(f"| {row['variant']} | {row['restored']} | {row['gain_psnr']:+.3f} | {row['gain_ssim']:+.4f} | "
                      f"{row['worst_psnr']} | {len(row['worse'])} of {row['combinations']} | {row['worse_psnr']} | "

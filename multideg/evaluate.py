@@ -29,8 +29,8 @@ __all__ = ['METRICS', 'METRIC_LABELS', 'DEFAULT_METRICS', 'SR_METRICS', 'GATE_TH
            'centre_crop', 'mod_crop', 'centre_crop_pair', 'eval_sampler', 'SyntheticEval', 'EvalSet', 'pair_scale',
            'folder_scale', 'ScaledPairs', 'eval_dataset', 'default_metrics', 'default_crop_border', 'headline_metric',
            'EvalResults', 'evaluate', 'table_columns', 'markdown_table', 'change_chart', 'bar_chart', 'example_grid',
-           'sr_example_grid', 'write_report', 'load_results', 'restorer_fn', 'eval_command', 'mark_worse', 'gated',
-           'GateCalibration', 'choose_gate', 'calibrate_gate']
+           'sr_example_grid', 'write_report', 'load_results', 'restorer_fn', 'eval_command', 'mark_worse',
+           'gate_returns', 'gated', 'GateCalibration', 'choose_gate', 'calibrate_gate']
 
 # %% ../nbs/13_evaluate.ipynb #cbc1946a
 def combination(names) -> str:
@@ -927,6 +927,17 @@ def mark_worse(rows: list[dict]) -> list[dict]:
 # %% ../nbs/13_evaluate.ipynb #cecc88d1
 GATE_THRESHOLDS = (20.0, 22.5, 25.0, 27.5, 30.0, 32.5, 35.0, 37.5, 40.0, 45.0, 50.0)   # dB, candidates
 
+def gate_returns(changes: Sequence[float], gate_psnr: float,
+                 brightened_unasked: Sequence[bool] | None = None) -> list[bool]:
+    ("Per image, whether blend 'gate' at `gate_psnr` dB returns its input: its restoration changed it less "
+     "(`changes[i]` = PSNR(restored, input) >= gate_psnr) or brightened it with no name that asks for it "
+     "(`brightened_unasked[i]`, whatever the threshold; None or empty: no such image). `gate_reason`'s two rules, "
+     "offline.")
+    flags = list(brightened_unasked) if brightened_unasked else [False] * len(changes)
+    if len(flags) != len(changes):
+        raise ValueError(f"gate_returns: {len(changes)} changes and {len(flags)} brightening flags")
+    return [c >= gate_psnr or u for c, u in zip(changes, flags)]
+
 def gated(results: EvalResults, changes: Sequence[float], gate_psnr: float,
           brightened_unasked: Sequence[bool] | None = None) -> EvalResults:
     ("`results` as blend 'gate' at `gate_psnr` dB gives them: an image whose restoration changed it less "
@@ -937,8 +948,8 @@ def gated(results: EvalResults, changes: Sequence[float], gate_psnr: float,
     if not len(changes) == len(flags) == len(results.rows):
         raise ValueError(f"gated: {len(changes)} changes and {len(flags)} brightening flags for "
                          f"{len(results.rows)} result rows")
-    rows = [dict(r, **{f'output_{m}': r[f'input_{m}'] for m in results.metrics}) if c >= gate_psnr or u else r
-            for r, c, u in zip(results.rows, changes, flags)]
+    rows = [dict(r, **{f'output_{m}': r[f'input_{m}'] for m in results.metrics}) if kept else r
+            for r, kept in zip(results.rows, gate_returns(changes, gate_psnr, flags))]
     return replace(results, rows=rows)
 
 @dataclass
@@ -971,10 +982,9 @@ class GateCalibration:
 
 def _gate_row(results: EvalResults, gate_psnr: float | None, changes: Sequence[float],
               brightened_unasked: Sequence[bool] | None = None) -> dict:
-    rows, flags = mark_worse(results.by_combination()), brightened_unasked or [False] * len(changes)
-    return {'gate_psnr': gate_psnr, **rows[-1], 'combinations': len(rows) - 1,
-            'restored': len(changes) if gate_psnr is None else sum(c < gate_psnr and not u
-                                                                   for c, u in zip(changes, flags)),
+    rows = mark_worse(results.by_combination())
+    returned = 0 if gate_psnr is None else sum(gate_returns(changes, gate_psnr, brightened_unasked))
+    return {'gate_psnr': gate_psnr, **rows[-1], 'combinations': len(rows) - 1, 'restored': len(changes) - returned,
             'worse': [r['combination'] for r in rows[:-1] if r['worse']]}
 
 def choose_gate(rows: Sequence[dict], tolerance: float = 0.1) -> float:
