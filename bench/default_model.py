@@ -4,16 +4,18 @@ the held-out photos per degradation combination, time a 1024×1024 restoration, 
     OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default     # about 75 minutes on 2 CPU cores
     python bench/default_model.py --run runs/default --pack                  # pack, measure, write MODEL_CARD.md
 
-`--pack` writes multideg/models/default (float16 weights, `pack_restorer`; `--blend` and `--gate_psnr` set its own
-blend). The measurement restores the same held-out images (preset 'upto2': 1 or 2 of the 12 types on the held-out
-photos, 256-px centre crops) with the packed model (float16 weights, its own blend), the run itself (float32) and the
-packed model with each other blend (the gate at the model's threshold), and reports each against the degraded input.
+`--pack` writes multideg/models/default (float16 weights, `pack_restorer`; `--blend`, `--gate_psnr` and
+`--gate_brighten` set its own blend). The measurement restores the same held-out images (preset 'upto2': 1 or 2 of the
+12 types on the held-out photos, 256-px centre crops) with the packed model (float16 weights, its own blend), the run
+itself (float32) and the packed model with each other blend (the gate at the model's threshold), and reports each
+against the degraded input.
 `--remeasure --head N` first gives the packed controller a statistics head (fitted on N crops drawn as the recipe's
 controller draws them, only what shows, at 256 px; the CLIP, and so the restorer's steering, unchanged) and calibrates
 its decoder; `--fill smooth` makes filling missing regions from around them the package's own.
-`--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares its checkpoint with
-a kept copy of the first training's (bit for bit). `--remeasure [--blend B] [--gate_psnr DB]` works without the run:
-it sets the package's own blend, measures the package again and rewrites the card's measured sections.
+`--gate_brighten RISE|off` sets the gate's brightening rule (`--pack`, `--remeasure`; default: as it is, 0.02 from
+a run). `--reproduce STEP --reference CKPT` retrains the recipe to STEP in a temporary folder and compares its
+checkpoint with a kept copy of the first training's (bit for bit). `--remeasure [--blend B] [--gate_psnr DB]` works
+without the run: it sets the package's own blend, measures the package again and rewrites the card's measured sections.
 
     python bench/default_model.py --remeasure --blend gate --gate_psnr 25    # the bundled model with the gate
 """
@@ -31,7 +33,8 @@ from multideg.evaluate import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
 from multideg.inference import BLENDS, FILLS, RestorerConfig, load_restorer
 from multideg.metrics import psnr
-from multideg.restore import Restorer, _half_state, default_model_folder, pack_restorer
+from multideg.restore import (Restorer, _half_state, brighten_option, default_model_folder, gate_brighten_error,
+                              pack_restorer)
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _own_controller, train_restoration
 
 COMMAND = "OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default"
@@ -419,6 +422,9 @@ if __name__ == '__main__':
     ap.add_argument('--figure', default=None, help="the held-out set's first 4 images, restored (.jpg or .png)")
     ap.add_argument('--gate_psnr', type=float, default=None,
                     help="with --remeasure: the package's own gate threshold (dB; bench/gate.py calibrates it)")
+    ap.add_argument('--gate_brighten', type=brighten_option, default=None, metavar='RISE|off',
+                    help="the package's own brightening rule (--pack, --remeasure): a mean rise in (0, 1), or off "
+                         "(default: as it is)")
     ap.add_argument('--fill', choices=FILLS, default=None,
                     help="the package's own way with missing regions (--pack, --remeasure; default: as it is)")
     ap.add_argument('--head', type=int, default=None, metavar='N',
@@ -434,16 +440,22 @@ if __name__ == '__main__':
                                                                                       ' without --remeasure'))
     if a.fill and not (a.pack or a.remeasure):
         ap.error("--fill: sets the package's own fill: with --pack or --remeasure")
+    if a.gate_brighten is not None and not (a.pack or a.remeasure):
+        ap.error("--gate_brighten: sets the package's own brightening rule: with --pack or --remeasure")
     if not (a.run or a.timing_only or a.remeasure):
         ap.error('--run: the run folder is needed (all but --timing_only and --remeasure)')
     if a.remeasure:
         rcfg = RestorerConfig.load(folder / 'restorer.json')
         new = replace(rcfg, blend=a.blend or rcfg.blend, fill=a.fill or rcfg.fill,
-                      gate_psnr=rcfg.gate_psnr if a.gate_psnr is None else a.gate_psnr)
+                      gate_psnr=rcfg.gate_psnr if a.gate_psnr is None else a.gate_psnr,
+                      gate_brighten=rcfg.gate_brighten if a.gate_brighten is None else a.gate_brighten or None)
+        wrong = gate_brighten_error(a.gate_brighten, new.blend, (folder / 'controller').is_dir())
+        if wrong: ap.error(f"--gate_brighten: {wrong}")
         if new != rcfg:
             new.save(folder / 'restorer.json')
-            print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB, fill {new.fill!r} (was "
-                  f"{rcfg.blend!r}, {rcfg.gate_psnr:g} dB, {rcfg.fill!r})")
+            print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB, brightening rule "
+                  f"{new.gate_brighten}, fill {new.fill!r} (was {rcfg.blend!r}, {rcfg.gate_psnr:g} dB, "
+                  f"{rcfg.gate_brighten}, {rcfg.fill!r})")
         old = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else {}
         results = {k: old[k] for k in ('reproduce', 'head') if k in old}   # the same weights: the same checks
         if a.head:
@@ -465,7 +477,9 @@ if __name__ == '__main__':
         if a.figure: write_figure(a.figure, main_res)
         text = (folder / 'MODEL_CARD.md').read_text()
         again = (f"python bench/default_model.py --remeasure --blend {r.blend}"
-                 + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '') + f" --fill {r.fill}"
+                 + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '')
+                 + (f" --gate_brighten {r.gate_brighten or 'off'}" if r.blend == 'gate'
+                    and r.gate_brighten != RestorerConfig.gate_brighten else '') + f" --fill {r.fill}"
                  + (f" --head {results['head']['crops']}" if results.get('head') else ''))
         cmd = f"{again} --n {a.n} --patch_size {a.patch_size}"
         head = []                   # how it was made, kept: its blend line and the latest --remeasure command renewed
@@ -498,7 +512,7 @@ if __name__ == '__main__':
         sys.exit(0)
     run = Path(a.run)
     if a.pack:
-        pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr, fill=a.fill)
+        pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr, fill=a.fill, gate_brighten=a.gate_brighten)
         print(f"packed {run} into {folder}")
     with safe_open(str(folder / 'restorer.safetensors'), 'pt') as f: packed = {k: f.get_tensor(k) for k in f.keys()}
     if not all(torch.equal(packed[k], v.to(packed[k].dtype))

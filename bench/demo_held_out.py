@@ -1,8 +1,9 @@
 """A demo's restorer and controller on more of the held-out photos (issue 23).
 
-The demo evaluates 9 degraded crops of the three held-out photos (per_photo 3, seed 0): too few to tell a recogniser
-that names 44% of the exact sets from one that names 63%, or one combination worse than its input from seven. This
-bench degrades the same photos' centre crops as the demo reads them (`HeldOutCrops` at its eval_size, `demo_sampler`:
+The `cpu` demo evaluated 9 degraded crops of the three held-out photos (per_photo 3, seed 0) until 2026-12-07: too
+few to tell a recogniser that names 44% of the exact sets from one that names 63%, or one combination worse than its
+input from seven; it now evaluates 120 (per_photo 40), and this bench gives a second sample of the same size. It
+degrades the same photos' centre crops as the demo reads them (`HeldOutCrops` at its eval_size, `demo_sampler`:
 1-2 of the 12 types, only what shows) --per_photo times each with another seed, restores them as the demo measured
 (`demo_restorer`: its blend, the gate calibrated on pairs of the training photos) and reports the gain, the
 combinations worse than their input on average (PSNR or SSIM), exact-set recognition (all, one and two degradations)
@@ -90,7 +91,7 @@ if __name__ == '__main__':
              + (f", gate {restorer.gate_psnr:g} dB" if restorer.blend == 'gate' else '') + f", fill {restorer.fill}), "
              f"{out['minutes']:.1f} min.", "",
              f"- PSNR {s['input_psnr']:.2f} -> {s['output_psnr']:.2f} dB (**{s['gain_psnr']:+.2f} dB**), SSIM "
-             f"{s['input_ssim']:.3f} -> {s['output_ssim']:.3f}; the demo's own 9: "
+             f"{s['input_ssim']:.3f} -> {s['output_ssim']:.3f}; the demo's own {demo.get('images', '?')}: "
              + (f"{demo['psnr_gain']:+.2f} dB" if demo.get('psnr_gain') is not None else '?') + ".",
              f"- Combinations worse than their input on average: **{len(worse)} of {len(rows) - 1}**"
              + (f" ({', '.join(r['combination'] + ': ' + r['worse'] for r in worse)})" if worse else '')
