@@ -40,6 +40,12 @@ from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _
 COMMAND = "OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default"
 
 
+def brighten_arg(value: str) -> float | bool:
+    "`brighten_option` for argparse: its one-line error shown as it is."
+    try: return brighten_option(value)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("--gate_brighten: ")) from None
+
+
 def cpu_name() -> str:
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
@@ -422,7 +428,7 @@ if __name__ == '__main__':
     ap.add_argument('--figure', default=None, help="the held-out set's first 4 images, restored (.jpg or .png)")
     ap.add_argument('--gate_psnr', type=float, default=None,
                     help="with --remeasure: the package's own gate threshold (dB; bench/gate.py calibrates it)")
-    ap.add_argument('--gate_brighten', type=brighten_option, default=None, metavar='RISE|off',
+    ap.add_argument('--gate_brighten', type=brighten_arg, default=None, metavar='RISE|off',
                     help="the package's own brightening rule (--pack, --remeasure): a mean rise in (0, 1), or off "
                          "(default: as it is)")
     ap.add_argument('--fill', choices=FILLS, default=None,
@@ -453,9 +459,10 @@ if __name__ == '__main__':
         if wrong: ap.error(f"--gate_brighten: {wrong}")
         if new != rcfg:
             new.save(folder / 'restorer.json')
+            rule = lambda c: 'off' if c.gate_brighten is None else f"{c.gate_brighten:g}"
             print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB, brightening rule "
-                  f"{new.gate_brighten}, fill {new.fill!r} (was {rcfg.blend!r}, {rcfg.gate_psnr:g} dB, "
-                  f"{rcfg.gate_brighten}, {rcfg.fill!r})")
+                  f"{rule(new)}, fill {new.fill!r} (was {rcfg.blend!r}, {rcfg.gate_psnr:g} dB, {rule(rcfg)}, "
+                  f"{rcfg.fill!r})")
         old = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else {}
         results = {k: old[k] for k in ('reproduce', 'head') if k in old}   # the same weights: the same checks
         if a.head:
@@ -478,7 +485,8 @@ if __name__ == '__main__':
         text = (folder / 'MODEL_CARD.md').read_text()
         again = (f"python bench/default_model.py --remeasure --blend {r.blend}"
                  + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '')
-                 + (f" --gate_brighten {r.gate_brighten or 'off'}" if r.blend == 'gate'
+                 + (f" --gate_brighten {'off' if r.gate_brighten is None else f'{r.gate_brighten:g}'}"
+                    if r.blend == 'gate'
                     and r.gate_brighten != RestorerConfig.gate_brighten else '') + f" --fill {r.fill}"
                  + (f" --head {results['head']['crops']}" if results.get('head') else ''))
         cmd = f"{again} --n {a.n} --patch_size {a.patch_size}"
@@ -512,7 +520,9 @@ if __name__ == '__main__':
         sys.exit(0)
     run = Path(a.run)
     if a.pack:
-        pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr, fill=a.fill, gate_brighten=a.gate_brighten)
+        try:
+            pack_restorer(run, folder, blend=a.blend, gate_psnr=a.gate_psnr, fill=a.fill, gate_brighten=a.gate_brighten)
+        except ValueError as e: ap.error(str(e))                  # a bad option for this run: one line
         print(f"packed {run} into {folder}")
     with safe_open(str(folder / 'restorer.safetensors'), 'pt') as f: packed = {k: f.get_tensor(k) for k in f.keys()}
     if not all(torch.equal(packed[k], v.to(packed[k].dtype))
