@@ -33,8 +33,7 @@ from multideg.evaluate import mark_worse
 from multideg.evaluate import eval_dataset, evaluate, example_grid, markdown_table, restorer_fn, table_columns
 from multideg.inference import BLENDS, FILLS, RestorerConfig, load_restorer
 from multideg.metrics import psnr
-from multideg.restore import (Restorer, _half_state, brighten_option, default_model_folder, gate_brighten_error,
-                              pack_restorer)
+from multideg.restore import Restorer, _half_state, brighten_option, default_model_folder, pack_restorer
 from multideg.restorer_training import RESTORATION_RECIPES, RestorationConfig, _own_controller, train_restoration
 
 COMMAND = "OMP_NUM_THREADS=1 multideg train --recipe default --out runs/default"
@@ -44,6 +43,11 @@ def brighten_arg(value: str) -> float | bool:
     "`brighten_option` for argparse: its one-line error shown as it is."
     try: return brighten_option(value)
     except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("--gate_brighten: ")) from None
+
+
+def rule_text(gate_brighten: float | None) -> str:
+    "The brightening rule as `--gate_brighten` takes it: its limit, or 'off' (None: no rule)."
+    return 'off' if gate_brighten is None else f"{gate_brighten:g}"
 
 
 def cpu_name() -> str:
@@ -455,14 +459,13 @@ if __name__ == '__main__':
         new = replace(rcfg, blend=a.blend or rcfg.blend, fill=a.fill or rcfg.fill,
                       gate_psnr=rcfg.gate_psnr if a.gate_psnr is None else a.gate_psnr,
                       gate_brighten=rcfg.gate_brighten if a.gate_brighten is None else a.gate_brighten or None)
-        wrong = gate_brighten_error(a.gate_brighten, new.blend, (folder / 'controller').is_dir())
-        if wrong: ap.error(f"--gate_brighten: {wrong}")
+        try: Restorer.from_folder(folder, device='cpu', blend=new.blend, gate_brighten=a.gate_brighten)   # the checks
+        except ValueError as e: ap.error(str(e))                                    # of a Restorer: one line, unsaved
         if new != rcfg:
             new.save(folder / 'restorer.json')
-            rule = lambda c: 'off' if c.gate_brighten is None else f"{c.gate_brighten:g}"
             print(f"{folder}: its own blend is now {new.blend!r}, gate {new.gate_psnr:g} dB, brightening rule "
-                  f"{rule(new)}, fill {new.fill!r} (was {rcfg.blend!r}, {rcfg.gate_psnr:g} dB, {rule(rcfg)}, "
-                  f"{rcfg.fill!r})")
+                  f"{rule_text(new.gate_brighten)}, fill {new.fill!r} (was {rcfg.blend!r}, {rcfg.gate_psnr:g} dB, "
+                  f"{rule_text(rcfg.gate_brighten)}, {rcfg.fill!r})")
         old = json.loads(Path(a.results).read_text()) if Path(a.results).is_file() else {}
         results = {k: old[k] for k in ('reproduce', 'head') if k in old}   # the same weights: the same checks
         if a.head:
@@ -485,9 +488,9 @@ if __name__ == '__main__':
         text = (folder / 'MODEL_CARD.md').read_text()
         again = (f"python bench/default_model.py --remeasure --blend {r.blend}"
                  + (f" --gate_psnr {r.gate_psnr:g}" if r.blend == 'gate' else '')
-                 + (f" --gate_brighten {'off' if r.gate_brighten is None else f'{r.gate_brighten:g}'}"
-                    if r.blend == 'gate'
-                    and r.gate_brighten != RestorerConfig.gate_brighten else '') + f" --fill {r.fill}"
+                 + (f" --gate_brighten {rule_text(r.gate_brighten)}"
+                    if r.blend == 'gate' and r.gate_brighten != RestorerConfig.gate_brighten else '')
+                 + f" --fill {r.fill}"
                  + (f" --head {results['head']['crops']}" if results.get('head') else ''))
         cmd = f"{again} --n {a.n} --patch_size {a.patch_size}"
         head = []                   # how it was made, kept: its blend line and the latest --remeasure command renewed
