@@ -337,7 +337,9 @@ def card(a, run: Path, folder: Path, rows: list, main_res, timing: dict | None, 
         "on the fly" + (f"; {cfg['highlights']:.0%} of the clean crops over-exposed (blown highlights, so that white "
                         "areas are not taken for the white holes of 'uncompleted')" if cfg.get('highlights') else "")
         + (f"; {cfg['grey']:.0%} of them made grey (black-and-white photos)" if cfg.get('grey') else "") + ".",
-        f"- Loss: {loss} plus the \"do no harm\" term at weight {cfg['harm_weight']:g} ({harm}); AdamW, lr "
+        f"- Loss: {loss} plus the \"do no harm\" term at weight {cfg['harm_weight']:g} ({harm})"
+        + (f" and its SSIM twin at weight {cfg['ssim_harm']:g} (the local SSIM lost against the input's, "
+           "bench/results/ssim_harm_cpu.md)" if cfg.get('ssim_harm') else "") + "; AdamW, lr "
         f"{cfg['lr']:g} with a cosine to {cfg['min_lr']:g}, EMA {cfg['ema_beta']}; the weights are the EMA's at the "
         "best validation PSNR.",
         "- The recipe (`RESTORATION_RECIPES['default']`): `" + json.dumps(RESTORATION_RECIPES['default']) + "`.",

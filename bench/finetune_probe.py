@@ -1,5 +1,6 @@
 """A quick probe of a training change: fine-tune a finished run of the `default` recipe for a few steps with another
-harm weight, over-exposed crops (`highlights`), grey ones (`grey`), a structural (1 - SSIM) term (`ssim`),
+harm weight, over-exposed crops (`highlights`), grey ones (`grey`), a structural (1 - SSIM) term (`ssim`), a harm
+term in SSIM (`ssim_harm`),
 NAFNet's PSNR loss (`pixel_loss psnr`) or the harm term per image (`harm_scope image`), then measure it with
 bench/probe_eval.py or bench/harm_by_photo.py. Cheaper than a retraining (1500 steps: about 12 minutes of one core)
 and enough to see whether a change moves the harm.
@@ -29,6 +30,8 @@ if __name__ == '__main__':
     ap.add_argument('--highlights', type=float, default=0.0, help='share of over-exposed crops (default: %(default)s)')
     ap.add_argument('--grey', type=float, default=0.0, help='share of crops made grey (default: %(default)s)')
     ap.add_argument('--ssim', type=float, default=0.0, help='weight of the 1 - SSIM term (default: %(default)s)')
+    ap.add_argument('--ssim_harm', type=float, default=0.0,
+                    help='weight of the SSIM harm term, local SSIM lost against the input (default: %(default)s)')
     ap.add_argument('--pixel_loss', choices=PIXEL_LOSSES, default='l1', help='(default: %(default)s)')
     ap.add_argument('--harm_scope', choices=('pixel', 'image'), default='pixel',
                     help='the L1 harm term per pixel or per image (default: %(default)s)')
@@ -41,7 +44,7 @@ if __name__ == '__main__':
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     cfg = RestorationConfig(**dict(RESTORATION_RECIPES['default'], out=a.out, harm_weight=a.harm,
                                    highlights=a.highlights, grey=a.grey, ssim_weight=a.ssim,
-                                   pixel_loss=a.pixel_loss, harm_scope=a.harm_scope))
+                                   pixel_loss=a.pixel_loss, harm_scope=a.harm_scope, ssim_harm=a.ssim_harm))
     ds = controller_data(cfg, 'train', cfg.patch_size)
     ds.set_epoch(1000)                                   # crops and degradations the run did not train on
     loader = make_loader(ds, batch_size=cfg.batch_size, shuffle=True, seed=0, num_workers=1, drop_last=True)
@@ -54,7 +57,7 @@ if __name__ == '__main__':
         for g in opt.param_groups: g['lr'] = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
         loss = _restoration_loss(model, b, sde=None, controller=parts.controller, oracle=False, normalize=cfg.normalize,
                                  loss='x0', harm=a.harm, ssim_weight=a.ssim, pixel_loss=a.pixel_loss,
-                                 harm_scope=a.harm_scope)
+                                 harm_scope=a.harm_scope, ssim_harm=a.ssim_harm)
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
         step += 1
         if step % 10 == 0:

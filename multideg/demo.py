@@ -22,18 +22,21 @@ DEMO_PROFILES = {
     'quick': dict(controller_steps=120, restorer_steps=300, backbone='nafnet', preset='small', batch_size=16,
                   patch_size=64, per_photo=1, eval_size=128, controller_batch=16, count=24, val_count=32, lr=1e-3,
                   loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
-                  pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=16, blend='confidence',
-                  fill='smooth', statistics=1024, statistics_size=128, statistics_photos=0.5, visible_db=30.0),
+                  pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, ssim_harm=0.0, gate_pairs=16,
+                  blend='confidence', fill='smooth', statistics=1024, statistics_size=128,
+                  statistics_photos=0.5, visible_db=30.0),
     'cpu': dict(controller_steps=500, restorer_steps=1500, backbone='nafnet', preset='small', batch_size=16,
                 patch_size=64, per_photo=40, eval_size=256, controller_batch=32, count=96, val_count=128, lr=1e-3,
                 loss='x0', prediction='x0', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
-                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=96, blend='gate',
-                fill='smooth', statistics=8000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
+                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, ssim_harm=0.0, gate_pairs=96,
+                blend='gate', fill='smooth', statistics=8000, statistics_size=256,
+                statistics_photos=0.5, visible_db=30.0),
     'gpu': dict(controller_steps=3000, restorer_steps=30000, backbone='unet', preset='small', batch_size=16,
                 patch_size=128, per_photo=4, eval_size=None, controller_batch=64, count=512, val_count=256, lr=2e-4,
                 loss='ml', prediction='noise', identity_init=False, harm_weight=0.0, highlights=0.0, grey=0.0,
-                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, gate_pairs=192, blend='confidence',
-                fill='smooth', statistics=10000, statistics_size=256, statistics_photos=0.5, visible_db=30.0),
+                pixel_loss='l1', harm_scope='pixel', ssim_weight=0.0, ssim_harm=0.0, gate_pairs=192,
+                blend='confidence', fill='smooth', statistics=10000, statistics_size=256,
+                statistics_photos=0.5, visible_db=30.0),
 }
 # settings of the evaluation only: a demo folder re-evaluates with another value
 EVAL_ONLY = ('blend', 'gate_psnr', 'gate_pairs', 'fill')
@@ -74,6 +77,7 @@ class DemoConfig(JsonConfig):
     harm_scope: str | None = None         # nafnet: 'pixel' (each pixel made worse) or 'image' (each image's mean error)
     pixel_loss: str | None = None         # nafnet: 'l1' or 'psnr' (each image's dB, NAFNet's loss)
     ssim_weight: float | None = None      # nafnet: weight of the 1 − SSIM term
+    ssim_harm: float | None = None        # nafnet: weight of the local SSIM lost against the input's (do no harm)
     highlights: float | None = None       # share of clean crops over-exposed (white areas that are not holes)
     grey: float | None = None             # share of clean crops made grey (black-and-white photos)
     # crops the controller's statistics head is fitted on after its steps (0: none); it names the degradations
@@ -115,7 +119,7 @@ class DemoConfig(JsonConfig):
             v = getattr(self, k)
             _check(v is None or v in valid, f"{k} must be one of {', '.join(valid)}, got {v!r}")
         _check(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), f"lr must be a number > 0, got {self.lr}")
-        for k in ('harm_weight', 'ssim_weight'):
+        for k in ('harm_weight', 'ssim_weight', 'ssim_harm'):
             v = getattr(self, k)
             _check(v is None or (v >= 0 and math.isfinite(v)), f"{k} must be a number >= 0, got {v}")
         _check(self.statistics_size is None or self.statistics_size >= 16,
@@ -181,7 +185,8 @@ def _stage_configs(cfg: DemoConfig, out: Path, counts: dict) -> tuple:
                              val_count=max(8, cfg.val_count // 4), lr=cfg.lr, loss=cfg.loss,
                              backbone_options={'identity_init': True} if cfg.identity_init else {},
                              harm_weight=cfg.harm_weight, harm_scope=cfg.harm_scope, pixel_loss=cfg.pixel_loss,
-                             ssim_weight=cfg.ssim_weight, highlights=cfg.highlights, grey=cfg.grey,
+                             ssim_weight=cfg.ssim_weight, ssim_harm=cfg.ssim_harm, highlights=cfg.highlights,
+                             grey=cfg.grey,
                              sde={'prediction': cfg.prediction}, seed=cfg.seed,
                              val_every=max(1, cfg.restorer_steps // 5), save_every=max(1, cfg.restorer_steps // 5),
                              log_every=max(1, cfg.restorer_steps // 15), val_sampler=cfg.sampler, val_steps=cfg.steps,

@@ -39,7 +39,7 @@ def _mse_db(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
                       loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1, pixel_loss: str = 'l1',
-                      harm_scope: str = 'pixel'):
+                      harm_scope: str = 'pixel', ssim_harm: float = 0.0):
     lq, gt = batch['lq'], batch['gt']                                  # lq: H×W; gt: sH×sW (scale s)
     true = [names_of(recs) for recs in batch['records']] if oracle else None
     emb, _ = controller_embeddings(controller, lq, true=true, normalize=normalize, decode=False)   # the small input
@@ -54,6 +54,10 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
         total = err.mean()
         if harm: total = total + harm * (err - base).clamp(min=0).mean()   # + what it makes worse than mu
         if ssim_weight: total = total + ssim_weight * (1 - ssim_map(out, gt).mean())  # + the structure it lacks
+        if ssim_harm:                                                  # + the local SSIM it loses against mu's
+            s_out, s_in = ssim_map(out, gt), ssim_map(mu, gt)
+            if harm_scope == 'image': s_out, s_in = s_out.flatten(1).mean(1), s_in.flatten(1).mean(1)
+            total = total + ssim_harm * (s_in - s_out).clamp(min=0).mean()
         return total
     sde = sde.to(lq.device)
     t = torch.randint(1, sde.T + 1, (lq.shape[0],), device=lq.device)
@@ -121,6 +125,9 @@ class RestorationConfig(DataConfig, TrainConfig):
     harm_scope: str = 'pixel'
     # nafnet: weight of a structural term, 1 - SSIM(out, gt) (local means, contrast and structure; L1 alone smooths)
     ssim_weight: float = 0.0
+    # nafnet: weight of a "do no harm" term in SSIM, the mean of max(0, SSIM(lq, gt) - SSIM(out, gt)) over the local
+    # SSIM map (harm_scope 'pixel') or over images (harm_scope 'image'): structure made worse than the input's
+    ssim_harm: float = 0.0
     # a trained controller's run folder (None: train a tiny one in OUT/controller first)
     controller: str | None = None
     controller_steps: int = 800          # steps of that controller
@@ -151,13 +158,14 @@ class RestorationConfig(DataConfig, TrainConfig):
                 f"harm_scope must be one of {', '.join(HARM_SCOPES)}, got {self.harm_scope!r}")
         require(self.harm_weight == 0 or self.backbone == 'nafnet',
                 f"harm_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
-        require(isinstance(self.ssim_weight, (int, float)) and not isinstance(self.ssim_weight, bool)
-                and math.isfinite(self.ssim_weight) and self.ssim_weight >= 0,
-                f"ssim_weight must be a number >= 0, got {self.ssim_weight!r}")
-        require(self.ssim_weight == 0 or self.backbone == 'nafnet',
-                f"ssim_weight applies to the direct backbone (nafnet), not {self.backbone!r}")
-        require(self.ssim_weight == 0 or self.patch_size >= 11,
-                f"ssim_weight: SSIM's 11×11 window needs crops of 11 px at least, got patch_size {self.patch_size}")
+        for k in ('ssim_weight', 'ssim_harm'):
+            v = getattr(self, k)
+            require(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0,
+                    f"{k} must be a number >= 0, got {v!r}")
+            require(v == 0 or self.backbone == 'nafnet',
+                    f"{k} applies to the direct backbone (nafnet), not {self.backbone!r}")
+            require(v == 0 or self.patch_size >= 11,
+                    f"{k}: SSIM's 11×11 window needs crops of 11 px at least, got patch_size {self.patch_size}")
         check_sampler(self.val_sampler, 'val_sampler')
         if self.backbone == 'unet':
             T = SDEConfig.from_dict(self.sde, 'sde').T
@@ -211,13 +219,14 @@ RESTORATION_RECIPES['sr_x2'] = dict(RESTORATION_RECIPES['sr_x4'], scale=2, patch
 # the bundled default model (`Restorer.default()`): the direct NAFNet-small with DA-CLIP's prompt fusion, the 12 types
 # (1 or 2 an image) on the embedded data, the "do no harm" loss at weight 1 (it halved the worst combination's loss at
 # the same gain, bench/results/do_no_harm_cpu.md), a quarter of the clean crops over-exposed (without them the model
-# painted over a held-out photo's white collar as if it were an 'uncompleted' hole: bench/results/highlights_cpu.md);
-# sized for about 75 minutes of one core and one loader worker
+# painted over a held-out photo's white collar as if it were an 'uncompleted' hole: bench/results/highlights_cpu.md),
+# the harm term in SSIM at weight 1 (without it, dehazing a blurred photo added structure its clean picture lacks:
+# bench/results/ssim_harm_cpu.md); sized for about 75 minutes of one core and one loader worker
 # (`OMP_NUM_THREADS=1 multideg train --recipe default`: the same command gives the same weights on the same machine)
 RESTORATION_RECIPES['default'] = dict(backbone='nafnet', preset='small', fusion='prompt', batch_size=16, patch_size=64,
-                                      steps=7000, lr=1e-3, harm_weight=1.0, highlights=0.25, controller_steps=1500,
-                                      num_workers=1, val_every=1000, save_every=500, val_count=32, source='embedded',
-                                      tensorboard=False)
+                                      steps=7000, lr=1e-3, harm_weight=1.0, ssim_harm=1.0, highlights=0.25,
+                                      controller_steps=1500, num_workers=1, val_every=1000, save_every=500,
+                                      val_count=32, source='embedded', tensorboard=False)
 
 # %% ../nbs/11_restorer_training.ipynb #3c9dd195
 class _Planned(nn.Module):
@@ -332,7 +341,7 @@ def train_restoration(config: RestorationConfig | None = None, *, resume: bool =
     val_emb, _ = controller_embeddings(controller, val_lq, true=val_true, normalize=cfg.normalize)
     loss_fn = partial(_restoration_loss, sde=sde, controller=controller, oracle=cfg.oracle, normalize=cfg.normalize,
                       loss=cfg.loss, harm=cfg.harm_weight, harm_scope=cfg.harm_scope, ssim_weight=cfg.ssim_weight,
-                      scale=cfg.scale, pixel_loss=cfg.pixel_loss)
+                      scale=cfg.scale, pixel_loss=cfg.pixel_loss, ssim_harm=cfg.ssim_harm)
     val_fn = partial(_restoration_val, lq=val_lq, gt=val_gt, emb=val_emb, sde=sde, sampler=cfg.val_sampler,
                      steps=cfg.val_steps, batch_size=2 * cfg.batch_size, seed=cfg.seed, scale=cfg.scale)
     trainer = Learner(model, loss_fn, train_ds, cfg, standard_callbacks(cfg, val_fn) + data_callbacks(cfg, train_ds),
