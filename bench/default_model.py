@@ -297,7 +297,8 @@ def blend_line(r: Restorer) -> str:
                 "images it cannot help gained nothing on average (bench/results/gate_cpu.md)"
                 + (f"; and when the restoration brightens the image by more than {r.gate_brighten:g} on average while "
                    "the controller named neither low light nor shadow, which a dark photo (a star field on its "
-                   "training photos) paid for with up to 15 dB (bench/results/gate_brighten_cpu.md)"
+                   "training photos) paid for with up to 16 dB (bench/results/gate_brighten_cpu.md, "
+                   "gate_ssim_harm_cpu.md)"
                    if r.gate_brighten is not None else '')
                 + ". `--blend none` gives the raw restoration (with `--fill network`: the network's own fill of "
                 "missing regions too).")

@@ -37,6 +37,11 @@ def _mse_db(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "10·log10(MSE) of each image of a batch (dB; -PSNR for images in [0, 1]), with NAFNet's 1e-8 under the log."
     return 10 * torch.log10((x.float() - y.float()).pow(2).flatten(1).mean(1) + 1e-8)
 
+def _ssim32(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    "`ssim_map` in float32 with autocast off: in bf16 its variances (E[x²] − μ²) round by about its constant c2."
+    with torch.autocast(x.device.type, enabled=False):
+        return ssim_map(x.float(), y.float())
+
 def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | None, oracle: bool, normalize: bool,
                       loss: str, harm: float = 0.0, ssim_weight: float = 0.0, scale: int = 1, pixel_loss: str = 'l1',
                       harm_scope: str = 'pixel', ssim_harm: float = 0.0):
@@ -53,9 +58,9 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
             err, base = err.flatten(1).mean(1), base.flatten(1).mean(1)
         total = err.mean()
         if harm: total = total + harm * (err - base).clamp(min=0).mean()   # + what it makes worse than mu
-        if ssim_weight: total = total + ssim_weight * (1 - ssim_map(out, gt).mean())  # + the structure it lacks
+        if ssim_weight: total = total + ssim_weight * (1 - _ssim32(out, gt).mean())   # + the structure it lacks
         if ssim_harm:                                                  # + the local SSIM it loses against mu's
-            s_out, s_in = ssim_map(out, gt), ssim_map(mu, gt)
+            s_out, s_in = _ssim32(out, gt), _ssim32(mu, gt)
             if harm_scope == 'image': s_out, s_in = s_out.flatten(1).mean(1), s_in.flatten(1).mean(1)
             total = total + ssim_harm * (s_in - s_out).clamp(min=0).mean()
         return total
@@ -120,8 +125,9 @@ class RestorationConfig(DataConfig, TrainConfig):
     # nafnet: weight of a "do no harm" term in the reconstruction term's units: with 'l1' the mean of
     # max(0, |out - gt| - |lq - gt|) (pixels made worse), with 'psnr' the mean of the dB lost by images made worse
     harm_weight: float = 0.0
-    # what the L1 harm term compares: 'pixel' (each pixel made worse than the input) or 'image' (each image's mean
-    # error made worse: denoising or deblurring, which must worsen some pixels to better the image, goes free)
+    # what the harm terms compare: 'pixel' (each pixel, or SSIM window, made worse than the input's) or 'image' (each
+    # image's mean error or SSIM made worse: denoising or deblurring, which must worsen some pixels to better the
+    # image, goes free)
     harm_scope: str = 'pixel'
     # nafnet: weight of a structural term, 1 - SSIM(out, gt) (local means, contrast and structure; L1 alone smooths)
     ssim_weight: float = 0.0
@@ -221,7 +227,7 @@ RESTORATION_RECIPES['sr_x2'] = dict(RESTORATION_RECIPES['sr_x4'], scale=2, patch
 # the same gain, bench/results/do_no_harm_cpu.md), a quarter of the clean crops over-exposed (without them the model
 # painted over a held-out photo's white collar as if it were an 'uncompleted' hole: bench/results/highlights_cpu.md),
 # the harm term in SSIM at weight 1 (without it, dehazing a blurred photo added structure its clean picture lacks:
-# bench/results/ssim_harm_cpu.md); sized for about 75 minutes of one core and one loader worker
+# bench/results/ssim_harm_cpu.md); sized for about 70 minutes of one core and one loader worker
 # (`OMP_NUM_THREADS=1 multideg train --recipe default`: the same command gives the same weights on the same machine)
 RESTORATION_RECIPES['default'] = dict(backbone='nafnet', preset='small', fusion='prompt', batch_size=16, patch_size=64,
                                       steps=7000, lr=1e-3, harm_weight=1.0, ssim_harm=1.0, highlights=0.25,
