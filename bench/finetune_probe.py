@@ -34,7 +34,7 @@ if __name__ == '__main__':
                     help='weight of the SSIM harm term, local SSIM lost against the input (default: %(default)s)')
     ap.add_argument('--pixel_loss', choices=PIXEL_LOSSES, default='l1', help='(default: %(default)s)')
     ap.add_argument('--harm_scope', choices=('pixel', 'image'), default='pixel',
-                    help='the L1 harm term per pixel or per image (default: %(default)s)')
+                    help='the harm terms (L1, SSIM) per pixel or per image (default: %(default)s)')
     ap.add_argument('--steps', type=int, default=1500)
     ap.add_argument('--lr', type=float, default=3e-4, help='peak lr of a cosine to 0 (default: %(default)s)')
     a = ap.parse_args()

@@ -58,9 +58,10 @@ def _restoration_loss(model, batch, *, sde: IRSDE | None, controller: DAClip | N
             err, base = err.flatten(1).mean(1), base.flatten(1).mean(1)
         total = err.mean()
         if harm: total = total + harm * (err - base).clamp(min=0).mean()   # + what it makes worse than mu
-        if ssim_weight: total = total + ssim_weight * (1 - _ssim32(out, gt).mean())   # + the structure it lacks
+        s_out = _ssim32(out, gt) if ssim_weight or ssim_harm else None   # one local SSIM map for both SSIM terms
+        if ssim_weight: total = total + ssim_weight * (1 - s_out.mean())   # + the structure it lacks
         if ssim_harm:                                                  # + the local SSIM it loses against mu's
-            s_out, s_in = _ssim32(out, gt), _ssim32(mu, gt)
+            s_in = _ssim32(mu, gt)
             if harm_scope == 'image': s_out, s_in = s_out.flatten(1).mean(1), s_in.flatten(1).mean(1)
             total = total + ssim_harm * (s_in - s_out).clamp(min=0).mean()
         return total
